@@ -1,0 +1,52 @@
+/**
+ * hookgate's error identity: a stable string `code` callers branch on (never `instanceof` across packages), plus
+ * whether retrying may help. Codes are listed in libs/contracts/README.md.
+ */
+export class HookgateError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  constructor(code: string, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HookgateError';
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+export const ERR = {
+  /** A config file or variable is invalid; `message` lists every problem. */
+  CONFIG_INVALID: 'HOOKGATE_ERR_CONFIG_INVALID',
+  /** A request body failed validation. */
+  REQUEST_INVALID: 'HOOKGATE_ERR_REQUEST_INVALID',
+  /** Unknown or unsupported stage. */
+  STAGE_UNKNOWN: 'HOOKGATE_ERR_STAGE_UNKNOWN',
+  /** Missing or wrong credentials. */
+  AUTH_REQUIRED: 'HOOKGATE_ERR_AUTH_REQUIRED',
+  /** Request body above the configured limit. */
+  BODY_TOO_LARGE: 'HOOKGATE_ERR_BODY_TOO_LARGE',
+  /** Redis did not answer in time or refused a command. */
+  STORE_UNAVAILABLE: 'HOOKGATE_ERR_STORE_UNAVAILABLE',
+  /** A value read from Redis did not decode: Redis is a trust boundary. */
+  STORE_CORRUPT: 'HOOKGATE_ERR_STORE_CORRUPT',
+  /** The scan's deadline passed before the scanner finished. */
+  SCAN_TIMEOUT: 'HOOKGATE_ERR_SCAN_TIMEOUT',
+  /** The scanner could not reach its engine. */
+  SCAN_ENGINE_UNAVAILABLE: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE',
+  /** The engine reported an error of its own (e.g. clamd `... ERROR`). */
+  SCAN_ENGINE_ERROR: 'HOOKGATE_ERR_SCAN_ENGINE_ERROR',
+  /** The engine answered something the scanner could not understand. */
+  SCAN_PROTOCOL: 'HOOKGATE_ERR_SCAN_PROTOCOL',
+  /** The scanner threw; a bug or an unexpected engine failure. */
+  SCAN_FAILED: 'HOOKGATE_ERR_SCAN_FAILED',
+  /** The message bytes expired or were never stored. */
+  SCAN_INPUT_MISSING: 'HOOKGATE_ERR_SCAN_INPUT_MISSING',
+  /** The service is shutting down. */
+  SHUTTING_DOWN: 'HOOKGATE_ERR_SHUTTING_DOWN',
+} as const;
+export type ErrorCode = (typeof ERR)[keyof typeof ERR];
+
+/** The code of any error-like value, for branching and logging. */
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}

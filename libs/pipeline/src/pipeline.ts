@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type Action,
+  type ScanJob,
+  type ScannerPolicy,
+  type ScanResult,
+  type Stage,
+  type StageRequest,
+  type Verdict,
+  type VerdictRecord,
+} from '@hookgate/contracts';
+import { decide, type DefaultReplies } from '@hookgate/verdict';
+import type { TransactionStore } from '@hookgate/state-store';
+import type { ScanProducer } from '@hookgate/queue';
+import type { ResultWaiter } from './waiter.js';
+
+/** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
+export interface ScannerRoute {
+  id: string;
+  stages: readonly Stage[];
+  policy: ScannerPolicy;
+}
+
+export interface PipelineSettings {
+  /** Time budget per stage, ms, from receipt to answer. */
+  stageBudgetMs: Record<Stage, number>;
+  /** The MTA's own timeout for a hook call, ms; the answer is given `marginMs` before it at the latest. */
+  mtaTimeoutMs: number;
+  marginMs: number;
+  severity: readonly Action[];
+  replies: DefaultReplies;
+}
+
+export interface PipelineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface PipelineDeps {
+  store: TransactionStore;
+  producer: ScanProducer;
+  waiter: ResultWaiter;
+  /** This ingress instance's id: scan results are published to its channel only. */
+  instanceId: string;
+  scanners: readonly ScannerRoute[];
+  settings: PipelineSettings;
+  log: PipelineLogger;
+  now?: () => number;
+}
+
+/** A stage request as a frontend hands it over: the pipeline fills in ids and the deadline. */
+export type IncomingStage = Omit<StageRequest, 'v' | 'txnId' | 'reqId' | 'receivedAt' | 'deadlineAt'> & {
+  /** The MTA's timeout for this call when it declared one (draft-01 registration), ms. */
+  mtaTimeoutMs?: number;
+};
+
+export interface StageOutcome {
+  verdict: Verdict;
+  request: StageRequest;
+  /** Resolves once the verdict record is stored (or storing failed); the answer never waits for it. */
+  recorded: Promise<void>;
+}
+
+/**
+ * The stage pipeline every frontend uses: record state and bytes (one Redis call), fan out one job per subscribed
+ * scanner, wait for results until all are in, one is terminal, or the deadline passes, then decide. It always
+ * returns by the deadline: a Redis or queue failure is decided as if no scanner answered, which applies each
+ * scanner's `onMissing` (fail-closed scanners give tempfail, fail-open ones accept).
+ */
+export class StagePipeline {
+  readonly #d: PipelineDeps;
+  readonly #now: () => number;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(deps: PipelineDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Requests being handled or records being written, for graceful shutdown. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  deadlineFor(stage: Stage, receivedAt: number, mtaTimeoutMs?: number): number {
+    const s = this.#d.settings;
+    const mta = (mtaTimeoutMs ?? s.mtaTimeoutMs) - s.marginMs;
+    return receivedAt + Math.max(100, Math.min(s.stageBudgetMs[stage], mta));
+  }
+
+  async handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
+    const p = this.#handle(incoming, message);
+    this.#inFlight.add(p);
+    try {
+      return await p;
+    } finally {
+      this.#inFlight.delete(p);
+    }
+  }
+
+  async #handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
+    const receivedAt = this.#now();
+    const { mtaTimeoutMs, ...rest } = incoming;
+    const request: StageRequest = {
+      v: 1,
+      ...rest,
+      txnId: `${incoming.sessionId}.0`,
+      reqId: newRequestId(),
+      receivedAt,
+      deadlineAt: this.deadlineFor(incoming.stage, receivedAt, mtaTimeoutMs),
+    };
+    const routes = this.#d.scanners.filter((s) => s.stages.includes(request.stage));
+    const expected = routes.map((r) => r.policy);
+    const results: ScanResult[] = [];
+
+    let settle!: (v: Verdict) => void;
+    const answered = new Promise<Verdict>((resolve) => (settle = resolve));
+    let done = false;
+    const finish = (deadlineReached: boolean): boolean => {
+      if (done) return true;
+      const d = decide({ expected, results, deadlineReached, severity: this.#d.settings.severity, replies: this.#d.settings.replies });
+      if (!d.final) return false;
+      done = true;
+      settle(d.verdict);
+      return true;
+    };
+
+    const stopWaiting = this.#d.waiter.expect(request.reqId, (r) => {
+      if (!results.some((x) => x.scanner === r.scanner)) results.push(r);
+      finish(false);
+    });
+    // Fires early enough that the final store read still ends by the deadline.
+    const deadlineTimer = setTimeout(
+      () => void this.#atDeadline(request, results, finish),
+      Math.max(0, request.deadlineAt - FINAL_READ_MS - this.#now()),
+    );
+    // Not awaited by the answer: a hanging Redis delays nothing past the deadline.
+    const dispatched = (async () => {
+      try {
+        const n = await this.#d.store.beginStage(request, message);
+        request.txnId = `${request.sessionId}.${n}`;
+        if (routes.length === 0) finish(false);
+        else await this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id)));
+      } catch (err) {
+        // Redis or the queue failed: nobody will answer; decide now as at the deadline.
+        this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errMessage(err) }, 'pipeline degraded: store or queue unavailable');
+        finish(true);
+      }
+    })();
+    const verdict = await answered;
+    clearTimeout(deadlineTimer);
+    stopWaiting();
+
+    const answeredAt = this.#now();
+    const record: VerdictRecord = {
+      v: 1,
+      reqId: request.reqId,
+      txnId: request.txnId,
+      stage: request.stage,
+      verdict,
+      expected: routes.map((r) => r.id),
+      results: [...results],
+      answeredAt,
+      durationMs: answeredAt - receivedAt,
+    };
+    this.#d.log.info(
+      {
+        reqId: request.reqId,
+        txnId: request.txnId,
+        stage: request.stage,
+        action: verdict.action,
+        decidedBy: verdict.decidedBy,
+        reasons: verdict.reasons,
+        partial: verdict.partial,
+        durationMs: record.durationMs,
+        scanners: Object.fromEntries(results.map((r) => [r.scanner, `${r.outcome.status}/${r.durationMs}ms`])),
+      },
+      'verdict',
+    );
+    // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
+    const recorded = dispatched.then(() => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId })).then(
+      () => undefined,
+      (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errMessage(err) }, 'verdict record not stored'),
+    );
+    this.#inFlight.add(recorded);
+    void recorded.finally(() => this.#inFlight.delete(recorded));
+    return { verdict, request, recorded };
+  }
+
+  async #atDeadline(request: StageRequest, results: ScanResult[], finish: (deadline: boolean) => boolean): Promise<void> {
+    // One last read catches results whose notification was lost; bounded so the answer is never late.
+    try {
+      const stored = await withTimeout(this.#d.store.results(request.sessionId, request.reqId), FINAL_READ_MS);
+      for (const r of stored ?? []) if (!results.some((x) => x.scanner === r.scanner)) results.push(r);
+    } catch {
+      // the store is down: decide with what arrived
+    }
+    finish(true);
+  }
+
+  #job(request: StageRequest, scanner: string): ScanJob {
+    return {
+      v: 1,
+      sessionId: request.sessionId,
+      reqId: request.reqId,
+      stage: request.stage,
+      scanner,
+      deadlineAt: request.deadlineAt,
+      replyTo: this.#d.instanceId,
+    };
+  }
+
+  /** Waits for records still being written, at most `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    await withTimeout(Promise.allSettled([...this.#inFlight]), timeoutMs).catch(() => undefined);
+  }
+}
+
+/** Time reserved at the deadline for one last read of the store. */
+const FINAL_READ_MS = 50;
+
+function newRequestId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

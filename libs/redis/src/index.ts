@@ -1,0 +1,112 @@
+/**
+ * The one place that creates ioredis clients and sets their defaults. Callers ask for a role; the creator closes
+ * what it created.
+ */
+import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis';
+
+/** Where Redis is: one server, a Sentinel group, or a Cluster (seed nodes). */
+export type RedisTarget =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'sentinel'; sentinels: { host: string; port: number }[]; name: string; password?: string; db?: number }
+  | { mode: 'cluster'; nodes: { host: string; port: number }[]; password?: string };
+
+/**
+ * - `command`: request-path commands (state store, producers). Fails fast while disconnected and times out each
+ *   command, so a Redis outage becomes a fallback answer instead of a hang.
+ * - `worker`: BullMQ workers; blocking commands, retried for ever (BullMQ requires `maxRetriesPerRequest: null`).
+ * - `subscriber`: Pub/Sub; reconnects and resubscribes for ever.
+ */
+export type RedisRole = 'command' | 'worker' | 'subscriber';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisClientOptions {
+  role: RedisRole;
+  /** Per-command timeout for the `command` role, ms. */
+  commandTimeoutMs?: number;
+  /** Shown in `CLIENT LIST`. */
+  connectionName?: string;
+}
+
+function roleOptions(o: RedisClientOptions): RedisOptions {
+  const base: RedisOptions = {
+    connectionName: o.connectionName ?? `hookgate-${o.role}`,
+    // Reconnect quickly, capped: an outage should heal within a stage deadline where it can.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: true,
+  };
+  switch (o.role) {
+    case 'command':
+      return { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: o.commandTimeoutMs ?? 1000 };
+    case 'worker':
+      return { ...base, maxRetriesPerRequest: null, enableReadyCheck: true };
+    case 'subscriber':
+      return { ...base, maxRetriesPerRequest: null, autoResubscribe: true };
+  }
+}
+
+export function parseRedisUrl(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 6379) };
+}
+
+/** Creates a client for a role. It is not connected: call `connectRedis`. */
+export function createRedisClient(target: RedisTarget, options: RedisClientOptions): RedisClient {
+  const ro = roleOptions(options);
+  switch (target.mode) {
+    case 'standalone':
+      return new Redis(target.url, ro);
+    case 'sentinel':
+      return new Redis({
+        ...ro,
+        sentinels: target.sentinels,
+        name: target.name,
+        ...(target.password ? { password: target.password } : {}),
+        ...(target.db !== undefined ? { db: target.db } : {}),
+      });
+    case 'cluster': {
+      const co: ClusterOptions = {
+        redisOptions: { ...ro, ...(target.password ? { password: target.password } : {}) },
+        lazyConnect: true,
+        enableOfflineQueue: ro.enableOfflineQueue ?? true,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      };
+      return new Cluster(target.nodes, co);
+    }
+  }
+}
+
+/** Connects and waits for `ready`, failing after `timeoutMs`. */
+export async function connectRedis(client: RedisClient, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Closes gracefully (QUIT), falling back to disconnect after `timeoutMs`. Idempotent. */
+export async function closeRedis(client: RedisClient, timeoutMs = 2000): Promise<void> {
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.quit().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
+}
+
+export { Redis, Cluster };

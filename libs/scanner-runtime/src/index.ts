@@ -1,0 +1,1 @@
+export { ScannerRuntime, describeError, type HostedScanner, type ScannerRuntimeOptions } from './runtime.js';

@@ -1,0 +1,4 @@
+export type { Scanner, ScanInput, ScanContext, InitContext, ScanLogger } from './scanner.js';
+export { noopScanner } from './noop.js';
+export { EngineUnavailableError, EngineProtocolError } from './errors.js';
+export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint.js';

@@ -1,0 +1,3 @@
+export { TransactionStore, type StoreOptions, type ResultNotice, type StoredRequest, type StageLogEntry } from './store.js';
+export { StoreKeys } from './keys.js';
+export { subscribeResults } from './subscriber.js';

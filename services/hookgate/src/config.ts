@@ -1,0 +1,211 @@
+/**
+ * hookgate's configuration: one schema, a YAML file (HOOKGATE_CONFIG) plus HOOKGATE_* environment overrides,
+ * validated once at startup with every problem listed. docs/configuration.md documents each key;
+ * deploy/config/hookgate.example.yaml is a commented example.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
+import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+
+const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
+  Type.Union(values.map((v) => Type.Literal(v)) as never, opts) as unknown as TSchema & { static: T[number] };
+
+const Reply = (code: number, enhanced: string, text: string) =>
+  Type.Object(
+    {
+      code: Type.Integer({ minimum: 200, maximum: 599 }),
+      enhanced: Type.Optional(Type.String({ pattern: '^[245]\\.\\d{1,3}\\.\\d{1,3}$' })),
+      text: Type.String({ minLength: 1, maxLength: 400, pattern: '^[^\\r\\n]*$' }),
+    },
+    { default: { code, enhanced, text } },
+  );
+
+const FailurePolicy = (required: boolean) => ({
+  required: Type.Boolean({ default: required }),
+  onError: Type.Optional(lit(FAILURE_ACTIONS)),
+  onTimeout: Type.Optional(lit(FAILURE_ACTIONS)),
+  onMissing: Type.Optional(lit(FAILURE_ACTIONS)),
+  onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
+  concurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
+});
+
+const StageList = (def: string[]) => Type.Array(lit(STAGES), { default: def, minItems: 1 });
+const Header = (name: string, value: string) =>
+  Type.Union([Type.Object({ name: Type.String({ pattern: '^[!-9;-~]+$' }), value: Type.String({ pattern: '^[^\\r\\n]*$' }) }), Type.Null()], {
+    default: { name, value },
+  });
+
+export const ConfigSchema = Type.Object({
+  version: Type.Literal(1, { default: 1 }),
+  listen: Type.String({ default: '127.0.0.1:8080', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' }),
+  log: Type.Object({ level: lit(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }) }, { default: {} }),
+  redis: Type.Object(
+    {
+      /** Unset: `hookgate all` starts a private redis-server; other roles refuse to start. */
+      url: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+      cluster: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$' }), { minItems: 1 })),
+      sentinels: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$' }), { minItems: 1 })),
+      sentinelName: Type.Optional(Type.String({ minLength: 1 })),
+      password: Type.Optional(Type.String()),
+      prefix: Type.String({ default: 'hg', pattern: '^[A-Za-z0-9_-]+$' }),
+      commandTimeoutMs: Type.Integer({ minimum: 50, maximum: 60000, default: 1000 }),
+    },
+    { default: {} },
+  ),
+  auth: Type.Object(
+    {
+      tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }),
+      basic: Type.Array(Type.Object({ username: Type.String({ minLength: 1, pattern: '^[^:]+$' }), secret: Type.String({ minLength: 8 }) }), { default: [] }),
+      /** Listening beyond loopback without any credentials is refused unless this is true. */
+      allowUnauthenticated: Type.Boolean({ default: false }),
+    },
+    { default: {} },
+  ),
+  limits: Type.Object({ maxBodyBytes: Type.Integer({ minimum: 1024, default: 52_428_800 }) }, { default: {} }),
+  stages: Type.Object(
+    {
+      /** Time from receipt to answer per stage, ms. Well below Stalwart's 30 s hook timeout. */
+      deadlineMs: Type.Object(
+        Object.fromEntries(STAGES.map((s) => [s, Type.Integer({ minimum: 100, maximum: 300_000, default: s === 'data' || s === 'dsn' || s === 'delivery' || s === 'defer' ? 20_000 : 5_000 })])),
+        { default: {} },
+      ),
+      /** The MTA's hook timeout (Stalwart: 30 s); answers come at least `marginMs` earlier. */
+      mtaTimeoutMs: Type.Integer({ minimum: 1000, default: 30_000 }),
+      marginMs: Type.Integer({ minimum: 0, default: 2_000 }),
+      /** How long transaction state and message bytes stay in Redis, ms. */
+      stateTtlMs: Type.Integer({ minimum: 10_000, default: 600_000 }),
+    },
+    { default: {} },
+  ),
+  verdict: Type.Object(
+    {
+      severity: Type.Array(lit(ACTIONS), { default: [...DEFAULT_SEVERITY], minItems: ACTIONS.length, maxItems: ACTIONS.length, uniqueItems: true }),
+      replies: Type.Object(
+        {
+          tempfail: Reply(451, '4.7.1', 'Temporary failure in content scanning, try again later'),
+          reject: Reply(550, '5.7.1', 'Message rejected by content policy'),
+        },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
+  protocols: Type.Object(
+    {
+      stalwart: Type.Object(
+        {
+          quarantine: lit(['header', 'quarantine'] as const, { default: 'header' }),
+          quarantineHeader: Type.Object({ name: Type.String({ default: 'X-Hookgate-Quarantine' }), value: Type.String({ default: 'yes' }) }, { default: {} }),
+        },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
+  scanners: Type.Object(
+    {
+      clamav: Type.Object(
+        {
+          /** `tcp://host:port` or a socket path; unset = scanner inactive. */
+          endpoint: Type.Optional(Type.String({ minLength: 1 })),
+          stages: StageList(['data']),
+          maxStreamBytes: Type.Integer({ minimum: 1, default: 26_214_400 }),
+          chunkBytes: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 65_536 }),
+          action: lit(['reject', 'quarantine', 'discard'] as const, { default: 'reject' }),
+          reply: Reply(550, '5.7.1', 'Virus found: {virus}'),
+          header: Header('X-Virus-Scanned', 'hookgate (ClamAV)'),
+          ...FailurePolicy(true),
+        },
+        { default: {} },
+      ),
+      noop: Type.Object(
+        { enabled: Type.Boolean({ default: false }), stages: StageList(['connect', 'ehlo', 'mail', 'rcpt', 'data']), ...FailurePolicy(false) },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
+});
+
+export type HookgateConfig = Static<typeof ConfigSchema>;
+
+/** Environment variables and the config keys they set. Secrets also accept `NAME_FILE`. */
+export const ENV_KEYS = {
+  HOOKGATE_LISTEN: 'listen',
+  HOOKGATE_LOG_LEVEL: 'log.level',
+  HOOKGATE_REDIS_URL: 'redis.url',
+  HOOKGATE_REDIS_PREFIX: 'redis.prefix',
+  HOOKGATE_CLAMD: 'scanners.clamav.endpoint',
+} as const;
+
+function splitList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Loads the file named by HOOKGATE_CONFIG (or `path`), applies environment overrides and validates. Throws a
+ * ConfigError listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): HookgateConfig {
+  const raw = (path ? readConfigFile(path) : {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return validateConfig(ConfigSchema, {}, path ?? 'defaults', [{ path: '(root)', reason: 'must be a mapping of keys' }]);
+  }
+  const problems: ConfigProblem[] = [];
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(raw, key, v);
+  }
+  const tokens = envOrFile(env, 'HOOKGATE_AUTH_TOKENS');
+  if (tokens) {
+    // `identity=token` names the MTA; a bare token gets a stable, non-secret identity.
+    setPath(raw, 'auth.tokens', splitList(tokens).map((t, i) => {
+      const eq = t.indexOf('=');
+      return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `token-${i + 1}`, token: t };
+    }));
+  }
+  const basic = envOrFile(env, 'HOOKGATE_AUTH_BASIC');
+  if (basic) {
+    const pairs = splitList(basic).map((p) => {
+      const colon = p.indexOf(':');
+      if (colon <= 0) problems.push({ path: 'HOOKGATE_AUTH_BASIC', reason: 'each entry must be user:secret' });
+      return { username: p.slice(0, Math.max(colon, 0)), secret: p.slice(colon + 1) };
+    });
+    setPath(raw, 'auth.basic', pairs);
+  }
+  if (env.HOOKGATE_REDIS_CLUSTER) setPath(raw, 'redis.cluster', splitList(env.HOOKGATE_REDIS_CLUSTER));
+  if (env.HOOKGATE_REDIS_SENTINELS) setPath(raw, 'redis.sentinels', splitList(env.HOOKGATE_REDIS_SENTINELS));
+  if (env.HOOKGATE_REDIS_SENTINEL_NAME) setPath(raw, 'redis.sentinelName', env.HOOKGATE_REDIS_SENTINEL_NAME);
+  if (env.HOOKGATE_ALLOW_UNAUTHENTICATED) setPath(raw, 'auth.allowUnauthenticated', env.HOOKGATE_ALLOW_UNAUTHENTICATED);
+  const password = envOrFile(env, 'HOOKGATE_REDIS_PASSWORD');
+  if (password) setPath(raw, 'redis.password', password);
+  const source = path ? `${path} + environment` : 'environment';
+  const config = validateConfig(ConfigSchema, raw, source, problems);
+  return checkSemantics(config, source);
+}
+
+/** Rules a schema cannot express. */
+function checkSemantics(config: HookgateConfig, source: string): HookgateConfig {
+  const problems: ConfigProblem[] = [];
+  const r = config.redis;
+  const modes = [r.url, r.cluster, r.sentinels].filter((x) => x !== undefined).length;
+  if (modes > 1) problems.push({ path: 'redis', reason: 'set only one of url, cluster, sentinels' });
+  if (r.sentinels && !r.sentinelName) problems.push({ path: 'redis.sentinelName', reason: 'required with redis.sentinels' });
+  const { deadlineMs, mtaTimeoutMs, marginMs } = config.stages;
+  if (marginMs >= mtaTimeoutMs) problems.push({ path: 'stages.marginMs', reason: 'must be smaller than stages.mtaTimeoutMs' });
+  for (const [stage, ms] of Object.entries(deadlineMs)) {
+    if ((ms as number) > mtaTimeoutMs - marginMs) {
+      problems.push({ path: `stages.deadlineMs.${stage}`, reason: `must be at most mtaTimeoutMs - marginMs (${mtaTimeoutMs - marginMs})` });
+    }
+  }
+  if (config.stages.stateTtlMs < Math.max(...Object.values(deadlineMs).map(Number)) * 2) {
+    problems.push({ path: 'stages.stateTtlMs', reason: 'must be at least twice the longest stage deadline' });
+  }
+  for (const [kind, reply] of Object.entries(config.verdict.replies)) {
+    const want = kind === 'tempfail' ? 4 : 5;
+    if (Math.floor(reply.code / 100) !== want) problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
+  }
+  if (Math.floor(config.scanners.clamav.reply.code / 100) !== 5) problems.push({ path: 'scanners.clamav.reply.code', reason: 'must be 5xx' });
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return config;
+}

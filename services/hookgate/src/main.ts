@@ -1,0 +1,147 @@
+/**
+ * The hookgate executable: `hookgate all | ingress | worker --scanners a,b | config check FILE`.
+ * The composition root: the only place that reads process.env, creates clients and wires roles.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@hookgate/config';
+import { createLogger } from '@hookgate/logger';
+import { Lifecycle } from '@hookgate/lifecycle';
+import { loadConfig, type HookgateConfig } from './config.js';
+import { redisTarget, describeTarget } from './redis-target.js';
+import { startEmbeddedRedis } from './embedded-redis.js';
+import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
+import { checkExposure, startIngress, startWorkers } from './roles.js';
+
+const USAGE = `usage: hookgate <command> [options]
+
+commands:
+  all [--scanners a,b]       ingress and scanner workers in one process (starts a private Redis if none is set)
+  ingress                    the HTTP ingress only
+  worker --scanners a,b      scanner workers only (scanners: ${SCANNER_IDS.join(', ')})
+  config check FILE          validate a config file (with the current environment); exit 1 on problems
+
+environment: HOOKGATE_CONFIG, HOOKGATE_LISTEN, HOOKGATE_REDIS_URL, HOOKGATE_CLAMD, HOOKGATE_AUTH_TOKENS,
+HOOKGATE_AUTH_BASIC, HOOKGATE_LOG_LEVEL (see docs/configuration.md)`;
+
+function say(line: string): void {
+  process.stderr.write(`hookgate: ${line}\n`);
+}
+
+function selectScanners(all: ScannerEntry[], list: string | undefined, requireExplicit: boolean): ScannerEntry[] {
+  if (!list) {
+    if (requireExplicit) throw new Error(`worker needs --scanners (one or more of: ${SCANNER_IDS.join(', ')})`);
+    return all.filter((e) => e.active);
+  }
+  const wanted = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = wanted.filter((w) => !all.some((e) => e.id === w));
+  if (unknown.length) throw new Error(`unknown scanner(s): ${unknown.join(', ')}; known: ${SCANNER_IDS.join(', ')}`);
+  const chosen = all.filter((e) => wanted.includes(e.id));
+  const inactive = chosen.filter((e) => !e.active);
+  if (inactive.length) throw new Error(inactive.map((e) => `scanner ${e.id} is not active: ${e.why}`).join('; '));
+  return chosen;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { scanners: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, sub, file] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+
+  if (command === 'config') {
+    if (sub !== 'check' || !file) {
+      say('usage: hookgate config check FILE');
+      return 2;
+    }
+    try {
+      const config = loadConfig(process.env, file);
+      const active = scannerRegistry(config).filter((e) => e.active).map((e) => e.id);
+      process.stdout.write(`${file}: OK (listen ${config.listen}; active scanners: ${active.join(', ') || 'none'})\n`);
+      return 0;
+    } catch (err) {
+      process.stdout.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
+
+  if (!['all', 'ingress', 'worker'].includes(command)) {
+    say(`unknown command "${command}"\n${USAGE}`);
+    return 2;
+  }
+
+  let config: HookgateConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    say(err instanceof ConfigError ? err.message : `cannot load configuration: ${String(err)}`);
+    return 1;
+  }
+  const log = createLogger({ level: config.log.level, base: { role: command } });
+  const lifecycle = new Lifecycle(log, { hardDeadlineMs: Math.max(...Object.values(config.stages.deadlineMs).map(Number)) + 15_000 });
+  lifecycle.handleSignals();
+
+  const registry = scannerRegistry(config);
+  let selected: ScannerEntry[];
+  try {
+    selected = command === 'ingress' ? [] : selectScanners(registry, values.scanners, command === 'worker');
+  } catch (err) {
+    say(err instanceof Error ? err.message : String(err));
+    return 2;
+  }
+  if (command !== 'worker') {
+    const refusal = checkExposure(config);
+    if (refusal) {
+      say(refusal);
+      return 1;
+    }
+  }
+
+  let target = redisTarget(config);
+  if (!target) {
+    if (command !== 'all') {
+      say('no Redis configured: set HOOKGATE_REDIS_URL (or redis.* in the config)');
+      return 1;
+    }
+    const embedded = await startEmbeddedRedis(say);
+    lifecycle.onStop('embedded redis', () => embedded.stop());
+    target = { mode: 'standalone', url: embedded.url };
+    say(`no Redis configured: started a private redis-server at ${embedded.url} (stopped on exit)`);
+  }
+  const ctx = { config, redis: target, log, lifecycle, scanners: registry };
+
+  try {
+    if (command !== 'ingress') await startWorkers(ctx, selected);
+    let url: string | undefined;
+    if (command !== 'worker') url = (await startIngress(ctx)).url;
+    lifecycle.setReady(true);
+
+    say(`redis: ${describeTarget(target)}`);
+    if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
+    const hosted = new Set(selected.map((e) => e.id));
+    for (const e of registry) {
+      const role = command === 'ingress' ? (e.active ? 'expected' : 'inactive') : hosted.has(e.id) ? 'active, worker here' : e.active ? 'expected (worker elsewhere)' : 'inactive';
+      say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}`);
+    }
+    log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');
+  } catch (err) {
+    log.fatal({ err: { message: err instanceof Error ? err.message : String(err) } }, 'startup failed');
+    say(`startup failed: ${err instanceof Error ? err.message : String(err)}`);
+    await lifecycle.stop('startup failed');
+    return 1;
+  }
+  // Keep running until a signal; the lifecycle exits the process.
+  return new Promise<number>(() => undefined);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    say(`fatal: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,123 @@
+/**
+ * The roles a hookgate process can run: ingress (HTTP frontends), workers (scanner pools) or both. Each role
+ * creates its own clients and registers their closing with the lifecycle, in start order.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '@hookgate/logger';
+import { createRedisClient, connectRedis, closeRedis, type RedisTarget } from '@hookgate/redis';
+import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { ScanProducer } from '@hookgate/queue';
+import { StagePipeline, ResultWaiter } from '@hookgate/pipeline';
+import { ScannerRuntime } from '@hookgate/scanner-runtime';
+import type { Lifecycle } from '@hookgate/lifecycle';
+import { buildApp } from '@hookgate/ingress';
+import type { Stage } from '@hookgate/contracts';
+import type { HookgateConfig } from './config.js';
+import { routesOf, type ScannerEntry } from './scanners.js';
+
+export interface RoleContext {
+  config: HookgateConfig;
+  redis: RedisTarget;
+  log: Logger;
+  lifecycle: Lifecycle;
+  scanners: ScannerEntry[];
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+export function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
+}
+
+/** Refuses to expose an unauthenticated ingress beyond loopback unless the operator said so explicitly. */
+export function checkExposure(config: HookgateConfig): string | undefined {
+  const { host } = splitListen(config.listen);
+  const noCredentials = config.auth.tokens.length === 0 && config.auth.basic.length === 0;
+  if (noCredentials && !LOOPBACK.test(host) && !config.auth.allowUnauthenticated) {
+    return (
+      `refusing to listen on ${config.listen} without authentication: set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC ` +
+      `(or auth.* in the config), or set auth.allowUnauthenticated: true (HOOKGATE_ALLOW_UNAUTHENTICATED=true) if a ` +
+      `network policy already restricts access`
+    );
+  }
+  return undefined;
+}
+
+export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
+  const { config, log, lifecycle } = ctx;
+  const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const commandTimeoutMs = config.redis.commandTimeoutMs;
+  const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: 'hookgate-ingress-store' });
+  const queueClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: 'hookgate-ingress-queue' });
+  const subscriber = createRedisClient(ctx.redis, { role: 'subscriber', connectionName: 'hookgate-ingress-sub' });
+  for (const c of [storeClient, queueClient, subscriber]) c.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  await Promise.all([connectRedis(storeClient), connectRedis(queueClient), connectRedis(subscriber)]);
+  lifecycle.onStop('redis (ingress)', async () => {
+    await Promise.all([closeRedis(storeClient), closeRedis(queueClient), closeRedis(subscriber)]);
+  });
+
+  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix });
+  lifecycle.onStop('queue producer', () => producer.close());
+  const waiter = new ResultWaiter();
+  const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
+  lifecycle.onStop('result subscription', unsubscribe);
+
+  const pipeline = new StagePipeline({
+    store,
+    producer,
+    waiter,
+    instanceId,
+    scanners: routesOf(ctx.scanners),
+    settings: {
+      stageBudgetMs: config.stages.deadlineMs as Record<Stage, number>,
+      mtaTimeoutMs: config.stages.mtaTimeoutMs,
+      marginMs: config.stages.marginMs,
+      severity: config.verdict.severity,
+      replies: config.verdict.replies,
+    },
+    log: log.child({ component: 'pipeline' }),
+  });
+  lifecycle.onStop('pipeline records', () => pipeline.drain(5_000));
+
+  const app = buildApp({
+    pipeline,
+    auth: { tokens: config.auth.tokens, basic: config.auth.basic },
+    stalwart: config.protocols.stalwart,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    logger: log.child({ component: 'http' }),
+    isReady: () => lifecycle.ready,
+  });
+  const { host, port } = splitListen(config.listen);
+  await app.listen({ host, port });
+  // fastify.close() stops accepting, answers 503 to new requests and waits for in-flight ones (each bounded by its
+  // own deadline).
+  lifecycle.onStop('http server', () => app.close());
+  const addr = app.server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
+}
+
+export async function startWorkers(ctx: RoleContext, selected: readonly ScannerEntry[]): Promise<void> {
+  const { config, log, lifecycle } = ctx;
+  const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs), connectionName: 'hookgate-worker-store' });
+  const workerClient = createRedisClient(ctx.redis, { role: 'worker', connectionName: 'hookgate-worker' });
+  for (const c of [storeClient, workerClient]) c.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  await Promise.all([connectRedis(storeClient), connectRedis(workerClient)]);
+  lifecycle.onStop('redis (workers)', async () => {
+    await Promise.all([closeRedis(storeClient), closeRedis(workerClient)]);
+  });
+  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  const runtime = new ScannerRuntime({
+    scanners: selected.map((e) => ({ scanner: e.create(), concurrency: e.concurrency })),
+    store,
+    connection: workerClient,
+    queuePrefix: config.redis.prefix,
+    log: log.child({ component: 'worker' }),
+  });
+  await runtime.start();
+  const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
+  lifecycle.onStop('scanner workers', () => runtime.close(longest));
+}

@@ -1,0 +1,90 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import { decode } from '@msgpack/msgpack';
+import { ERR } from '@hookgate/contracts';
+import type { StagePipeline } from '@hookgate/pipeline';
+import { authenticate, type AuthConfig } from './plugins/auth.js';
+import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
+import { stalwartRoute } from './routes/stalwart.js';
+import { HttpError } from './errors.js';
+import type { StalwartSettings } from './adapters/stalwart.js';
+
+export interface IngressDeps {
+  pipeline: StagePipeline;
+  auth: AuthConfig;
+  stalwart: StalwartSettings;
+  /** Largest request body accepted, bytes (default 50 MiB, Stalwart's own response cap). */
+  maxBodyBytes: number;
+  logger: FastifyBaseLogger;
+  /** Readiness as the lifecycle sees it. */
+  isReady: () => boolean;
+}
+
+/** Routes that need no credentials. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+
+/** The ingress HTTP app, without listen(): tests use inject(). */
+export function buildApp(deps: IngressDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: deps.maxBodyBytes,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    // Stalwart sends one request per call; keep idle sockets short but longer than typical MTA reuse.
+    keepAliveTimeout: 65_000,
+    ajv: { customOptions: { allErrors: false, coerceTypes: false } },
+  });
+
+  app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    try {
+      done(null, decode(body));
+    } catch {
+      done(new HttpError(400, ERR.REQUEST_INVALID, 'body is not valid MessagePack'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req) => {
+    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+    const result = authenticate(deps.auth, req.headers.authorization);
+    if (!result.ok) {
+      req.log.warn({ reason: result.reason, ip: req.ip }, 'authentication failed');
+      throw new HttpError(401, ERR.AUTH_REQUIRED, 'authentication required');
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    const { status, code, message } = classify(err);
+    if (status >= 500) req.log.error({ err: { code: (err as FastifyError).code, message: err.message } }, 'request failed');
+    if (status === 401) void reply.header('www-authenticate', 'Basic realm="hookgate", Bearer');
+    const { encoding, type } = responseEncoding(req.headers['content-type'], req.headers.accept);
+    return reply.code(status).type(type).send(encodeBody({ error: { code, message } }, encoding));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = deps.isReady();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  stalwartRoute(app, deps.pipeline, deps.stalwart);
+  return app;
+}
+
+function classify(err: FastifyError | HttpError): { status: number; code: string; message: string } {
+  if (err instanceof HttpError) return { status: err.statusCode, code: err.code, message: err.message };
+  if (err.validation) {
+    return { status: 400, code: ERR.REQUEST_INVALID, message: `${err.validationContext ?? 'body'}${err.message.slice((err.validationContext ?? 'body').length)}` };
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: ERR.BODY_TOO_LARGE, message: err.message };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: ERR.REQUEST_INVALID, message: 'unsupported Content-Type: send application/json or application/msgpack' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: ERR.REQUEST_INVALID, message: 'body is not valid JSON' };
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) return { status, code: err.code ?? ERR.REQUEST_INVALID, message: err.message };
+  // Never a stack trace or internal detail in an answer.
+  return { status: 500, code: 'HOOKGATE_ERR_INTERNAL', message: 'internal error' };
+}

@@ -1,0 +1,108 @@
+/**
+ * clamd's INSTREAM protocol: `zINSTREAM\0`, then chunks of <uint32 big-endian length><bytes>, then a zero-length
+ * chunk; the reply is NUL-terminated. Over StreamMaxLength clamd answers `INSTREAM size limit exceeded. ERROR` and
+ * closes the socket, so a client still writing gets EPIPE and must still read the reply.
+ */
+import { connect, type Socket } from 'node:net';
+import { EngineProtocolError, EngineUnavailableError, formatEndpoint, type Endpoint } from '@hookgate/scanner-sdk';
+
+export type ClamdReply =
+  | { kind: 'clean' }
+  | { kind: 'found'; name: string }
+  | { kind: 'too-large' }
+  | { kind: 'error'; message: string };
+
+/** Parses one clamd reply line (without the NUL). */
+export function parseClamdReply(line: string): ClamdReply {
+  const text = line.replace(/\0+$/, '').trim();
+  if (/size limit exceeded/i.test(text)) return { kind: 'too-large' };
+  const m = /^(?:stream|fd\[\d+\]|[^:]*): (.+) FOUND$/.exec(text);
+  if (m) return { kind: 'found', name: m[1]! };
+  if (/: OK$/.test(text)) return { kind: 'clean' };
+  if (/ERROR$/.test(text)) return { kind: 'error', message: text.slice(0, 200) };
+  throw new EngineProtocolError(`unexpected clamd reply: ${text.slice(0, 120)}`);
+}
+
+function open(endpoint: Endpoint, signal: AbortSignal): Socket {
+  const socket = endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
+  socket.setNoDelay(true);
+  const onAbort = () => socket.destroy(new Error('aborted'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  socket.once('close', () => signal.removeEventListener('abort', onAbort));
+  return socket;
+}
+
+/** Sends `command` (and, for INSTREAM, the data in chunks) and returns the NUL-terminated reply. */
+function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefined, chunkBytes: number, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error('aborted'));
+      return;
+    }
+    const socket = open(endpoint, signal);
+    const received: Buffer[] = [];
+    let connected = false;
+    let settled = false;
+    const done = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      const reply = Buffer.concat(received).toString('latin1');
+      socket.destroy();
+      if (reply.includes('\0') || (reply.length > 0 && !err)) resolve(reply.split('\0')[0]!);
+      else if (!connected) reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} unreachable: ${err?.message ?? 'closed'}`, err));
+      else reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} closed the connection: ${err?.message ?? 'no reply'}`, err));
+    };
+    socket.on('data', (b: Buffer) => {
+      received.push(b);
+      if (b.includes(0)) done();
+    });
+    socket.on('end', () => done());
+    // EPIPE/ECONNRESET after clamd refused an oversized stream: the reply may already be here.
+    socket.on('error', (err) => done(err));
+    socket.on('connect', () => {
+      connected = true;
+      void writeAll(socket, command, data, chunkBytes).catch(() => undefined);
+    });
+  });
+}
+
+async function writeAll(socket: Socket, command: string, data: Uint8Array | undefined, chunkBytes: number): Promise<void> {
+  const write = (b: Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
+      if (socket.destroyed) {
+        reject(new Error('socket closed'));
+        return;
+      }
+      if (socket.write(b)) resolve();
+      else socket.once('drain', resolve);
+    });
+  await write(Buffer.from(`z${command}\0`, 'latin1'));
+  if (!data) return;
+  for (let off = 0; off < data.byteLength; off += chunkBytes) {
+    const chunk = data.subarray(off, Math.min(off + chunkBytes, data.byteLength));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(chunk.byteLength);
+    await write(len);
+    await write(chunk);
+  }
+  await write(Buffer.alloc(4));
+}
+
+export class ClamdClient {
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly chunkBytes = 64 * 1024,
+  ) {}
+
+  async instream(data: Uint8Array, signal: AbortSignal): Promise<ClamdReply> {
+    return parseClamdReply(await exchange(this.endpoint, 'INSTREAM', data, this.chunkBytes, signal));
+  }
+
+  async ping(signal: AbortSignal): Promise<boolean> {
+    return (await exchange(this.endpoint, 'PING', undefined, this.chunkBytes, signal)).trim() === 'PONG';
+  }
+
+  async version(signal: AbortSignal): Promise<string> {
+    return (await exchange(this.endpoint, 'VERSION', undefined, this.chunkBytes, signal)).trim();
+  }
+}
