@@ -16,9 +16,7 @@ export const StalwartAddress = Type.Object({
 export const StalwartRequest = Type.Object(
   {
     context: Type.Object({
-      stage: Type.Union(LEGACY_STAGES.map((s) => Type.Literal(s)), {
-        errorMessage: `must be one of ${LEGACY_STAGES.join(', ')}`,
-      }),
+      stage: Type.Union(LEGACY_STAGES.map((s) => Type.Literal(s))),
       client: Type.Object({
         ip: Type.String({ minLength: 1, maxLength: 64 }),
         port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),

@@ -61,12 +61,12 @@ function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefi
     socket.on('error', (err) => done(err));
     socket.on('connect', () => {
       connected = true;
-      void writeAll(socket, command, data, chunkBytes).catch(() => undefined);
+      void writeAll(socket, command, data, chunkBytes, () => received.length > 0).catch(() => undefined);
     });
   });
 }
 
-async function writeAll(socket: Socket, command: string, data: Uint8Array | undefined, chunkBytes: number): Promise<void> {
+async function writeAll(socket: Socket, command: string, data: Uint8Array | undefined, chunkBytes: number, answered: () => boolean): Promise<void> {
   const write = (b: Uint8Array) =>
     new Promise<void>((resolve, reject) => {
       if (socket.destroyed) {
@@ -79,6 +79,9 @@ async function writeAll(socket: Socket, command: string, data: Uint8Array | unde
   await write(Buffer.from(`z${command}\0`, 'latin1'));
   if (!data) return;
   for (let off = 0; off < data.byteLength; off += chunkBytes) {
+    // Yield so an early reply (size limit) is read before the next write fails with EPIPE; stop once it is here.
+    await new Promise((r) => setImmediate(r));
+    if (answered()) return;
     const chunk = data.subarray(off, Math.min(off + chunkBytes, data.byteLength));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(chunk.byteLength);

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import type { ScanResult, StageRequest, VerdictRecord } from '@hookgate/contracts';
+import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
+import { TransactionStore, subscribeResults, type ResultNotice } from '@hookgate/state-store';
+import { startRedis, type RedisDaemon } from '../../../test/support/daemons.js';
+
+let redis: RedisDaemon;
+let client: RedisClient;
+let sub: RedisClient;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = createRedisClient({ mode: 'standalone', url: redis.url }, { role: 'command' });
+  sub = createRedisClient({ mode: 'standalone', url: redis.url }, { role: 'subscriber' });
+  await connectRedis(client);
+  await connectRedis(sub);
+});
+afterAll(async () => {
+  await closeRedis(client);
+  await closeRedis(sub);
+  await redis.stop();
+});
+
+const sid = () => randomBytes(6).toString('hex');
+const req = (sessionId: string, stage: StageRequest['stage'], reqId = randomBytes(6).toString('hex')): StageRequest => ({
+  v: 1, protocol: 'stalwart', stage, sessionId, txnId: '', reqId, client: { ip: '192.0.2.1' }, receivedAt: 1, deadlineAt: 2,
+});
+const result = (scanner: string): ScanResult => ({ v: 1, scanner, kind: 'av', outcome: { status: 'pass' }, durationMs: 3, at: 4 });
+
+describe('TransactionStore', () => {
+  it('numbers transactions: connect resets, mail starts one, rcpt/data join it, data closes it', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts1' });
+    const s = sid();
+    const seq = ['connect', 'ehlo', 'mail', 'rcpt', 'rcpt', 'data', 'mail', 'rcpt', 'data', 'data'] as const;
+    const numbers = [];
+    for (const stage of seq) numbers.push(await store.beginStage(req(s, stage)));
+    expect(numbers).toEqual([0, 0, 1, 1, 1, 1, 2, 2, 2, 3]);
+    const log = await store.stageLog(s);
+    expect(log.map((e) => `${e.txn}:${e.stage}`)).toEqual(seq.map((st, i) => `${numbers[i]}:${st}`));
+    expect(await store.beginStage(req(s, 'connect'))).toBe(0);
+    expect(await store.stageLog(s)).toHaveLength(1);
+  });
+
+  it('numbers data-only hooks (Stalwart default) as one transaction each', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts2' });
+    const s = sid();
+    expect([await store.beginStage(req(s, 'data')), await store.beginStage(req(s, 'data'))]).toEqual([1, 2]);
+  });
+
+  it('stores message bytes once, with a TTL, next to the request (claim-check)', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts3', ttlMs: 30_000 });
+    const s = sid();
+    const r = req(s, 'data');
+    const bytes = Buffer.from('Subject: hi\r\n\r\nbody\r\n');
+    await store.beginStage(r, bytes);
+    const loaded = await store.loadRequest(s, r.reqId);
+    expect(Buffer.from(loaded!.message!)).toEqual(bytes);
+    expect(loaded!.request.txnId).toBe(`${s}.1`);
+    const ttl = await client.pttl(store.keys.request(s, r.reqId));
+    expect(ttl).toBeGreaterThan(20_000);
+    expect(ttl).toBeLessThanOrEqual(30_000);
+  });
+
+  it('records a result once per scanner and notifies only the waiting instance', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts4' });
+    const got: ResultNotice[] = [];
+    const other: ResultNotice[] = [];
+    const unsubA = await subscribeResults(sub, store, 'instance-a', (n) => got.push(n));
+    const unsubB = await subscribeResults(sub, store, 'instance-b', (n) => other.push(n));
+    const s = sid();
+    expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe(true);
+    expect(await store.recordResult(s, 'r1', { ...result('clamav'), durationMs: 99 }, 'instance-a')).toBe(false);
+    await expect.poll(() => got.length).toBe(1);
+    expect(got[0]!.result.durationMs).toBe(3);
+    expect(other).toHaveLength(0);
+    expect((await store.results(s, 'r1')).map((r) => r.durationMs)).toEqual([3]);
+    await unsubA();
+    await unsubB();
+  });
+
+  it('finalizes a verdict once: a later write never replaces the answer given', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts5' });
+    const s = sid();
+    const record = (action: 'accept' | 'reject'): VerdictRecord => ({
+      v: 1, reqId: 'r1', txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
+      verdict: { v: 1, action, modifications: [], reasons: [], decidedBy: [], partial: false },
+    });
+    expect(await store.finalize(s, record('accept'))).toBe(true);
+    expect(await store.finalize(s, record('reject'))).toBe(false);
+    expect((await store.verdict(s, 'r1'))?.verdict.action).toBe('accept');
+  });
+
+  it('rejects values in Redis that are not its own (trust boundary)', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts6' });
+    await client.hset(store.keys.request('x', 'y'), 'req', 'not msgpack at all \xc1');
+    await expect(store.loadRequest('x', 'y')).rejects.toMatchObject({ code: 'HOOKGATE_ERR_STORE_CORRUPT' });
+  });
+
+  it('keeps every key of a session in one Cluster slot (hash tag)', () => {
+    const k = new TransactionStore(client, { prefix: 'p' }).keys;
+    const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.results('S', 'r'), k.verdict('S', 'r')].map((x) => /\{([^}]*)\}/.exec(x)?.[1]);
+    expect(new Set(tags)).toEqual(new Set(['S']));
+  });
+});

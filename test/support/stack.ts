@@ -1,0 +1,107 @@
+/**
+ * An in-process hookgate stack on a real Redis: store, producer, result subscription, pipeline and (optionally)
+ * scanner workers, with a unique key prefix per stack so tests share one Redis without interfering.
+ */
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
+import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
+import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { ScanProducer } from '@hookgate/queue';
+import { ResultWaiter, StagePipeline, type ScannerRoute } from '@hookgate/pipeline';
+import { ScannerRuntime } from '@hookgate/scanner-runtime';
+import { DEFAULT_REPLIES } from '@hookgate/verdict';
+import type { Scanner } from '@hookgate/scanner-sdk';
+import type { ScannerPolicy } from '@hookgate/contracts';
+
+export const silentLog = pino({ level: 'silent' });
+
+export function policy(id: string, required: boolean, extra: Partial<ScannerPolicy> = {}): ScannerPolicy {
+  const f = required ? 'tempfail' : 'accept';
+  return { id, required, onError: f, onTimeout: f, onMissing: f, onUnscanned: 'accept', ...extra };
+}
+
+export function budgets(ms: number, data = ms): Record<Stage, number> {
+  return { connect: ms, ehlo: ms, auth: ms, mail: ms, rcpt: ms, data, delivery: data, defer: data, dsn: data };
+}
+
+export interface StackOptions {
+  redisUrl: string;
+  routes: ScannerRoute[];
+  /** Scanners to host in workers in this process (none = no workers: results never come). */
+  workers?: Scanner[];
+  budgetMs?: number;
+  dataBudgetMs?: number;
+  prefix?: string;
+}
+
+export interface Stack {
+  prefix: string;
+  pipeline: StagePipeline;
+  store: TransactionStore;
+  runtime?: ScannerRuntime;
+  redis: RedisClient;
+  close(): Promise<void>;
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const prefix = o.prefix ?? `t${randomBytes(4).toString('hex')}`;
+  const target = { mode: 'standalone' as const, url: o.redisUrl };
+  const redis = createRedisClient(target, { role: 'command' });
+  const queue = createRedisClient(target, { role: 'command' });
+  const sub = createRedisClient(target, { role: 'subscriber' });
+  const clients: RedisClient[] = [redis, queue, sub];
+  for (const c of clients) c.on('error', () => undefined);
+  await Promise.all(clients.map((c) => connectRedis(c)));
+  const store = new TransactionStore(redis, { prefix, ttlMs: 60_000 });
+  const producer = new ScanProducer(queue, { prefix });
+  const waiter = new ResultWaiter();
+  const instanceId = `test-${randomBytes(3).toString('hex')}`;
+  const unsubscribe = await subscribeResults(sub, store, instanceId, (n) => waiter.deliver(n));
+  const pipeline = new StagePipeline({
+    store,
+    producer,
+    waiter,
+    instanceId,
+    scanners: o.routes,
+    settings: {
+      stageBudgetMs: budgets(o.budgetMs ?? 3000, o.dataBudgetMs ?? o.budgetMs ?? 3000),
+      mtaTimeoutMs: 30_000,
+      marginMs: 1000,
+      severity: DEFAULT_SEVERITY,
+      replies: DEFAULT_REPLIES,
+    },
+    log: silentLog,
+  });
+  let runtime: ScannerRuntime | undefined;
+  let workerRedis: RedisClient | undefined;
+  let workerStore: RedisClient | undefined;
+  if (o.workers?.length) {
+    workerRedis = createRedisClient(target, { role: 'worker' });
+    workerStore = createRedisClient(target, { role: 'command', commandTimeoutMs: 5000 });
+    for (const c of [workerRedis, workerStore]) c.on('error', () => undefined);
+    await Promise.all([connectRedis(workerRedis), connectRedis(workerStore)]);
+    runtime = new ScannerRuntime({
+      scanners: o.workers.map((scanner) => ({ scanner, concurrency: 4 })),
+      store: new TransactionStore(workerStore, { prefix, ttlMs: 60_000 }),
+      connection: workerRedis,
+      queuePrefix: prefix,
+      log: silentLog,
+    });
+    await runtime.start();
+  }
+  return {
+    prefix,
+    pipeline,
+    store,
+    ...(runtime ? { runtime } : {}),
+    redis,
+    async close() {
+      await runtime?.close(2000);
+      await pipeline.drain(2000);
+      await unsubscribe();
+      await producer.close();
+      await Promise.all([...clients, ...(workerRedis ? [workerRedis] : []), ...(workerStore ? [workerStore] : [])].map((c) => closeRedis(c)));
+    },
+  };
+}
