@@ -61,10 +61,20 @@ export function validateConfig<T extends TSchema>(schema: T, input: unknown, sou
   for (const e of Value.Errors(schema, converted)) {
     const path = e.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     // Unions report one error per branch; keep the first per path.
-    if (!problems.some((p) => p.path === path)) problems.push({ path, reason: e.message });
+    if (!problems.some((p) => p.path === path)) problems.push({ path, reason: reasonFor(e.schema, e.message) });
   }
   if (problems.length > 0) throw new ConfigError(problems, source);
   return converted as Static<T>;
+}
+
+/** A reason an operator can act on: the schema's description, the allowed values, or TypeBox's message. */
+function reasonFor(schema: TSchema, message: string): string {
+  if (typeof schema.description === 'string') return `must be ${schema.description}`;
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (anyOf && anyOf.length > 0 && anyOf.every((s) => s.const !== undefined)) {
+    return `must be one of ${anyOf.map((s) => String(s.const)).join(', ')}`;
+  }
+  return message;
 }
 
 /** Parses a duration or size-free positive integer given as text. */

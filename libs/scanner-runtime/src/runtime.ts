@@ -16,7 +16,10 @@ export interface ScannerRuntimeOptions {
   connection: ConnectionOptions;
   queuePrefix?: string;
   log: ScanLogger & { child(bindings: object): ScanLogger };
-  /** The scan is aborted this long before the deadline, so a timeout result can still reach the ingress. */
+  /**
+   * The scan is aborted this long before the deadline (default 250 ms), so its timeout result still reaches the
+   * ingress, which answers at the deadline.
+   */
   abortMarginMs?: number;
   now?: () => number;
 }
@@ -37,14 +40,26 @@ export class ScannerRuntime {
   }
 
   async start(): Promise<void> {
+    // Engines are checked in parallel and briefly: a slow or absent engine must not hold up startup, since
+    // scans report engine errors until it answers.
+    await Promise.all(
+      this.#o.scanners.map(async ({ scanner }) => {
+        const log = this.#o.log.child({ scanner: scanner.id });
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            scanner.init?.({ log }),
+            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${INIT_TIMEOUT_MS} ms`)), INIT_TIMEOUT_MS))),
+          ]);
+        } catch (err) {
+          log.warn({ err: describeError(err) }, 'scanner init failed; scans will report engine errors until the engine answers');
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
     for (const { scanner, concurrency } of this.#o.scanners) {
       const log = this.#o.log.child({ scanner: scanner.id });
-      try {
-        await scanner.init?.({ log });
-      } catch (err) {
-        // The engine may come up later; scans report errors until it does.
-        log.warn({ err: describeError(err) }, 'scanner init failed; scans will report engine errors');
-      }
       const worker = createScanWorker(scanner.id, this.#o.connection, async (job) => void (await this.process(scanner, job)), {
         concurrency,
         ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
@@ -94,7 +109,7 @@ export class ScannerRuntime {
     const skip = scanner.shouldScan?.(input);
     if (skip) return { status: 'skip', reason: skip };
 
-    const margin = this.#o.abortMarginMs ?? 50;
+    const margin = this.#o.abortMarginMs ?? 250;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ScanOutcome>((resolve) => {
@@ -127,6 +142,8 @@ export class ScannerRuntime {
     await Promise.all(this.#o.scanners.map(({ scanner }) => scanner.close?.().catch(() => undefined)));
   }
 }
+
+const INIT_TIMEOUT_MS = 2000;
 
 /** Error facts that are safe to log: code and message, never request content. */
 export function describeError(err: unknown): { code?: string; message: string } {

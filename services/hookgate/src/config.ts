@@ -37,14 +37,14 @@ const Header = (name: string, value: string) =>
 
 export const ConfigSchema = Type.Object({
   version: Type.Literal(1, { default: 1 }),
-  listen: Type.String({ default: '127.0.0.1:8080', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' }),
+  listen: Type.String({ default: '127.0.0.1:8080', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'host:port, e.g. 127.0.0.1:8080 or [::]:8080' }),
   log: Type.Object({ level: lit(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }) }, { default: {} }),
   redis: Type.Object(
     {
       /** Unset: `hookgate all` starts a private redis-server; other roles refuse to start. */
-      url: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-      cluster: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$' }), { minItems: 1 })),
-      sentinels: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$' }), { minItems: 1 })),
+      url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
+      cluster: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 })),
+      sentinels: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 })),
       sentinelName: Type.Optional(Type.String({ minLength: 1 })),
       password: Type.Optional(Type.String()),
       prefix: Type.String({ default: 'hg', pattern: '^[A-Za-z0-9_-]+$' }),

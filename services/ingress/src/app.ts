@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import { decode } from '@msgpack/msgpack';
 import { ERR } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
@@ -27,11 +27,22 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
-    disableRequestLogging: true,
+    // One summary line per verdict comes from the pipeline; per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Stalwart sends one request per call; keep idle sockets short but longer than typical MTA reuse.
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: 30_000,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
+  });
+
+  // While closing, answers in flight tell the client to drop the keep-alive connection, so close() does not wait
+  // for idle sockets to time out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
   });
 
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {

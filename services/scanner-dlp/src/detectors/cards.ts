@@ -1,0 +1,174 @@
+/**
+ * Payment card numbers (PAN): digit runs of 13–19 digits, optionally grouped by one kind of separator (space or
+ * dash) in the layouts cards are printed in, that pass Luhn and fall in an issuer's range with a length that
+ * issuer uses.
+ */
+import type { DetectorFamily, Emit } from './types.js';
+import { isDigitCode } from '../text/chars.js';
+
+interface Issuer {
+  name: string;
+  /** Inclusive prefix ranges; both ends have the same number of digits. */
+  ranges: ReadonlyArray<readonly [string, string]>;
+  lengths: readonly number[];
+}
+
+const L16_19 = [16, 17, 18, 19];
+
+/**
+ * Issuer identification ranges. Maestro and UnionPay's shorter lengths (12–15) are left out on purpose: too many
+ * ordinary numbers would fit them.
+ */
+export const ISSUERS: readonly Issuer[] = [
+  { name: 'visa', ranges: [['4', '4']], lengths: [13, 16, 19] },
+  { name: 'mastercard', ranges: [['51', '55'], ['2221', '2720']], lengths: [16] },
+  { name: 'amex', ranges: [['34', '34'], ['37', '37']], lengths: [15] },
+  { name: 'discover', ranges: [['6011', '6011'], ['644', '649'], ['65', '65'], ['622126', '622925']], lengths: L16_19 },
+  { name: 'jcb', ranges: [['3528', '3589']], lengths: L16_19 },
+  { name: 'diners', ranges: [['300', '305'], ['3095', '3095'], ['36', '36'], ['38', '39']], lengths: [14, 15, 16, 17, 18, 19] },
+  { name: 'unionpay', ranges: [['62', '62'], ['8100', '8171']], lengths: L16_19 },
+  {
+    name: 'maestro',
+    ranges: [['5018', '5018'], ['5020', '5020'], ['5038', '5038'], ['5893', '5893'], ['6304', '6304'], ['6759', '6759'], ['6761', '6763']],
+    lengths: L16_19,
+  },
+  { name: 'mir', ranges: [['2200', '2204']], lengths: L16_19 },
+];
+
+/** The issuer whose range and lengths fit `digits`, if any. */
+export function cardIssuer(digits: string): string | undefined {
+  for (const issuer of ISSUERS) {
+    if (!issuer.lengths.includes(digits.length)) continue;
+    for (const [lo, hi] of issuer.ranges) {
+      const p = digits.slice(0, lo.length);
+      if (p >= lo && p <= hi) return issuer.name;
+    }
+  }
+  return undefined;
+}
+
+/** The Luhn (mod 10) check. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** A full check of an unformatted candidate: Luhn, issuer range and length. */
+export function isCardNumber(digits: string): boolean {
+  return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) && cardIssuer(digits) !== undefined;
+}
+
+/** Printed layouts: 4-4-4-4(-3) and shorter last groups, Amex 4-6-5, Diners 4-6-4. */
+function groupingValid(lengths: readonly number[]): boolean {
+  const n = lengths.length;
+  if (n === 3 && lengths[0] === 4 && lengths[1] === 6 && (lengths[2] === 5 || lengths[2] === 4)) return true;
+  if (n < 4 || n > 5) return false;
+  for (let i = 0; i < n - 1; i++) if (lengths[i] !== 4) return false;
+  const last = lengths[n - 1]!;
+  return last >= 1 && last <= 4;
+}
+
+// A run of digit groups joined by single spaces or dashes; windows inside it are checked in code, which keeps
+// the regex free of backtracking.
+const RUN = /\d+(?:[ -]\d+)*/g;
+const LETTER_BEFORE = /[\p{L}_]/u;
+
+interface Group {
+  start: number;
+  end: number;
+  /** Separator before this group ('' for the first). */
+  sep: string;
+}
+
+function windowDigits(text: string, groups: readonly Group[], from: number, to: number): string | undefined {
+  const sep = groups[from + 1]?.sep;
+  const lengths: number[] = [];
+  let digits = '';
+  for (let i = from; i <= to; i++) {
+    const g = groups[i]!;
+    if (i > from && g.sep !== sep) return undefined;
+    lengths.push(g.end - g.start);
+    digits += text.slice(g.start, g.end);
+  }
+  if (to > from && !groupingValid(lengths)) return undefined;
+  return isCardNumber(digits) ? digits : undefined;
+}
+
+/** Groups of one run, trimmed of groups glued to words or decimals at either end. */
+function runGroups(text: string, start: number, end: number): Group[] {
+  const groups: Group[] = [];
+  let i = start;
+  let sep = '';
+  while (i < end) {
+    const gs = i;
+    while (i < end && isDigitCode(text.charCodeAt(i))) i++;
+    groups.push({ start: gs, end: i, sep });
+    if (i < end) sep = text[i++]!;
+  }
+  const before = text[start - 1];
+  const before2 = text.charCodeAt(start - 2);
+  if (before !== undefined && (LETTER_BEFORE.test(before) || before === '+' || ((before === '.' || before === ',') && isDigitCode(before2)))) {
+    groups.shift();
+  }
+  const after = text[end];
+  if (after !== undefined && (LETTER_BEFORE.test(after) || ((after === '.' || after === ',') && isDigitCode(text.charCodeAt(end + 1))))) {
+    groups.pop();
+  }
+  return groups;
+}
+
+function scanRun(text: string, start: number, end: number, emit: Emit): void {
+  const groups = runGroups(text, start, end);
+  const n = groups.length;
+  if (n === 0) return;
+  let coveredTo = -1;
+  // Longest window anchored at the start ("4111 1111 1111 1111 12/27"), then at the end ("Ref 12 4111 …").
+  for (let to = Math.min(n - 1, 4); to >= 0; to--) {
+    const digits = windowDigits(text, groups, 0, to);
+    if (digits) {
+      emit('pci.card', digits, groups[0]!.start, groups[to]!.end);
+      coveredTo = to;
+      break;
+    }
+  }
+  for (let from = Math.max(coveredTo + 1, n - 5, 1); from < n; from++) {
+    const digits = windowDigits(text, groups, from, n - 1);
+    if (digits) {
+      emit('pci.card', digits, groups[from]!.start, groups[n - 1]!.end);
+      return;
+    }
+  }
+  // An unformatted number standing alone inside a longer run ("Order 17 4111111111111111 paid").
+  for (let i = Math.max(coveredTo + 1, 1); i < n - 1; i++) {
+    const g = groups[i]!;
+    if (g.end - g.start < 13) continue;
+    const digits = text.slice(g.start, g.end);
+    if (isCardNumber(digits)) emit('pci.card', digits, g.start, g.end);
+  }
+}
+
+/** The `pci.card` detector. */
+export function cardDetector(): DetectorFamily {
+  return {
+    rules: ['pci.card'],
+    scan(text, emit) {
+      RUN.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = RUN.exec(text)) !== null) {
+        // 13 digits need at least 13 characters.
+        if (m[0].length >= 13) scanRun(text, m.index, m.index + m[0].length, emit);
+      }
+    },
+  };
+}

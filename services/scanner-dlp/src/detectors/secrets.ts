@@ -1,0 +1,165 @@
+/**
+ * Credentials with a recognisable shape: AWS access key ids (and secret keys near them), GitHub, Slack, Stripe
+ * and Google API tokens, PEM private keys and JWTs. One pass finds every prefix; a sticky pattern and a validator
+ * (length, boundaries, entropy, decoding) then confirm each candidate.
+ */
+import type { DetectorFamily, Emit } from './types.js';
+import { isAsciiWordCode, shannonEntropy } from '../text/chars.js';
+
+const PREFIX =
+  /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|xapp-|hooks\.slack\.com\/services\/|[rs]k_live_|AIza|-----BEGIN |eyJ|[Aa][Ww][Ss]_?[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss]ecret_?[Aa]ccess_?[Kk]ey|SECRET_ACCESS_KEY/g;
+
+const AWS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)([A-Z0-9]{16})(?![A-Za-z0-9])/y;
+/** A 40-character AWS secret access key, not part of a longer base64 run. */
+const AWS_SECRET = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+const GITHUB = /(?<![A-Za-z0-9_])gh[pousr]_([A-Za-z0-9]{36,251})(?![A-Za-z0-9_])/y;
+const GITHUB_PAT = /(?<![A-Za-z0-9_])github_pat_([A-Za-z0-9]{22})_([A-Za-z0-9]{59})(?![A-Za-z0-9_])/y;
+const SLACK_TOKEN = /(?<![A-Za-z0-9-])xox[abposr]-(?:\d{1,20}-){1,4}([A-Za-z0-9]{16,64})(?![A-Za-z0-9-])/y;
+const SLACK_APP = /(?<![A-Za-z0-9-])xapp-\d-[A-Z0-9]{8,16}-\d{6,20}-([a-f0-9]{32,80})(?![A-Za-z0-9-])/y;
+const SLACK_WEBHOOK = /hooks\.slack\.com\/services\/T[A-Z0-9]{6,12}\/B[A-Z0-9]{6,12}\/([A-Za-z0-9]{20,32})(?![A-Za-z0-9])/y;
+const STRIPE = /(?<![A-Za-z0-9_])[rs]k_live_([A-Za-z0-9]{24,247})(?![A-Za-z0-9_])/y;
+const GOOGLE = /(?<![A-Za-z0-9_-])AIza([0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])/y;
+const PEM = /-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----/y;
+/** The key body must start soon after the header; a mention in prose has none. */
+const PEM_BODY = /[A-Za-z0-9+/]{40}/;
+const PEM_BODY_WITHIN = 240;
+const JWT = /(?<![A-Za-z0-9_.-])(eyJ[A-Za-z0-9_-]{2,4096})\.([A-Za-z0-9_-]{2,16384})\.([A-Za-z0-9_-]{0,4096})(?![A-Za-z0-9_-])/y;
+
+/** Labels that announce an AWS secret key. */
+const AWS_LABEL = /^(?:aws_?secret|secret_?access_?key)/i;
+/** Characters around an AWS key id (or a `aws_secret_access_key` label) searched for its secret key. */
+const AWS_PAIR_WINDOW = 320;
+/** Random tokens of these lengths score well above these; placeholders (`XXXX…`) score near 0. */
+const MIN_ENTROPY = 3.0;
+
+function sticky(re: RegExp, text: string, at: number): RegExpExecArray | null {
+  re.lastIndex = at;
+  return re.exec(text);
+}
+
+function mixedCase(s: string): boolean {
+  return /[A-Z]/.test(s) && /[a-z]/.test(s) && /[0-9]/.test(s);
+}
+
+function decodeJsonSegment(segment: string): unknown {
+  try {
+    const json = Buffer.from(segment, 'base64url').toString('utf8');
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A JWT (JWS compact form) whose header is a JSON object naming `alg` and whose payload is JSON. */
+export function isJwt(header: string, payload: string, signature: string): boolean {
+  const h = decodeJsonSegment(header);
+  if (typeof h !== 'object' || h === null || typeof (h as { alg?: unknown }).alg !== 'string') return false;
+  const p = decodeJsonSegment(payload);
+  if (typeof p !== 'object' || p === null) return false;
+  const alg = (h as { alg: string }).alg.toLowerCase();
+  return alg === 'none' ? signature.length === 0 : signature.length >= 16;
+}
+
+/** Tries the specific patterns at one prefix hit; returns where scanning may resume. */
+function confirm(text: string, at: number, emit: Emit, awsAnchors: number[]): number {
+  const c0 = text[at];
+  let m: RegExpExecArray | null;
+  switch (c0) {
+    case 'A': {
+      if (text.startsWith('AIza', at)) {
+        m = sticky(GOOGLE, text, at);
+        if (m && shannonEntropy(m[1]!) >= MIN_ENTROPY) return hit(emit, 'secret.google', m, at);
+        return at + 1;
+      }
+      m = sticky(AWS_KEY_ID, text, at);
+      if (m && shannonEntropy(m[1]!) >= 2.5) {
+        awsAnchors.push(at);
+        return hit(emit, 'secret.aws', m, at);
+      }
+      if (AWS_LABEL.test(text.slice(at, at + 20))) awsAnchors.push(at);
+      return at + 1;
+    }
+    case 'g': {
+      m = text.startsWith('github_pat_', at) ? sticky(GITHUB_PAT, text, at) : sticky(GITHUB, text, at);
+      const body = m ? m.slice(1).join('') : '';
+      if (m && shannonEntropy(body) >= MIN_ENTROPY) return hit(emit, 'secret.github', m, at);
+      return at + 1;
+    }
+    case 'x': {
+      m = text.startsWith('xapp-', at) ? sticky(SLACK_APP, text, at) : sticky(SLACK_TOKEN, text, at);
+      if (m && shannonEntropy(m[1]!) >= MIN_ENTROPY) return hit(emit, 'secret.slack', m, at);
+      return at + 1;
+    }
+    case 'h': {
+      m = sticky(SLACK_WEBHOOK, text, at);
+      if (m && shannonEntropy(m[1]!) >= MIN_ENTROPY) return hit(emit, 'secret.slack', m, at);
+      return at + 1;
+    }
+    case 'r':
+    case 's': {
+      m = sticky(STRIPE, text, at);
+      if (m && shannonEntropy(m[1]!) >= MIN_ENTROPY) return hit(emit, 'secret.stripe', m, at);
+      if (AWS_LABEL.test(text.slice(at, at + 20))) awsAnchors.push(at);
+      return at + 1;
+    }
+    case '-': {
+      m = sticky(PEM, text, at);
+      if (!m) return at + 1;
+      const end = at + m[0].length;
+      const body = PEM_BODY.exec(text.slice(end, end + PEM_BODY_WITHIN + 40));
+      if (!body || body.index > PEM_BODY_WITHIN) return end;
+      // Count distinct keys: the type and the start of the body identify one.
+      emit('secret.pem', `${m[1]!}:${body[0]}`, at, end + body.index + body[0].length);
+      return end;
+    }
+    case 'e': {
+      if (at > 0 && isAsciiWordCode(text.charCodeAt(at - 1))) return at + 1;
+      m = sticky(JWT, text, at);
+      if (m && isJwt(m[1]!, m[2]!, m[3]!)) return hit(emit, 'secret.jwt', m, at);
+      return at + 1;
+    }
+    default:
+      // The remaining prefixes are AWS secret-key labels (`Secret_Access_Key`, `SECRET_ACCESS_KEY`).
+      awsAnchors.push(at);
+      return at + 1;
+  }
+}
+
+function hit(emit: Emit, rule: string, m: RegExpExecArray, at: number): number {
+  const end = at + m[0].length;
+  emit(rule, m[0], at, end);
+  return end;
+}
+
+/** Secret access keys near an AWS key id or label. */
+function scanAwsSecrets(text: string, anchors: readonly number[], emit: Emit): void {
+  let scannedTo = 0;
+  for (const anchor of anchors) {
+    const from = Math.max(scannedTo, anchor - AWS_PAIR_WINDOW);
+    const to = Math.min(text.length, anchor + AWS_PAIR_WINDOW);
+    if (to <= from) continue;
+    AWS_SECRET.lastIndex = from;
+    let m: RegExpExecArray | null;
+    while ((m = AWS_SECRET.exec(text)) !== null && m.index < to) {
+      // Real keys mix cases and digits; a 40-character hex digest (a commit id) does not.
+      if (mixedCase(m[0]) && shannonEntropy(m[0]) >= 4.0) emit('secret.aws', m[0], m.index, m.index + 40);
+    }
+    scannedTo = to;
+  }
+}
+
+/** The `secret.*` detectors: one pass over the text for all of them. */
+export function secretsDetector(): DetectorFamily {
+  return {
+    rules: ['secret.aws', 'secret.github', 'secret.slack', 'secret.stripe', 'secret.google', 'secret.pem', 'secret.jwt'],
+    scan(text, emit) {
+      const awsAnchors: number[] = [];
+      PREFIX.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = PREFIX.exec(text)) !== null) {
+        PREFIX.lastIndex = Math.max(confirm(text, m.index, emit, awsAnchors), m.index + 1);
+      }
+      if (awsAnchors.length > 0) scanAwsSecrets(text, awsAnchors, emit);
+    },
+  };
+}

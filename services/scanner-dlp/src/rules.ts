@@ -1,0 +1,71 @@
+/**
+ * Operator rules: RE2 regexes (linear time, so an operator's pattern cannot stall a worker) and keyword
+ * dictionaries. Validation lists every problem; compilation assumes a validated config.
+ */
+import { RE2JS } from 're2js';
+import type { DlpConfigProblem, OperatorRule } from './config.js';
+import type { DetectorFamily } from './detectors/types.js';
+import { KeywordMatcher, keywordProblem } from './text/keywords.js';
+
+function compileRegex(rule: Pick<OperatorRule, 'pattern' | 'caseInsensitive'>): RE2JS {
+  return RE2JS.compile(rule.pattern!, rule.caseInsensitive ? RE2JS.CASE_INSENSITIVE : 0);
+}
+
+/** Problems with operator rules, with paths like `rules.2.pattern`. `reserved` holds the built-in rule ids. */
+export function validateOperatorRules(rules: readonly OperatorRule[], reserved: ReadonlySet<string>): DlpConfigProblem[] {
+  const problems: DlpConfigProblem[] = [];
+  const seen = new Set<string>();
+  rules.forEach((rule, i) => {
+    const at = `rules.${i}`;
+    if (reserved.has(rule.id)) problems.push({ path: `${at}.id`, reason: `'${rule.id}' is a built-in rule id; configure it under detectors` });
+    else if (seen.has(rule.id)) problems.push({ path: `${at}.id`, reason: `duplicate rule id '${rule.id}'` });
+    seen.add(rule.id);
+    const hasPattern = rule.pattern !== undefined;
+    const hasKeywords = rule.keywords !== undefined;
+    if (hasPattern === hasKeywords) {
+      problems.push({ path: at, reason: 'set exactly one of pattern or keywords' });
+    }
+    if (hasPattern) {
+      try {
+        const re = compileRegex(rule);
+        if (re.matches('')) problems.push({ path: `${at}.pattern`, reason: 'matches the empty string' });
+      } catch (err) {
+        // RE2 rejects backreferences and lookarounds; the message names the construct.
+        problems.push({ path: `${at}.pattern`, reason: `invalid RE2 regex: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    }
+    rule.keywords?.forEach((k, j) => {
+      const why = keywordProblem(k);
+      if (why) problems.push({ path: `${at}.keywords.${j}`, reason: `keyword ${why}` });
+    });
+    rule.context?.words.forEach((k, j) => {
+      const why = keywordProblem(k);
+      if (why) problems.push({ path: `${at}.context.words.${j}`, reason: `context word ${why}` });
+    });
+  });
+  return problems;
+}
+
+/** One operator rule as a detector family of its own. */
+export function operatorRuleDetector(rule: OperatorRule): DetectorFamily {
+  const id = rule.id;
+  if (rule.keywords) {
+    const matcher = new KeywordMatcher(rule.keywords);
+    return {
+      rules: [id],
+      scan: (text, emit) => matcher.forEach(text, (key, start, end) => emit(id, key, start, end)),
+    };
+  }
+  const re = compileRegex(rule);
+  return {
+    rules: [id],
+    scan(text, emit) {
+      const m = re.matcher(text);
+      while (m.find()) {
+        const start = m.start();
+        const end = m.end();
+        if (end > start) emit(id, rule.caseInsensitive ? text.slice(start, end).toLowerCase() : text.slice(start, end), start, end);
+      }
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * A private rspamd 3.4 for tests: Debian's stock /etc/rspamd as CONFDIR, test/fixtures/rspamd/local as
+ * LOCAL_CONFDIR (network modules off, remote maps replaced), all DNS to a loopback NXDOMAIN stub, normal and
+ * controller workers on free loopback ports (the milter proxy is disabled). Runs in the foreground (`-f`) as
+ * this process's child, so `stop()` needs no pidfile.
+ *
+ * DBDIR is persistent (`${os.tmpdir()}/hookgate-rspamd-db`, or HOOKGATE_RSPAMD_DBDIR): a cold start compiles the
+ * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, requireBinary, tempDir, waitUntil } from './daemons.js';
+import { startDnsStub, type DnsStub } from './dns-stub.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/rspamd/local', import.meta.url));
+const RSPAMD_USER = '_rspamd';
+
+export interface RspamdDaemon {
+  /** Base URL of the normal (scanning) worker, e.g. `http://127.0.0.1:40123`. */
+  url: string;
+  /** Base URL of the controller worker. */
+  controllerUrl: string;
+  /** The DNS stub rspamd resolves through: `dns.queries()` shows which lookups a scan made. */
+  dns: DnsStub;
+  /** rspamd's own log (one line per scan with symbols; never message content). */
+  logFile: string;
+  /** Milliseconds from spawn to both workers answering `/ping`. */
+  startMs: number;
+  stop(): Promise<void>;
+}
+
+/** The persistent DBDIR shared by every test run on this machine (warm starts). */
+export function rspamdDbDir(): string {
+  return process.env.HOOKGATE_RSPAMD_DBDIR ?? join(tmpdir(), 'hookgate-rspamd-db');
+}
+
+function userIds(name: string): { uid: number; gid: number } | null {
+  const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) return null;
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function chownTree(path: string, ids: { uid: number; gid: number }): void {
+  // Only rspamd's writable dirs; the DBDIR may hold a few hundred cache files.
+  spawnSync('chown', ['-R', `${ids.uid}:${ids.gid}`, path]);
+}
+
+async function pong(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
+    return res.ok && (await res.text()).trim() === 'pong';
+  } catch {
+    return false;
+  }
+}
+
+const HYPERSCAN_LOADED = /full hyperscan database of \d+ regexps has been loaded/;
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function tail(file: string, lines = 30): string {
+  return readText(file).split('\n').slice(-lines).join('\n') || '(no log)';
+}
+
+function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    // The main process stops its workers on SIGTERM.
+    child.kill('SIGTERM');
+  });
+}
+
+export interface StartRspamdOptions {
+  /**
+   * Also wait until the full hyperscan database is loaded (default true). Warm, it is loaded before the workers
+   * start, so this costs nothing; cold, it waits for hs_helper (about 6 s more) so that the cache left in DBDIR is
+   * complete and the next start is warm. Rules work without it (PCRE fallback), only slower.
+   */
+  hyperscan?: boolean;
+  readyTimeoutMs?: number;
+}
+
+/** Starts a private rspamd; resolves once the normal and controller workers answer `/ping` with `pong`. */
+export async function startRspamd(options: StartRspamdOptions = {}): Promise<RspamdDaemon> {
+  requireBinary('rspamd', 'rspamd');
+  const dns = await startDnsStub();
+  const [normal, controller, proxy] = [await freePort(), await freePort(), await freePort()];
+  const dir = tempDir('rspamd');
+  const local = join(dir, 'local');
+  const run = join(dir, 'run');
+  const logs = join(dir, 'log');
+  const db = rspamdDbDir();
+  cpSync(FIXTURES, local, { recursive: true });
+  for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
+  // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
+  chmodSync(dir, 0o755);
+  const asRoot = process.getuid?.() === 0;
+  const ids = asRoot ? userIds(RSPAMD_USER) : null;
+  if (asRoot && !ids) throw new Error(`rspamd as root needs the ${RSPAMD_USER} user (Debian package rspamd creates it)`);
+  if (ids) for (const d of [run, logs, db]) chownTree(d, ids);
+
+  const stdoutFile = join(logs, 'rspamd.stdout');
+  const out = openSync(stdoutFile, 'a');
+  if (ids) chownSync(stdoutFile, ids.uid, ids.gid);
+  const args = [
+    '-f',
+    '-c',
+    '/etc/rspamd/rspamd.conf',
+    ...(ids ? ['-u', RSPAMD_USER, '-g', RSPAMD_USER] : []),
+    `--var=LOCAL_CONFDIR=${local}`,
+    `--var=DBDIR=${db}`,
+    `--var=RUNDIR=${run}`,
+    `--var=LOGDIR=${logs}`,
+    `--var=HOOKGATE_NORMAL=127.0.0.1:${normal}`,
+    `--var=HOOKGATE_CONTROLLER=127.0.0.1:${controller}`,
+    `--var=HOOKGATE_PROXY=127.0.0.1:${proxy}`,
+    `--var=HOOKGATE_DNS=${dns.address}`,
+  ];
+  const started = Date.now();
+  // Never hand rspamd a pipe: it keeps the descriptors it is given; a file cannot block it.
+  const child = spawn('rspamd', args, { stdio: ['ignore', out, out] });
+  closeSync(out);
+  const url = `http://127.0.0.1:${normal}`;
+  const controllerUrl = `http://127.0.0.1:${controller}`;
+  const logFile = join(logs, 'rspamd.log');
+
+  // If the test process dies without afterAll, do not leave rspamd running.
+  const onExit = () => child.kill('SIGTERM');
+  process.once('exit', onExit);
+  const cleanup = async () => {
+    process.removeListener('exit', onExit);
+    await stopChild(child);
+    await dns.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`rspamd exited (${child.exitCode ?? child.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`);
+        }
+        if (!((await pong(url)) && (await pong(controllerUrl)))) return false;
+        return options.hyperscan === false || HYPERSCAN_LOADED.test(readText(logFile));
+      },
+      options.readyTimeoutMs ?? 90_000,
+      'rspamd',
+    );
+  } catch (err) {
+    const detail = tail(logFile, 15);
+    await cleanup();
+    throw err instanceof Error && !err.message.startsWith('rspamd exited') ? new Error(`${err.message}\n${detail}`) : err;
+  }
+  return { url, controllerUrl, dns, logFile, startMs: Date.now() - started, stop: cleanup };
+}
