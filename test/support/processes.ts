@@ -3,12 +3,23 @@
  * on stderr (readiness, not time).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './daemons.js';
 
-export const HOOKGATE_BIN = fileURLToPath(new URL('../../services/hookgate/bin/hookgate.js', import.meta.url));
+/** The repository root: found upwards, since this file also runs compiled from test/.bench-dist. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'services/hookgate/bin/hookgate.js'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('repository root not found');
+    dir = up;
+  }
+  return dir;
+}
+
+export const HOOKGATE_BIN = join(repoRoot(), 'services/hookgate/bin/hookgate.js');
 
 export interface HookgateProcess {
   child: ChildProcess;

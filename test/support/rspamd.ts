@@ -8,7 +8,7 @@
  * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,8 @@ export interface StartRspamdOptions {
    * complete and the next start is warm. Rules work without it (PCRE fallback), only slower.
    */
   hyperscan?: boolean;
+  /** Extra LOCAL_CONFDIR files, path → content (e.g. `local.d/actions.conf`), for a test that needs other settings. */
+  extraFiles?: Record<string, string>;
   readyTimeoutMs?: number;
 }
 
@@ -106,6 +108,7 @@ export async function startRspamd(options: StartRspamdOptions = {}): Promise<Rsp
   const logs = join(dir, 'log');
   const db = rspamdDbDir();
   cpSync(FIXTURES, local, { recursive: true });
+  for (const [path, content] of Object.entries(options.extraFiles ?? {})) writeFileSync(join(local, path), content);
   for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
   // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
   chmodSync(dir, 0o755);

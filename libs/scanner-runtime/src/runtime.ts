@@ -139,7 +139,7 @@ export class ScannerRuntime {
   async close(timeoutMs = 10_000): Promise<void> {
     await Promise.all(this.#workers.map((w) => w.close(timeoutMs)));
     this.#workers.length = 0;
-    await Promise.all(this.#o.scanners.map(({ scanner }) => scanner.close?.().catch(() => undefined)));
+    await Promise.all(this.#o.scanners.map(async ({ scanner }) => scanner.close?.().catch(() => undefined)));
   }
 }
 

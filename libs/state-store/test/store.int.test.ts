@@ -33,7 +33,7 @@ describe('TransactionStore', () => {
     const store = new TransactionStore(client, { prefix: 'ts1' });
     const s = sid();
     const seq = ['connect', 'ehlo', 'mail', 'rcpt', 'rcpt', 'data', 'mail', 'rcpt', 'data', 'data'] as const;
-    const numbers = [];
+    const numbers: number[] = [];
     for (const stage of seq) numbers.push(await store.beginStage(req(s, stage)));
     expect(numbers).toEqual([0, 0, 1, 1, 1, 1, 2, 2, 2, 3]);
     const log = await store.stageLog(s);

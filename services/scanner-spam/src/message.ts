@@ -4,6 +4,8 @@
  */
 
 export interface HeaderIndex {
+  /** False when the message was not available: counts are then unknown, not zero. */
+  known: boolean;
   /** Number of header fields in the message. */
   total: number;
   /** Occurrences of a header field, by case-insensitive name. */
@@ -27,11 +29,11 @@ export function indexHeaders(message: Uint8Array): HeaderIndex {
     counts.set(name, (counts.get(name) ?? 0) + 1);
     total++;
   }
-  return { total, count: (name) => counts.get(name.toLowerCase()) ?? 0 };
+  return { known: true, total, count: (name) => counts.get(name.toLowerCase()) ?? 0 };
 }
 
-/** An empty index, for mapping without the message (unit tests, bench). */
-export const NO_HEADERS: HeaderIndex = { total: 0, count: () => 0 };
+/** For mapping without the message (unit tests, bench): nothing is known about its headers. */
+export const UNKNOWN_HEADERS: HeaderIndex = { known: false, total: 0, count: () => 0 };
 
 /** Unfolds a header value to one line and drops control characters: engine output must not inject headers. */
 export function oneLine(value: string, max = 2000): string {

@@ -69,14 +69,15 @@ export function isCardNumber(digits: string): boolean {
   return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) && cardIssuer(digits) !== undefined;
 }
 
-/** Printed layouts: 4-4-4-4(-3) and shorter last groups, Amex 4-6-5, Diners 4-6-4. */
+/**
+ * Printed layouts: 4-4-4-4, 4-4-4-4-3 (19 digits), Amex 4-6-5, Diners 4-6-4. Other groupings (4-4-4-2, 4-4-4-4-2…)
+ * are what tracking and reference numbers look like, so they are not read as cards.
+ */
 function groupingValid(lengths: readonly number[]): boolean {
-  const n = lengths.length;
-  if (n === 3 && lengths[0] === 4 && lengths[1] === 6 && (lengths[2] === 5 || lengths[2] === 4)) return true;
-  if (n < 4 || n > 5) return false;
-  for (let i = 0; i < n - 1; i++) if (lengths[i] !== 4) return false;
-  const last = lengths[n - 1]!;
-  return last >= 1 && last <= 4;
+  const [a, b, c, d, e] = lengths;
+  if (lengths.length === 3) return a === 4 && b === 6 && (c === 5 || c === 4);
+  if (lengths.length === 4) return a === 4 && b === 4 && c === 4 && d === 4;
+  return lengths.length === 5 && a === 4 && b === 4 && c === 4 && d === 4 && e === 3;
 }
 
 // A run of digit groups joined by single spaces or dashes; windows inside it are checked in code, which keeps

@@ -11,7 +11,7 @@ const PREFIX =
 
 const AWS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)([A-Z0-9]{16})(?![A-Za-z0-9])/y;
 /** A 40-character AWS secret access key, not part of a longer base64 run. */
-const AWS_SECRET = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+const AWS_SECRET = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 const GITHUB = /(?<![A-Za-z0-9_])gh[pousr]_([A-Za-z0-9]{36,251})(?![A-Za-z0-9_])/y;
 const GITHUB_PAT = /(?<![A-Za-z0-9_])github_pat_([A-Za-z0-9]{22})_([A-Za-z0-9]{59})(?![A-Za-z0-9_])/y;
 const SLACK_TOKEN = /(?<![A-Za-z0-9-])xox[abposr]-(?:\d{1,20}-){1,4}([A-Za-z0-9]{16,64})(?![A-Za-z0-9-])/y;
