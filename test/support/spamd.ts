@@ -19,6 +19,8 @@ export interface SpamdDaemon {
   /** `tcp://127.0.0.1:port` */
   endpoint: string;
   port: number;
+  /** The Unix socket spamd also listens on. */
+  socket: string;
   /** spamd's log file (`--syslog=<file>`). */
   logFile: string;
   /** Milliseconds from spawn to `PING` answered with `PONG`. */
@@ -73,11 +75,14 @@ export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs
   if (asRoot) spawnSync('chown', ['-R', `${SPAMD_USER}:${SPAMD_USER}`, home]);
 
   const logFile = join(dir, 'spamd.log');
+  const socket = join(dir, 'spamd.sock');
   const stdoutFile = join(dir, 'spamd.stdout');
   const out = openSync(stdoutFile, 'a');
   const args = [
     `--pidfile=${join(dir, 'spamd.pid')}`,
     `--listen=127.0.0.1:${port}`,
+    `--listen=${socket}`,
+    '--socketmode=0666',
     '--allowed-ips=127.0.0.1',
     '--local',
     '--nouser-config',
@@ -114,5 +119,5 @@ export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs
     await cleanup();
     throw err;
   }
-  return { endpoint: `tcp://127.0.0.1:${port}`, port, logFile, startMs: Date.now() - started, stop: cleanup };
+  return { endpoint: `tcp://127.0.0.1:${port}`, port, socket, logFile, startMs: Date.now() - started, stop: cleanup };
 }
