@@ -5,7 +5,8 @@
  * this process's child, so `stop()` needs no pidfile.
  *
  * DBDIR is persistent (`${os.tmpdir()}/hookgate-rspamd-db`, or HOOKGATE_RSPAMD_DBDIR): a cold start compiles the
- * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s).
+ * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s). Startups
+ * sharing a DBDIR take turns, so parallel test files never compile into it at the same time.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ export interface RspamdDaemon {
   dns: DnsStub;
   /** rspamd's own log (one line per scan with symbols; never message content). */
   logFile: string;
-  /** Milliseconds from spawn to both workers answering `/ping`. */
+  /** Milliseconds from spawn to ready: both workers answer `/ping` (and hyperscan is loaded, by default). */
   startMs: number;
   stop(): Promise<void>;
 }
@@ -72,6 +73,40 @@ function tail(file: string, lines = 30): string {
   return readText(file).split('\n').slice(-lines).join('\n') || '(no log)';
 }
 
+/**
+ * Startups sharing the DBDIR take turns (a directory lock with the owner's pid): a second cold start waits for
+ * the first to leave a complete cache and then starts warm, instead of two compilers writing the same files.
+ */
+async function lockDbDir(db: string, timeoutMs: number): Promise<() => void> {
+  const lock = `${db}.lock`;
+  const owner = join(lock, 'pid');
+  await waitUntil(
+    () => {
+      try {
+        mkdirSync(lock);
+        writeFileSync(owner, String(process.pid));
+        return true;
+      } catch {
+        const pid = Number(readText(owner).trim());
+        if (pid > 0 && !alive(pid)) rmSync(lock, { recursive: true, force: true }); // left by a killed run
+        return false;
+      }
+    },
+    timeoutMs,
+    `rspamd DBDIR lock ${lock}`,
+  );
+  return () => rmSync(lock, { recursive: true, force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -100,73 +135,83 @@ export interface StartRspamdOptions {
 /** Starts a private rspamd; resolves once the normal and controller workers answer `/ping` with `pong`. */
 export async function startRspamd(options: StartRspamdOptions = {}): Promise<RspamdDaemon> {
   requireBinary('rspamd', 'rspamd');
-  const dns = await startDnsStub();
-  const [normal, controller, proxy] = [await freePort(), await freePort(), await freePort()];
-  const dir = tempDir('rspamd');
-  const local = join(dir, 'local');
-  const run = join(dir, 'run');
-  const logs = join(dir, 'log');
+  const timeoutMs = options.readyTimeoutMs ?? 90_000;
   const db = rspamdDbDir();
-  cpSync(FIXTURES, local, { recursive: true });
-  for (const [path, content] of Object.entries(options.extraFiles ?? {})) writeFileSync(join(local, path), content);
-  for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
-  // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
-  chmodSync(dir, 0o755);
-  const asRoot = process.getuid?.() === 0;
-  const ids = asRoot ? userIds(RSPAMD_USER) : null;
-  if (asRoot && !ids) throw new Error(`rspamd as root needs the ${RSPAMD_USER} user (Debian package rspamd creates it)`);
-  if (ids) for (const d of [run, logs, db]) chownTree(d, ids);
+  const unlock = await lockDbDir(db, timeoutMs);
+  try {
+    return await launch(db, timeoutMs, options);
+  } finally {
+    unlock();
+  }
+}
 
-  const stdoutFile = join(logs, 'rspamd.stdout');
-  const out = openSync(stdoutFile, 'a');
-  if (ids) chownSync(stdoutFile, ids.uid, ids.gid);
-  const args = [
-    '-f',
-    '-c',
-    '/etc/rspamd/rspamd.conf',
-    ...(ids ? ['-u', RSPAMD_USER, '-g', RSPAMD_USER] : []),
-    `--var=LOCAL_CONFDIR=${local}`,
-    `--var=DBDIR=${db}`,
-    `--var=RUNDIR=${run}`,
-    `--var=LOGDIR=${logs}`,
-    `--var=HOOKGATE_NORMAL=127.0.0.1:${normal}`,
-    `--var=HOOKGATE_CONTROLLER=127.0.0.1:${controller}`,
-    `--var=HOOKGATE_PROXY=127.0.0.1:${proxy}`,
-    `--var=HOOKGATE_DNS=${dns.address}`,
-  ];
-  const started = Date.now();
-  // Never hand rspamd a pipe: it keeps the descriptors it is given; a file cannot block it.
-  const child = spawn('rspamd', args, { stdio: ['ignore', out, out] });
-  closeSync(out);
-  const url = `http://127.0.0.1:${normal}`;
-  const controllerUrl = `http://127.0.0.1:${controller}`;
-  const logFile = join(logs, 'rspamd.log');
-
-  // If the test process dies without afterAll, do not leave rspamd running.
-  const onExit = () => child.kill('SIGTERM');
-  process.once('exit', onExit);
+async function launch(db: string, timeoutMs: number, options: StartRspamdOptions): Promise<RspamdDaemon> {
+  const [normal, controller, proxy] = [await freePort(), await freePort(), await freePort()];
+  const dns = await startDnsStub();
+  const dir = tempDir('rspamd');
+  let child: ChildProcess | undefined;
+  const onExit = () => child?.kill('SIGTERM');
   const cleanup = async () => {
     process.removeListener('exit', onExit);
-    await stopChild(child);
+    if (child) await stopChild(child);
     await dns.stop();
     rmSync(dir, { recursive: true, force: true });
   };
+  const local = join(dir, 'local');
+  const run = join(dir, 'run');
+  const logs = join(dir, 'log');
+  const logFile = join(logs, 'rspamd.log');
+  const stdoutFile = join(logs, 'rspamd.stdout');
+  const url = `http://127.0.0.1:${normal}`;
+  const controllerUrl = `http://127.0.0.1:${controller}`;
   try {
+    cpSync(FIXTURES, local, { recursive: true });
+    for (const [path, content] of Object.entries(options.extraFiles ?? {})) writeFileSync(join(local, path), content);
+    for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
+    // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
+    chmodSync(dir, 0o755);
+    const asRoot = process.getuid?.() === 0;
+    const ids = asRoot ? userIds(RSPAMD_USER) : null;
+    if (asRoot && !ids) throw new Error(`rspamd as root needs the ${RSPAMD_USER} user (Debian package rspamd creates it)`);
+    if (ids) for (const d of [run, logs, db]) chownTree(d, ids);
+    const out = openSync(stdoutFile, 'a');
+    if (ids) chownSync(stdoutFile, ids.uid, ids.gid);
+    const args = [
+      '-f',
+      '-c',
+      '/etc/rspamd/rspamd.conf',
+      ...(ids ? ['-u', RSPAMD_USER, '-g', RSPAMD_USER] : []),
+      `--var=LOCAL_CONFDIR=${local}`,
+      `--var=DBDIR=${db}`,
+      `--var=RUNDIR=${run}`,
+      `--var=LOGDIR=${logs}`,
+      `--var=HOOKGATE_NORMAL=127.0.0.1:${normal}`,
+      `--var=HOOKGATE_CONTROLLER=127.0.0.1:${controller}`,
+      `--var=HOOKGATE_PROXY=127.0.0.1:${proxy}`,
+      `--var=HOOKGATE_DNS=${dns.address}`,
+    ];
+    const started = Date.now();
+    // Never hand rspamd a pipe: it keeps the descriptors it is given; a file cannot block it.
+    const proc = spawn('rspamd', args, { stdio: ['ignore', out, out] });
+    child = proc;
+    closeSync(out);
+    // If the test process dies without afterAll, do not leave rspamd running.
+    process.once('exit', onExit);
     await waitUntil(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`rspamd exited (${child.exitCode ?? child.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`);
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          throw new Error(`rspamd exited (${proc.exitCode ?? proc.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`);
         }
         if (!((await pong(url)) && (await pong(controllerUrl)))) return false;
         return options.hyperscan === false || HYPERSCAN_LOADED.test(readText(logFile));
       },
-      options.readyTimeoutMs ?? 90_000,
+      timeoutMs,
       'rspamd',
     );
+    return { url, controllerUrl, dns, logFile, startMs: Date.now() - started, stop: cleanup };
   } catch (err) {
     const detail = tail(logFile, 15);
     await cleanup();
     throw err instanceof Error && !err.message.startsWith('rspamd exited') ? new Error(`${err.message}\n${detail}`) : err;
   }
-  return { url, controllerUrl, dns, logFile, startMs: Date.now() - started, stop: cleanup };
 }

@@ -25,7 +25,9 @@ export function deadline(engine: string, signal: AbortSignal | undefined, timeou
     signal: combined,
     classify(err) {
       if (signal?.aborted) return new ScanAbortedError(engine, signal.reason);
-      if (timeout?.aborted) return new HookgateError(ERR.SCAN_TIMEOUT, `${engine} did not answer within ${timeoutMs} ms`, { retryable: true });
+      if (timeout?.aborted) {
+        return new HookgateError(ERR.SCAN_TIMEOUT, `${engine} did not answer within ${timeoutMs} ms`, { retryable: true });
+      }
       return err;
     },
   };

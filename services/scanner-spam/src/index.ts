@@ -4,12 +4,21 @@
  */
 export { rspamdScanner } from './rspamd/scanner.js';
 export { RspamdConfigSchema, type RspamdConfig, type RspamdScannerConfig } from './rspamd/config.js';
-export { checkRspamd, pingRspamd, type RspamdResult, type RspamdSymbol, type RspamdMilter, type RspamdMilterHeader, type RspamdHeaders, type RspamdRequestOptions } from './rspamd/client.js';
+export {
+  checkRspamd,
+  pingRspamd,
+  type RspamdResult,
+  type RspamdSymbol,
+  type RspamdMilter,
+  type RspamdMilterHeader,
+  type RspamdHeaders,
+  type RspamdRequestOptions,
+} from './rspamd/client.js';
 export { rspamdHeaders } from './rspamd/headers.js';
 export { mapRspamdResult, topSymbols, engineReply, type RspamdMappingConfig } from './rspamd/mapping.js';
 export { milterModifications } from './rspamd/milter.js';
 
-export { spamdScanner, mapSpamdResult } from './spamd/scanner.js';
+export { spamdScanner, mapSpamdResult, type SpamdMappingConfig } from './spamd/scanner.js';
 export { SpamdConfigSchema, type SpamdConfig, type SpamdScannerConfig } from './spamd/config.js';
 export {
   spamdCheck,

@@ -71,13 +71,20 @@ function endpointUrl(base: string | URL, path: string): URL {
 }
 
 /** One HTTP exchange; resolves with status and body, rejects with EngineUnavailableError on I/O failure. */
-function exchange(url: URL, method: 'GET' | 'POST', headers: RspamdHeaders, body: Uint8Array | undefined, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
+function exchange(
+  url: URL,
+  method: 'GET' | 'POST',
+  headers: RspamdHeaders,
+  body: Uint8Array | undefined,
+  signal: AbortSignal,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const where = `rspamd at ${url.origin}`;
     let req;
     try {
-      req = send(url, { method, headers: body ? { ...headers, 'Content-Length': String(body.byteLength) } : headers, agent: false, signal });
+      const all = body ? { ...headers, 'Content-Length': String(body.byteLength) } : headers;
+      req = send(url, { method, headers: all, agent: false, signal });
     } catch (err) {
       // Invalid header characters and the like: our bug or a bad config, not the engine's.
       reject(new EngineProtocolError(`cannot build a request for ${where}: ${err instanceof Error ? err.message : String(err)}`, err));
@@ -133,7 +140,12 @@ function errorSummary(body: Buffer): string {
  * EngineProtocolError (4xx, not JSON, no action), HOOKGATE_ERR_SCAN_TIMEOUT on `timeoutMs`, or an abort error
  * when `signal` fires. Low-level: the bench calls it directly.
  */
-export async function checkRspamd(url: string | URL, message: Uint8Array, headers: RspamdHeaders = {}, options: RspamdRequestOptions = {}): Promise<RspamdResult> {
+export async function checkRspamd(
+  url: string | URL,
+  message: Uint8Array,
+  headers: RspamdHeaders = {},
+  options: RspamdRequestOptions = {},
+): Promise<RspamdResult> {
   const d = deadline('rspamd', options.signal, options.timeoutMs);
   let res;
   try {

@@ -11,7 +11,10 @@ import type { RspamdConfig } from './config.js';
 import { milterModifications } from './milter.js';
 
 /** The config keys the mapping uses. */
-export type RspamdMappingConfig = Pick<RspamdConfig, 'action' | 'reply' | 'tempfailReply' | 'greylist' | 'spamHeader' | 'scoreHeader' | 'milter' | 'maxSymbols'>;
+export type RspamdMappingConfig = Pick<
+  RspamdConfig,
+  'action' | 'reply' | 'tempfailReply' | 'greylist' | 'spamHeader' | 'scoreHeader' | 'milter' | 'maxSymbols'
+>;
 
 /**
  * Symbol names, highest score first. Symbols that add nothing are left out unless nothing scored: GTUBE is
@@ -52,7 +55,9 @@ export function engineReply(base: SmtpReply, smtpMessage: unknown, cls: 4 | 5): 
 function spamHeaders(config: RspamdMappingConfig, spec: unknown, headers: HeaderIndex): Modification[] {
   if (typeof spec === 'string' && config.spamHeader) return replaceHeader(config.spamHeader.name, oneLine(spec), headers);
   if (typeof spec === 'object' && spec !== null) {
-    return Object.entries(spec).flatMap(([name, value]) => (HEADER_NAME.test(name) && typeof value === 'string' ? replaceHeader(name, oneLine(value), headers) : []));
+    return Object.entries(spec).flatMap(([name, value]) =>
+      HEADER_NAME.test(name) && typeof value === 'string' ? replaceHeader(name, oneLine(value), headers) : [],
+    );
   }
   return config.spamHeader ? replaceHeader(config.spamHeader.name, config.spamHeader.value, headers) : [];
 }
@@ -61,7 +66,8 @@ function spamHeaders(config: RspamdMappingConfig, spec: unknown, headers: Header
 function subjectChange(subject: unknown, headers: HeaderIndex): Modification[] {
   if (typeof subject !== 'string') return [];
   const value = oneLine(subject);
-  return headers.known && headers.count('subject') === 0 ? [{ type: 'addHeader', name: 'Subject', value }] : [{ type: 'changeHeader', index: 1, name: 'Subject', value }];
+  if (headers.known && headers.count('subject') === 0) return [{ type: 'addHeader', name: 'Subject', value }];
+  return [{ type: 'changeHeader', index: 1, name: 'Subject', value }];
 }
 
 function withMods<T extends object>(outcome: T, mods: Modification[]): T & { modifications?: Modification[] } {
@@ -80,14 +86,19 @@ export function mapRspamdResult(result: RspamdResult, config: RspamdMappingConfi
   const engine = config.milter ? milterModifications(milter, result['dkim-signature'], headers) : [];
   const scoreMods = config.scoreHeader ? replaceHeader(config.scoreHeader, score.toFixed(2), headers) : [];
   const smtpMessage = result.messages?.smtp_message;
-  const pass = (extra: Modification[] = []): ScanOutcome => withMods({ status: 'pass' as const, score, symbols: names }, [...engine, ...extra, ...scoreMods]);
-  const spam = (action: 'reject' | 'quarantine' | 'discard'): ScanOutcome =>
-    withMods(
-      { status: 'fail' as const, category: 'spam' as const, action, names, score, ...(action === 'reject' ? { reply: engineReply(config.reply, smtpMessage, 5) } : {}) },
-      // Kept only if the policy turns this into a quarantine: then the copy says why.
-      [...engine, ...spamHeaders(config, milter?.spam_header, headers), ...scoreMods],
-    );
-  const tempfail = (): ScanOutcome => ({ status: 'fail', category: 'spam', action: 'tempfail', names, score, reply: engineReply(config.tempfailReply, smtpMessage, 4) });
+
+  const pass = (extra: Modification[] = []): ScanOutcome =>
+    withMods({ status: 'pass' as const, score, symbols: names }, [...engine, ...extra, ...scoreMods]);
+  const tempfail = (): ScanOutcome => {
+    const reply = engineReply(config.tempfailReply, smtpMessage, 4);
+    return { status: 'fail', category: 'spam', action: 'tempfail', names, score, reply };
+  };
+  const spam = (action: 'reject' | 'quarantine' | 'discard'): ScanOutcome => {
+    const reply = action === 'reject' ? { reply: engineReply(config.reply, smtpMessage, 5) } : {};
+    // The headers only matter if the policy keeps the message (quarantine): then the copy says why.
+    const mods = [...engine, ...spamHeaders(config, milter?.spam_header, headers), ...scoreMods];
+    return withMods({ status: 'fail' as const, category: 'spam' as const, action, names, score, ...reply }, mods);
+  };
 
   // rspamd asked its milter to only label the message with the action it would have taken.
   if (milter?.no_action === true) return pass([{ type: 'addHeader', name: 'X-Rspamd-Action', value: oneLine(result.action, 50) }]);

@@ -39,6 +39,8 @@ export function rspamdScanner(input: RspamdScannerConfig): Scanner {
       log.info({ engine: 'rspamd', url: where }, 'rspamd reachable');
     },
     shouldScan: (input) => (input.message ? null : 'no message at this stage'),
+    // No cacheKey: rspamd scores the envelope (IP, HELO, PTR, sender, recipients) and keeps state (ratelimit,
+    // greylisting, reputation), so the same bytes do not mean the same verdict.
     async scan(input, ctx): Promise<ScanOutcome> {
       const message = input.message!;
       if (message.byteLength > config.maxMessageBytes) {

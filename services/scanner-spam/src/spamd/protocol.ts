@@ -38,7 +38,8 @@ export class SpamdStatusError extends HookgateError {
   readonly exitCode: number;
   constructor(code: number, status: string) {
     // EX_UNAVAILABLE, EX_OSERR, EX_IOERR, EX_TEMPFAIL: the engine is struggling, a retry may help.
-    super(ERR.SCAN_ENGINE_ERROR, `spamd answered ${code} ${status.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}`, { retryable: [69, 71, 74, 75].includes(code) });
+    const text = status.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+    super(ERR.SCAN_ENGINE_ERROR, `spamd answered ${code} ${text}`, { retryable: [69, 71, 74, 75].includes(code) });
     this.exitCode = code;
   }
 }
@@ -114,7 +115,8 @@ function exchange(endpoint: Endpoint, payload: Buffer, signal: AbortSignal): Pro
       reject(new Error('aborted'));
       return;
     }
-    const socket: Socket = endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
+    const socket: Socket =
+      endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
     const chunks: Buffer[] = [];
     let size = 0;
     let connected = false;
@@ -177,7 +179,8 @@ export async function spamdCheck(endpoint: string | Endpoint, message: Uint8Arra
   const spam = reply.headers.spam;
   if (spam === undefined) throw new EngineProtocolError('spamd reply has no Spam header');
   const verdict = parseSpamHeader(spam);
-  const rules = command === 'REPORT' ? parseReport(reply.body) : command === 'SYMBOLS' ? parseSymbols(reply.body).map((name) => ({ name })) : [];
+  const rules =
+    command === 'REPORT' ? parseReport(reply.body) : command === 'SYMBOLS' ? parseSymbols(reply.body).map((name) => ({ name })) : [];
   return { ...verdict, rules };
 }
 

@@ -6,6 +6,9 @@ import { withDefaults } from '../schema.js';
 import { SpamdConfigSchema, type SpamdConfig, type SpamdScannerConfig } from './config.js';
 import { spamdCheck, spamdPing, SpamdStatusError, type SpamdResult } from './protocol.js';
 
+/** The config keys the mapping uses. */
+export type SpamdMappingConfig = Pick<SpamdConfig, 'action' | 'reply' | 'spamHeader' | 'statusHeader' | 'scoreHeader' | 'maxSymbols'>;
+
 /** SpamAssassin's own formatting: one decimal. */
 const fmt = (n: number) => n.toFixed(1);
 
@@ -13,7 +16,7 @@ const fmt = (n: number) => n.toFixed(1);
  * Maps a spamd verdict to an outcome: spam → fail (configured action and reply), else pass; headers as
  * configured. Pure, for tests and the bench.
  */
-export function mapSpamdResult(result: SpamdResult, config: Pick<SpamdConfig, 'action' | 'reply' | 'spamHeader' | 'statusHeader' | 'scoreHeader' | 'maxSymbols'>, message?: Uint8Array): ScanOutcome {
+export function mapSpamdResult(result: SpamdResult, config: SpamdMappingConfig, message?: Uint8Array): ScanOutcome {
   const headers = message ? indexHeaders(message) : UNKNOWN_HEADERS;
   const names = result.rules.slice(0, config.maxSymbols).map((r) => safeName(r.name));
   const mods: Modification[] = [];
@@ -56,13 +59,16 @@ export function spamdScanner(input: SpamdScannerConfig): Scanner {
       log.info({ engine: 'spamd', endpoint: formatEndpoint(endpoint) }, 'spamd reachable');
     },
     shouldScan: (input) => (input.message ? null : 'no message at this stage'),
+    // spamd sees only the bytes (and the User: preferences), never the envelope: cacheable by content.
+    cacheKey: () => config.user ?? '',
     async scan(input, ctx): Promise<ScanOutcome> {
       const message = input.message!;
       if (message.byteLength > config.maxMessageBytes) {
         return { status: 'unscanned', reason: 'too-large', detail: `${message.byteLength} bytes > maxMessageBytes ${config.maxMessageBytes}` };
       }
       try {
-        const result = await spamdCheck(endpoint, message, { command: config.command, user: config.user, signal: ctx.signal, timeoutMs: config.timeoutMs });
+        const { command, user, timeoutMs } = config;
+        const result = await spamdCheck(endpoint, message, { command, user, timeoutMs, signal: ctx.signal });
         return mapSpamdResult(result, config, message);
       } catch (err) {
         if (err instanceof SpamdStatusError) return { status: 'error', code: err.code, message: err.message, retryable: err.retryable };
