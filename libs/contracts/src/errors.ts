@@ -40,6 +40,8 @@ export const ERR = {
   SCAN_FAILED: 'HOOKGATE_ERR_SCAN_FAILED',
   /** The message bytes expired or were never stored. */
   SCAN_INPUT_MISSING: 'HOOKGATE_ERR_SCAN_INPUT_MISSING',
+  /** The thing asked for does not exist or has expired (admin API). */
+  NOT_FOUND: 'HOOKGATE_ERR_NOT_FOUND',
   /** The service is shutting down. */
   SHUTTING_DOWN: 'HOOKGATE_ERR_SHUTTING_DOWN',
 } as const;

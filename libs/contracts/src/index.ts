@@ -41,4 +41,10 @@ export {
   type FailureAction,
   type UnscannedAction,
   type ScannerPolicy,
+  type ScannerOverride,
+  type SpamPolicy,
+  type StampPolicy,
+  type PolicyBank,
+  type PolicyMatch,
+  type PolicyRule,
 } from './policy.js';

@@ -74,6 +74,8 @@ export interface MessageInfo {
    * that was not UTF-8 arrives with U+FFFD), so scanners and logs can see the input was not exact.
    */
   lossy: boolean;
+  /** The Subject header (unfolded, trimmed), for subject tagging; never logged. */
+  subject?: string;
 }
 
 /**

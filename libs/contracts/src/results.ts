@@ -42,6 +42,8 @@ export interface ScanResult {
   durationMs: number;
   /** Epoch ms when the result was recorded. */
   at: number;
+  /** True when the outcome came from the result cache (same content, same scanner configuration). */
+  cached?: boolean;
 }
 
 /** How the decision was reached, kept with the verdict so operators can see why. */
@@ -56,6 +58,11 @@ export interface Verdict {
   decidedBy: string[];
   /** True when some expected result was missing at the deadline. */
   partial: boolean;
+  /** The policy bank applied and the rule that selected it (`default` when no rule matched). */
+  policy?: string;
+  rule?: string;
+  /** Summed spam score, when spam scanners reported scores. */
+  spamScore?: number;
 }
 
 /** The record of one answered stage request, stored for explainability. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  ERR,
   type Action,
   type ScanJob,
   type ScannerPolicy,
@@ -9,7 +10,9 @@ import {
   type Verdict,
   type VerdictRecord,
 } from '@hookgate/contracts';
-import { decide, type DefaultReplies } from '@hookgate/verdict';
+import { applyOverride, decide, selectPolicy, PLAIN_BANK, type CompiledRule, type DefaultReplies } from '@hookgate/verdict';
+import type { PolicyBank } from '@hookgate/contracts';
+import type { Scanner, ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
@@ -21,6 +24,15 @@ export interface ScannerRoute {
   policy: ScannerPolicy;
 }
 
+/**
+ * A check the ingress runs itself, without a queue (greylisting, rate limits): cheap Redis work at early stages.
+ * It follows the Scanner contract and the same deadline and failure policy as queued scanners.
+ */
+export interface InlineCheck {
+  route: ScannerRoute;
+  scanner: Scanner;
+}
+
 export interface PipelineSettings {
   /** Time budget per stage, ms, from receipt to answer. */
   stageBudgetMs: Record<Stage, number>;
@@ -29,13 +41,14 @@ export interface PipelineSettings {
   marginMs: number;
   severity: readonly Action[];
   replies: DefaultReplies;
+  /** Policy banks by name; `default` applies when no rule matches. */
+  banks?: Record<string, PolicyBank>;
+  /** First match wins. */
+  rules?: readonly CompiledRule[];
 }
 
-export interface PipelineLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** pino-compatible; also handed to inline checks. */
+export type PipelineLogger = ScanLogger;
 
 export interface PipelineDeps {
   store: TransactionStore;
@@ -44,6 +57,8 @@ export interface PipelineDeps {
   /** This ingress instance's id: scan results are published to its channel only. */
   instanceId: string;
   scanners: readonly ScannerRoute[];
+  /** Checks run in the ingress process itself. */
+  inline?: readonly InlineCheck[];
   settings: PipelineSettings;
   log: PipelineLogger;
   now?: () => number;
@@ -110,8 +125,13 @@ export class StagePipeline {
       receivedAt,
       deadlineAt: this.deadlineFor(incoming.stage, receivedAt, mtaTimeoutMs),
     };
-    const routes = this.#d.scanners.filter((s) => s.stages.includes(request.stage));
-    const expected = routes.map((r) => r.policy);
+    const settings = this.#d.settings;
+    const { rule, policy } = selectPolicy(settings.rules ?? [], request);
+    const bank = settings.banks?.[policy] ?? settings.banks?.default ?? PLAIN_BANK;
+    const enabled = (r: ScannerRoute) => r.stages.includes(request.stage) && bank.scanners[r.id]?.enabled !== false;
+    const routes = this.#d.scanners.filter(enabled);
+    const inline = (this.#d.inline ?? []).filter((c) => enabled(c.route));
+    const expected = [...routes, ...inline.map((c) => c.route)].map((r) => applyOverride(r.policy, bank.scanners[r.id]));
     const results: ScanResult[] = [];
 
     let settle!: (v: Verdict) => void;
@@ -119,17 +139,29 @@ export class StagePipeline {
     let done = false;
     const finish = (deadlineReached: boolean): boolean => {
       if (done) return true;
-      const d = decide({ expected, results, deadlineReached, severity: this.#d.settings.severity, replies: this.#d.settings.replies });
+      const d = decide({
+        stage: request.stage,
+        expected,
+        results,
+        deadlineReached,
+        severity: settings.severity,
+        replies: settings.replies,
+        bank,
+        policy,
+        rule,
+        ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}),
+      });
       if (!d.final) return false;
       done = true;
       settle(d.verdict);
       return true;
     };
 
-    const stopWaiting = this.#d.waiter.expect(request.reqId, (r) => {
+    const accept = (r: ScanResult) => {
       if (!results.some((x) => x.scanner === r.scanner)) results.push(r);
       finish(false);
-    });
+    };
+    const stopWaiting = this.#d.waiter.expect(request.reqId, accept);
     // Fires early enough that the final store read still ends by the deadline.
     const deadlineTimer = setTimeout(
       () => void this.#atDeadline(request, results, finish),
@@ -140,8 +172,9 @@ export class StagePipeline {
       try {
         const n = await this.#d.store.beginStage(request, message);
         request.txnId = `${request.sessionId}.${n}`;
-        if (routes.length === 0) finish(false);
-        else await this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id)));
+        if (expected.length === 0) finish(false);
+        for (const check of inline) void this.#runInline(check, request, message, accept);
+        if (routes.length > 0) await this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id)));
       } catch (err) {
         // Redis or the queue failed: nobody will answer; decide now as at the deadline.
         this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errMessage(err) }, 'pipeline degraded: store or queue unavailable');
@@ -159,7 +192,7 @@ export class StagePipeline {
       txnId: request.txnId,
       stage: request.stage,
       verdict,
-      expected: routes.map((r) => r.id),
+      expected: expected.map((r) => r.id),
       results: [...results],
       answeredAt,
       durationMs: answeredAt - receivedAt,
@@ -197,6 +230,28 @@ export class StagePipeline {
       // the store is down: decide with what arrived
     }
     finish(true);
+  }
+
+  /** Runs a check in this process under the same deadline rules as a worker; failures become error results. */
+  async #runInline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void): Promise<void> {
+    const started = this.#now();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.max(0, request.deadlineAt - FINAL_READ_MS - started));
+    const input = message ? { request, message } : { request };
+    let outcome: ScanResult['outcome'];
+    try {
+      const skip = check.scanner.shouldScan?.(input);
+      outcome = skip
+        ? { status: 'skip', reason: skip }
+        : await check.scanner.scan(input, { signal: controller.signal, deadlineAt: request.deadlineAt - FINAL_READ_MS, log: this.#d.log });
+    } catch (err) {
+      outcome = controller.signal.aborted
+        ? { status: 'error', code: ERR.SCAN_TIMEOUT, message: 'check did not finish before the deadline', retryable: true }
+        : { status: 'error', code: ERR.SCAN_FAILED, message: errMessage(err), retryable: true };
+    } finally {
+      clearTimeout(timer);
+    }
+    accept({ v: 1, scanner: check.route.id, kind: check.scanner.kind, outcome, durationMs: this.#now() - started, at: this.#now() });
   }
 
   #job(request: StageRequest, scanner: string): ScanJob {

@@ -1,17 +1,22 @@
 import { ERR, errorCode, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
-import type { Scanner, ScanLogger } from '@hookgate/scanner-sdk';
-import type { TransactionStore } from '@hookgate/state-store';
+import type { Scanner, ScanInput, ScanLogger } from '@hookgate/scanner-sdk';
+import type { ResultCache, TransactionStore } from '@hookgate/state-store';
+import { createHash } from 'node:crypto';
 import { createScanWorker, type ConnectionOptions, type ScanWorkerHandle } from '@hookgate/queue';
 
 export interface HostedScanner {
   scanner: Scanner;
   /** Jobs this process runs at once for this scanner. */
   concurrency: number;
+  /** Result caching for scanners that support it: `version` identifies the scanner's configuration. */
+  cache?: { version: string; ttlMs: number };
 }
 
 export interface ScannerRuntimeOptions {
   scanners: readonly HostedScanner[];
   store: TransactionStore;
+  /** Where cached outcomes live; without it nothing is cached. */
+  cache?: ResultCache;
   /** A connection for BullMQ workers (blocking commands; `maxRetriesPerRequest: null`). */
   connection: ConnectionOptions;
   queuePrefix?: string;
@@ -33,6 +38,7 @@ export class ScannerRuntime {
   readonly #o: ScannerRuntimeOptions;
   readonly #workers: ScanWorkerHandle[] = [];
   readonly #now: () => number;
+  readonly #cacheStats = { hits: 0, misses: 0 };
 
   constructor(options: ScannerRuntimeOptions) {
     this.#o = options;
@@ -58,9 +64,10 @@ export class ScannerRuntime {
         }
       }),
     );
-    for (const { scanner, concurrency } of this.#o.scanners) {
+    for (const hosted of this.#o.scanners) {
+      const { scanner, concurrency } = hosted;
       const log = this.#o.log.child({ scanner: scanner.id });
-      const worker = createScanWorker(scanner.id, this.#o.connection, async (job) => void (await this.process(scanner, job)), {
+      const worker = createScanWorker(scanner.id, this.#o.connection, async (job) => void (await this.process(scanner, job, hosted.cache)), {
         concurrency,
         ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
         onError: (err) => log.warn({ err: describeError(err) }, 'queue worker error'),
@@ -71,15 +78,16 @@ export class ScannerRuntime {
   }
 
   /** Runs one job. Public so tests can drive a scanner without a queue. Never throws. */
-  async process(scanner: Scanner, job: ScanJob): Promise<ScanResult | undefined> {
+  async process(scanner: Scanner, job: ScanJob, cache?: HostedScanner['cache']): Promise<ScanResult | undefined> {
     const log = this.#o.log.child({ scanner: scanner.id, reqId: job.reqId });
     const started = this.#now();
     let outcome: ScanOutcome;
+    let cached = false;
     if (started >= job.deadlineAt) {
       // Lost the race: the ingress has answered. Record it as late so the record shows why.
       outcome = { status: 'error', code: ERR.SCAN_TIMEOUT, message: 'job started after its deadline', retryable: false };
     } else {
-      outcome = await this.#scan(scanner, job, log);
+      ({ outcome, cached } = await this.#scan(scanner, job, log, cache));
     }
     const result: ScanResult = {
       v: 1,
@@ -88,7 +96,10 @@ export class ScannerRuntime {
       outcome,
       durationMs: this.#now() - started,
       at: this.#now(),
+      ...(cached ? { cached } : {}),
     };
+    if (cached) this.#cacheStats.hits++;
+    else if (cache) this.#cacheStats.misses++;
     try {
       await this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo);
     } catch (err) {
@@ -98,17 +109,33 @@ export class ScannerRuntime {
     return result;
   }
 
-  async #scan(scanner: Scanner, job: ScanJob, log: ScanLogger): Promise<ScanOutcome> {
+  async #scan(scanner: Scanner, job: ScanJob, log: ScanLogger, cache: HostedScanner['cache']): Promise<{ outcome: ScanOutcome; cached: boolean }> {
     let input;
     try {
       input = await this.#o.store.loadRequest(job.sessionId, job.reqId);
     } catch (err) {
-      return { status: 'error', code: errorCode(err) ?? ERR.STORE_UNAVAILABLE, message: 'could not load the request', retryable: true };
+      return { outcome: { status: 'error', code: errorCode(err) ?? ERR.STORE_UNAVAILABLE, message: 'could not load the request', retryable: true }, cached: false };
     }
-    if (!input) return { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'request expired or was never stored', retryable: false };
+    if (!input) return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'request expired or was never stored', retryable: false }, cached: false };
     const skip = scanner.shouldScan?.(input);
-    if (skip) return { status: 'skip', reason: skip };
+    if (skip) return { outcome: { status: 'skip', reason: skip }, cached: false };
 
+    // Result cache: same bytes, same context, same scanner configuration → the same outcome, without a rescan.
+    const context = cache && this.#o.cache && input.message ? scanner.cacheKey?.(input) : null;
+    const digest = context !== null && context !== undefined ? createHash('sha256').update(input.message!).update(`\0${context}`).digest('base64url') : undefined;
+    if (digest && cache) {
+      const hit = await this.#o.cache!.get(scanner.id, cache.version, digest).catch(() => undefined);
+      if (hit) return { outcome: hit, cached: true };
+    }
+    const outcome = await this.#run(scanner, input, job, log);
+    // Errors and skips are not facts about the content: never cached.
+    if (digest && cache && (outcome.status === 'pass' || outcome.status === 'fail' || outcome.status === 'unscanned')) {
+      await this.#o.cache!.set(scanner.id, cache.version, digest, outcome, cache.ttlMs).catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not cache the result'));
+    }
+    return { outcome, cached: false };
+  }
+
+  async #run(scanner: Scanner, input: ScanInput, job: ScanJob, log: ScanLogger): Promise<ScanOutcome> {
     const margin = this.#o.abortMarginMs ?? 250;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -133,6 +160,11 @@ export class ScannerRuntime {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Cache hits and misses since start (for metrics and the benchmark). */
+  get cacheStats(): { hits: number; misses: number } {
+    return { ...this.#cacheStats };
   }
 
   /** Stops taking jobs, lets active scans finish within `timeoutMs`, then closes scanners. Idempotent. */

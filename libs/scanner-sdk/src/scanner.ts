@@ -41,6 +41,12 @@ export interface Scanner {
   /** A reason to skip this request, or null to scan. */
   shouldScan?(input: ScanInput): string | null;
   scan(input: ScanInput, ctx: ScanContext): Promise<ScanOutcome>;
+  /**
+   * Makes outcomes cacheable by message content: return the context the outcome depends on besides the bytes
+   * (`''` for none, e.g. antivirus; the direction for DLP), or null when this input must not be cached.
+   * Without it, nothing is cached.
+   */
+  cacheKey?(input: ScanInput): string | null;
   close?(): Promise<void>;
   /** A short description for startup logs, e.g. `clamd at tcp://127.0.0.1:3310`. */
   describe?(): string;

@@ -1,1 +1,11 @@
-export { decide, fallbackVerdict, DEFAULT_REPLIES, type DecideInput, type Decision, type DefaultReplies } from './decide.js';
+export {
+  decide,
+  applyOverride,
+  fallbackVerdict,
+  DEFAULT_REPLIES,
+  PLAIN_BANK,
+  type DecideInput,
+  type Decision,
+  type DefaultReplies,
+} from './decide.js';
+export { compileRules, selectPolicy, matches, type CompiledRule } from './select.js';

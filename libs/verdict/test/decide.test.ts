@@ -12,7 +12,7 @@ const engineDown: ScanOutcome = { status: 'error', code: ERR.SCAN_ENGINE_UNAVAIL
 const header = { type: 'addHeader' as const, name: 'X-Virus-Scanned', value: 'hookgate' };
 
 const run = (expected: ScannerPolicy[], results: ScanResult[], deadlineReached = false) =>
-  decide({ expected, results, deadlineReached, severity: DEFAULT_SEVERITY, replies: DEFAULT_REPLIES });
+  decide({ stage: 'data', expected, results, deadlineReached, severity: DEFAULT_SEVERITY, replies: DEFAULT_REPLIES });
 
 describe('decide', () => {
   const table: { name: string; expected: ScannerPolicy[]; results: ScanResult[]; deadline?: boolean; action: string | null; partial?: boolean; code?: number }[] = [
@@ -63,9 +63,9 @@ describe('decide', () => {
 
   it('follows a configured severity order', () => {
     const severity = ['tempfail', 'reject', 'discard', 'quarantine', 'accept'] as const;
-    const d = decide({ expected: [av, spam], results: [res('clamav', virus), res('spam', engineDown)], deadlineReached: false, severity, replies: DEFAULT_REPLIES });
+    const d = decide({ stage: 'data', expected: [av, spam], results: [res('clamav', virus), res('spam', engineDown)], deadlineReached: false, severity, replies: DEFAULT_REPLIES });
     expect(d.final && d.verdict.action).toBe('reject');
-    const d2 = decide({ expected: [{ ...av, id: 'a' }, { ...av, id: 'b' }], results: [res('a', virus), res('b', timeout)], deadlineReached: false, severity, replies: DEFAULT_REPLIES });
+    const d2 = decide({ stage: 'data', expected: [{ ...av, id: 'a' }, { ...av, id: 'b' }], results: [res('a', virus), res('b', timeout)], deadlineReached: false, severity, replies: DEFAULT_REPLIES });
     expect(d2.final && d2.verdict.action).toBe('tempfail');
   });
 });

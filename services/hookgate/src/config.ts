@@ -5,6 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
+import { compileRules } from '@hookgate/verdict';
 import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
@@ -34,6 +35,58 @@ const Header = (name: string, value: string) =>
   Type.Union([Type.Object({ name: Type.String({ pattern: '^[!-9;-~]+$' }), value: Type.String({ pattern: '^[^\\r\\n]*$' }) }), Type.Null()], {
     default: { name, value },
   });
+
+const ScannerOverrideSchema = Type.Object({
+  enabled: Type.Optional(Type.Boolean()),
+  required: Type.Optional(Type.Boolean()),
+  onError: Type.Optional(lit(FAILURE_ACTIONS)),
+  onTimeout: Type.Optional(lit(FAILURE_ACTIONS)),
+  onMissing: Type.Optional(lit(FAILURE_ACTIONS)),
+  onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
+  action: Type.Optional(lit(ACTIONS)),
+});
+
+const Score = Type.Union([Type.Number(), Type.Null()], { default: null });
+
+/** A policy bank: how results become an action for one traffic class. */
+const PolicyBankSchema = Type.Object(
+  {
+    scanners: Type.Record(Type.String(), ScannerOverrideSchema, { default: {} }),
+    spam: Type.Object(
+      {
+        mode: lit(['scanner', 'score'] as const, { default: 'scanner' }),
+        addHeaderAt: Score,
+        quarantineAt: Score,
+        rejectAt: Score,
+        weights: Type.Record(Type.String(), Type.Number({ minimum: 0 }), { default: {} }),
+      },
+      { default: {} },
+    ),
+    stamp: Type.Object(
+      { verdict: Type.Boolean({ default: false }), spam: Type.Boolean({ default: true }), virus: Type.Boolean({ default: false }) },
+      { default: {} },
+    ),
+    subjectTag: Type.Union([Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\r\\n]*$' }), Type.Null()], { default: null }),
+  },
+  { default: {} },
+);
+
+const RuleSchema = Type.Object({
+  name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
+  match: Type.Object(
+    {
+      direction: Type.Optional(lit(['inbound', 'outbound'] as const)),
+      senderDomains: Type.Optional(Type.Array(Type.String())),
+      recipientDomains: Type.Optional(Type.Array(Type.String())),
+      clientNetworks: Type.Optional(Type.Array(Type.String())),
+      minSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+      maxSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+      stages: Type.Optional(Type.Array(lit(STAGES))),
+    },
+    { default: {} },
+  ),
+  policy: Type.String({ minLength: 1 }),
+});
 
 export const ConfigSchema = Type.Object({
   version: Type.Literal(1, { default: 1 }),
@@ -90,6 +143,23 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  /** Policy banks by name; `default` applies when no rule matches. */
+  policies: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), PolicyBankSchema, { default: { default: {} } }),
+  /** Select a bank per request; first match wins. */
+  rules: Type.Array(RuleSchema, { default: [] }),
+  /** Scan results cached by content hash + scanner + config version; 0 disables. */
+  cache: Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 3_600_000 }) }, { default: {} }),
+  admin: Type.Object(
+    { tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }) },
+    { default: {} },
+  ),
+  debug: Type.Object(
+    {
+      /** Adds `X-Hookgate-Reason` (action, deciding scanners, reasons; no content) to hook answers. */
+      reasonHeader: Type.Boolean({ default: false }),
+    },
+    { default: {} },
+  ),
   protocols: Type.Object(
     {
       stalwart: Type.Object(
@@ -115,6 +185,34 @@ export const ConfigSchema = Type.Object({
           reply: Reply(550, '5.7.1', 'Virus found: {virus}'),
           header: Header('X-Virus-Scanned', 'hookgate (ClamAV)'),
           ...FailurePolicy(true),
+        },
+        { default: {} },
+      ),
+      greylist: Type.Object(
+        {
+          enabled: Type.Boolean({ default: false }),
+          stages: StageList(['rcpt']),
+          delayMs: Type.Integer({ minimum: 0, default: 300_000 }),
+          retryWindowMs: Type.Integer({ minimum: 1000, default: 14_400_000 }),
+          passTtlMs: Type.Integer({ minimum: 1000, default: 3_110_400_000 }),
+          reply: Reply(451, '4.7.1', 'Greylisted, please try again in {wait} seconds'),
+          skipAuthenticated: Type.Boolean({ default: true }),
+          v4Prefix: Type.Integer({ minimum: 0, maximum: 32, default: 24 }),
+          v6Prefix: Type.Integer({ minimum: 0, maximum: 128, default: 64 }),
+          ...FailurePolicy(false),
+        },
+        { default: {} },
+      ),
+      ratelimit: Type.Object(
+        {
+          enabled: Type.Boolean({ default: false }),
+          stages: StageList(['mail']),
+          limits: Type.Array(
+            Type.Object({ key: lit(['clientIp', 'user', 'senderDomain'] as const), max: Type.Integer({ minimum: 1 }), windowSec: Type.Integer({ minimum: 1, maximum: 604_800 }) }),
+            { default: [{ key: 'clientIp', max: 120, windowSec: 60 }, { key: 'user', max: 600, windowSec: 3600 }, { key: 'senderDomain', max: 3000, windowSec: 3600 }] },
+          ),
+          reply: Reply(451, '4.7.1', 'Rate limit exceeded ({limit}), try again later'),
+          ...FailurePolicy(false),
         },
         { default: {} },
       ),
@@ -152,6 +250,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
     return validateConfig(ConfigSchema, {}, path ?? 'defaults', [{ path: '(root)', reason: 'must be a mapping of keys' }]);
   }
   const problems: ConfigProblem[] = [];
+  // A file that defines only its own banks still gets the default one.
+  const policies = raw.policies;
+  if (typeof policies === 'object' && policies !== null && !Array.isArray(policies) && !('default' in policies)) {
+    (policies as Record<string, unknown>).default = {};
+  }
   for (const [name, key] of Object.entries(ENV_KEYS)) {
     const v = env[name];
     if (v !== undefined && v !== '') setPath(raw, key, v);
@@ -176,6 +279,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
   if (env.HOOKGATE_REDIS_CLUSTER) setPath(raw, 'redis.cluster', splitList(env.HOOKGATE_REDIS_CLUSTER));
   if (env.HOOKGATE_REDIS_SENTINELS) setPath(raw, 'redis.sentinels', splitList(env.HOOKGATE_REDIS_SENTINELS));
   if (env.HOOKGATE_REDIS_SENTINEL_NAME) setPath(raw, 'redis.sentinelName', env.HOOKGATE_REDIS_SENTINEL_NAME);
+  const adminTokens = envOrFile(env, 'HOOKGATE_ADMIN_TOKENS');
+  if (adminTokens) {
+    setPath(raw, 'admin.tokens', splitList(adminTokens).map((t, i) => {
+      const eq = t.indexOf('=');
+      return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `admin-${i + 1}`, token: t };
+    }));
+  }
   if (env.HOOKGATE_ALLOW_UNAUTHENTICATED) setPath(raw, 'auth.allowUnauthenticated', env.HOOKGATE_ALLOW_UNAUTHENTICATED);
   const password = envOrFile(env, 'HOOKGATE_REDIS_PASSWORD');
   if (password) setPath(raw, 'redis.password', password);
@@ -206,6 +316,26 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     if (Math.floor(reply.code / 100) !== want) problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
   }
   if (Math.floor(config.scanners.clamav.reply.code / 100) !== 5) problems.push({ path: 'scanners.clamav.reply.code', reason: 'must be 5xx' });
+  for (const k of ['greylist', 'ratelimit'] as const) {
+    if (Math.floor(config.scanners[k].reply.code / 100) !== 4) problems.push({ path: `scanners.${k}.reply.code`, reason: 'must be 4xx (a temporary failure)' });
+  }
+  if (!config.policies.default) problems.push({ path: 'policies.default', reason: 'a default policy is required (applies when no rule matches)' });
+  const knownScanners = new Set(Object.keys(config.scanners));
+  for (const [name, bank] of Object.entries(config.policies)) {
+    for (const id of Object.keys(bank.scanners)) {
+      if (!knownScanners.has(id)) problems.push({ path: `policies.${name}.scanners.${id}`, reason: `unknown scanner; known: ${[...knownScanners].join(', ')}` });
+    }
+    const t = bank.spam;
+    const ordered = [t.addHeaderAt, t.quarantineAt, t.rejectAt].filter((x): x is number => x !== null);
+    if (ordered.some((x, i) => i > 0 && x < ordered[i - 1]!)) problems.push({ path: `policies.${name}.spam`, reason: 'thresholds must not decrease: addHeaderAt ≤ quarantineAt ≤ rejectAt' });
+    if (t.mode === 'score' && t.rejectAt === null && t.quarantineAt === null && t.addHeaderAt === null) {
+      problems.push({ path: `policies.${name}.spam.mode`, reason: 'score mode needs at least one threshold' });
+    }
+  }
+  config.rules.forEach((rule, i) => {
+    if (!config.policies[rule.policy]) problems.push({ path: `rules.${i}.policy`, reason: `no policy named "${rule.policy}"` });
+  });
+  problems.push(...compileRules(config.rules).problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }

@@ -89,6 +89,11 @@ async function run(argv: string[]): Promise<number> {
   let selected: ScannerEntry[];
   try {
     selected = command === 'ingress' ? [] : selectScanners(registry, values.scanners, command === 'worker');
+    const misplaced = selected.filter((e) => e.placement === 'inline');
+    if (values.scanners && misplaced.length) {
+      throw new Error(`${misplaced.map((e) => e.id).join(', ')} run in the ingress, not in workers`);
+    }
+    selected = selected.filter((e) => e.placement === 'queue');
   } catch (err) {
     say(err instanceof Error ? err.message : String(err));
     return 2;
@@ -124,7 +129,11 @@ async function run(argv: string[]): Promise<number> {
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
     const hosted = new Set(selected.map((e) => e.id));
     for (const e of registry) {
-      const role = command === 'ingress' ? (e.active ? 'expected' : 'inactive') : hosted.has(e.id) ? 'active, worker here' : e.active ? 'expected (worker elsewhere)' : 'inactive';
+      const role = !e.active
+        ? 'inactive'
+        : e.placement === 'inline'
+          ? command === 'worker' ? 'runs in the ingress' : 'active, in the ingress'
+          : hosted.has(e.id) ? 'active, worker here' : command === 'ingress' ? 'expected' : 'expected (worker elsewhere)';
       say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}`);
     }
     log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');

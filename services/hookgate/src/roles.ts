@@ -6,13 +6,14 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hookgate/logger';
 import { createRedisClient, connectRedis, closeRedis, type RedisTarget } from '@hookgate/redis';
-import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { ResultCache, TransactionStore, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
 import { StagePipeline, ResultWaiter } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import { buildApp } from '@hookgate/ingress';
-import type { Stage } from '@hookgate/contracts';
+import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
+import { compileRules } from '@hookgate/verdict';
 import type { HookgateConfig } from './config.js';
 import { routesOf, type ScannerEntry } from './scanners.js';
 
@@ -65,18 +66,24 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
   const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
   lifecycle.onStop('result subscription', unsubscribe);
 
+  const inline = ctx.scanners
+    .filter((e) => e.active && e.placement === 'inline')
+    .map((e) => ({ route: { id: e.id, stages: e.stages, policy: e.policy }, scanner: e.create(storeClient) }));
   const pipeline = new StagePipeline({
     store,
     producer,
     waiter,
     instanceId,
     scanners: routesOf(ctx.scanners),
+    inline,
     settings: {
       stageBudgetMs: config.stages.deadlineMs as Record<Stage, number>,
       mtaTimeoutMs: config.stages.mtaTimeoutMs,
       marginMs: config.stages.marginMs,
       severity: config.verdict.severity,
       replies: config.verdict.replies,
+      banks: config.policies as Record<string, PolicyBank>,
+      rules: compileRules(config.rules as PolicyRule[]).rules,
     },
     log: log.child({ component: 'pipeline' }),
   });
@@ -87,6 +94,8 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
     auth: { tokens: config.auth.tokens, basic: config.auth.basic },
     stalwart: config.protocols.stalwart,
     maxBodyBytes: config.limits.maxBodyBytes,
+    admin: { tokens: config.admin.tokens, store },
+    reasonHeader: config.debug.reasonHeader,
     logger: log.child({ component: 'http' }),
     isReady: () => lifecycle.ready,
   });
@@ -110,9 +119,15 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
     await Promise.all([closeRedis(storeClient), closeRedis(workerClient)]);
   });
   const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  const cacheTtlMs = config.cache.ttlMs;
   const runtime = new ScannerRuntime({
-    scanners: selected.map((e) => ({ scanner: e.create(), concurrency: e.concurrency })),
+    scanners: selected.map((e) => ({
+      scanner: e.create(),
+      concurrency: e.concurrency,
+      ...(cacheTtlMs > 0 ? { cache: { version: e.configVersion, ttlMs: cacheTtlMs } } : {}),
+    })),
     store,
+    cache: new ResultCache(storeClient, config.redis.prefix),
     connection: workerClient,
     queuePrefix: config.redis.prefix,
     log: log.child({ component: 'worker' }),

@@ -2,13 +2,16 @@
  * The scanner registry: which scanners the config activates, their routes for the ingress and their plugins for
  * workers. Ingress and workers read the same config, so they agree on what is expected at each stage.
  */
+import { createHash } from 'node:crypto';
 import type { ScannerPolicy, Stage } from '@hookgate/contracts';
+import type { RedisClient } from '@hookgate/redis';
+import { greylistCheck, rateLimitCheck } from '@hookgate/checks';
 import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
 import { clamavScanner } from '@hookgate/scanner-av';
 import type { ScannerRoute } from '@hookgate/pipeline';
 import type { HookgateConfig } from './config.js';
 
-export const SCANNER_IDS = ['clamav', 'noop'] as const;
+export const SCANNER_IDS = ['clamav', 'greylist', 'ratelimit', 'noop'] as const;
 export type ScannerId = (typeof SCANNER_IDS)[number];
 
 export interface ScannerEntry {
@@ -20,7 +23,15 @@ export interface ScannerEntry {
   stages: readonly Stage[];
   policy: ScannerPolicy;
   concurrency: number;
-  create: () => Scanner;
+  /** Queued scanners run in worker pools; inline checks run in the ingress itself, on its Redis client. */
+  placement: 'queue' | 'inline';
+  create: (redis?: RedisClient) => Scanner;
+  /** Identifies the scanner's configuration, so cached results of another configuration are never reused. */
+  configVersion: string;
+}
+
+function version(section: unknown): string {
+  return createHash('sha256').update(JSON.stringify(section)).digest('base64url').slice(0, 12);
 }
 
 interface FailureSettings {
@@ -47,6 +58,9 @@ export function scannerPolicy(id: string, s: FailureSettings): ScannerPolicy {
 export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
   const c = config.scanners.clamav;
   const n = config.scanners.noop;
+  const g = config.scanners.greylist;
+  const rl = config.scanners.ratelimit;
+  const prefix = config.redis.prefix;
   return [
     {
       id: 'clamav',
@@ -55,6 +69,8 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: c.stages,
       policy: scannerPolicy('clamav', c),
       concurrency: c.concurrency,
+      placement: 'queue',
+      configVersion: version(c),
       create: () =>
         clamavScanner({
           endpoint: c.endpoint!,
@@ -73,11 +89,41 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: n.stages,
       policy: scannerPolicy('noop', n),
       concurrency: n.concurrency,
+      placement: 'queue',
+      configVersion: version(n),
       create: () => noopScanner({ stages: n.stages }),
+    },
+    {
+      id: 'greylist',
+      active: g.enabled,
+      why: g.enabled ? `greylisting in the ingress (delay ${g.delayMs / 1000} s)` : 'disabled',
+      stages: g.stages,
+      policy: scannerPolicy('greylist', g),
+      concurrency: 1,
+      placement: 'inline',
+      configVersion: version(g),
+      create: (redis) => greylistCheck(needRedis(redis, 'greylist'), { ...g, prefix }),
+    },
+    {
+      id: 'ratelimit',
+      active: rl.enabled,
+      why: rl.enabled ? `rate limits in the ingress (${rl.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})` : 'disabled',
+      stages: rl.stages,
+      policy: scannerPolicy('ratelimit', rl),
+      concurrency: 1,
+      placement: 'inline',
+      configVersion: version(rl),
+      create: (redis) => rateLimitCheck(needRedis(redis, 'ratelimit'), { ...rl, prefix }),
     },
   ];
 }
 
+function needRedis(redis: RedisClient | undefined, id: string): RedisClient {
+  if (!redis) throw new Error(`${id} runs in the ingress and needs its Redis client`);
+  return redis;
+}
+
+/** Routes of the active queued scanners: what the ingress fans out to. */
 export function routesOf(entries: readonly ScannerEntry[]): ScannerRoute[] {
-  return entries.filter((e) => e.active).map((e) => ({ id: e.id, stages: e.stages, policy: e.policy }));
+  return entries.filter((e) => e.active && e.placement === 'queue').map((e) => ({ id: e.id, stages: e.stages, policy: e.policy }));
 }

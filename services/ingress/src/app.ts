@@ -5,6 +5,8 @@ import type { StagePipeline } from '@hookgate/pipeline';
 import { authenticate, type AuthConfig } from './plugins/auth.js';
 import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
 import { stalwartRoute } from './routes/stalwart.js';
+import { adminRoutes } from './routes/admin.js';
+import type { TransactionStore } from '@hookgate/state-store';
 import { HttpError } from './errors.js';
 import type { StalwartSettings } from './adapters/stalwart.js';
 
@@ -17,6 +19,10 @@ export interface IngressDeps {
   logger: FastifyBaseLogger;
   /** Readiness as the lifecycle sees it. */
   isReady: () => boolean;
+  /** Admin API (`/admin/...`): its own Bearer tokens; disabled without tokens. */
+  admin?: { tokens: { identity: string; token: string }[]; store: TransactionStore };
+  /** Adds X-Hookgate-Reason to hook answers (debugging; content-free). */
+  reasonHeader?: boolean;
 }
 
 /** Routes that need no credentials. */
@@ -54,8 +60,13 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req) => {
-    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
-    const result = authenticate(deps.auth, req.headers.authorization);
+    const route = req.routeOptions.url ?? '';
+    if (PUBLIC_ROUTES.has(route)) return;
+    // Admin routes take only admin tokens: an MTA credential must not read other transactions.
+    const admin = route.startsWith('/admin/');
+    const result = admin
+      ? deps.admin?.tokens.length ? authenticate({ tokens: deps.admin.tokens, basic: [] }, req.headers.authorization) : { ok: false as const, reason: 'admin API disabled (no admin tokens)' }
+      : authenticate(deps.auth, req.headers.authorization);
     if (!result.ok) {
       req.log.warn({ reason: result.reason, ip: req.ip }, 'authentication failed');
       throw new HttpError(401, ERR.AUTH_REQUIRED, 'authentication required');
@@ -76,7 +87,8 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
-  stalwartRoute(app, deps.pipeline, deps.stalwart);
+  stalwartRoute(app, deps.pipeline, deps.stalwart, deps.reasonHeader ?? false);
+  if (deps.admin) adminRoutes(app, deps.admin.store);
   return app;
 }
 

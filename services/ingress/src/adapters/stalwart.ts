@@ -67,7 +67,13 @@ export function fromStalwart(body: StalwartRequest): { incoming: IncomingStage; 
   };
   if (c.stage !== 'data' || !body.message) return { incoming };
   const message = reconstructMessage(body.message);
-  incoming.message = { size: body.message.size, storedBytes: message.byteLength, lossy: message.byteLength !== body.message.size || body.message.contents.includes('\uFFFD') };
+  const subject = body.message.headers.find(([name]) => name.toLowerCase() === 'subject')?.[1];
+  incoming.message = {
+    size: body.message.size,
+    storedBytes: message.byteLength,
+    lossy: message.byteLength !== body.message.size || body.message.contents.includes('\uFFFD'),
+    ...(subject !== undefined ? { subject: subject.replace(/\r?\n[ \t]+/g, ' ').trim() } : {}),
+  };
   return { incoming, message };
 }
 

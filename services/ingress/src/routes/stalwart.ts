@@ -1,14 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { LEGACY_STAGES, StalwartRequest } from '@hookgate/contracts';
+import { LEGACY_STAGES, StalwartRequest, type Verdict } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { DEFAULT_REPLIES, fallbackVerdict } from '@hookgate/verdict';
 import { fromStalwart, toStalwart, type StalwartSettings } from '../adapters/stalwart.js';
 import { encodeBody, responseEncoding } from '../plugins/encoding.js';
 import { HttpError } from '../errors.js';
 
+/** A short, content-free reason for debugging: action, deciding scanners, policy, reasons. */
+export function reasonOf(v: Verdict): string {
+  const parts = [v.action, `by=${v.decidedBy.join(',')}`, v.policy ? `policy=${v.policy}` : '', v.rule ? `rule=${v.rule}` : '', v.partial ? 'partial' : '', v.reasons.length ? `reasons=${v.reasons.join(',')}` : ''];
+  return parts.filter(Boolean).join('; ').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+}
+
 /** POST /hooks/stalwart: Stalwart's shipping MTA Hooks format, JSON or MessagePack. */
-export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, settings: StalwartSettings): void {
+export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, settings: StalwartSettings, reasonHeader: boolean): void {
   app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/hooks/stalwart',
     {
@@ -36,6 +42,8 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
         const outcome = await pipeline.handle(incoming, message);
         answer = toStalwart(outcome.verdict, incoming.stage, settings);
         void reply.header('x-hookgate-request-id', outcome.request.reqId);
+        void reply.header('x-hookgate-transaction-id', outcome.request.txnId);
+        if (reasonHeader) void reply.header('x-hookgate-reason', reasonOf(outcome.verdict));
       } catch (err) {
         // An explicit tempfail rather than leaning on Stalwart's tempFailOnError.
         req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'stalwart hook failed');

@@ -37,6 +37,8 @@ export function clamavScanner(config: ClamavScannerConfig): Scanner {
       log.info({ engine: version, endpoint: formatEndpoint(endpoint) }, 'clamd reachable');
     },
     shouldScan: (input) => (input.message ? null : 'no message at this stage'),
+    // A virus is a property of the bytes alone.
+    cacheKey: () => '',
     async scan(input, ctx): Promise<ScanOutcome> {
       const bytes = input.message!;
       if (bytes.byteLength > config.maxStreamBytes) {

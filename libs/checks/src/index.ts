@@ -1,0 +1,3 @@
+export { greylistCheck, type GreylistConfig } from './greylist.js';
+export { rateLimitCheck, LIMIT_KEYS, type RateLimit, type RateLimitConfig, type LimitKey } from './ratelimit.js';
+export { clientNetwork } from './network.js';
