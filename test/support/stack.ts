@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
-import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { ResultCache, TransactionStore, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
 import { ResultWaiter, StagePipeline, type ScannerRoute } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
@@ -33,6 +33,8 @@ export interface StackOptions {
   budgetMs?: number;
   dataBudgetMs?: number;
   prefix?: string;
+  /** Enables the result cache for every hosted scanner. */
+  cache?: { version: string; ttlMs: number };
 }
 
 export interface Stack {
@@ -82,8 +84,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     for (const c of [workerRedis, workerStore]) c.on('error', () => undefined);
     await Promise.all([connectRedis(workerRedis), connectRedis(workerStore)]);
     runtime = new ScannerRuntime({
-      scanners: o.workers.map((scanner) => ({ scanner, concurrency: 4 })),
+      scanners: o.workers.map((scanner) => ({ scanner, concurrency: 4, ...(o.cache ? { cache: o.cache } : {}) })),
       store: new TransactionStore(workerStore, { prefix, ttlMs: 60_000 }),
+      cache: new ResultCache(workerStore, prefix),
       connection: workerRedis,
       queuePrefix: prefix,
       log: silentLog,

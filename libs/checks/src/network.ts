@@ -24,6 +24,6 @@ function expandV6(ip: string): number[] {
   const [head, tail] = ip.split('::') as [string, string | undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const fill = Array(8 - h.length - t.length).fill('0');
+  const fill = new Array<string>(8 - h.length - t.length).fill('0');
   return [...h, ...(tail !== undefined ? fill : []), ...t].map((g) => parseInt(g || '0', 16));
 }

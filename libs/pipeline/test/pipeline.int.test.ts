@@ -134,3 +134,25 @@ describe('stage pipeline on real Redis and BullMQ', () => {
     }
   });
 });
+
+describe('result cache', () => {
+  it('does not rescan the same message in another transaction; a changed configuration never reuses results', async () => {
+    let scans = 0;
+    const inner = clamav();
+    const counting: Scanner = { ...inner, scan: async (i, c) => (scans++, inner.scan(i, c)) };
+    const routes = [{ id: 'clamav', stages: ['data' as const], policy: policy('clamav', true) }];
+    const s = await stack({ routes, workers: [counting], cache: { version: 'v1', ttlMs: 60_000 } });
+    const eml = toEml(eicarInline());
+    const first = await s.pipeline.handle(...data('sess-c1', eml));
+    const second = await s.pipeline.handle(...data('sess-c2', eml));
+    expect([first.verdict.action, second.verdict.action]).toEqual(['reject', 'reject']);
+    expect(scans).toBe(1);
+    await second.recorded;
+    expect((await s.store.verdict('sess-c2', second.request.reqId))!.results[0]!.cached).toBe(true);
+    await s.close();
+    stacks.splice(stacks.indexOf(s), 1);
+    const v2 = await stack({ routes, workers: [counting], cache: { version: 'v2', ttlMs: 60_000 }, prefix: s.prefix });
+    await v2.pipeline.handle(...data('sess-c3', eml));
+    expect(scans).toBe(2);
+  });
+});

@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
+import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
 import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
@@ -188,6 +189,8 @@ export const ConfigSchema = Type.Object({
         },
         { default: {} },
       ),
+      rspamd: Type.Object({ ...RspamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
+      spamd: Type.Object({ ...SpamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
       greylist: Type.Object(
         {
           enabled: Type.Boolean({ default: false }),
@@ -234,6 +237,8 @@ export const ENV_KEYS = {
   HOOKGATE_REDIS_URL: 'redis.url',
   HOOKGATE_REDIS_PREFIX: 'redis.prefix',
   HOOKGATE_CLAMD: 'scanners.clamav.endpoint',
+  HOOKGATE_RSPAMD_URL: 'scanners.rspamd.url',
+  HOOKGATE_SPAMD: 'scanners.spamd.endpoint',
 } as const;
 
 function splitList(v: string): string[] {
@@ -287,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
     }));
   }
   if (env.HOOKGATE_ALLOW_UNAUTHENTICATED) setPath(raw, 'auth.allowUnauthenticated', env.HOOKGATE_ALLOW_UNAUTHENTICATED);
+  const rspamdPassword = envOrFile(env, 'HOOKGATE_RSPAMD_PASSWORD');
+  if (rspamdPassword) setPath(raw, 'scanners.rspamd.password', rspamdPassword);
   const password = envOrFile(env, 'HOOKGATE_REDIS_PASSWORD');
   if (password) setPath(raw, 'redis.password', password);
   const source = path ? `${path} + environment` : 'environment';

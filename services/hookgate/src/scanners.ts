@@ -8,10 +8,11 @@ import type { RedisClient } from '@hookgate/redis';
 import { greylistCheck, rateLimitCheck } from '@hookgate/checks';
 import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
 import { clamavScanner } from '@hookgate/scanner-av';
+import { rspamdScanner, spamdScanner } from '@hookgate/scanner-spam';
 import type { ScannerRoute } from '@hookgate/pipeline';
 import type { HookgateConfig } from './config.js';
 
-export const SCANNER_IDS = ['clamav', 'greylist', 'ratelimit', 'noop'] as const;
+export const SCANNER_IDS = ['clamav', 'rspamd', 'spamd', 'greylist', 'ratelimit', 'noop'] as const;
 export type ScannerId = (typeof SCANNER_IDS)[number];
 
 export interface ScannerEntry {
@@ -59,6 +60,8 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
   const c = config.scanners.clamav;
   const n = config.scanners.noop;
   const g = config.scanners.greylist;
+  const rs = config.scanners.rspamd;
+  const sa = config.scanners.spamd;
   const rl = config.scanners.ratelimit;
   const prefix = config.redis.prefix;
   return [
@@ -81,6 +84,28 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
           reply: c.reply,
           header: c.header,
         }),
+    },
+    {
+      id: 'rspamd',
+      active: rs.url !== undefined,
+      why: rs.url !== undefined ? `rspamd at ${rs.url}` : 'no engine configured (set HOOKGATE_RSPAMD_URL or scanners.rspamd.url)',
+      stages: rs.stages,
+      policy: scannerPolicy('rspamd', rs),
+      concurrency: rs.concurrency,
+      placement: 'queue',
+      configVersion: version({ ...rs, password: undefined }),
+      create: () => rspamdScanner({ ...rs, url: rs.url! }),
+    },
+    {
+      id: 'spamd',
+      active: sa.endpoint !== undefined,
+      why: sa.endpoint !== undefined ? `spamd at ${sa.endpoint}` : 'no engine configured (set HOOKGATE_SPAMD or scanners.spamd.endpoint)',
+      stages: sa.stages,
+      policy: scannerPolicy('spamd', sa),
+      concurrency: sa.concurrency,
+      placement: 'queue',
+      configVersion: version(sa),
+      create: () => spamdScanner({ ...sa, endpoint: sa.endpoint! }),
     },
     {
       id: 'noop',
