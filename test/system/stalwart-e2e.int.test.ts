@@ -75,7 +75,7 @@ describe('horizontal: two ingress processes and a separate worker pool', () => {
   it('answers alternate stages of the same transactions exactly as a single instance does', async () => {
     const cfg = config();
     const env = { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp };
-    await hookgate(['worker', '--scanners', 'clamav'], env);
+    await hookgate(['worker', '--scanners', 'clamav,dlp'], env);
     const a = await hookgate(['ingress'], { ...env, HOOKGATE_LISTEN: await listen() });
     const b = await hookgate(['ingress'], { ...env, HOOKGATE_LISTEN: await listen() });
     const samples = [clean(), eicarInline(), clean({ subject: 'second' }), eicarZip()];
@@ -161,7 +161,7 @@ describe('operator safety and the CLI', () => {
     expect(existsSync('deploy/config/hookgate.example.yaml')).toBe(true);
     const good = await runHookgate(['config', 'check', 'deploy/config/hookgate.example.yaml']);
     expect(good.code).toBe(0);
-    expect(good.stdout).toMatch(/OK \(listen 127\.0\.0\.1:8080; active scanners: clamav\)/);
+    expect(good.stdout).toMatch(/OK \(listen 127\.0\.0\.1:8080; active scanners: clamav, dlp\)/);
     const bad = await runHookgate(['config', 'check', writeConfig('listen: nope\nscanners: { clamav: { action: maybe } }\n')]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/- listen: must be host:port[\s\S]*- scanners\.clamav\.action: must be one of reject, quarantine, discard/);

@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
+import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
 import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
@@ -189,6 +190,7 @@ export const ConfigSchema = Type.Object({
         },
         { default: {} },
       ),
+      dlp: Type.Object({ enabled: Type.Boolean({ default: true }), ...DlpConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
       rspamd: Type.Object({ ...RspamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
       spamd: Type.Object({ ...SpamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
       greylist: Type.Object(
@@ -343,6 +345,7 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     if (!config.policies[rule.policy]) problems.push({ path: `rules.${i}.policy`, reason: `no policy named "${rule.policy}"` });
   });
   problems.push(...compileRules(config.rules).problems);
+  problems.push(...validateDlpRules(config.scanners.dlp, 'scanners.dlp'));
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }

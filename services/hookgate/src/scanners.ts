@@ -9,10 +9,11 @@ import { greylistCheck, rateLimitCheck } from '@hookgate/checks';
 import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
 import { clamavScanner } from '@hookgate/scanner-av';
 import { rspamdScanner, spamdScanner } from '@hookgate/scanner-spam';
+import { dlpScanner } from '@hookgate/scanner-dlp';
 import type { ScannerRoute } from '@hookgate/pipeline';
 import type { HookgateConfig } from './config.js';
 
-export const SCANNER_IDS = ['clamav', 'rspamd', 'spamd', 'greylist', 'ratelimit', 'noop'] as const;
+export const SCANNER_IDS = ['clamav', 'rspamd', 'spamd', 'dlp', 'greylist', 'ratelimit', 'noop'] as const;
 export type ScannerId = (typeof SCANNER_IDS)[number];
 
 export interface ScannerEntry {
@@ -61,6 +62,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
   const n = config.scanners.noop;
   const g = config.scanners.greylist;
   const rs = config.scanners.rspamd;
+  const { enabled: dlpEnabled, ...dlp } = config.scanners.dlp;
   const sa = config.scanners.spamd;
   const rl = config.scanners.ratelimit;
   const prefix = config.redis.prefix;
@@ -84,6 +86,19 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
           reply: c.reply,
           header: c.header,
         }),
+    },
+    {
+      id: 'dlp',
+      active: dlpEnabled,
+      why: dlpEnabled
+        ? `built in (enforce outbound: ${dlp.enforce.outbound}, inbound: ${dlp.enforce.inbound}; ${dlp.rules.length} operator rules)`
+        : 'disabled (scanners.dlp.enabled: false)',
+      stages: dlp.stages,
+      policy: scannerPolicy('dlp', dlp),
+      concurrency: dlp.concurrency,
+      placement: 'queue',
+      configVersion: version(dlp),
+      create: () => dlpScanner(dlp),
     },
     {
       id: 'rspamd',

@@ -20,7 +20,8 @@ describe('config', () => {
     expect(c.stages.deadlineMs.data).toBe(20_000);
     expect(c.stages.deadlineMs.rcpt).toBe(5_000);
     expect(c.verdict.severity).toEqual(['reject', 'discard', 'tempfail', 'quarantine', 'accept']);
-    expect(scannerRegistry(c).filter((s) => s.active)).toEqual([]);
+    // Only the built-in DLP scanner needs no engine, so it is the only one active by default.
+    expect(scannerRegistry(c).filter((s) => s.active).map((s) => s.id)).toEqual(['dlp']);
   });
 
   it('loads the commented example config', () => {

@@ -14,7 +14,7 @@ describe('Stalwart request → StageRequest', () => {
     expect(reconstructMessage(body.message!).toString()).toBe(toEml(sample));
     const { incoming, message } = fromStalwart(body);
     expect(message!.toString()).toBe(toEml(sample));
-    expect(incoming.message).toEqual({ size: message!.length, storedBytes: message!.length, lossy: false });
+    expect(incoming.message).toEqual({ size: message!.length, storedBytes: message!.length, lossy: false, subject: 'Quarterly meeting notes' });
     expect(incoming.queueId).toBe('1b2f9c04d7e3a001');
   });
 

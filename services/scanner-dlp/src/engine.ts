@@ -9,7 +9,7 @@ import { builtinDetectors } from './detectors/index.js';
 import { BUILTIN_RULES, type DetectorFamily, type Emit } from './detectors/types.js';
 import { htmlToPlainText } from './html.js';
 import { walkMessage, type NotInspected } from './mime.js';
-import { operatorRuleDetector } from './rules.js';
+import { operatorRuleFamilies } from './rules.js';
 import { KeywordMatcher } from './text/keywords.js';
 
 /** One rule that was hit: its id, how many distinct values (or occurrences) and its severity. Never the values. */
@@ -76,12 +76,12 @@ export class DlpEngine {
       widest = Math.max(widest, d.context?.within ?? 0);
     }
     this.#families = builtinDetectors(config.detectors);
-    for (const rule of config.rules) {
-      if (!rule.enabled) continue;
+    const operatorRules = config.rules.filter((r) => r.enabled);
+    for (const rule of operatorRules) {
       this.#addRule(rule);
-      this.#families.push(operatorRuleDetector(rule));
       widest = Math.max(widest, rule.context?.within ?? 0);
     }
+    this.#families.push(...operatorRuleFamilies(operatorRules));
     this.#margin = CHUNK_MARGIN + widest;
   }
 
@@ -103,7 +103,8 @@ export class DlpEngine {
   /** Scans plain text (no MIME), synchronously, within `limits.maxTextBytes`. */
   scanText(text: string): DlpReport {
     const tally = new Tally(this.#rules, this.#limits.maxTextBytes);
-    for (const _ of this.#steps(tally, text)) {
+    const steps = this.#steps(tally, text);
+    while (!steps.next().done) {
       // Nothing to interleave when synchronous.
     }
     return tally.report(0, []);
@@ -132,18 +133,19 @@ export class DlpEngine {
       for await (const segment of walk) {
         await checkpoint();
         const text = segment.kind === 'html' ? this.#htmlText(segment.html, tally) : segment.text;
-        for (const _ of this.#steps(tally, text)) await checkpoint();
+        const steps = this.#steps(tally, text);
+        while (!steps.next().done) await checkpoint();
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (errorCode(err) !== undefined) throw err;
+      if (errorCode(err)?.startsWith('HOOKGATE_ERR_')) throw err;
       // Library messages describe structure, not content; keep them for the operator.
       throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return tally.report(state.parts, state.notInspected);
   }
 
-  /** HTML converted to text, its input bounded by the remaining budget (text is rarely 1/8 of its HTML). */
+  /** HTML converted to text; its input is bounded at 8× the remaining budget (text is rarely under 1/8 of it). */
   #htmlText(html: string, tally: Tally): string {
     const maxHtml = Math.max(0, tally.remaining()) * 8;
     if (html.length > maxHtml) tally.note({ type: 'text-limit', reason: 'too-large' });

@@ -2,7 +2,7 @@
  * Operator rules: RE2 regexes (linear time, so an operator's pattern cannot stall a worker) and keyword
  * dictionaries. Validation lists every problem; compilation assumes a validated config.
  */
-import { RE2JS } from 're2js';
+import { RE2JS, RE2Set } from 're2js';
 import type { DlpConfigProblem, OperatorRule } from './config.js';
 import type { DetectorFamily } from './detectors/types.js';
 import { KeywordMatcher, keywordProblem } from './text/keywords.js';
@@ -46,25 +46,41 @@ export function validateOperatorRules(rules: readonly OperatorRule[], reserved: 
   return problems;
 }
 
-/** One operator rule as a detector family of its own. */
-export function operatorRuleDetector(rule: OperatorRule): DetectorFamily {
-  const id = rule.id;
-  if (rule.keywords) {
+/**
+ * Operator rules as detector families: one per dictionary, and one for all regexes together. An RE2Set pass
+ * (one DFA over the text) first tells which regexes match at all; only those then run their matcher, which is
+ * much slower for patterns without a literal prefix. Most mail matches no operator rule.
+ */
+export function operatorRuleFamilies(rules: readonly OperatorRule[]): DetectorFamily[] {
+  const families: DetectorFamily[] = [];
+  const regexRules = rules.filter((r) => r.pattern !== undefined);
+  for (const rule of rules) {
+    if (!rule.keywords) continue;
     const matcher = new KeywordMatcher(rule.keywords);
-    return {
-      rules: [id],
-      scan: (text, emit) => matcher.forEach(text, (key, start, end) => emit(id, key, start, end)),
-    };
+    const id = rule.id;
+    families.push({ rules: [id], scan: (text, emit) => matcher.forEach(text, (key, start, end) => emit(id, key, start, end)) });
   }
-  const re = compileRegex(rule);
+  if (regexRules.length > 0) families.push(regexFamily(regexRules));
+  return families;
+}
+
+function regexFamily(rules: readonly OperatorRule[]): DetectorFamily {
+  const compiled = rules.map((r) => ({ id: r.id, re: compileRegex(r), fold: r.caseInsensitive }));
+  const set = new RE2Set(RE2Set.UNANCHORED);
+  // A leading (?i) covers the whole pattern, alternatives included.
+  for (const r of rules) set.add(r.caseInsensitive ? `(?i)${r.pattern!}` : r.pattern!);
+  set.compile();
   return {
-    rules: [id],
+    rules: compiled.map((c) => c.id),
     scan(text, emit) {
-      const m = re.matcher(text);
-      while (m.find()) {
-        const start = m.start();
-        const end = m.end();
-        if (end > start) emit(id, rule.caseInsensitive ? text.slice(start, end).toLowerCase() : text.slice(start, end), start, end);
+      for (const i of set.match(text) as number[]) {
+        const { id, re, fold } = compiled[i]!;
+        const m = re.matcher(text);
+        while (m.find()) {
+          const start = m.start();
+          const end = m.end();
+          if (end > start) emit(id, fold ? text.slice(start, end).toLowerCase() : text.slice(start, end), start, end);
+        }
       }
     },
   };

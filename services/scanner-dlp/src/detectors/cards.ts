@@ -106,8 +106,20 @@ function windowDigits(text: string, groups: readonly Group[], from: number, to: 
   return isCardNumber(digits) ? digits : undefined;
 }
 
-/** Groups of one run, trimmed of groups glued to words or decimals at either end. */
-function runGroups(text: string, start: number, end: number): Group[] {
+/** A letter or underscore, or a dash/underscore joining the run to a letter or digit ("xoxb-6297…-4077…-8zk"). */
+function gluedAt(text: string, i: number, outward: number): boolean {
+  const ch = text[i];
+  if (ch === undefined) return false;
+  if (LETTER_BEFORE.test(ch)) return true;
+  const next = text.charCodeAt(i + outward);
+  return (ch === '-' || ch === '_') && (isDigitCode(next) || LETTER_BEFORE.test(text[i + outward] ?? ''));
+}
+
+/**
+ * Groups of one run, trimmed of decimal fractions at either end. `tail` is true when the run is part of a
+ * longer identifier ("SA79 4130 3527 …" in a spaced IBAN, the digits inside a token): no card is read there.
+ */
+function runGroups(text: string, start: number, end: number): { groups: Group[]; tail: boolean } {
   const groups: Group[] = [];
   let i = start;
   let sep = '';
@@ -118,21 +130,23 @@ function runGroups(text: string, start: number, end: number): Group[] {
     if (i < end) sep = text[i++]!;
   }
   const before = text[start - 1];
-  const before2 = text.charCodeAt(start - 2);
-  if (before !== undefined && (LETTER_BEFORE.test(before) || before === '+' || ((before === '.' || before === ',') && isDigitCode(before2)))) {
+  const gluedBefore = gluedAt(text, start - 1, -1);
+  const gluedAfter = gluedAt(text, end, 1);
+  // A decimal point makes the neighbouring group a fraction; a comma is a field separator ("1,4111…" in CSV).
+  if (gluedBefore || before === '+' || (before === '.' && isDigitCode(text.charCodeAt(start - 2)))) {
     groups.shift();
   }
   const after = text[end];
-  if (after !== undefined && (LETTER_BEFORE.test(after) || ((after === '.' || after === ',') && isDigitCode(text.charCodeAt(end + 1))))) {
+  if (gluedAfter || (after === '.' && isDigitCode(text.charCodeAt(end + 1)))) {
     groups.pop();
   }
-  return groups;
+  return { groups, tail: gluedBefore || gluedAfter };
 }
 
 function scanRun(text: string, start: number, end: number, emit: Emit): void {
-  const groups = runGroups(text, start, end);
+  const { groups, tail } = runGroups(text, start, end);
   const n = groups.length;
-  if (n === 0) return;
+  if (n === 0 || tail) return;
   let coveredTo = -1;
   // Longest window anchored at the start ("4111 1111 1111 1111 12/27"), then at the end ("Ref 12 4111 …").
   for (let to = Math.min(n - 1, 4); to >= 0; to--) {

@@ -10,8 +10,8 @@ const PREFIX =
   /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|xapp-|hooks\.slack\.com\/services\/|[rs]k_live_|AIza|-----BEGIN |eyJ|[Aa][Ww][Ss]_?[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss]ecret_?[Aa]ccess_?[Kk]ey|SECRET_ACCESS_KEY/g;
 
 const AWS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)([A-Z0-9]{16})(?![A-Za-z0-9])/y;
-/** A 40-character AWS secret access key, not part of a longer base64 run. */
-const AWS_SECRET = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+/** A 40-character AWS secret access key, not part of a longer base64, base64url or dotted token. */
+const AWS_SECRET = /(?<![A-Za-z0-9/+._-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_-]|\.[A-Za-z0-9])/g;
 const GITHUB = /(?<![A-Za-z0-9_])gh[pousr]_([A-Za-z0-9]{36,251})(?![A-Za-z0-9_])/y;
 const GITHUB_PAT = /(?<![A-Za-z0-9_])github_pat_([A-Za-z0-9]{22})_([A-Za-z0-9]{59})(?![A-Za-z0-9_])/y;
 const SLACK_TOKEN = /(?<![A-Za-z0-9-])xox[abposr]-(?:\d{1,20}-){1,4}([A-Za-z0-9]{16,64})(?![A-Za-z0-9-])/y;
@@ -20,9 +20,39 @@ const SLACK_WEBHOOK = /hooks\.slack\.com\/services\/T[A-Z0-9]{6,12}\/B[A-Z0-9]{6
 const STRIPE = /(?<![A-Za-z0-9_])[rs]k_live_([A-Za-z0-9]{24,247})(?![A-Za-z0-9_])/y;
 const GOOGLE = /(?<![A-Za-z0-9_-])AIza([0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])/y;
 const PEM = /-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----/y;
-/** The key body must start soon after the header; a mention in prose has none. */
-const PEM_BODY = /[A-Za-z0-9+/]{40}/;
-const PEM_BODY_WITHIN = 240;
+const BASE64_RUN = /[A-Za-z0-9+/]{40}/;
+/** The body right after the header, also across JSON's escaped line breaks (`"-----BEGIN …-----\\nMIIE…"`). */
+const BODY_SAME_LINE = /^(?:\s|\\[rn])*([A-Za-z0-9+/]{40})/;
+/** Words separated by spaces: prose after the header, as in "starts with -----BEGIN … KEY----- into a …". */
+const PROSE = /[A-Za-z]+\s+[A-Za-z]+/;
+/** `Proc-Type:`, `DEK-Info:`, `Version:`, possibly behind a quote or log prefix. */
+const ARMOR_HEADER = /^\W{0,4}\s*[A-Za-z][A-Za-z-]{1,30}: /;
+
+/**
+ * The start of the key body after a BEGIN line, or undefined. The body follows the header directly (HTML
+ * flattened to one line, JSON strings) or on one of the next lines, possibly behind a quote or log prefix and a
+ * few armor headers. A mention of the header in prose is followed by words instead.
+ */
+function pemBody(text: string, end: number): string | undefined {
+  let nl = text.indexOf('\n', end);
+  if (nl < 0) nl = text.length;
+  const rest = text.slice(end, Math.min(nl, end + 200));
+  const same = BODY_SAME_LINE.exec(rest);
+  if (same) return same[1];
+  // Markup or punctuation may close the line (`</note>`, `",`); prose may not.
+  if (PROSE.test(rest)) return undefined;
+  for (let line = 0; line < 6 && nl < text.length; line++) {
+    const from = nl + 1;
+    nl = text.indexOf('\n', from);
+    if (nl < 0) nl = text.length;
+    const l = text.slice(from, Math.min(nl, from + 400));
+    const run = BASE64_RUN.exec(l);
+    if (run) return run[0];
+    if (l.trim() !== '' && !ARMOR_HEADER.test(l)) return undefined;
+  }
+  return undefined;
+}
+
 const JWT = /(?<![A-Za-z0-9_.-])(eyJ[A-Za-z0-9_-]{2,4096})\.([A-Za-z0-9_-]{2,16384})\.([A-Za-z0-9_-]{0,4096})(?![A-Za-z0-9_-])/y;
 
 /** Labels that announce an AWS secret key. */
@@ -62,7 +92,7 @@ export function isJwt(header: string, payload: string, signature: string): boole
 
 /** Tries the specific patterns at one prefix hit; returns where scanning may resume. */
 function confirm(text: string, at: number, emit: Emit, awsAnchors: number[]): number {
-  const c0 = text[at];
+  const c0 = text[at] ?? '';
   let m: RegExpExecArray | null;
   switch (c0) {
     case 'A': {
@@ -106,10 +136,9 @@ function confirm(text: string, at: number, emit: Emit, awsAnchors: number[]): nu
       m = sticky(PEM, text, at);
       if (!m) return at + 1;
       const end = at + m[0].length;
-      const body = PEM_BODY.exec(text.slice(end, end + PEM_BODY_WITHIN + 40));
-      if (!body || body.index > PEM_BODY_WITHIN) return end;
+      const body = pemBody(text, end);
       // Count distinct keys: the type and the start of the body identify one.
-      emit('secret.pem', `${m[1]!}:${body[0]}`, at, end + body.index + body[0].length);
+      if (body) emit('secret.pem', `${m[1]!}:${body}`, at, end);
       return end;
     }
     case 'e': {

@@ -50,14 +50,22 @@ export class KeywordMatcher {
   /** Calls `onHit` for every occurrence starting in `[from, to)`. */
   forEach(text: string, onHit: KeywordHit, from = 0, to = text.length): void {
     const token = this.#token;
+    // Lower-casing a whole text once is much cheaper than once per word; only when no character changes length,
+    // since offsets must stay valid. Small windows (context checks) lower-case word by word.
+    let folded: string | undefined;
+    if (from === 0 && to === text.length && text.length > 256) {
+      const lower = text.toLowerCase();
+      if (lower.length === text.length) folded = lower;
+    }
+    const source = folded ?? text;
     token.lastIndex = from;
     // Starting inside a word would match its tail.
     if (from > 0 && isWordChar(text[from - 1]) && isWordChar(text[from])) {
-      token.exec(text);
+      token.exec(source);
     }
     let m: RegExpExecArray | null;
-    while ((m = token.exec(text)) !== null && m.index < to) {
-      const lower = m[0].toLowerCase();
+    while ((m = token.exec(source)) !== null && m.index < to) {
+      const lower = folded ? m[0] : m[0].toLowerCase();
       if (this.#words.has(lower) && onHit(lower, m.index, m.index + m[0].length) === true) return;
       const phrases = this.#phrases.get(lower);
       if (phrases && this.#phrasesAt(text, m.index, phrases, onHit)) return;
