@@ -7,6 +7,8 @@ import type { Stage } from './model.js';
 export interface ScanJob {
   v: 1;
   sessionId: string;
+  /** For log lines and traces; the store is keyed by session and request. */
+  txnId: string;
   reqId: string;
   stage: Stage;
   scanner: string;

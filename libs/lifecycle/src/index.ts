@@ -88,3 +88,5 @@ export class Lifecycle {
     process.on('unhandledRejection', onFatal);
   }
 }
+
+export { startHealthServer, type HealthServerOptions } from './health-server.js';

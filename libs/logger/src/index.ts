@@ -3,6 +3,7 @@
  * matches and credentials never reach a log line; the paths below are a second line of defence for mistakes.
  */
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { activeTraceIds } from '@hookgate/telemetry';
 
 export type { Logger };
 
@@ -47,6 +48,8 @@ export function createLogger(config: LoggerConfig, destination?: DestinationStre
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: pino.stdSerializers.err },
+    // trace_id and span_id of the active span on every line written inside a traced request.
+    mixin: () => activeTraceIds() ?? {},
   };
   return destination ? pino(options, destination) : pino(options);
 }

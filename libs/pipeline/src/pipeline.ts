@@ -16,6 +16,7 @@ import type { Scanner, ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
+import { ATTR, SPAN, SpanKind, activeContext, hookgateMetrics, injectTrace, inSpan, seconds, startSpan, withContext, type Span } from '@hookgate/telemetry';
 
 /** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
 export interface ScannerRoute {
@@ -45,6 +46,8 @@ export interface PipelineSettings {
   banks?: Record<string, PolicyBank>;
   /** First match wins. */
   rules?: readonly CompiledRule[];
+  /** Adds the sender domain to spans (off: addresses stay out of telemetry). */
+  spanAddresses?: boolean;
 }
 
 /** pino-compatible; also handed to inline checks. */
@@ -105,16 +108,25 @@ export class StagePipeline {
   }
 
   async handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
-    const p = this.#handle(incoming, message);
+    const m = hookgateMetrics();
+    const labels = { protocol: incoming.protocol, stage: incoming.stage };
+    m.inFlight.add(1, labels);
+    const p = inSpan(SPAN.STAGE, { [ATTR.PROTOCOL]: incoming.protocol, [ATTR.STAGE]: incoming.stage }, (span) => this.#handle(incoming, message, span));
     this.#inFlight.add(p);
     try {
-      return await p;
+      const out = await p;
+      const v = out.verdict;
+      m.requestDuration.record(seconds(this.#now() - out.request.receivedAt), { ...labels, action: v.action });
+      m.verdicts.add(1, { ...labels, action: v.action });
+      if (v.partial) m.deadlineMisses.add(1, labels);
+      return out;
     } finally {
+      m.inFlight.add(-1, labels);
       this.#inFlight.delete(p);
     }
   }
 
-  async #handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
+  async #handle(incoming: IncomingStage, message: Uint8Array | undefined, span: Span): Promise<StageOutcome> {
     const receivedAt = this.#now();
     const { mtaTimeoutMs, ...rest } = incoming;
     const request: StageRequest = {
@@ -125,6 +137,10 @@ export class StagePipeline {
       receivedAt,
       deadlineAt: this.deadlineFor(incoming.stage, receivedAt, mtaTimeoutMs),
     };
+    span.setAttribute(ATTR.REQ_ID, request.reqId);
+    span.setAttribute(ATTR.DEADLINE_MS, request.deadlineAt - receivedAt);
+    if (message) span.setAttribute(ATTR.MESSAGE_BYTES, message.byteLength);
+    if (this.#d.settings.spanAddresses && request.from) span.setAttribute(ATTR.SENDER_DOMAIN, request.from.address.split('@').pop() ?? '');
     const settings = this.#d.settings;
     const { rule, policy } = selectPolicy(settings.rules ?? [], request);
     const bank = settings.banks?.[policy] ?? settings.banks?.default ?? PLAIN_BANK;
@@ -134,6 +150,8 @@ export class StagePipeline {
     const expected = [...routes, ...inline.map((c) => c.route)].map((r) => applyOverride(r.policy, bank.scanners[r.id]));
     const results: ScanResult[] = [];
 
+    // Results arrive in Pub/Sub callbacks, outside this request's context: the decision span needs it explicitly.
+    const stageCtx = activeContext();
     let settle!: (v: Verdict) => void;
     const answered = new Promise<Verdict>((resolve) => (settle = resolve));
     let done = false;
@@ -153,7 +171,17 @@ export class StagePipeline {
       });
       if (!d.final) return false;
       done = true;
-      settle(d.verdict);
+      const v = d.verdict;
+      // The decision itself is pure and instant; its span records what decided, for the trace view.
+      startSpan(SPAN.DECIDE, {
+        [ATTR.ACTION]: v.action,
+        [ATTR.PARTIAL]: v.partial,
+        [ATTR.DECIDED_BY]: v.decidedBy.join(','),
+        [ATTR.POLICY]: policy,
+        [ATTR.RULE]: rule,
+        [ATTR.SCANNERS]: results.map((r) => r.scanner).join(','),
+      }, { parent: stageCtx }).span.end();
+      settle(v);
       return true;
     };
 
@@ -170,11 +198,18 @@ export class StagePipeline {
     // Not awaited by the answer: a hanging Redis delays nothing past the deadline.
     const dispatched = (async () => {
       try {
-        const n = await this.#d.store.beginStage(request, message);
+        const n = await inSpan(SPAN.STORE_BEGIN, {}, () => this.#d.store.beginStage(request, message));
         request.txnId = `${request.sessionId}.${n}`;
+        span.setAttribute(ATTR.TXN_ID, request.txnId);
         if (expected.length === 0) finish(false);
         for (const check of inline) void this.#runInline(check, request, message, accept);
-        if (routes.length > 0) await this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id)));
+        if (routes.length > 0) {
+          await inSpan(SPAN.FANOUT, { [ATTR.SCANNERS]: routes.map((r) => r.id).join(',') }, () => {
+            // Job data carries this span's context, so each job's span is its child across processes.
+            const trace = injectTrace();
+            return this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id, trace)));
+          }, { kind: SpanKind.PRODUCER });
+        }
       } catch (err) {
         // Redis or the queue failed: nobody will answer; decide now as at the deadline.
         this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errMessage(err) }, 'pipeline degraded: store or queue unavailable');
@@ -212,7 +247,9 @@ export class StagePipeline {
       'verdict',
     );
     // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
-    const recorded = dispatched.then(() => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId })).then(
+    span.setAttribute(ATTR.ACTION, verdict.action);
+    span.setAttribute(ATTR.PARTIAL, verdict.partial);
+    const recorded = dispatched.then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }))).then(
       () => undefined,
       (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errMessage(err) }, 'verdict record not stored'),
     );
@@ -234,6 +271,12 @@ export class StagePipeline {
 
   /** Runs a check in this process under the same deadline rules as a worker; failures become error results. */
   async #runInline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void): Promise<void> {
+    const { span, ctx } = startSpan(SPAN.INLINE, { [ATTR.SCANNER]: check.route.id });
+    await withContext(ctx, () => this.#inline(check, request, message, accept, span));
+    span.end();
+  }
+
+  async #inline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void, span: Span): Promise<void> {
     const started = this.#now();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), Math.max(0, request.deadlineAt - FINAL_READ_MS - started));
@@ -251,18 +294,21 @@ export class StagePipeline {
     } finally {
       clearTimeout(timer);
     }
+    span.setAttribute(ATTR.OUTCOME, outcome.status);
     accept({ v: 1, scanner: check.route.id, kind: check.scanner.kind, outcome, durationMs: this.#now() - started, at: this.#now() });
   }
 
-  #job(request: StageRequest, scanner: string): ScanJob {
+  #job(request: StageRequest, scanner: string, trace: Record<string, string> | undefined): ScanJob {
     return {
       v: 1,
       sessionId: request.sessionId,
+      txnId: request.txnId,
       reqId: request.reqId,
       stage: request.stage,
       scanner,
       deadlineAt: request.deadlineAt,
       replyTo: this.#d.instanceId,
+      ...(trace ? { trace } : {}),
     };
   }
 

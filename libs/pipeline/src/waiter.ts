@@ -1,5 +1,6 @@
 import type { ScanResult } from '@hookgate/contracts';
 import type { ResultNotice } from '@hookgate/state-store';
+import { hookgateMetrics } from '@hookgate/telemetry';
 
 interface Waiting {
   onResult: (r: ScanResult) => void;
@@ -20,7 +21,9 @@ export class ResultWaiter {
 
   /** Feeds a notification from the instance's reply channel. */
   deliver(notice: ResultNotice): void {
-    this.#waiting.get(notice.reqId)?.onResult(notice.result);
+    const w = this.#waiting.get(notice.reqId);
+    if (w) w.onResult(notice.result);
+    else hookgateMetrics().lateResults.add(1, { scanner: notice.result.scanner });
   }
 
   get size(): number {

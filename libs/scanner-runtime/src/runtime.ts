@@ -1,4 +1,5 @@
-import { ERR, errorCode, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
+import { ERR, errorCode, scanQueueName, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
+import { ATTR, SPAN, SpanKind, extractTrace, hookgateMetrics, inSpan, markError, seconds, type Span } from '@hookgate/telemetry';
 import type { Scanner, ScanInput, ScanLogger } from '@hookgate/scanner-sdk';
 import type { ResultCache, TransactionStore } from '@hookgate/state-store';
 import { createHash } from 'node:crypto';
@@ -67,7 +68,7 @@ export class ScannerRuntime {
     for (const hosted of this.#o.scanners) {
       const { scanner, concurrency } = hosted;
       const log = this.#o.log.child({ scanner: scanner.id });
-      const worker = createScanWorker(scanner.id, this.#o.connection, async (job) => void (await this.process(scanner, job, hosted.cache)), {
+      const worker = createScanWorker(scanner.id, this.#o.connection, async (job, meta) => void (await this.process(scanner, job, hosted.cache, meta.enqueuedAt)), {
         concurrency,
         ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
         onError: (err) => log.warn({ err: describeError(err) }, 'queue worker error'),
@@ -78,8 +79,29 @@ export class ScannerRuntime {
   }
 
   /** Runs one job. Public so tests can drive a scanner without a queue. Never throws. */
-  async process(scanner: Scanner, job: ScanJob, cache?: HostedScanner['cache']): Promise<ScanResult | undefined> {
-    const log = this.#o.log.child({ scanner: scanner.id, reqId: job.reqId });
+  async process(scanner: Scanner, job: ScanJob, cache?: HostedScanner['cache'], enqueuedAt?: number): Promise<ScanResult | undefined> {
+    // The job span continues the ingress's trace through the context carried in job data.
+    const waitMs = enqueuedAt !== undefined ? Math.max(0, this.#now() - enqueuedAt) : undefined;
+    return inSpan(
+      SPAN.JOB,
+      {
+        [ATTR.SCANNER]: scanner.id,
+        [ATTR.STAGE]: job.stage,
+        [ATTR.REQ_ID]: job.reqId,
+        [ATTR.TXN_ID]: job.txnId,
+        [ATTR.QUEUE]: scanQueueName(scanner.id),
+        ...(waitMs !== undefined ? { [ATTR.QUEUE_WAIT_MS]: waitMs } : {}),
+      },
+      (span) => {
+        if (waitMs !== undefined) hookgateMetrics().queueWait.record(seconds(waitMs), { scanner: scanner.id });
+        return this.#process(scanner, job, cache, span);
+      },
+      { kind: SpanKind.CONSUMER, parent: extractTrace(job.trace) },
+    );
+  }
+
+  async #process(scanner: Scanner, job: ScanJob, cache: HostedScanner['cache'], span: Span): Promise<ScanResult | undefined> {
+    const log = this.#o.log.child({ scanner: scanner.id, reqId: job.reqId, txnId: job.txnId });
     const started = this.#now();
     let outcome: ScanOutcome;
     let cached = false;
@@ -100,8 +122,18 @@ export class ScannerRuntime {
     };
     if (cached) this.#cacheStats.hits++;
     else if (cache) this.#cacheStats.misses++;
+    const m = hookgateMetrics();
+    if (cache && scanner.cacheKey) m.cacheLookups.add(1, { scanner: scanner.id, result: cached ? 'hit' : 'miss' });
+    m.scanDuration.record(seconds(result.durationMs), { scanner: scanner.id, outcome: outcome.status });
+    if (outcome.status === 'error') {
+      if (outcome.code === ERR.SCAN_TIMEOUT) m.scanTimeouts.add(1, { scanner: scanner.id });
+      else m.scanErrors.add(1, { scanner: scanner.id, code: outcome.code });
+      span.setAttribute(ATTR.ERROR_CODE, outcome.code);
+    }
+    span.setAttribute(ATTR.OUTCOME, outcome.status);
+    span.setAttribute(ATTR.CACHED, cached);
     try {
-      await this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo);
+      await inSpan(SPAN.STORE_RECORD, {}, () => this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo));
     } catch (err) {
       log.warn({ err: describeError(err) }, 'could not record scan result');
     }
@@ -112,7 +144,7 @@ export class ScannerRuntime {
   async #scan(scanner: Scanner, job: ScanJob, log: ScanLogger, cache: HostedScanner['cache']): Promise<{ outcome: ScanOutcome; cached: boolean }> {
     let input;
     try {
-      input = await this.#o.store.loadRequest(job.sessionId, job.reqId);
+      input = await inSpan(SPAN.STORE_LOAD, {}, () => this.#o.store.loadRequest(job.sessionId, job.reqId));
     } catch (err) {
       return { outcome: { status: 'error', code: errorCode(err) ?? ERR.STORE_UNAVAILABLE, message: 'could not load the request', retryable: true }, cached: false };
     }
@@ -127,7 +159,12 @@ export class ScannerRuntime {
       const hit = await this.#o.cache!.get(scanner.id, cache.version, digest).catch(() => undefined);
       if (hit) return { outcome: hit, cached: true };
     }
-    const outcome = await this.#run(scanner, input, job, log);
+    const outcome = await inSpan(SPAN.SCAN, { [ATTR.SCANNER]: scanner.id }, async (span) => {
+      const o = await this.#run(scanner, input, job, log);
+      span.setAttribute(ATTR.OUTCOME, o.status);
+      if (o.status === 'error') markError(span, o.code);
+      return o;
+    }, { kind: SpanKind.CLIENT });
     // Errors and skips are not facts about the content: never cached.
     if (digest && cache && (outcome.status === 'pass' || outcome.status === 'fail' || outcome.status === 'unscanned')) {
       await this.#o.cache!.set(scanner.id, cache.version, digest, outcome, cache.ttlMs).catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not cache the result'));

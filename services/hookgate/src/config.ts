@@ -155,8 +155,17 @@ export const ConfigSchema = Type.Object({
     { tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }) },
     { default: {} },
   ),
+  metrics: Type.Object(
+    {
+      /** Health and metrics server of worker and milter processes (the ingress serves both on its own port). */
+      listen: Type.Union([Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'host:port' }), Type.Null()], { default: '127.0.0.1:9464' }),
+    },
+    { default: {} },
+  ),
   debug: Type.Object(
     {
+      /** Adds the sender domain to spans (addresses are otherwise kept out of telemetry). */
+      spanAddresses: Type.Boolean({ default: false }),
       /** Adds `X-Hookgate-Reason` (action, deciding scanners, reasons; no content) to hook answers. */
       reasonHeader: Type.Boolean({ default: false }),
     },
@@ -238,6 +247,7 @@ export const ENV_KEYS = {
   HOOKGATE_LOG_LEVEL: 'log.level',
   HOOKGATE_REDIS_URL: 'redis.url',
   HOOKGATE_REDIS_PREFIX: 'redis.prefix',
+  HOOKGATE_METRICS_LISTEN: 'metrics.listen',
   HOOKGATE_CLAMD: 'scanners.clamav.endpoint',
   HOOKGATE_RSPAMD_URL: 'scanners.rspamd.url',
   HOOKGATE_SPAMD: 'scanners.spamd.endpoint',

@@ -5,12 +5,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@hookgate/config';
 import { createLogger } from '@hookgate/logger';
-import { Lifecycle } from '@hookgate/lifecycle';
+import { Lifecycle, startHealthServer } from '@hookgate/lifecycle';
 import { loadConfig, type HookgateConfig } from './config.js';
 import { redisTarget, describeTarget } from './redis-target.js';
 import { startEmbeddedRedis } from './embedded-redis.js';
 import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
-import { checkExposure, startIngress, startWorkers } from './roles.js';
+import { checkExposure, splitListen, startIngress, startWorkers } from './roles.js';
+import { startTelemetry } from '@hookgate/telemetry/sdk';
 
 const USAGE = `usage: hookgate <command> [options]
 
@@ -81,9 +82,12 @@ async function run(argv: string[]): Promise<number> {
     say(err instanceof ConfigError ? err.message : `cannot load configuration: ${String(err)}`);
     return 1;
   }
+  // Telemetry first, so every client and span created later reports through it.
+  const telemetry = startTelemetry({ serviceName: 'hookgate', role: command, env: process.env });
   const log = createLogger({ level: config.log.level, base: { role: command } });
   const lifecycle = new Lifecycle(log, { hardDeadlineMs: Math.max(...Object.values(config.stages.deadlineMs).map(Number)) + 15_000 });
   lifecycle.handleSignals();
+  lifecycle.onStop('telemetry', () => telemetry.shutdown());
 
   const registry = scannerRegistry(config);
   let selected: ScannerEntry[];
@@ -117,16 +121,25 @@ async function run(argv: string[]): Promise<number> {
     target = { mode: 'standalone', url: embedded.url };
     say(`no Redis configured: started a private redis-server at ${embedded.url} (stopped on exit)`);
   }
-  const ctx = { config, redis: target, log, lifecycle, scanners: registry };
+  const ctx = { config, redis: target, log, lifecycle, scanners: registry, telemetry };
 
   try {
     if (command !== 'ingress') await startWorkers(ctx, selected);
     let url: string | undefined;
     if (command !== 'worker') url = (await startIngress(ctx)).url;
+    let metricsUrl: string | undefined;
+    if (command === 'worker' && config.metrics.listen) {
+      const { host, port } = splitListen(config.metrics.listen);
+      const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, metricsHandler: telemetry.metricsHandler });
+      lifecycle.onStop('health server', () => health.close());
+      metricsUrl = health.url;
+    }
     lifecycle.setReady(true);
 
     say(`redis: ${describeTarget(target)}`);
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
+    if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
+    say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);
     const hosted = new Set(selected.map((e) => e.id));
     for (const e of registry) {
       const role = !e.active

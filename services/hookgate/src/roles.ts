@@ -11,6 +11,8 @@ import { ScanProducer } from '@hookgate/queue';
 import { StagePipeline, ResultWaiter } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { Lifecycle } from '@hookgate/lifecycle';
+import { observeGauge } from '@hookgate/telemetry';
+import type { Telemetry } from '@hookgate/telemetry/sdk';
 import { buildApp } from '@hookgate/ingress';
 import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
@@ -18,6 +20,7 @@ import type { HookgateConfig } from './config.js';
 import { routesOf, type ScannerEntry } from './scanners.js';
 
 export interface RoleContext {
+  telemetry: Pick<Telemetry, 'metricsHandler'>;
   config: HookgateConfig;
   redis: RedisTarget;
   log: Logger;
@@ -46,6 +49,16 @@ export function checkExposure(config: HookgateConfig): string | undefined {
   return undefined;
 }
 
+let depthObserved = false;
+/** One queue-depth gauge per process (`hookgate all` runs both roles). */
+function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]): void {
+  if (depthObserved || scanners.length === 0) return;
+  depthObserved = true;
+  observeGauge('hookgate.queue.depth', 'Jobs waiting in each scanner queue', async () =>
+    Promise.all(scanners.map(async (s) => ({ value: await producer.depth(s), attributes: { scanner: s } }))),
+  );
+}
+
 export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
   const { config, log, lifecycle } = ctx;
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -62,6 +75,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
   const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
   const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix });
   lifecycle.onStop('queue producer', () => producer.close());
+  observeQueueDepthOnce(producer, routesOf(ctx.scanners).map((r) => r.id));
   const waiter = new ResultWaiter();
   const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
   lifecycle.onStop('result subscription', unsubscribe);
@@ -82,6 +96,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
       marginMs: config.stages.marginMs,
       severity: config.verdict.severity,
       replies: config.verdict.replies,
+      spanAddresses: config.debug.spanAddresses,
       banks: config.policies as Record<string, PolicyBank>,
       rules: compileRules(config.rules as PolicyRule[]).rules,
     },
@@ -95,6 +110,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
     stalwart: config.protocols.stalwart,
     maxBodyBytes: config.limits.maxBodyBytes,
     admin: { tokens: config.admin.tokens, store },
+    metricsHandler: ctx.telemetry.metricsHandler,
     reasonHeader: config.debug.reasonHeader,
     logger: log.child({ component: 'http' }),
     isReady: () => lifecycle.ready,
@@ -133,6 +149,10 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
     log: log.child({ component: 'worker' }),
   });
   await runtime.start();
+  // Queue depth is read only when metrics are scraped.
+  const depthReader = new ScanProducer(storeClient, { prefix: config.redis.prefix });
+  lifecycle.onStop('queue depth reader', () => depthReader.close());
+  observeQueueDepthOnce(depthReader, selected.map((e) => e.id));
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
   lifecycle.onStop('scanner workers', () => runtime.close(longest));
 }

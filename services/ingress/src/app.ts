@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import { decode } from '@msgpack/msgpack';
 import { ERR } from '@hookgate/contracts';
@@ -23,10 +24,12 @@ export interface IngressDeps {
   admin?: { tokens: { identity: string; token: string }[]; store: TransactionStore };
   /** Adds X-Hookgate-Reason to hook answers (debugging; content-free). */
   reasonHeader?: boolean;
+  /** Serves Prometheus metrics on GET /metrics (unauthenticated, like the health endpoints). */
+  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Routes that need no credentials. */
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The ingress HTTP app, without listen(): tests use inject(). */
 export function buildApp(deps: IngressDeps): FastifyInstance {
@@ -82,6 +85,13 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  if (deps.metricsHandler) {
+    const handler = deps.metricsHandler;
+    app.get('/metrics', (req, reply) => {
+      reply.hijack();
+      handler(req.raw, reply.raw);
+    });
+  }
   app.get('/readyz', async (_req, reply) => {
     const ready = deps.isReady();
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });

@@ -6,6 +6,7 @@ import { DEFAULT_REPLIES, fallbackVerdict } from '@hookgate/verdict';
 import { fromStalwart, toStalwart, type StalwartSettings } from '../adapters/stalwart.js';
 import { encodeBody, responseEncoding } from '../plugins/encoding.js';
 import { HttpError } from '../errors.js';
+import { tracedRequest } from '../plugins/tracing.js';
 
 /** A short, content-free reason for debugging: action, deciding scanners, policy, reasons. */
 export function reasonOf(v: Verdict): string {
@@ -39,7 +40,7 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
       let answer;
       try {
         const { incoming, message } = fromStalwart(req.body);
-        const outcome = await pipeline.handle(incoming, message);
+        const outcome = await tracedRequest(req, 'stalwart', incoming.stage, () => pipeline.handle(incoming, message));
         answer = toStalwart(outcome.verdict, incoming.stage, settings);
         void reply.header('x-hookgate-request-id', outcome.request.reqId);
         void reply.header('x-hookgate-transaction-id', outcome.request.txnId);
