@@ -16,9 +16,14 @@ ensure_debian() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# npm dependencies: a clean install when node_modules is missing or older than the lockfile.
+# npm dependencies, installed when the manifests changed since the last install. `npm install` rather than
+# `npm ci`: the lockfile pins every version, but the registry this project is built against lacks some optional
+# platform packages (turbo's darwin/windows binaries), which `npm ci` refuses to leave out of a lockfile.
 ensure_npm() {
-  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
+  local stamp=node_modules/.hookgate-install-stamp sum
+  sum=$(cat package.json package-lock.json libs/*/package.json services/*/package.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    npm install --no-audit --no-fund --loglevel=error
+    cat package.json package-lock.json libs/*/package.json services/*/package.json 2>/dev/null | sha256sum | cut -d' ' -f1 > "$stamp"
   fi
 }
