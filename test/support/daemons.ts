@@ -9,14 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { EICAR } from './samples.js';
-import { freePort } from '../../services/hookgate/src/embedded-redis.js';
 
 export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** A free loopback TCP port: the same helper the all-in-one run uses for its private Redis. */
-export { freePort };
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
 
 export function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `hookgate-test-${name}-`));
