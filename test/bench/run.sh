@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/ensure-debian.sh
-ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan
+ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks
 ensure_npm
 npx turbo run build --output-logs=errors-only >/dev/null
 rm -rf test/.bench-dist && npx tsc -p test/bench/tsconfig.json

@@ -159,7 +159,11 @@ export async function startClamd(options: { streamMaxLength?: string } = {}): Pr
     ].join('\n'),
   );
   const r = spawnSync('clamd', ['-c', conf], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`clamd failed to start: ${r.stderr || r.stdout}`);
+  if (r.status !== 0) {
+    const log = existsSync(join(dir, 'clamd.log')) ? readFileSync(join(dir, 'clamd.log'), 'utf8').split('\n').slice(-5).join('\n') : '';
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`clamd failed to start (exit ${r.status}, signal ${r.signal}): ${r.stderr || r.stdout}\n${log}`);
+  }
   await waitUntil(async () => (await talk({ port }, 'zPING\0', /\0/)).startsWith('PONG'), 15_000, 'clamd');
   return {
     tcp: `tcp://127.0.0.1:${port}`,

@@ -69,13 +69,18 @@ export function greylistCheck(redis: RedisClient, config: GreylistConfig, now: (
       const r = input.request;
       const rcpts = r.rcpt ? [r.rcpt] : (r.to ?? []).map((t) => t.address);
       const net = clientNetwork(r.client.ip, config.v4Prefix, config.v6Prefix);
+      let deferred = false;
       let wait = 0;
       for (const rcpt of rcpts) {
         const triplet = createHash('sha256').update(`${net}\0${r.from!.address || '<>'}\0${rcpt}`).digest('base64url').slice(0, 24);
         const [pass, left] = await client.hgGreylist(`${config.prefix}:grey:{${triplet}}`, now(), config.delayMs, config.retryWindowMs, config.passTtlMs);
-        if (Number(pass) !== 1) wait = Math.max(wait, Number(left));
+        if (Number(pass) !== 1) {
+          // A new triplet is deferred even with delayMs 0: the retry is what greylisting tests.
+          deferred = true;
+          wait = Math.max(wait, Number(left));
+        }
       }
-      if (wait === 0) return { status: 'pass' };
+      if (!deferred) return { status: 'pass' };
       const seconds = String(Math.ceil(wait / 1000));
       return { status: 'fail', category: 'policy', action: 'tempfail', names: ['greylisted'], reply: { ...config.reply, text: config.reply.text.replaceAll('{wait}', seconds) } };
     },

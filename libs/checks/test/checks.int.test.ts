@@ -107,3 +107,14 @@ describe('rate limits across replicas', () => {
     expect(await later.scan({ request: mail }, ctx)).toEqual({ status: 'pass' });
   });
 });
+
+describe('greylisting with no delay', () => {
+  it('still defers the first attempt of a new triplet (regression: a wait of 0 passed at once)', async () => {
+    const check = greylistCheck(a, {
+      prefix: `g${randomBytes(3).toString('hex')}`, stages: ['rcpt'], delayMs: 0, retryWindowMs: 60_000, passTtlMs: 60_000,
+      reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in {wait} seconds' }, skipAuthenticated: true, v4Prefix: 24, v6Prefix: 64,
+    });
+    expect(await check.scan({ request: req() }, ctx)).toMatchObject({ status: 'fail', reply: { text: 'Greylisted, please try again in 0 seconds' } });
+    expect(await check.scan({ request: req() }, ctx)).toEqual({ status: 'pass' });
+  });
+});

@@ -32,6 +32,20 @@ export interface EnvelopeAddress {
   /** Lower-cased address; `''` is the null sender. */
   address: string;
   parameters?: Record<string, string>;
+  /** Outbound stages only (draft-01 delivery, defer, dsn): where delivery to this recipient stands. */
+  delivery?: RecipientDelivery;
+}
+
+/**
+ * The delivery state of one recipient at an outbound stage, as the MTA reports it (draft-01 DeliveryRecipient).
+ * `failed-silent` means the MTA sends no DSN for the recipient.
+ */
+export interface RecipientDelivery {
+  status: 'pending' | 'delivered' | 'deferred' | 'failed' | 'failed-silent';
+  /** Attempt number for this recipient, from 1. */
+  attempt?: number;
+  /** The last reply of the remote server, when there was one. */
+  lastReply?: SmtpReply;
 }
 
 export interface ClientInfo {

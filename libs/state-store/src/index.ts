@@ -2,3 +2,12 @@ export { TransactionStore, type StoreOptions, type ResultNotice, type StoredRequ
 export { StoreKeys } from './keys.js';
 export { subscribeResults } from './subscriber.js';
 export { ResultCache } from './cache.js';
+export {
+  RegistrationStore,
+  Draft01Keys,
+  identityDigest,
+  type RegistrationStoreOptions,
+  type RegistrationState,
+  type RegistrationStats,
+} from './registrations.js';
+export { DedupeStore, type DedupeOptions, type StoredAnswer, type ClaimResult } from './dedupe.js';

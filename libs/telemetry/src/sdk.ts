@@ -27,7 +27,7 @@ export interface Telemetry {
   tracing: boolean;
   otlpMetrics: boolean;
   /** Serves the Prometheus text format (mount on `/metrics`). */
-  metricsHandler(req: IncomingMessage, res: ServerResponse): void;
+  metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
   shutdown(): Promise<void>;
 }
 

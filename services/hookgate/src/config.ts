@@ -7,8 +7,10 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
+import { MilterConfigSchema } from '@hookgate/milter';
 import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
 import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
   Type.Union(values.map((v) => Type.Literal(v)) as never, opts) as unknown as TSchema & { static: T[number] };
@@ -117,6 +119,8 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
   limits: Type.Object({ maxBodyBytes: Type.Integer({ minimum: 1024, default: 52_428_800 }) }, { default: {} }),
+  /** HTTPS and mutual TLS for the ingress (keys in src/draft01.ts and docs/configuration.md). */
+  tls: TlsConfigSchema,
   stages: Type.Object(
     {
       /** Time from receipt to answer per stage, ms. Well below Stalwart's 30 s hook timeout. */
@@ -180,9 +184,13 @@ export const ConfigSchema = Type.Object({
         },
         { default: {} },
       ),
+      /** MTA Hooks draft-01 (docs/protocols/draft01.md). */
+      draft01: Draft01ConfigSchema,
     },
     { default: {} },
   ),
+  /** The milter frontend (`hookgate milter`); keys in docs/protocols/milter.md. */
+  milter: MilterConfigSchema,
   scanners: Type.Object(
     {
       clamav: Type.Object(
@@ -251,6 +259,7 @@ export const ENV_KEYS = {
   HOOKGATE_CLAMD: 'scanners.clamav.endpoint',
   HOOKGATE_RSPAMD_URL: 'scanners.rspamd.url',
   HOOKGATE_SPAMD: 'scanners.spamd.endpoint',
+  HOOKGATE_MILTER_LISTEN: 'milter.listen',
 } as const;
 
 function splitList(v: string): string[] {
@@ -272,7 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
   if (typeof policies === 'object' && policies !== null && !Array.isArray(policies) && !('default' in policies)) {
     (policies as Record<string, unknown>).default = {};
   }
-  for (const [name, key] of Object.entries(ENV_KEYS)) {
+  for (const [name, key] of Object.entries({ ...ENV_KEYS, ...DRAFT01_ENV_KEYS })) {
     const v = env[name];
     if (v !== undefined && v !== '') setPath(raw, key, v);
   }
@@ -356,6 +365,7 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
   });
   problems.push(...compileRules(config.rules).problems);
   problems.push(...validateDlpRules(config.scanners.dlp, 'scanners.dlp'));
+  problems.push(...checkDraft01AndTls(config.tls, config.protocols.draft01));
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }

@@ -1,5 +1,5 @@
 /**
- * The hookgate executable: `hookgate all | ingress | worker --scanners a,b | config check FILE`.
+ * The hookgate executable: `hookgate all | ingress | milter | worker --scanners a,b | config check FILE`.
  * The composition root: the only place that reads process.env, creates clients and wires roles.
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { redisTarget, describeTarget } from './redis-target.js';
 import { startEmbeddedRedis } from './embedded-redis.js';
 import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
 import { checkExposure, splitListen, startIngress, startWorkers } from './roles.js';
+import { startMilterRole } from './milter-role.js';
 import { startTelemetry } from '@hookgate/telemetry/sdk';
 
 const USAGE = `usage: hookgate <command> [options]
@@ -18,6 +19,7 @@ const USAGE = `usage: hookgate <command> [options]
 commands:
   all [--scanners a,b]       ingress and scanner workers in one process (starts a private Redis if none is set)
   ingress                    the HTTP ingress only
+  milter                     the milter frontend only, for Postfix/Sendmail (HOOKGATE_MILTER_LISTEN, default 127.0.0.1:11332)
   worker --scanners a,b      scanner workers only (scanners: ${SCANNER_IDS.join(', ')})
   config check FILE          validate a config file (with the current environment); exit 1 on problems
 
@@ -70,7 +72,7 @@ async function run(argv: string[]): Promise<number> {
     }
   }
 
-  if (!['all', 'ingress', 'worker'].includes(command)) {
+  if (!['all', 'ingress', 'worker', 'milter'].includes(command)) {
     say(`unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -92,7 +94,7 @@ async function run(argv: string[]): Promise<number> {
   const registry = scannerRegistry(config);
   let selected: ScannerEntry[];
   try {
-    selected = command === 'ingress' ? [] : selectScanners(registry, values.scanners, command === 'worker');
+    selected = command === 'ingress' || command === 'milter' ? [] : selectScanners(registry, values.scanners, command === 'worker');
     const misplaced = selected.filter((e) => e.placement === 'inline');
     if (values.scanners && misplaced.length) {
       throw new Error(`${misplaced.map((e) => e.id).join(', ')} run in the ingress, not in workers`);
@@ -102,7 +104,7 @@ async function run(argv: string[]): Promise<number> {
     say(err instanceof Error ? err.message : String(err));
     return 2;
   }
-  if (command !== 'worker') {
+  if (command !== 'worker' && command !== 'milter') {
     const refusal = checkExposure(config);
     if (refusal) {
       say(refusal);
@@ -124,20 +126,27 @@ async function run(argv: string[]): Promise<number> {
   const ctx = { config, redis: target, log, lifecycle, scanners: registry, telemetry };
 
   try {
-    if (command !== 'ingress') await startWorkers(ctx, selected);
+    if (command === 'all' || command === 'worker') await startWorkers(ctx, selected);
     let url: string | undefined;
-    if (command !== 'worker') url = (await startIngress(ctx)).url;
+    if (command === 'all' || command === 'ingress') url = (await startIngress(ctx)).url;
+    const milter = command === 'milter' ? (await startMilterRole(ctx)).address : undefined;
     let metricsUrl: string | undefined;
-    if (command === 'worker' && config.metrics.listen) {
+    if ((command === 'worker' || command === 'milter') && config.metrics.listen) {
       const { host, port } = splitListen(config.metrics.listen);
-      const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, metricsHandler: telemetry.metricsHandler });
-      lifecycle.onStop('health server', () => health.close());
-      metricsUrl = health.url;
+      try {
+        const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, metricsHandler: telemetry.metricsHandler });
+        lifecycle.onStop('health server', () => health.close());
+        metricsUrl = health.url;
+      } catch (err) {
+        // Scanning matters more than scraping: a second worker on one host must still start.
+        say(`health and metrics server not started on ${config.metrics.listen}: ${err instanceof Error ? err.message : String(err)} (set HOOKGATE_METRICS_LISTEN)`);
+      }
     }
     lifecycle.setReady(true);
 
     say(`redis: ${describeTarget(target)}`);
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
+    if (milter) say(`milter listening on ${milter} (Postfix: smtpd_milters = ${milter.startsWith('unix:') ? milter : `inet:${milter}`})`);
     if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
     say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);
     const hosted = new Set(selected.map((e) => e.id));
@@ -146,7 +155,7 @@ async function run(argv: string[]): Promise<number> {
         ? 'inactive'
         : e.placement === 'inline'
           ? command === 'worker' ? 'runs in the ingress' : 'active, in the ingress'
-          : hosted.has(e.id) ? 'active, worker here' : command === 'ingress' ? 'expected' : 'expected (worker elsewhere)';
+          : hosted.has(e.id) ? 'active, worker here' : command === 'ingress' || command === 'milter' ? 'expected' : 'expected (worker elsewhere)';
       say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}`);
     }
     log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');

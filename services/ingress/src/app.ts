@@ -10,6 +10,9 @@ import { adminRoutes } from './routes/admin.js';
 import type { TransactionStore } from '@hookgate/state-store';
 import { HttpError } from './errors.js';
 import type { StalwartSettings } from './adapters/stalwart.js';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { draft01Routes, type Draft01Deps } from './routes/draft01.js';
+import { authenticateRequest, type ClientCertIdentity } from './plugins/client-identity.js';
 
 export interface IngressDeps {
   pipeline: StagePipeline;
@@ -26,10 +29,16 @@ export interface IngressDeps {
   reasonHeader?: boolean;
   /** Serves Prometheus metrics on GET /metrics (unauthenticated, like the health endpoints). */
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** MTA Hooks draft-01 (discovery, registration, hooks); absent = not served. */
+  draft01?: Draft01Deps;
+  /** Serve HTTPS with these options (certificate, key, client CA for mutual TLS, minimum version). */
+  https?: SecureContextOptions & TlsOptions;
+  /** Client certificates that identify MTAs (mutual TLS), alone or together with tokens. */
+  clientCerts?: ClientCertIdentity[];
 }
 
 /** Routes that need no credentials. */
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/.well-known/mta-hooks']);
 
 /** The ingress HTTP app, without listen(): tests use inject(). */
 export function buildApp(deps: IngressDeps): FastifyInstance {
@@ -42,6 +51,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     // Stalwart sends one request per call; keep idle sockets short but longer than typical MTA reuse.
     keepAliveTimeout: 30_000,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
+    ...(deps.https ? { https: deps.https } : {}),
   });
 
   // While closing, answers in flight tell the client to drop the keep-alive connection, so close() does not wait
@@ -62,6 +72,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     }
   });
 
+  app.decorateRequest('mtaIdentity', 'anonymous');
   app.addHook('onRequest', async (req) => {
     const route = req.routeOptions.url ?? '';
     if (PUBLIC_ROUTES.has(route)) return;
@@ -69,11 +80,12 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     const admin = route.startsWith('/admin/');
     const result = admin
       ? deps.admin?.tokens.length ? authenticate({ tokens: deps.admin.tokens, basic: [] }, req.headers.authorization) : { ok: false as const, reason: 'admin API disabled (no admin tokens)' }
-      : authenticate(deps.auth, req.headers.authorization);
+      : authenticateRequest(deps.auth, deps.clientCerts ?? [], req.headers.authorization, req.raw.socket);
     if (!result.ok) {
       req.log.warn({ reason: result.reason, ip: req.ip }, 'authentication failed');
       throw new HttpError(401, ERR.AUTH_REQUIRED, 'authentication required');
     }
+    req.mtaIdentity = result.identity;
   });
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
@@ -99,6 +111,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
 
   stalwartRoute(app, deps.pipeline, deps.stalwart, deps.reasonHeader ?? false);
   if (deps.admin) adminRoutes(app, deps.admin.store);
+  if (deps.draft01) draft01Routes(app, deps.pipeline, deps.draft01);
   return app;
 }
 

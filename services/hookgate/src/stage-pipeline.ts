@@ -1,0 +1,94 @@
+/**
+ * The stage pipeline a frontend role needs, built from the same blocks for every frontend (HTTP ingress, milter):
+ * its own Redis clients, transaction store, queue producer, result subscription on an instance channel, waiter and
+ * inline checks. Every client and subscription is registered with the lifecycle, in start order.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '@hookgate/logger';
+import type { Lifecycle } from '@hookgate/lifecycle';
+import { observeGauge } from '@hookgate/telemetry';
+import { createRedisClient, connectRedis, closeRedis, type RedisClient, type RedisTarget } from '@hookgate/redis';
+import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { ScanProducer } from '@hookgate/queue';
+import { StagePipeline, ResultWaiter } from '@hookgate/pipeline';
+import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
+import { compileRules } from '@hookgate/verdict';
+import type { HookgateConfig } from './config.js';
+import { routesOf, type ScannerEntry } from './scanners.js';
+
+/** What building a pipeline needs from the role context. */
+export interface PipelineContext {
+  config: HookgateConfig;
+  redis: RedisTarget;
+  log: Logger;
+  lifecycle: Lifecycle;
+  scanners: ScannerEntry[];
+}
+
+export interface FrontendPipeline {
+  pipeline: StagePipeline;
+  store: TransactionStore;
+  /** The store's client, for other per-role state (it is closed with the role). */
+  storeClient: RedisClient;
+  /** Results for this instance arrive on its own channel. */
+  instanceId: string;
+}
+
+let depthObserved = false;
+/** One queue-depth gauge per process (`hookgate all` runs both roles; a process may run several frontends). */
+export function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]): void {
+  if (depthObserved || scanners.length === 0) return;
+  depthObserved = true;
+  observeGauge('hookgate.queue.depth', 'Jobs waiting in each scanner queue', async () =>
+    Promise.all(scanners.map(async (s) => ({ value: await producer.depth(s), attributes: { scanner: s } }))),
+  );
+}
+
+/** `role` names the Redis connections (`hookgate-<role>-store`, …) so operators can tell them apart. */
+export async function buildStagePipeline(ctx: PipelineContext, role: string): Promise<FrontendPipeline> {
+  const { config, log, lifecycle } = ctx;
+  const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const commandTimeoutMs = config.redis.commandTimeoutMs;
+  const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-store` });
+  const queueClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-queue` });
+  const subscriber = createRedisClient(ctx.redis, { role: 'subscriber', connectionName: `hookgate-${role}-sub` });
+  for (const c of [storeClient, queueClient, subscriber]) c.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  await Promise.all([connectRedis(storeClient), connectRedis(queueClient), connectRedis(subscriber)]);
+  lifecycle.onStop(`redis (${role})`, async () => {
+    await Promise.all([closeRedis(storeClient), closeRedis(queueClient), closeRedis(subscriber)]);
+  });
+
+  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix });
+  lifecycle.onStop(`queue producer (${role})`, () => producer.close());
+  observeQueueDepthOnce(producer, routesOf(ctx.scanners).map((r) => r.id));
+  const waiter = new ResultWaiter();
+  const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
+  lifecycle.onStop(`result subscription (${role})`, unsubscribe);
+
+  const inline = ctx.scanners
+    .filter((e) => e.active && e.placement === 'inline')
+    .map((e) => ({ route: { id: e.id, stages: e.stages, policy: e.policy }, scanner: e.create(storeClient) }));
+  const pipeline = new StagePipeline({
+    store,
+    producer,
+    waiter,
+    instanceId,
+    scanners: routesOf(ctx.scanners),
+    inline,
+    settings: {
+      stageBudgetMs: config.stages.deadlineMs as Record<Stage, number>,
+      mtaTimeoutMs: config.stages.mtaTimeoutMs,
+      marginMs: config.stages.marginMs,
+      severity: config.verdict.severity,
+      replies: config.verdict.replies,
+      spanAddresses: config.debug.spanAddresses,
+      banks: config.policies as Record<string, PolicyBank>,
+      rules: compileRules(config.rules as PolicyRule[]).rules,
+    },
+    log: log.child({ component: 'pipeline' }),
+  });
+  lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));
+  return { pipeline, store, storeClient, instanceId };
+}
