@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from './daemons.js';
 
 /** The repository root: found upwards, since this file also runs compiled from test/.bench-dist. */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'services/hookgate/bin/hookgate.js'))) {
     const up = dirname(dir);

@@ -8,15 +8,15 @@
  * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s). Startups
  * sharing a DBDIR take turns, so parallel test files never compile into it at the same time.
  */
+import { repoRoot } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, requireBinary, tempDir, waitUntil } from './daemons.js';
 import { startDnsStub, type DnsStub } from './dns-stub.js';
 
-const FIXTURES = fileURLToPath(new URL('../fixtures/rspamd/local', import.meta.url));
+const FIXTURES = join(repoRoot(), 'test/fixtures/rspamd/local');
 const RSPAMD_USER = '_rspamd';
 
 export interface RspamdDaemon {

@@ -4,14 +4,14 @@
  * no razor/pyzor/dcc), on a free loopback port, two children at most (the machine has 2 cores and SpamAssassin is
  * CPU-bound). Runs in the foreground as this process's child; the pidfile is kept for operators poking at it.
  */
+import { repoRoot } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, requireBinary, talk, tempDir, waitUntil } from './daemons.js';
 import { startDnsStub } from './dns-stub.js';
 
-const LOCAL_CF = fileURLToPath(new URL('../fixtures/spamassassin/local.cf', import.meta.url));
+const LOCAL_CF = join(repoRoot(), 'test/fixtures/spamassassin/local.cf');
 const SPAMD_USER = 'debian-spamd';
 const SITE_PRE = '/etc/spamassassin';
 
