@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 . test/lib/ensure-debian.sh
 
 ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan \
-  rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks
+  rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks \
+  haproxy:haproxy ip:iproute2 openssl:openssl
 ensure_npm
 
 npx turbo run build typecheck lint --output-logs=errors-only

@@ -124,8 +124,21 @@ export interface ClamdDaemon extends Daemon {
   socket: string;
 }
 
-/** clamd with a generated signature DB that detects the EICAR test string (no freshclam offline). */
+/**
+ * clamd with a generated signature DB that detects the EICAR test string (no freshclam offline). Retried: the free
+ * port can be taken by another test process between choosing it and clamd binding it.
+ */
 export async function startClamd(options: { streamMaxLength?: string } = {}): Promise<ClamdDaemon> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClamdOnce(options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startClamdOnce(options: { streamMaxLength?: string }): Promise<ClamdDaemon> {
   requireBinary('clamd', 'clamav-daemon');
   const port = await freePort();
   const dir = tempDir('clamd');

@@ -73,7 +73,7 @@ export interface ScanWorkerOptions extends QueueOptions {
 export interface ScanWorkerHandle {
   /** Starts taking jobs (workers are created paused until the host is ready). */
   run(): void;
-  /** Stops taking jobs and waits for active ones, at most `timeoutMs`; then force-closes. */
+  /** Stops taking jobs and waits for active ones, at most `timeoutMs`; then drops its connections without waiting. */
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -111,7 +111,11 @@ export function createScanWorker(
         });
         const ok = await Promise.race([graceful, timedOut]).catch(() => false);
         clearTimeout(timer);
-        if (!ok) await worker.close(true).catch(() => undefined);
+        // BullMQ memoises close(): close(true) after a hanging close() returns the same hanging promise. close()
+        // hangs when the blocking connection is reconnecting (e.g. just after a Sentinel failover killed client
+        // connections): ioredis never emits 'end' for a client disconnected while reconnecting. So drop the
+        // connections without waiting for them; the caller then closes the shared client itself (issue 8).
+        if (!ok) void worker.disconnect().catch(() => undefined);
       })();
       return closing;
     },

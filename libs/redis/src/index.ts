@@ -61,6 +61,10 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         ...ro,
         sentinels: target.sentinels,
         name: target.name,
+        // Follow `+switch-master` from the sentinels. Without it a client stays on the demoted master until
+        // Sentinel reconfigures it (up to ~10 s after a failover), and every write in that window is lost when
+        // the old master resyncs from the new one (issue 8).
+        failoverDetector: true,
         ...(target.password ? { password: target.password } : {}),
         ...(target.db !== undefined ? { db: target.db } : {}),
       });
