@@ -4,7 +4,8 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { ERR, HookgateError, errorCode } from '@hookgate/contracts';
-import { dlpConfigError, validateDlpRules, type DlpScannerConfig, type Severity } from './config.js';
+import type { DlpScannerConfig, Severity } from './config.js';
+import { dlpConfigError, validateDlpRules } from './validate.js';
 import { builtinDetectors } from './detectors/index.js';
 import { BUILTIN_RULES, type DetectorFamily, type Emit } from './detectors/types.js';
 import { htmlToPlainText } from './html.js';

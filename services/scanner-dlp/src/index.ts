@@ -8,9 +8,6 @@ export { DlpEngine, type DlpFinding, type DlpReport, type InspectOptions } from 
 export {
   DlpConfigSchema,
   OperatorRuleSchema,
-  resolveDlpConfig,
-  validateDlpRules,
-  dlpConfigError,
   severityRank,
   SEVERITIES,
   ENFORCE_MODES,
@@ -21,6 +18,7 @@ export {
   type Severity,
   type EnforceMode,
 } from './config.js';
+export { resolveDlpConfig, validateDlpRules, dlpConfigError } from './validate.js';
 export { decideOutcome, notInspectedSymbols, type Direction } from './policy.js';
 export { classifyPart, decodeText, type NotInspected, type NotInspectedReason } from './mime.js';
 export { BUILTIN_RULES, type BuiltinRuleId } from './detectors/types.js';
