@@ -2,7 +2,7 @@
  * The dashboard and alert rules only reference metrics the code defines, with labels the code sets.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 const metricsSource = readFileSync('libs/telemetry/src/metrics.ts', 'utf8');
@@ -15,7 +15,9 @@ function exportedSeries(): Set<string> {
     else if (m[1] === 'hist') for (const s of ['_bucket', '_sum', '_count']) out.add(name + s);
     else out.add(name);
   }
-  for (const m of readFileSync('services/hookgate/src/roles.ts', 'utf8').matchAll(/observeGauge\('([a-z_.]+)'/g)) out.add(m[1]!.replaceAll('.', '_'));
+  for (const file of readdirSync('services/hookgate/src')) {
+    for (const m of readFileSync(`services/hookgate/src/${file}`, 'utf8').matchAll(/observeGauge\('([a-z_.]+)'/g)) out.add(m[1]!.replaceAll('.', '_'));
+  }
   return out;
 }
 

@@ -32,6 +32,11 @@ function open(endpoint: Endpoint, signal: AbortSignal): Socket {
   return socket;
 }
 
+const isPipeError = (err: Error | undefined) => ['EPIPE', 'ECONNRESET'].includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+
+/** clamd closed the connection while we were still streaming, and its reply was lost with the socket. */
+class StreamCutError extends EngineUnavailableError {}
+
 /** Sends `command` (and, for INSTREAM, the data in chunks) and returns the NUL-terminated reply. */
 function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefined, chunkBytes: number, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -50,6 +55,7 @@ function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefi
       socket.destroy();
       if (reply.includes('\0') || (reply.length > 0 && !err)) resolve(reply.split('\0')[0]!);
       else if (!connected) reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} unreachable: ${err?.message ?? 'closed'}`, err));
+      else if (data && isPipeError(err)) reject(new StreamCutError(`clamd at ${formatEndpoint(endpoint)} closed the stream: ${err?.message}`, err));
       else reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} closed the connection: ${err?.message ?? 'no reply'}`, err));
     };
     socket.on('data', (b: Buffer) => {
@@ -98,7 +104,17 @@ export class ClamdClient {
   ) {}
 
   async instream(data: Uint8Array, signal: AbortSignal): Promise<ClamdReply> {
-    return parseClamdReply(await exchange(this.endpoint, 'INSTREAM', data, this.chunkBytes, signal));
+    try {
+      return parseClamdReply(await exchange(this.endpoint, 'INSTREAM', data, this.chunkBytes, signal));
+    } catch (err) {
+      // clamd closes a stream mid-way only when it exceeds StreamMaxLength; its reply usually arrives first, but
+      // when our write fails before we read it, the socket takes it along. A clamd that still answers PING did
+      // not crash: report too large (unscanned, never clean), otherwise the engine error stands.
+      if (!(err instanceof StreamCutError)) throw err;
+      const alive = await this.ping(signal).catch(() => false);
+      if (alive) return { kind: 'too-large' };
+      throw err;
+    }
   }
 
   async ping(signal: AbortSignal): Promise<boolean> {
