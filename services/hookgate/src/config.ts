@@ -262,6 +262,14 @@ export const ENV_KEYS = {
   HOOKGATE_MILTER_LISTEN: 'milter.listen',
 } as const;
 
+/** `identity=token` names the holder; a bare token gets a stable, non-secret identity `<fallback>-N`. */
+function identityTokens(list: string, fallback: string): { identity: string; token: string }[] {
+  return splitList(list).map((t, i) => {
+    const eq = t.indexOf('=');
+    return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `${fallback}-${i + 1}`, token: t };
+  });
+}
+
 function splitList(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -287,11 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
   }
   const tokens = envOrFile(env, 'HOOKGATE_AUTH_TOKENS');
   if (tokens) {
-    // `identity=token` names the MTA; a bare token gets a stable, non-secret identity.
-    setPath(raw, 'auth.tokens', splitList(tokens).map((t, i) => {
-      const eq = t.indexOf('=');
-      return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `token-${i + 1}`, token: t };
-    }));
+    setPath(raw, 'auth.tokens', identityTokens(tokens, 'token'));
   }
   const basic = envOrFile(env, 'HOOKGATE_AUTH_BASIC');
   if (basic) {
@@ -307,10 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
   if (env.HOOKGATE_REDIS_SENTINEL_NAME) setPath(raw, 'redis.sentinelName', env.HOOKGATE_REDIS_SENTINEL_NAME);
   const adminTokens = envOrFile(env, 'HOOKGATE_ADMIN_TOKENS');
   if (adminTokens) {
-    setPath(raw, 'admin.tokens', splitList(adminTokens).map((t, i) => {
-      const eq = t.indexOf('=');
-      return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `admin-${i + 1}`, token: t };
-    }));
+    setPath(raw, 'admin.tokens', identityTokens(adminTokens, 'admin'));
   }
   if (env.HOOKGATE_ALLOW_UNAUTHENTICATED) setPath(raw, 'auth.allowUnauthenticated', env.HOOKGATE_ALLOW_UNAUTHENTICATED);
   const rspamdPassword = envOrFile(env, 'HOOKGATE_RSPAMD_PASSWORD');
