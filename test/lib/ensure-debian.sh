@@ -17,8 +17,8 @@ ensure_debian() {
 }
 
 # npm dependencies, installed when the manifests changed since the last install. `npm install` rather than
-# `npm ci`: the lockfile pins every version, but the registry this project is built against lacks some optional
-# platform packages (turbo's darwin/windows binaries), which `npm ci` refuses to leave out of a lockfile.
+# `npm ci`: the lockfile pins every version either way, and when this registry (which lacks turbo's darwin/windows
+# binaries) rewrites the lockfile, `npm install` still works where `npm ci` would refuse the missing entries.
 ensure_npm() {
   local stamp=node_modules/.hookgate-install-stamp sum
   sum=$(cat package.json package-lock.json libs/*/package.json services/*/package.json 2>/dev/null | sha256sum | cut -d' ' -f1)
