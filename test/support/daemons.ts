@@ -55,12 +55,27 @@ export function talk(target: { port: number } | { path: string }, payload: strin
   });
 }
 
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** SIGTERM, then SIGKILL if the process has not exited after `timeoutMs`. */
+export function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill(signal);
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
   });
+}
+
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function stopPid(pidFile: string): Promise<void> {
@@ -71,14 +86,7 @@ function stopPid(pidFile: string): Promise<void> {
   } catch {
     return Promise.resolve();
   }
-  return waitUntil(() => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 10_000, `pid ${pid} exit`);
+  return waitUntil(() => !alive(pid), 10_000, `pid ${pid} exit`);
 }
 
 export function requireBinary(name: string, pkg: string): void {

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, requireBinary, talk, tempDir, waitUntil } from './daemons.js';
+import { freePort, requireBinary, talk, tempDir, waitUntil, alive } from './daemons.js';
 
 export interface PostfixListener {
   /** Key in `ports`. */
@@ -240,11 +240,3 @@ function banner(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, requireBinary, tempDir, waitUntil } from './daemons.js';
+import { freePort, requireBinary, tempDir, waitUntil, stopChild } from './daemons.js';
 
 export interface HostPort {
   host: string;
@@ -30,13 +30,6 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  return new Promise((resolve) => {
-    if (exited(child)) return resolve();
-    child.once('exit', () => resolve());
-    child.kill(signal);
-  });
-}
 
 async function control<T>(node: HostPort, fn: (r: Redis) => Promise<T>): Promise<T> {
   const r = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });

@@ -13,7 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, tempDir, waitUntil } from './daemons.js';
+import { freePort, requireBinary, tempDir, waitUntil, stopChild, alive } from './daemons.js';
 import { startDnsStub, type DnsStub } from './dns-stub.js';
 
 const FIXTURES = join(repoRoot(), 'test/fixtures/rspamd/local');
@@ -98,27 +98,7 @@ async function lockDbDir(db: string, timeoutMs: number): Promise<() => void> {
   return () => rmSync(lock, { recursive: true, force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    // The main process stops its workers on SIGTERM.
-    child.kill('SIGTERM');
-  });
-}
 
 export interface StartRspamdOptions {
   /**

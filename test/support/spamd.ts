@@ -8,7 +8,7 @@ import { repoRoot } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, requireBinary, talk, tempDir, waitUntil } from './daemons.js';
+import { freePort, requireBinary, talk, tempDir, waitUntil, stopChild } from './daemons.js';
 import { startDnsStub } from './dns-stub.js';
 
 const LOCAL_CF = join(repoRoot(), 'test/fixtures/spamassassin/local.cf');
@@ -40,18 +40,6 @@ function readText(file: string): string {
   }
 }
 
-function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    // The parent ends its children on SIGTERM.
-    child.kill('SIGTERM');
-  });
-}
 
 /** Starts a private spamd; resolves once `PING SPAMC/1.5` is answered with `PONG`. */
 export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs?: number } = {}): Promise<SpamdDaemon> {
