@@ -10,15 +10,14 @@ import { ResultCache, TransactionStore, subscribeResults } from '@hookgate/state
 import { ScanProducer } from '@hookgate/queue';
 import { ResultWaiter, StagePipeline, type ScannerRoute } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
-import { DEFAULT_REPLIES } from '@hookgate/verdict';
+import { DEFAULT_REPLIES, scannerPolicy } from '@hookgate/verdict';
 import type { Scanner } from '@hookgate/scanner-sdk';
 import type { ScannerPolicy } from '@hookgate/contracts';
 
 export const silentLog = pino({ level: 'silent' });
 
 export function policy(id: string, required: boolean, extra: Partial<ScannerPolicy> = {}): ScannerPolicy {
-  const f = required ? 'tempfail' : 'accept';
-  return { id, required, onError: f, onTimeout: f, onMissing: f, onUnscanned: 'accept', ...extra };
+  return { ...scannerPolicy(id, { required }), ...extra };
 }
 
 export function budgets(ms: number, data = ms): Record<Stage, number> {

@@ -59,11 +59,37 @@ interface Contribution {
   modifications?: Modification[];
 }
 
+/** What failures default to: fail-closed (tempfail) for required scanners, fail-open (accept) otherwise. */
+function failureDefault(required: boolean): FailureAction {
+  return required ? 'tempfail' : 'accept';
+}
+
+/** A scanner's failure settings as configured: `required` picks the defaults; explicit settings win. */
+export interface FailureSettings {
+  required: boolean;
+  onError?: FailureAction | undefined;
+  onTimeout?: FailureAction | undefined;
+  onMissing?: FailureAction | undefined;
+  onUnscanned?: ScannerPolicy['onUnscanned'] | undefined;
+}
+
+export function scannerPolicy(id: string, s: FailureSettings): ScannerPolicy {
+  const failure = failureDefault(s.required);
+  return {
+    id,
+    required: s.required,
+    onError: s.onError ?? failure,
+    onTimeout: s.onTimeout ?? failure,
+    onMissing: s.onMissing ?? failure,
+    onUnscanned: s.onUnscanned ?? 'accept',
+  };
+}
+
 /** A scanner's configured policy with a bank's overrides applied. */
 export function applyOverride(base: ScannerPolicy, o: ScannerOverride | undefined): ScannerPolicy {
   if (!o) return base;
   const required = o.required ?? base.required;
-  const failure: FailureAction = required ? 'tempfail' : 'accept';
+  const failure = failureDefault(required);
   // Changing `required` re-derives the failure defaults unless the bank sets them explicitly.
   const derived = o.required !== undefined && o.required !== base.required;
   return {

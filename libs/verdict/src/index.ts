@@ -1,6 +1,8 @@
 export {
   decide,
   applyOverride,
+  scannerPolicy,
+  type FailureSettings,
   fallbackVerdict,
   DEFAULT_REPLIES,
   PLAIN_BANK,

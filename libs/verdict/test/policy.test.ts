@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SEVERITY, type PolicyBank, type PolicyRule, type ScannerPolicy, type ScanOutcome, type ScanResult, type StageRequest } from '@hookgate/contracts';
-import { applyOverride, compileRules, decide, selectPolicy, DEFAULT_REPLIES, PLAIN_BANK } from '@hookgate/verdict';
+import { applyOverride, scannerPolicy, compileRules, decide, selectPolicy, DEFAULT_REPLIES, PLAIN_BANK } from '@hookgate/verdict';
 
 const req = (over: Partial<StageRequest> = {}): StageRequest => ({
   v: 1, protocol: 'stalwart', stage: 'data', sessionId: 's', txnId: 's.1', reqId: 'r', receivedAt: 0, deadlineAt: 1,
@@ -54,6 +54,11 @@ const base = (id: string, required: boolean): ScannerPolicy => {
 };
 
 describe('applyOverride', () => {
+  it('derives failure defaults from `required`; explicit settings win', () => {
+    expect(scannerPolicy('a', { required: true })).toMatchObject({ onError: 'tempfail', onTimeout: 'tempfail', onMissing: 'tempfail' });
+    expect(scannerPolicy('a', { required: false })).toMatchObject({ onError: 'accept', onTimeout: 'accept', onMissing: 'accept' });
+    expect(scannerPolicy('a', { required: true, onTimeout: 'accept' })).toMatchObject({ onError: 'tempfail', onTimeout: 'accept' });
+  });
   it('re-derives failure defaults when a bank changes `required`, explicit keys win', () => {
     expect(applyOverride(base('dlp', false), { required: true })).toMatchObject({ required: true, onError: 'tempfail', onMissing: 'tempfail' });
     expect(applyOverride(base('av', true), { onTimeout: 'accept' })).toMatchObject({ onError: 'tempfail', onTimeout: 'accept' });

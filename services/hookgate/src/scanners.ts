@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ScannerPolicy, Stage } from '@hookgate/contracts';
+import { scannerPolicy } from '@hookgate/verdict';
 import type { RedisClient } from '@hookgate/redis';
 import { greylistCheck, rateLimitCheck } from '@hookgate/checks';
 import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
@@ -34,27 +35,6 @@ export interface ScannerEntry {
 
 function version(section: unknown): string {
   return createHash('sha256').update(JSON.stringify(section)).digest('base64url').slice(0, 12);
-}
-
-interface FailureSettings {
-  required: boolean;
-  onError?: ScannerPolicy['onError'] | undefined;
-  onTimeout?: ScannerPolicy['onTimeout'] | undefined;
-  onMissing?: ScannerPolicy['onMissing'] | undefined;
-  onUnscanned?: ScannerPolicy['onUnscanned'] | undefined;
-}
-
-/** `required` picks the defaults: fail-closed (tempfail) or fail-open (accept); explicit settings win. */
-export function scannerPolicy(id: string, s: FailureSettings): ScannerPolicy {
-  const failure = s.required ? 'tempfail' : 'accept';
-  return {
-    id,
-    required: s.required,
-    onError: s.onError ?? failure,
-    onTimeout: s.onTimeout ?? failure,
-    onMissing: s.onMissing ?? failure,
-    onUnscanned: s.onUnscanned ?? 'accept',
-  };
 }
 
 export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {

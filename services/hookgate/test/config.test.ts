@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
-import { scannerRegistry, scannerPolicy } from '../src/scanners.js';
+import { scannerRegistry } from '../src/scanners.js';
 import { checkExposure } from '../src/roles.js';
 import { tempDir } from '../../../test/support/daemons.js';
 
@@ -94,11 +94,6 @@ redis: { url: "redis://a", cluster: ["b:1"] }
     expect(() => loadConfig({ HOOKGATE_AUTH_TOKENS: 'short' })).toThrow(/auth\.tokens\.0\.token/);
   });
 
-  it('derives failure defaults from `required`; explicit settings win', () => {
-    expect(scannerPolicy('a', { required: true })).toMatchObject({ onError: 'tempfail', onTimeout: 'tempfail', onMissing: 'tempfail' });
-    expect(scannerPolicy('a', { required: false })).toMatchObject({ onError: 'accept', onTimeout: 'accept', onMissing: 'accept' });
-    expect(scannerPolicy('a', { required: true, onTimeout: 'accept' })).toMatchObject({ onError: 'tempfail', onTimeout: 'accept' });
-  });
 
   it('refuses to listen beyond loopback without auth unless told to', () => {
     expect(checkExposure(loadConfig({}))).toBeUndefined();
