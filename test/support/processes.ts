@@ -38,7 +38,7 @@ export function writeConfig(yaml: string): string {
   return path;
 }
 
-export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /hookgate: (listening on|scanner \S+: active)/): Promise<HookgateProcess> {
+export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /^hookgate: ready$/m): Promise<HookgateProcess> {
   const child = spawn(process.execPath, [HOOKGATE_BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOOKGATE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -159,6 +159,8 @@ async function run(argv: string[]): Promise<number> {
       say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}`);
     }
     log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');
+    // The last startup line: scripts and tests wait for it.
+    say('ready');
   } catch (err) {
     log.fatal({ err: { message: err instanceof Error ? err.message : String(err) } }, 'startup failed');
     say(`startup failed: ${err instanceof Error ? err.message : String(err)}`);
