@@ -12,7 +12,19 @@ export interface Headers {
   to?: string;
   subject?: string;
   messageId?: string;
+  /** The Date header; now by default, so date-sensitive engines (rspamd's DATE_IN_PAST) never see a stale one. */
+  date?: Date;
   extra?: [string, string][];
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 5322 date-time in UTC, e.g. `Mon, 07 Dec 2026 11:02:03 +0000`. */
+export function rfc5322Date(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
 }
 
 /** Header lines as [name, raw value] pairs, raw values as Stalwart sends them (leading space, trailing CRLF). */
@@ -23,7 +35,7 @@ export function headerPairs(h: Headers = {}): [string, string][] {
     ['From', ` Alice Sender <${from}>\r\n`],
     ['To', ` Bob Receiver <${to}>\r\n`],
     ['Subject', ` ${h.subject ?? 'Quarterly meeting notes'}\r\n`],
-    ['Date', ' Sat, 21 Nov 2026 12:00:00 +0000\r\n'],
+    ['Date', ` ${rfc5322Date(h.date ?? new Date())}\r\n`],
     ['Message-ID', ` <${h.messageId ?? 'clean1'}@lab.invalid>\r\n`],
     ['MIME-Version', ' 1.0\r\n'],
     ...(h.extra ?? []),
