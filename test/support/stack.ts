@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
-import { ResultCache, TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { PoolRegistry, ResultCache, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { ResultWaiter, StagePipeline, type ScannerRoute } from '@hookgate/pipeline';
+import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type ScannerRoute } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import { DEFAULT_REPLIES, scannerPolicy } from '@hookgate/verdict';
 import type { Scanner } from '@hookgate/scanner-sdk';
@@ -34,6 +34,10 @@ export interface StackOptions {
   prefix?: string;
   /** Enables the result cache for every hosted scanner. */
   cache?: { version: string; ttlMs: number };
+  /** The pipeline watches which pools have live workers (workers always announce themselves). */
+  watchPools?: boolean;
+  /** Limits message bytes in flight. */
+  budget?: ByteBudgetLimits;
 }
 
 export interface Stack {
@@ -42,6 +46,7 @@ export interface Stack {
   store: TransactionStore;
   runtime?: ScannerRuntime;
   redis: RedisClient;
+  pools?: PoolWatcher;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,15 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const waiter = new ResultWaiter();
   const instanceId = `test-${randomBytes(3).toString('hex')}`;
   const unsubscribe = await subscribeResults(sub, store, instanceId, (n) => waiter.deliver(n));
+  const registry = new PoolRegistry(redis, prefix);
+  let pools: PoolWatcher | undefined;
+  let unsubscribePools = async () => undefined;
+  if (o.watchPools) {
+    pools = new PoolWatcher({ registry, scanners: o.routes.map((r) => r.id) });
+    const watcher = pools;
+    unsubscribePools = await subscribePoolEvents(sub, registry, () => void watcher.refresh());
+    await pools.start();
+  }
   const pipeline = new StagePipeline({
     store,
     producer,
@@ -73,6 +87,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       replies: DEFAULT_REPLIES,
     },
     log: silentLog,
+    ...(pools ? { pools } : {}),
+    ...(o.budget ? { budget: new ByteBudget(o.budget) } : {}),
   });
   let runtime: ScannerRuntime | undefined;
   let workerRedis: RedisClient | undefined;
@@ -89,6 +105,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       connection: workerRedis,
       queuePrefix: prefix,
       log: silentLog,
+      pools: { registry: new PoolRegistry(workerStore, prefix), workerId: `w-${randomBytes(3).toString('hex')}` },
     });
     await runtime.start();
   }
@@ -98,7 +115,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     store,
     ...(runtime ? { runtime } : {}),
     redis,
+    ...(pools ? { pools } : {}),
     async close() {
+      pools?.stop();
+      await unsubscribePools();
       await runtime?.close(2000);
       await pipeline.drain(2000);
       await unsubscribe();

@@ -4,6 +4,8 @@ export interface HealthServerOptions {
   host: string;
   port: number;
   isReady: () => boolean;
+  /** Details /readyz adds to its status; they never change the status code. */
+  readiness?: () => object;
   /** Serves GET /metrics when given. */
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -23,7 +25,7 @@ export async function startHealthServer(o: HealthServerOptions): Promise<{ url: 
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {
       const ready = o.isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready', ...o.readiness?.() }));
     } else if (path === '/metrics' && o.metricsHandler) {
       o.metricsHandler(req, res);
     } else {

@@ -8,3 +8,5 @@ export {
   type StageOutcome,
 } from './pipeline.js';
 export { ResultWaiter } from './waiter.js';
+export { ByteBudget, type ByteBudgetLimits, type BudgetRefusal } from './budget.js';
+export { PoolWatcher, type PoolWatcherOptions } from './pools.js';

@@ -16,6 +16,7 @@ import type { Scanner, ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
+import type { ByteBudget, BudgetRefusal } from './budget.js';
 import { ATTR, SPAN, SpanKind, activeContext, hookgateMetrics, injectTrace, inSpan, seconds, startSpan, withContext, type Span } from '@hookgate/telemetry';
 
 /** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
@@ -51,7 +52,7 @@ export interface PipelineSettings {
 }
 
 /** pino-compatible; also handed to inline checks. */
-export type PipelineLogger = ScanLogger;
+export type PipelineLogger = ScanLogger & { isLevelEnabled?(level: string): boolean };
 
 export interface PipelineDeps {
   store: TransactionStore;
@@ -64,6 +65,10 @@ export interface PipelineDeps {
   inline?: readonly InlineCheck[];
   settings: PipelineSettings;
   log: PipelineLogger;
+  /** Which scanner pools have a live worker; without it every pool counts as live. */
+  pools?: { isLive(scanner: string): boolean };
+  /** Message bytes in Redis for scans in flight, per caller and in total; without it nothing is limited. */
+  budget?: ByteBudget;
   now?: () => number;
 }
 
@@ -71,10 +76,18 @@ export interface PipelineDeps {
 export type IncomingStage = Omit<StageRequest, 'v' | 'txnId' | 'reqId' | 'receivedAt' | 'deadlineAt'> & {
   /** The MTA's timeout for this call when it declared one (draft-01 registration), ms. */
   mtaTimeoutMs?: number;
+  /**
+   * When the frontend received the request (epoch ms). The deadline counts from here, so time spent reading and
+   * parsing a body is inside it (issue 11). Default: when `handle` is called.
+   */
+  receivedAt?: number;
+  /** Who is calling (MTA identity, or client address when unauthenticated), for the per-caller byte budget. */
+  caller?: string;
 };
 
 export interface StageOutcome {
   verdict: Verdict;
+  /** `txnId` is empty for a stage that checked nothing: it is answered from memory and not recorded. */
   request: StageRequest;
   /** Resolves once the verdict record is stored (or storing failed); the answer never waits for it. */
   recorded: Promise<void>;
@@ -85,6 +98,10 @@ export interface StageOutcome {
  * scanner, wait for results until all are in, one is terminal, or the deadline passes, then decide. It always
  * returns by the deadline: a Redis or queue failure is decided as if no scanner answered, which applies each
  * scanner's `onMissing` (fail-closed scanners give tempfail, fail-open ones accept).
+ *
+ * What it does not do costs nothing: a stage where no scanner or check runs is answered from memory without a
+ * Redis call and is not recorded; a pool with no live worker is not queued to and is judged missing at once; a
+ * caller over its byte budget is answered tempfail before anything is stored (docs/adr/0006).
  */
 export class StagePipeline {
   readonly #d: PipelineDeps;
@@ -127,12 +144,12 @@ export class StagePipeline {
   }
 
   async #handle(incoming: IncomingStage, message: Uint8Array | undefined, span: Span): Promise<StageOutcome> {
-    const receivedAt = this.#now();
-    const { mtaTimeoutMs, ...rest } = incoming;
+    const { mtaTimeoutMs, receivedAt: received, caller, ...rest } = incoming;
+    const receivedAt = received ?? this.#now();
     const request: StageRequest = {
       v: 1,
       ...rest,
-      txnId: `${incoming.sessionId}.0`,
+      txnId: '',
       reqId: newRequestId(),
       receivedAt,
       deadlineAt: this.deadlineFor(incoming.stage, receivedAt, mtaTimeoutMs),
@@ -148,6 +165,19 @@ export class StagePipeline {
     const routes = this.#d.scanners.filter(enabled);
     const inline = (this.#d.inline ?? []).filter((c) => enabled(c.route));
     const expected = [...routes, ...inline.map((c) => c.route)].map((r) => applyOverride(r.policy, bank.scanners[r.id]));
+    const base = { stage: request.stage, severity: settings.severity, replies: settings.replies, bank, policy, rule, ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}) };
+    if (expected.length === 0) return this.#unrecorded(request, decideNow({ ...base, expected: [], results: [], deadlineReached: false }));
+
+    // Pools without a live worker are judged missing at once and not queued to (issue 11).
+    const absent = new Set(routes.filter((r) => this.#d.pools?.isLive(r.id) === false).map((r) => r.id));
+    const queued = routes.filter((r) => !absent.has(r.id));
+    const bytes = queued.length > 0 ? message : undefined;
+    let release: (() => void) | undefined;
+    if (bytes && this.#d.budget) {
+      const reserved = this.#d.budget.reserve(caller ?? request.client.ip, bytes.byteLength);
+      if (typeof reserved === 'string') return this.#unrecorded(request, budgetVerdict(reserved, policy, rule), 'info');
+      release = reserved;
+    }
     const results: ScanResult[] = [];
 
     // Results arrive in Pub/Sub callbacks, outside this request's context: the decision span needs it explicitly.
@@ -155,22 +185,13 @@ export class StagePipeline {
     let settle!: (v: Verdict) => void;
     const answered = new Promise<Verdict>((resolve) => (settle = resolve));
     let done = false;
+    let decidedAtDeadline = false;
     const finish = (deadlineReached: boolean): boolean => {
       if (done) return true;
-      const d = decide({
-        stage: request.stage,
-        expected,
-        results,
-        deadlineReached,
-        severity: settings.severity,
-        replies: settings.replies,
-        bank,
-        policy,
-        rule,
-        ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}),
-      });
+      const d = decide({ ...base, expected, results, deadlineReached, absent });
       if (!d.final) return false;
       done = true;
+      decidedAtDeadline = deadlineReached;
       const v = d.verdict;
       // The decision itself is pure and instant; its span records what decided, for the trace view.
       startSpan(SPAN.DECIDE, {
@@ -190,24 +211,27 @@ export class StagePipeline {
       finish(false);
     };
     const stopWaiting = this.#d.waiter.expect(request.reqId, accept);
-    // Fires early enough that the final store read still ends by the deadline.
+    // Fires early enough that the final store read, and the answer after it, still come before the deadline.
     const deadlineTimer = setTimeout(
       () => void this.#atDeadline(request, results, finish),
-      Math.max(0, request.deadlineAt - FINAL_READ_MS - this.#now()),
+      Math.max(0, request.deadlineAt - ANSWER_RESERVE_MS - this.#now()),
     );
+    // Final already when every expected pool is empty.
+    if (absent.size > 0) finish(false);
     // Not awaited by the answer: a hanging Redis delays nothing past the deadline.
     const dispatched = (async () => {
       try {
-        const n = await inSpan(SPAN.STORE_BEGIN, {}, () => this.#d.store.beginStage(request, message));
+        // The bytes outlive the deadline only by a grace for clock skew between hosts: late scans find them gone.
+        const bytesTtlMs = request.deadlineAt - this.#now() + MESSAGE_GRACE_MS;
+        const n = await inSpan(SPAN.STORE_BEGIN, {}, () => this.#d.store.beginStage(request, bytes, bytesTtlMs));
         request.txnId = `${request.sessionId}.${n}`;
         span.setAttribute(ATTR.TXN_ID, request.txnId);
-        if (expected.length === 0) finish(false);
         for (const check of inline) void this.#runInline(check, request, message, accept);
-        if (routes.length > 0) {
-          await inSpan(SPAN.FANOUT, { [ATTR.SCANNERS]: routes.map((r) => r.id).join(',') }, () => {
+        if (queued.length > 0) {
+          await inSpan(SPAN.FANOUT, { [ATTR.SCANNERS]: queued.map((r) => r.id).join(',') }, () => {
             // Job data carries this span's context, so each job's span is its child across processes.
             const trace = injectTrace();
-            return this.#d.producer.fanOut(routes.map((r) => this.#job(request, r.id, trace)));
+            return this.#d.producer.fanOut(queued.map((r) => this.#job(request, r.id, trace)));
           }, { kind: SpanKind.PRODUCER });
         }
       } catch (err) {
@@ -232,30 +256,52 @@ export class StagePipeline {
       answeredAt,
       durationMs: answeredAt - receivedAt,
     };
-    this.#d.log.info(
+    this.#logVerdict('info', request, verdict, record.durationMs, results);
+    span.setAttribute(ATTR.ACTION, verdict.action);
+    span.setAttribute(ATTR.PARTIAL, verdict.partial);
+    // Every queued scanner answered, or none still can in time: the bytes are of no further use.
+    const dropMessage = bytes !== undefined && (decidedAtDeadline || queued.every((r) => results.some((x) => x.scanner === r.id)));
+    // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
+    const recorded = dispatched
+      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, dropMessage)))
+      .then(
+        () => undefined,
+        (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errMessage(err) }, 'verdict record not stored'),
+      );
+    if (release) {
+      // The reservation ends when the bytes leave Redis: now, or when they expire after the deadline.
+      if (dropMessage) void recorded.finally(release);
+      else setTimeout(release, Math.max(0, request.deadlineAt + MESSAGE_GRACE_MS - this.#now())).unref();
+    }
+    this.#inFlight.add(recorded);
+    void recorded.finally(() => this.#inFlight.delete(recorded));
+    return { verdict, request, recorded };
+  }
+
+  /** A stage answered without Redis: nothing was checked, or the caller is over its byte budget. */
+  #unrecorded(request: StageRequest, verdict: Verdict, level: 'info' | 'debug' = 'debug'): StageOutcome {
+    this.#logVerdict(level, request, verdict, this.#now() - request.receivedAt, []);
+    return { verdict, request, recorded: Promise.resolve() };
+  }
+
+  /** The one summary line per verdict; content-free. */
+  #logVerdict(level: 'info' | 'debug', request: StageRequest, verdict: Verdict, durationMs: number, results: readonly ScanResult[]): void {
+    const log = this.#d.log;
+    if (level === 'debug' && log.isLevelEnabled?.('debug') === false) return;
+    log[level](
       {
         reqId: request.reqId,
-        txnId: request.txnId,
+        ...(request.txnId ? { txnId: request.txnId } : {}),
         stage: request.stage,
         action: verdict.action,
         decidedBy: verdict.decidedBy,
         reasons: verdict.reasons,
         partial: verdict.partial,
-        durationMs: record.durationMs,
+        durationMs,
         scanners: Object.fromEntries(results.map((r) => [r.scanner, `${r.outcome.status}/${r.durationMs}ms`])),
       },
       'verdict',
     );
-    // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
-    span.setAttribute(ATTR.ACTION, verdict.action);
-    span.setAttribute(ATTR.PARTIAL, verdict.partial);
-    const recorded = dispatched.then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }))).then(
-      () => undefined,
-      (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errMessage(err) }, 'verdict record not stored'),
-    );
-    this.#inFlight.add(recorded);
-    void recorded.finally(() => this.#inFlight.delete(recorded));
-    return { verdict, request, recorded };
   }
 
   async #atDeadline(request: StageRequest, results: ScanResult[], finish: (deadline: boolean) => boolean): Promise<void> {
@@ -320,6 +366,35 @@ export class StagePipeline {
 
 /** Time reserved at the deadline for one last read of the store. */
 const FINAL_READ_MS = 50;
+/**
+ * The deadline timer fires this long before the deadline: the final read (at most FINAL_READ_MS) and the answer
+ * then fit before it even with some event-loop lag under load (issue 11: one answer in 166,080 came 6 ms late).
+ */
+const ANSWER_RESERVE_MS = 100;
+/** How long message bytes outlive the stage deadline in Redis: clock skew between hosts, nothing more. */
+const MESSAGE_GRACE_MS = 2_000;
+
+/** A decision that must be final (nothing is expected, or everything is known). */
+function decideNow(input: Parameters<typeof decide>[0]): Verdict {
+  const d = decide(input);
+  if (!d.final) throw new Error('decision unexpectedly not final');
+  return d.verdict;
+}
+
+/** The answer to a caller over its byte budget: a temporary failure, before anything is stored. */
+function budgetVerdict(which: BudgetRefusal, policy: string, rule: string): Verdict {
+  return {
+    v: 1,
+    action: 'tempfail',
+    reply: { code: 451, enhanced: '4.3.1', text: 'Too much mail in flight, try again later' },
+    modifications: [],
+    reasons: [`budget:${which}`],
+    decidedBy: ['budget'],
+    partial: false,
+    policy,
+    rule,
+  };
+}
 
 function newRequestId(): string {
   return randomBytes(12).toString('base64url');

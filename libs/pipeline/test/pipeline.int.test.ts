@@ -60,19 +60,25 @@ describe('stage pipeline on real Redis and BullMQ', () => {
     expect(out.verdict.reply?.text).toMatch(/^Virus found: Test\.EICAR/);
   });
 
-  it('puts ids, never message bytes, in job data', async () => {
-    const s = await stack({ routes: [{ id: 'nobody', stages: ['data'], policy: policy('nobody', false) }], budgetMs: 300 });
+  it('puts ids, never message bytes, in job data; the bytes leave Redis once the stage is decided', async () => {
+    const s = await stack({ routes: [{ id: 'nobody', stages: ['data'], policy: policy('nobody', false) }], budgetMs: 1000 });
     const eml = toEml(clean({ subject: 'claim-check-marker' }));
-    const out = await s.pipeline.handle(...data('sess-cc', eml));
+    const handled = s.pipeline.handle(...data('sess-cc', eml));
     const q = new Queue(bullQueueName('nobody'), { connection: s.redis, prefix: s.prefix });
-    const jobs = await q.getJobs(['waiting']);
-    expect(jobs).toHaveLength(1);
-    const json = JSON.stringify(jobs[0]!.data);
+    await expect.poll(async () => (await q.getJobs(['waiting'])).length).toBe(1);
+    const [job] = await q.getJobs(['waiting']);
+    const json = JSON.stringify(job!.data);
     expect(json).not.toContain('claim-check-marker');
-    expect(jobs[0]!.data).toMatchObject({ v: 1, reqId: out.request.reqId, sessionId: 'sess-cc', scanner: 'nobody', stage: 'data' });
-    expect(jobs[0]!.id).toBe(`${out.request.reqId}-nobody`);
-    const stored = await s.store.loadRequest('sess-cc', out.request.reqId);
-    expect(Buffer.from(stored!.message!).toString()).toBe(eml);
+    expect(job!.data).toMatchObject({ v: 1, sessionId: 'sess-cc', scanner: 'nobody', stage: 'data' });
+    // While the scan is in flight the worker would find the bytes, stored once, next to the request.
+    const inFlight = await s.store.loadRequest('sess-cc', job!.data.reqId);
+    expect(Buffer.from(inFlight!.message!).toString()).toBe(eml);
+    const out = await handled;
+    expect(job!.id).toBe(`${out.request.reqId}-nobody`);
+    await out.recorded;
+    // Decided at the deadline: nobody can still use the bytes, so they are gone; the request record stays.
+    const after = await s.store.loadRequest('sess-cc', out.request.reqId);
+    expect(after!.message).toBeUndefined();
   });
 
   it('answers by the deadline with tempfail when a required scanner has no worker, accept when optional', async () => {
@@ -154,5 +160,68 @@ describe('result cache', () => {
     const v2 = await stack({ routes, workers: [counting], cache: { version: 'v2', ttlMs: 60_000 }, prefix: s.prefix });
     await v2.pipeline.handle(...data('sess-c3', eml));
     expect(scans).toBe(2);
+  });
+});
+
+describe('what the pipeline does not do (issues 11 and 12)', () => {
+  it('answers a stage where nothing is checked from memory: no Redis call, no record, no transaction id', async () => {
+    const s = await stack({ routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }], workers: [clamav()] });
+    await redis.pause();
+    try {
+      const out = await s.pipeline.handle({ protocol: 'stalwart', stage: 'ehlo', sessionId: 'sess-quiet', client: { ip: '192.0.2.7', helo: 'mx.example.org' } });
+      // With Redis down, a stage that touched it would be decided degraded (partial); this one is a plain accept.
+      expect(out.verdict).toMatchObject({ action: 'accept', partial: false, decidedBy: ['policy'] });
+      expect(out.request.txnId).toBe('');
+    } finally {
+      await redis.restart();
+    }
+    // (The client reconnects after the restart.)
+    await expect.poll(() => s.redis.keys(`${s.prefix}:{sess-quiet}*`).catch(() => null)).toEqual([]);
+  });
+
+  it('decides a pool with no live worker at once by its failure policy, and uses a worker as soon as one appears', async () => {
+    const routes = [{ id: 'clamav', stages: ['data' as const], policy: policy('clamav', true) }];
+    const s = await stack({ routes, watchPools: true, budgetMs: 20_000 });
+    const out = await s.pipeline.handle(...data('sess-nopool', toEml(clean())));
+    expect(out.verdict).toMatchObject({ action: 'tempfail', partial: true, reasons: ['clamav:missing:no-workers'] });
+    // Decided without waiting for the 20 s deadline, and nothing was queued to a pool nobody consumes.
+    expect(Date.now()).toBeLessThan(out.request.deadlineAt - 10_000);
+    const q = new Queue(bullQueueName('clamav'), { connection: s.redis, prefix: s.prefix });
+    expect(await q.count()).toBe(0);
+    await out.recorded;
+    expect((await s.store.verdict('sess-nopool', out.request.reqId))!.verdict.reasons).toEqual(['clamav:missing:no-workers']);
+
+    // A worker process joins the pool: its announcement makes the ingress use it again.
+    const worker = await stack({ routes: [], workers: [clamav()], prefix: s.prefix });
+    await expect.poll(() => s.pools!.isLive('clamav')).toBe(true);
+    const again = await s.pipeline.handle(...data('sess-pool', toEml(clean())));
+    expect(again.verdict).toMatchObject({ action: 'accept', partial: false });
+    expect(again.verdict.reasons).toEqual([]);
+    // It leaves on shutdown: the pool is empty again at once, not after the heartbeat expires.
+    await worker.close();
+    stacks.splice(stacks.indexOf(worker), 1);
+    await expect.poll(() => s.pools!.isLive('clamav')).toBe(false);
+  });
+
+  it('answers tempfail at once, storing nothing, for a caller over its in-flight byte budget; the budget frees when the bytes leave', async () => {
+    const routes = [{ id: 'nobody', stages: ['data' as const], policy: policy('nobody', false) }];
+    const s = await stack({ routes, budgetMs: 800, budget: { totalBytes: 100_000, perCallerBytes: 50_000 } });
+    const msg = (subject: string) => toEml({ ...clean({ subject }), body: 'x'.repeat(40_000) });
+    const withCaller = (sid: string, caller: string, subject: string): [IncomingStage, Buffer] => {
+      const [incoming, bytes] = data(sid, msg(subject));
+      return [{ ...incoming, caller }, bytes];
+    };
+    const a1 = s.pipeline.handle(...withCaller('sess-b1', 'A', 'a1'));
+    const b1 = s.pipeline.handle(...withCaller('sess-b2', 'B', 'b1'));
+    const a2 = await s.pipeline.handle(...withCaller('sess-b3', 'A', 'a2'));
+    expect(a2.verdict).toMatchObject({ action: 'tempfail', reasons: ['budget:caller'], reply: { code: 451, enhanced: '4.3.1' } });
+    const c1 = await s.pipeline.handle(...withCaller('sess-b4', 'C', 'c1'));
+    expect(c1.verdict).toMatchObject({ action: 'tempfail', reasons: ['budget:total'] });
+    expect(await s.redis.keys(`${s.prefix}:{sess-b3}*`)).toEqual([]);
+    expect(await s.redis.keys(`${s.prefix}:{sess-b4}*`)).toEqual([]);
+    // Both in-flight stages end at their deadline; their bytes leave Redis, and the callers may send again.
+    for (const o of await Promise.all([a1, b1])) await o.recorded;
+    const a3 = await s.pipeline.handle(...withCaller('sess-b5', 'A', 'a3'));
+    expect(a3.verdict.reasons).toEqual(['nobody:missing:fail-open']);
   });
 });

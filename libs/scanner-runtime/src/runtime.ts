@@ -1,7 +1,7 @@
 import { ERR, errorCode, scanQueueName, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
 import { ATTR, SPAN, SpanKind, extractTrace, hookgateMetrics, inSpan, markError, seconds, type Span } from '@hookgate/telemetry';
 import type { Scanner, ScanInput, ScanLogger } from '@hookgate/scanner-sdk';
-import type { ResultCache, TransactionStore } from '@hookgate/state-store';
+import type { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
 import { createHash } from 'node:crypto';
 import { createScanWorker, type ConnectionOptions, type ScanWorkerHandle } from '@hookgate/queue';
 
@@ -27,6 +27,11 @@ export interface ScannerRuntimeOptions {
    * ingress, which answers at the deadline.
    */
   abortMarginMs?: number;
+  /**
+   * Where this process announces the pools it consumes (a heartbeat every second), so ingresses know a scanner
+   * has live workers. Without it the process stays invisible and ingresses count its pools as live.
+   */
+  pools?: { registry: PoolRegistry; workerId: string };
   now?: () => number;
 }
 
@@ -40,6 +45,7 @@ export class ScannerRuntime {
   readonly #workers: ScanWorkerHandle[] = [];
   readonly #now: () => number;
   readonly #cacheStats = { hits: 0, misses: 0 };
+  #heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ScannerRuntimeOptions) {
     this.#o = options;
@@ -76,6 +82,18 @@ export class ScannerRuntime {
       this.#workers.push(worker);
     }
     for (const w of this.#workers) w.run();
+    await this.#heartbeat();
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), HEARTBEAT_MS);
+    this.#heartbeatTimer.unref();
+  }
+
+  /** Tells the ingresses this process consumes its pools; a failed beat is retried on the next tick. */
+  async #heartbeat(): Promise<void> {
+    const p = this.#o.pools;
+    if (!p) return;
+    await p.registry.heartbeat(p.workerId, this.#o.scanners.map((h) => h.scanner.id), HEARTBEAT_TTL_MS, this.#now()).catch((err: unknown) => {
+      this.#o.log.debug({ err: describeError(err) }, 'pool heartbeat failed');
+    });
   }
 
   /** Runs one job. Public so tests can drive a scanner without a queue. Never throws. */
@@ -133,7 +151,8 @@ export class ScannerRuntime {
     span.setAttribute(ATTR.OUTCOME, outcome.status);
     span.setAttribute(ATTR.CACHED, cached);
     try {
-      await inSpan(SPAN.STORE_RECORD, {}, () => this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo));
+      const recorded = await inSpan(SPAN.STORE_RECORD, {}, () => this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo));
+      if (recorded === 'expired') log.debug({}, 'request expired before its result was recorded');
     } catch (err) {
       log.warn({ err: describeError(err) }, 'could not record scan result');
     }
@@ -149,6 +168,10 @@ export class ScannerRuntime {
       return { outcome: { status: 'error', code: errorCode(err) ?? ERR.STORE_UNAVAILABLE, message: 'could not load the request', retryable: true }, cached: false };
     }
     if (!input) return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'request expired or was never stored', retryable: false }, cached: false };
+    // Bytes leave Redis once the stage is decided (issue 11): a scan that finds them gone is too late to matter.
+    if (!input.message && (input.request.message?.storedBytes ?? 0) > 0) {
+      return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'message bytes already left Redis (the stage was decided)', retryable: false }, cached: false };
+    }
     const skip = scanner.shouldScan?.(input);
     if (skip) return { outcome: { status: 'skip', reason: skip }, cached: false };
 
@@ -206,6 +229,10 @@ export class ScannerRuntime {
 
   /** Stops taking jobs, lets active scans finish within `timeoutMs`, then closes scanners. Idempotent. */
   async close(timeoutMs = 10_000): Promise<void> {
+    // Leave the pools first, so ingresses stop queueing to a process that is going away.
+    clearInterval(this.#heartbeatTimer);
+    const p = this.#o.pools;
+    if (p) await withTimeout(p.registry.leave(p.workerId, this.#o.scanners.map((h) => h.scanner.id)).catch(() => undefined), LEAVE_TIMEOUT_MS);
     await Promise.all(this.#workers.map((w) => w.close(timeoutMs)));
     this.#workers.length = 0;
     await Promise.all(this.#o.scanners.map(async ({ scanner }) => scanner.close?.().catch(() => undefined)));
@@ -213,6 +240,20 @@ export class ScannerRuntime {
 }
 
 const INIT_TIMEOUT_MS = 2000;
+/** Heartbeat period and how long one counts: a crashed worker drops out of its pools within ~3 s. */
+const HEARTBEAT_MS = 1000;
+const HEARTBEAT_TTL_MS = 3000;
+/** Leaving the pools must not hold up shutdown when Redis is gone. */
+const LEAVE_TIMEOUT_MS = 500;
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Error facts that are safe to log: code and message, never request content. */
 export function describeError(err: unknown): { code?: string; message: string } {

@@ -1,6 +1,7 @@
-export { TransactionStore, type StoreOptions, type ResultNotice, type StoredRequest, type StageLogEntry } from './store.js';
+export { TransactionStore, type StoreOptions, type ResultNotice, type StoredRequest, type StageLogEntry, type RecordOutcome } from './store.js';
 export { StoreKeys } from './keys.js';
 export { subscribeResults } from './subscriber.js';
+export { PoolRegistry, subscribePoolEvents, type PoolCounts } from './pools.js';
 export { ResultCache } from './cache.js';
 export {
   RegistrationStore,

@@ -2,12 +2,15 @@
  * The key layout, in one place. Every key of a session shares the `{sessionId}` hash tag, so a session's keys live
  * in one Redis Cluster slot and multi-key scripts work.
  *
- *   <prefix>:{sid}:s            hash   session state: txn counter
- *   <prefix>:{sid}:log          list   "<txn>|<stage>|<reqId>" per stage request, newest last (bounded)
- *   <prefix>:{sid}:r:<reqId>    hash   req = msgpack StageRequest, txn = n, msg = message bytes (claim-check)
- *   <prefix>:{sid}:res:<reqId>  hash   scanner id -> msgpack ScanResult (set once per scanner)
- *   <prefix>:{sid}:v:<reqId>    string msgpack VerdictRecord (set once)
+ *   <prefix>:{sid}:s            hash   session state: txn counter, last transaction that reached data
+ *   <prefix>:{sid}:log          list   "<txn>|<stage>|<reqId>" per recorded stage request, newest last (bounded)
+ *   <prefix>:{sid}:r:<reqId>    hash   req = msgpack StageRequest, txn = n, res:<scanner> = msgpack ScanResult (set
+ *                                      once per scanner), verdict = msgpack VerdictRecord (set once)
+ *   <prefix>:{sid}:m:<reqId>    string message bytes (claim-check); lives only while scans are in flight: deleted
+ *                                      once every scanner answered, and expires shortly after the stage deadline
  *   <prefix>:reply:<instance>   pubsub channel of one ingress instance
+ *   <prefix>:pools              zset   "<scanner>|<worker>" scored by the expiry of its last heartbeat
+ *   <prefix>:pools:events       pubsub a worker joined or left a pool
  */
 export class StoreKeys {
   constructor(readonly prefix: string) {}
@@ -20,13 +23,25 @@ export class StoreKeys {
   request(sid: string, reqId: string): string {
     return `${this.prefix}:{${sid}}:r:${reqId}`;
   }
-  results(sid: string, reqId: string): string {
-    return `${this.prefix}:{${sid}}:res:${reqId}`;
-  }
-  verdict(sid: string, reqId: string): string {
-    return `${this.prefix}:{${sid}}:v:${reqId}`;
+  message(sid: string, reqId: string): string {
+    return `${this.prefix}:{${sid}}:m:${reqId}`;
   }
   replyChannel(instanceId: string): string {
     return `${this.prefix}:reply:${instanceId}`;
   }
+  pools(): string {
+    return `${this.prefix}:pools`;
+  }
+  poolEvents(): string {
+    return `${this.prefix}:pools:events`;
+  }
 }
+
+/** Hash fields of a stage request. */
+export const FIELD = {
+  REQUEST: 'req',
+  TXN: 'txn',
+  VERDICT: 'verdict',
+  /** Prefix of one scanner's result field: `res:<scanner>`. */
+  RESULT: 'res:',
+} as const;

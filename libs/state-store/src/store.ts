@@ -1,13 +1,13 @@
 import type { RedisClient } from '@hookgate/redis';
 import type { ScanResult, StageRequest, VerdictRecord } from '@hookgate/contracts';
-import { StoreKeys } from './keys.js';
-import { BEGIN_STAGE, RECORD_RESULT } from './scripts.js';
+import { FIELD, StoreKeys } from './keys.js';
+import { BEGIN_STAGE, FINALIZE, LOAD_REQUEST, RECORD_RESULT } from './scripts.js';
 import { pack, unpack } from './codec.js';
 
 export interface StoreOptions {
   /** Key prefix; default `hg`. */
   prefix?: string;
-  /** TTL of every transaction key, ms. Longer than the longest stage chain. Default 10 minutes. */
+  /** TTL of a transaction's state and records (never its message bytes), ms. Default 10 minutes. */
   ttlMs?: number;
   /** Stage requests kept per session in the log. Default 200. */
   maxLogEntries?: number;
@@ -33,18 +33,26 @@ export interface StageLogEntry {
   reqId: string;
 }
 
+type Arg = string | Buffer | number;
 type ScriptClient = RedisClient & {
-  hgBeginStage(k1: string, k2: string, k3: string, ...argv: (string | Buffer | number)[]): Promise<number>;
-  hgRecordResult(k1: string, ...argv: (string | Buffer | number)[]): Promise<number>;
+  hgBeginStage(k1: string, k2: string, k3: string, k4: string, ...argv: Arg[]): Promise<number>;
+  hgLoadRequestBuffer(k1: string, k2: string): Promise<[Buffer | null, Buffer | null, Buffer | null]>;
+  hgRecordResult(k1: string, ...argv: Arg[]): Promise<number>;
+  hgFinalize(k1: string, k2: string, ...argv: Arg[]): Promise<number>;
 };
 
 const isResult = (x: Record<string, unknown>) => typeof x.scanner === 'string' && typeof x.outcome === 'object';
 const isRequest = (x: Record<string, unknown>) => typeof x.stage === 'string' && typeof x.sessionId === 'string';
 const isRecord = (x: Record<string, unknown>) => typeof x.reqId === 'string' && typeof x.verdict === 'object';
 
+/** What `recordResult` did: stored it, found one already stored, or found the request gone. */
+export type RecordOutcome = 'stored' | 'duplicate' | 'expired';
+
 /**
  * Transaction state and claim-checked message bytes in Redis. The request path makes one call per operation:
- * `beginStage` (state + bytes), `results` (only at the deadline), `finalize` (the verdict record).
+ * `beginStage` (state + bytes), `results` (only at the deadline), `finalize` (the verdict record, and the bytes
+ * dropped once every scanner answered). Message bytes live only while scans are in flight (issue 11): their key
+ * expires `messageTtlMs` after the stage began, which the pipeline sets just past the stage deadline.
  */
 export class TransactionStore {
   readonly keys: StoreKeys;
@@ -57,68 +65,83 @@ export class TransactionStore {
     this.ttlMs = options.ttlMs ?? 600_000;
     this.#maxLog = options.maxLogEntries ?? 200;
     if (!('hgBeginStage' in redis)) {
-      redis.defineCommand('hgBeginStage', { numberOfKeys: 3, lua: BEGIN_STAGE });
+      redis.defineCommand('hgBeginStage', { numberOfKeys: 4, lua: BEGIN_STAGE });
+      redis.defineCommand('hgLoadRequest', { numberOfKeys: 2, lua: LOAD_REQUEST });
       redis.defineCommand('hgRecordResult', { numberOfKeys: 1, lua: RECORD_RESULT });
+      redis.defineCommand('hgFinalize', { numberOfKeys: 2, lua: FINALIZE });
     }
     this.#redis = redis as ScriptClient;
   }
 
   /**
    * Records a stage request of a session (and the message bytes, once) and returns its transaction number.
-   * `request.txnId` is ignored: the transaction is the session's, decided atomically here.
+   * `request.txnId` is ignored: the transaction is the session's, decided atomically here. The bytes expire after
+   * `messageTtlMs` (default: with the state).
    */
-  async beginStage(request: StageRequest, message?: Uint8Array): Promise<number> {
+  async beginStage(request: StageRequest, message?: Uint8Array, messageTtlMs = this.ttlMs): Promise<number> {
     const { sessionId: sid, reqId } = request;
     const n = await this.#redis.hgBeginStage(
       this.keys.session(sid),
       this.keys.log(sid),
       this.keys.request(sid, reqId),
+      this.keys.message(sid, reqId),
       request.stage,
       this.ttlMs,
       reqId,
       pack({ ...request, txnId: '' }),
       message && message.byteLength > 0 ? Buffer.from(message.buffer, message.byteOffset, message.byteLength) : '',
       this.#maxLog,
+      Math.max(1, Math.ceil(messageTtlMs)),
     );
     return Number(n);
   }
 
-  /** Reads a stage request and its message bytes (workers). */
+  /** Reads a stage request and its message bytes (workers); the bytes are absent once they expired. */
   async loadRequest(sessionId: string, reqId: string): Promise<StoredRequest | undefined> {
-    const [req, txn, msg] = await this.#redis.hmgetBuffer(this.keys.request(sessionId, reqId), 'req', 'txn', 'msg');
+    const [req, txn, msg] = await this.#redis.hgLoadRequestBuffer(this.keys.request(sessionId, reqId), this.keys.message(sessionId, reqId));
     if (!req) return undefined;
     const request = unpack<StageRequest>(req, 'stage request', isRequest);
     request.txnId = `${sessionId}.${txn ? txn.toString() : '0'}`;
     return msg ? { request, message: new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) } : { request };
   }
 
-  /** Stores a result once per scanner and notifies `replyTo`'s channel. False if one was already stored. */
-  async recordResult(sessionId: string, reqId: string, result: ScanResult, replyTo?: string): Promise<boolean> {
+  /** Stores a result once per scanner and notifies `replyTo`'s channel. */
+  async recordResult(sessionId: string, reqId: string, result: ScanResult, replyTo?: string): Promise<RecordOutcome> {
     const notice: ResultNotice = { v: 1, sessionId, reqId, result };
-    const stored = await this.#redis.hgRecordResult(
-      this.keys.results(sessionId, reqId),
-      result.scanner,
-      pack(result),
-      this.ttlMs,
-      replyTo ? this.keys.replyChannel(replyTo) : '',
-      replyTo ? pack(notice) : '',
+    const stored = Number(
+      await this.#redis.hgRecordResult(
+        this.keys.request(sessionId, reqId),
+        FIELD.RESULT + result.scanner,
+        pack(result),
+        replyTo ? this.keys.replyChannel(replyTo) : '',
+        replyTo ? pack(notice) : '',
+      ),
     );
-    return Number(stored) === 1;
+    return stored === 1 ? 'stored' : stored === 0 ? 'duplicate' : 'expired';
   }
 
+  /** Every result stored for a stage request (read once at the deadline, for lost notifications). */
   async results(sessionId: string, reqId: string): Promise<ScanResult[]> {
-    const all = await this.#redis.hgetallBuffer(this.keys.results(sessionId, reqId));
-    return Object.values(all).map((b) => unpack<ScanResult>(b, 'scan result', isResult));
+    const all = await this.#redis.hgetallBuffer(this.keys.request(sessionId, reqId));
+    return Object.entries(all).flatMap(([field, b]) => (field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(b, 'scan result', isResult)] : []));
   }
 
-  /** Stores the verdict record once: a later call (a late result, a replay) never replaces the answer given. */
-  async finalize(sessionId: string, record: VerdictRecord): Promise<boolean> {
-    const ok = await this.#redis.set(this.keys.verdict(sessionId, record.reqId), pack(record), 'PX', this.ttlMs, 'NX');
-    return ok === 'OK';
+  /**
+   * Stores the verdict record once: a later call (a late result, a replay) never replaces the answer given.
+   * `dropMessage` deletes the message bytes in the same round trip (every scanner has answered).
+   */
+  async finalize(sessionId: string, record: VerdictRecord, dropMessage = false): Promise<boolean> {
+    const ok = await this.#redis.hgFinalize(
+      this.keys.request(sessionId, record.reqId),
+      this.keys.message(sessionId, record.reqId),
+      pack(record),
+      dropMessage ? '1' : '0',
+    );
+    return Number(ok) === 1;
   }
 
   async verdict(sessionId: string, reqId: string): Promise<VerdictRecord | undefined> {
-    const b = await this.#redis.getBuffer(this.keys.verdict(sessionId, reqId));
+    const b = await this.#redis.hgetBuffer(this.keys.request(sessionId, reqId), FIELD.VERDICT);
     return b ? unpack<VerdictRecord>(b, 'verdict record', isRecord) : undefined;
   }
 

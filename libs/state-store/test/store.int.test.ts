@@ -62,6 +62,26 @@ describe('TransactionStore', () => {
     expect(ttl).toBeLessThanOrEqual(30_000);
   });
 
+  it('keeps message bytes only as long as asked, and drops them when the stage is finalized (issue 11)', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts3b', ttlMs: 60_000 });
+    const s = sid();
+    const r = req(s, 'data');
+    await store.beginStage(r, Buffer.alloc(1000, 'x'), 5_000);
+    const bytesTtl = await client.pttl(store.keys.message(s, r.reqId));
+    expect(bytesTtl).toBeGreaterThan(0);
+    expect(bytesTtl).toBeLessThanOrEqual(5_000);
+    const record: VerdictRecord = {
+      v: 1, reqId: r.reqId, txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
+      verdict: { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false },
+    };
+    expect(await store.finalize(s, record, true)).toBe(true);
+    expect(await client.exists(store.keys.message(s, r.reqId))).toBe(0);
+    // The request and its record stay (small); a worker that comes too late finds the request without bytes.
+    const late = await store.loadRequest(s, r.reqId);
+    expect(late!.request.stage).toBe('data');
+    expect(late!.message).toBeUndefined();
+  });
+
   it('records a result once per scanner and notifies only the waiting instance', async () => {
     const store = new TransactionStore(client, { prefix: 'ts4' });
     const got: ResultNotice[] = [];
@@ -69,8 +89,11 @@ describe('TransactionStore', () => {
     const unsubA = await subscribeResults(sub, store, 'instance-a', (n) => got.push(n));
     const unsubB = await subscribeResults(sub, store, 'instance-b', (n) => other.push(n));
     const s = sid();
-    expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe(true);
-    expect(await store.recordResult(s, 'r1', { ...result('clamav'), durationMs: 99 }, 'instance-a')).toBe(false);
+    // A result for a request that is not (or no longer) stored is refused rather than leaked without a TTL.
+    expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe('expired');
+    await store.beginStage(req(s, 'data', 'r1'));
+    expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe('stored');
+    expect(await store.recordResult(s, 'r1', { ...result('clamav'), durationMs: 99 }, 'instance-a')).toBe('duplicate');
     await expect.poll(() => got.length).toBe(1);
     expect(got[0]!.result.durationMs).toBe(3);
     expect(other).toHaveLength(0);
@@ -86,6 +109,7 @@ describe('TransactionStore', () => {
       v: 1, reqId: 'r1', txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
       verdict: { v: 1, action, modifications: [], reasons: [], decidedBy: [], partial: false },
     });
+    await store.beginStage(req(s, 'data', 'r1'));
     expect(await store.finalize(s, record('accept'))).toBe(true);
     expect(await store.finalize(s, record('reject'))).toBe(false);
     expect((await store.verdict(s, 'r1'))?.verdict.action).toBe('accept');
@@ -99,7 +123,7 @@ describe('TransactionStore', () => {
 
   it('keeps every key of a session in one Cluster slot (hash tag)', () => {
     const k = new TransactionStore(client, { prefix: 'p' }).keys;
-    const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.results('S', 'r'), k.verdict('S', 'r')].map((x) => /\{([^}]*)\}/.exec(x)?.[1]);
+    const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.message('S', 'r')].map((x) => /\{([^}]*)\}/.exec(x)?.[1]);
     expect(new Set(tags)).toEqual(new Set(['S']));
   });
 });

@@ -38,6 +38,11 @@ export interface DecideInput {
   results: readonly ScanResult[];
   /** True once the stage deadline passed: missing results are then judged by `onMissing`. */
   deadlineReached: boolean;
+  /**
+   * Expected scanners known to have no live worker: their results are judged missing at once (by `onMissing`)
+   * instead of at the deadline, since nobody will answer.
+   */
+  absent?: ReadonlySet<string>;
   /** Highest first; must contain every action. */
   severity: readonly Action[];
   replies: DefaultReplies;
@@ -115,11 +120,15 @@ export function decide(input: DecideInput): Decision {
 
   const contributions: Contribution[] = [];
   let missing = 0;
+  let absent = 0;
   for (const policy of input.expected) {
     const result = byScanner.get(policy.id);
     if (result === undefined) {
       missing++;
-      if (input.deadlineReached) pushFailure(contributions, policy.id, policy.onMissing, 'missing');
+      if (input.absent?.has(policy.id)) {
+        absent++;
+        pushFailure(contributions, policy.id, policy.onMissing, 'missing:no-workers');
+      } else if (input.deadlineReached) pushFailure(contributions, policy.id, policy.onMissing, 'missing');
       continue;
     }
     contribute(contributions, policy, result, bank);
@@ -130,7 +139,7 @@ export function decide(input: DecideInput): Decision {
 
   const top = input.severity[0] ?? 'reject';
   const terminal = contributions.some((c) => c.action === top);
-  if (missing > 0 && !input.deadlineReached && !terminal) return { final: false };
+  if (missing > absent && !input.deadlineReached && !terminal) return { final: false };
   return { final: true, verdict: combine(contributions, input, bank, present, missing > 0, spamScore) };
 }
 

@@ -118,7 +118,16 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  limits: Type.Object({ maxBodyBytes: Type.Integer({ minimum: 1024, default: 52_428_800 }) }, { default: {} }),
+  limits: Type.Object(
+    {
+      maxBodyBytes: Type.Integer({ minimum: 1024, default: 52_428_800 }),
+      /** Message bytes this process may hold in Redis for scans in flight, all callers together. */
+      inFlightBytes: Type.Integer({ minimum: 1_048_576, default: 536_870_912 }),
+      /** The same for one caller (an MTA identity, or a client address when unauthenticated). */
+      inFlightBytesPerCaller: Type.Integer({ minimum: 1024, default: 134_217_728 }),
+    },
+    { default: {} },
+  ),
   /** HTTPS and mutual TLS for the ingress (keys in src/draft01.ts and docs/configuration.md). */
   tls: TlsConfigSchema,
   stages: Type.Object(

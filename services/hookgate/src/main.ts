@@ -13,6 +13,7 @@ import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
 import { checkExposure, splitListen, startIngress, startWorkers } from './roles.js';
 import { startMilterRole } from './milter-role.js';
 import { startTelemetry } from '@hookgate/telemetry/sdk';
+import type { PoolWatcher } from '@hookgate/pipeline';
 
 const USAGE = `usage: hookgate <command> [options]
 
@@ -128,13 +129,15 @@ async function run(argv: string[]): Promise<number> {
   try {
     if (command === 'all' || command === 'worker') await startWorkers(ctx, selected);
     let url: string | undefined;
-    if (command === 'all' || command === 'ingress') url = (await startIngress(ctx)).url;
-    const milter = command === 'milter' ? (await startMilterRole(ctx)).address : undefined;
+    let pools: PoolWatcher | undefined;
+    if (command === 'all' || command === 'ingress') ({ url, pools } = await startIngress(ctx));
+    let milter: string | undefined;
+    if (command === 'milter') ({ address: milter, pools } = await startMilterRole(ctx));
     let metricsUrl: string | undefined;
     if ((command === 'worker' || command === 'milter') && config.metrics.listen) {
       const { host, port } = splitListen(config.metrics.listen);
       try {
-        const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, metricsHandler: telemetry.metricsHandler });
+        const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, readiness: () => pools?.readiness() ?? {}, metricsHandler: telemetry.metricsHandler });
         lifecycle.onStop('health server', () => health.close());
         metricsUrl = health.url;
       } catch (err) {
@@ -150,13 +153,14 @@ async function run(argv: string[]): Promise<number> {
     if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
     say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);
     const hosted = new Set(selected.map((e) => e.id));
+    const live = pools?.snapshot();
     for (const e of registry) {
       const role = !e.active
         ? 'inactive'
         : e.placement === 'inline'
           ? command === 'worker' ? 'runs in the ingress' : 'active, in the ingress'
           : hosted.has(e.id) ? 'active, worker here' : command === 'ingress' || command === 'milter' ? 'expected' : 'expected (worker elsewhere)';
-      say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}`);
+      say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}${e.active && e.placement === 'queue' && live ? poolNote(e, live[e.id] ?? 0) : ''}`);
     }
     log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');
     // The last startup line: scripts and tests wait for it.
@@ -169,6 +173,12 @@ async function run(argv: string[]): Promise<number> {
   }
   // Keep running until a signal; the lifecycle exits the process.
   return new Promise<number>(() => undefined);
+}
+
+/** What the startup summary says of a queued scanner's pool as this frontend sees it. */
+function poolNote(e: ScannerEntry, workers: number): string {
+  if (workers > 0) return ` (${workers} live worker${workers === 1 ? '' : 's'})`;
+  return ` — NO LIVE WORKER consumes its queue: each request decides its absence at once (${e.policy.onMissing}); start \`hookgate worker --scanners ${e.id}\``;
 }
 
 run(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@
  * way (any number of replicas behind the MTA's milter address).
  */
 import { MilterServer, formatListen, parseListen } from '@hookgate/milter';
+import type { PoolWatcher } from '@hookgate/pipeline';
 import type { HookgateConfig } from './config.js';
 import { buildStagePipeline, type PipelineContext } from './stage-pipeline.js';
 
@@ -26,12 +27,12 @@ export function checkMilterExposure(config: HookgateConfig): string | undefined 
 }
 
 /** Builds the pipeline, listens, and registers the listener's drain with the lifecycle. Returns the bound address. */
-export async function startMilterRole(ctx: PipelineContext): Promise<{ address: string }> {
+export async function startMilterRole(ctx: PipelineContext): Promise<{ address: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
   const m = config.milter;
   const refusal = checkMilterExposure(config);
   if (refusal) throw new Error(refusal);
-  const { pipeline } = await buildStagePipeline(ctx, 'milter');
+  const { pipeline, pools } = await buildStagePipeline(ctx, 'milter');
   const server = new MilterServer({
     listen: parseListen(m.listen),
     maxFrameBytes: m.maxFrameBytes,
@@ -55,5 +56,5 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   // Stages already in the pipeline are answered (each within its own deadline) before connections close.
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
   lifecycle.onStop('milter listener', () => server.close(longest + m.graceMs));
-  return { address };
+  return { address, pools };
 }

@@ -4,9 +4,12 @@
  */
 import type { Logger } from '@hookgate/logger';
 import { createRedisClient, connectRedis, closeRedis, type RedisTarget } from '@hookgate/redis';
-import { ResultCache, TransactionStore } from '@hookgate/state-store';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
+import type { PoolWatcher } from '@hookgate/pipeline';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
 import { buildApp } from '@hookgate/ingress';
@@ -45,9 +48,9 @@ export function checkExposure(config: HookgateConfig): string | undefined {
   return undefined;
 }
 
-export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
+export async function startIngress(ctx: RoleContext): Promise<{ url: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
-  const { pipeline, store, storeClient } = await buildStagePipeline(ctx, 'ingress');
+  const { pipeline, store, storeClient, pools } = await buildStagePipeline(ctx, 'ingress');
 
   const app = buildApp({
     pipeline,
@@ -59,6 +62,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
     reasonHeader: config.debug.reasonHeader,
     logger: log.child({ component: 'http' }),
     isReady: () => lifecycle.ready,
+    readiness: () => pools.readiness(),
     ...ingressTls(config.tls),
     ...optional('draft01', draft01Deps(config.protocols.draft01, {
       redis: storeClient,
@@ -76,7 +80,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
   lifecycle.onStop('http server', () => app.close());
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
-  return { url: `${config.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}` };
+  return { url: `${config.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`, pools };
 }
 
 export async function startWorkers(ctx: RoleContext, selected: readonly ScannerEntry[]): Promise<void> {
@@ -101,6 +105,7 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
     connection: workerClient,
     queuePrefix: config.redis.prefix,
     log: log.child({ component: 'worker' }),
+    pools: { registry: new PoolRegistry(storeClient, config.redis.prefix), workerId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` },
   });
   await runtime.start();
   // Queue depth is read only when metrics are scraped.

@@ -9,9 +9,9 @@ import type { Logger } from '@hookgate/logger';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import { observeGauge } from '@hookgate/telemetry';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient, type RedisTarget } from '@hookgate/redis';
-import { TransactionStore, subscribeResults } from '@hookgate/state-store';
+import { PoolRegistry, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { StagePipeline, ResultWaiter } from '@hookgate/pipeline';
+import { ByteBudget, PoolWatcher, StagePipeline, ResultWaiter } from '@hookgate/pipeline';
 import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import type { HookgateConfig } from './config.js';
@@ -33,6 +33,18 @@ export interface FrontendPipeline {
   storeClient: RedisClient;
   /** Results for this instance arrive on its own channel. */
   instanceId: string;
+  /** Live workers per queued scanner, as this frontend sees them (readiness, startup summary). */
+  pools: PoolWatcher;
+}
+
+let poolsObserved = false;
+/** One gauge of live workers per scanner per process (the alert on an empty pool reads it). */
+function observePoolsOnce(watcher: PoolWatcher): void {
+  if (poolsObserved) return;
+  poolsObserved = true;
+  observeGauge('hookgate.scanner.workers', 'Live worker processes consuming each active scanner queue, as this frontend sees them', async () =>
+    Object.entries(watcher.snapshot() ?? {}).map(([scanner, value]) => ({ value, attributes: { scanner } })),
+  );
 }
 
 let depthObserved = false;
@@ -67,6 +79,25 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
   const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
   lifecycle.onStop(`result subscription (${role})`, unsubscribe);
 
+  // Which pools have live workers: an active scanner nobody consumes is decided at once, not at the deadline.
+  const queued = routesOf(ctx.scanners).map((r) => r.id);
+  const registry = new PoolRegistry(storeClient, config.redis.prefix);
+  const pools = new PoolWatcher({
+    registry,
+    scanners: queued,
+    onChange: (scanner, workers) => {
+      if (workers === 0) log.warn({ scanner }, `no live worker consumes the ${scanner} queue: requests decide its absence at once by its failure policy`);
+      else log.info({ scanner, workers }, `${scanner} pool has live workers again`);
+    },
+  });
+  const unsubscribePools = await subscribePoolEvents(subscriber, registry, () => void pools.refresh());
+  await pools.start();
+  lifecycle.onStop(`pool watch (${role})`, async () => {
+    pools.stop();
+    await unsubscribePools();
+  });
+  observePoolsOnce(pools);
+
   const inline = ctx.scanners
     .filter((e) => e.active && e.placement === 'inline')
     .map((e) => ({ route: { id: e.id, stages: e.stages, policy: e.policy }, scanner: e.create(storeClient) }));
@@ -88,7 +119,9 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
       rules: compileRules(config.rules as PolicyRule[]).rules,
     },
     log: log.child({ component: 'pipeline' }),
+    pools,
+    budget: new ByteBudget({ totalBytes: config.limits.inFlightBytes, perCallerBytes: config.limits.inFlightBytesPerCaller }),
   });
   lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));
-  return { pipeline, store, storeClient, instanceId };
+  return { pipeline, store, storeClient, instanceId, pools };
 }

@@ -23,6 +23,8 @@ export interface IngressDeps {
   logger: FastifyBaseLogger;
   /** Readiness as the lifecycle sees it. */
   isReady: () => boolean;
+  /** Details /readyz adds to its status (live workers per scanner pool); they never change the status code. */
+  readiness?: () => object;
   /** Admin API (`/admin/...`): its own Bearer tokens; disabled without tokens. */
   admin?: { tokens: { identity: string; token: string }[]; store: TransactionStore };
   /** Adds X-Hookgate-Reason to hook answers (debugging; content-free). */
@@ -73,7 +75,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   });
 
   app.decorateRequest('mtaIdentity', 'anonymous');
+  app.decorateRequest('receivedAt', 0);
   app.addHook('onRequest', async (req) => {
+    req.receivedAt = Date.now();
     const route = req.routeOptions.url ?? '';
     if (PUBLIC_ROUTES.has(route)) return;
     // Admin routes take only admin tokens: an MTA credential must not read other transactions.
@@ -106,7 +110,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   }
   app.get('/readyz', async (_req, reply) => {
     const ready = deps.isReady();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ...deps.readiness?.() });
   });
 
   stalwartRoute(app, deps.pipeline, deps.stalwart, deps.reasonHeader ?? false);

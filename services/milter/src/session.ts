@@ -339,11 +339,12 @@ export class MilterSession {
 
   /** The pipeline's verdict, or the configured fallback if it fails or overruns its own deadline. */
   async #run(incoming: IncomingStage, message?: Buffer): Promise<Verdict> {
-    const deadlineAt = this.#o.pipeline.deadlineFor(incoming.stage, Date.now(), incoming.mtaTimeoutMs);
+    const receivedAt = Date.now();
+    const deadlineAt = this.#o.pipeline.deadlineFor(incoming.stage, receivedAt, incoming.mtaTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const guard = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs)));
     try {
-      const outcome = await Promise.race([this.#o.pipeline.handle(incoming, message), guard]);
+      const outcome = await Promise.race([this.#o.pipeline.handle({ ...incoming, receivedAt }, message), guard]);
       if (outcome !== 'late') return outcome.verdict;
       this.#o.log.warn({ sessionId: this.#sessionId, stage: incoming.stage, onError: this.#o.onError }, 'pipeline did not answer by its deadline');
     } catch (err) {

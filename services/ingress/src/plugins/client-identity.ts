@@ -7,10 +7,17 @@ import type { Socket } from 'node:net';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { authenticate, type AuthConfig, type AuthResult } from './auth.js';
 
+/** Who a request counts against for per-caller limits: the MTA identity, or the client address without one. */
+export function callerOf(req: { mtaIdentity: string; ip: string }): string {
+  return req.mtaIdentity === 'anonymous' ? `ip:${req.ip}` : `id:${req.mtaIdentity}`;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated MTA identity (`anonymous` when no credentials are configured at all). */
     mtaIdentity: string;
+    /** Epoch ms when the request arrived (onRequest): stage deadlines count from here, body reading included. */
+    receivedAt: number;
   }
 }
 

@@ -41,6 +41,7 @@ import {
 import { CBOR_TYPE, encodeCbor, registerCborParser } from '../plugins/cbor.js';
 import { HttpError } from '../errors.js';
 import { tracedRequest } from '../plugins/tracing.js';
+import { callerOf } from '../plugins/client-identity.js';
 import { reasonOf } from './stalwart.js';
 
 export interface Draft01Deps {
@@ -365,8 +366,8 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
         let ids: { reqId?: string; txnId?: string } = {};
         let reason: string | undefined;
         try {
-          const outcome = await tracedRequest(req, 'draft01', incoming.stage, () => pipeline.handle(incoming, message));
-          ids = { reqId: outcome.request.reqId, txnId: outcome.request.txnId };
+          const outcome = await tracedRequest(req, 'draft01', incoming.stage, () => pipeline.handle({ ...incoming, receivedAt: req.receivedAt, caller: callerOf(req) }, message));
+          ids = { reqId: outcome.request.reqId, ...(outcome.request.txnId ? { txnId: outcome.request.txnId } : {}) };
           reason = reasonOf(outcome.verdict);
           const mappedAnswer = toDraft01(outcome.verdict, { view, writable, replies });
           answer = mappedAnswer.answer;

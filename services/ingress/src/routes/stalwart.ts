@@ -7,6 +7,7 @@ import { fromStalwart, toStalwart, type StalwartSettings } from '../adapters/sta
 import { encodeBody, responseEncoding } from '../plugins/encoding.js';
 import { HttpError } from '../errors.js';
 import { tracedRequest } from '../plugins/tracing.js';
+import { callerOf } from '../plugins/client-identity.js';
 
 /** A short, content-free reason for debugging: action, deciding scanners, policy, reasons. */
 export function reasonOf(v: Verdict): string {
@@ -40,10 +41,11 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
       let answer;
       try {
         const { incoming, message } = fromStalwart(req.body);
-        const outcome = await tracedRequest(req, 'stalwart', incoming.stage, () => pipeline.handle(incoming, message));
+        const outcome = await tracedRequest(req, 'stalwart', incoming.stage, () => pipeline.handle({ ...incoming, receivedAt: req.receivedAt, caller: callerOf(req) }, message));
         answer = toStalwart(outcome.verdict, incoming.stage, settings);
         void reply.header('x-hookgate-request-id', outcome.request.reqId);
-        void reply.header('x-hookgate-transaction-id', outcome.request.txnId);
+        // A stage that checked nothing is not recorded and belongs to no numbered transaction.
+        if (outcome.request.txnId) void reply.header('x-hookgate-transaction-id', outcome.request.txnId);
         if (reasonHeader) void reply.header('x-hookgate-reason', reasonOf(outcome.verdict));
       } catch (err) {
         // An explicit tempfail rather than leaning on Stalwart's tempFailOnError.
