@@ -29,7 +29,7 @@ describe('observability assets', () => {
   const series = exportedSeries();
 
   it('knows the series the code exports', () => {
-    for (const s of ['hookgate_request_duration_seconds_bucket', 'hookgate_verdicts_total', 'hookgate_queue_depth', 'hookgate_scan_errors_total', 'hookgate_deadline_misses_total']) expect(series).toContain(s);
+    for (const s of ['hookgate_request_duration_seconds_bucket', 'hookgate_verdicts_total', 'hookgate_queue_depth', 'hookgate_scanner_workers', 'hookgate_scan_errors_total', 'hookgate_deadline_misses_total']) expect(series).toContain(s);
   });
 
   it('the Grafana dashboard queries only exported series', () => {
@@ -42,7 +42,7 @@ describe('observability assets', () => {
   it('alert rules are well-formed and reference only exported series', () => {
     const doc = parse(readFileSync('deploy/prometheus/alerts.yaml', 'utf8')) as { groups: { name: string; rules: { alert: string; expr: string; for: string; labels: { severity: string }; annotations: { summary: string } }[] }[] };
     const rules = doc.groups.flatMap((g) => g.rules);
-    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['HookgateHighAnswerLatency', 'HookgateDeadlineMisses', 'HookgateScannerErrors', 'HookgateQueueBacklog', 'HookgateTempfailRate']));
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['HookgateHighAnswerLatency', 'HookgateDeadlineMisses', 'HookgateScannerErrors', 'HookgateQueueBacklog', 'HookgateScannerPoolEmpty', 'HookgateTempfailRate']));
     for (const r of rules) {
       expect(r.for).toMatch(/^\d+[smh]$/);
       expect(['warning', 'critical']).toContain(r.labels.severity);

@@ -181,7 +181,7 @@ describe('sessions', () => {
     return Promise.all(keys.map(async (k) => (await r.lrange(k, 0, -1)).map((e) => e.split('|').slice(0, 2).join('|'))));
   };
 
-  it('abort needs no reply; several messages on one connection; transactions numbered in Redis', async () => {
+  it('abort needs no reply; several messages on one connection; checked transactions numbered in Redis', async () => {
     const r = new Redis(redis.url);
     try {
       const before = await logKeys(r);
@@ -199,7 +199,8 @@ describe('sessions', () => {
       c.quit();
       await c.closed;
       const logs = await newLogs(r, before);
-      expect(logs).toEqual([['0|connect', '0|ehlo', '1|mail', '1|rcpt', '2|mail', '2|rcpt', '2|data', '3|mail', '3|rcpt', '3|rcpt', '3|data']]);
+      // Only stages where something is checked are recorded (here: data); the aborted message never reached it.
+      expect(logs).toEqual([['1|data', '2|data']]);
     } finally {
       r.disconnect();
     }
@@ -219,10 +220,8 @@ describe('sessions', () => {
       c.quit();
       await c.closed;
       const logs = (await newLogs(r, before)).sort((a, b) => a.length - b.length);
-      expect(logs).toEqual([
-        ['0|connect', '1|mail', '1|rcpt', '1|data'],
-        ['0|connect', '0|ehlo', '1|mail', '1|rcpt', '1|data'],
-      ]);
+      // Two SMTP sessions, one checked transaction each.
+      expect(logs).toEqual([['1|data'], ['1|data']]);
     } finally {
       r.disconnect();
     }
@@ -250,7 +249,7 @@ describe('listening and failing', () => {
     rmSync(dir, { recursive: true });
   });
 
-  it('no worker for a required scanner: tempfail at the stage deadline, before the MTA timeout', async () => {
+  it('no worker for a required scanner: tempfail at once, without waiting for the stage deadline (issue 11)', async () => {
     const prefix = `${PREFIX}nw`;
     const { p, address } = await startMilter({ HOOKGATE_CONFIG: config(prefix), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' });
     extra.push(p);
@@ -261,8 +260,8 @@ describe('listening and failing', () => {
     await c.rcpt('b@example.net');
     const t0 = Date.now();
     expect(show(await c.message(toEml(clean())))).toEqual(['y:451 4.7.1 Temporary failure in content scanning, try again later']);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(DATA_DEADLINE_MS - 200);
-    expect(Date.now() - t0).toBeLessThan(DATA_DEADLINE_MS + 1500);
+    // The pool is known to be empty: nothing waits for a worker that does not exist.
+    expect(Date.now() - t0).toBeLessThan(DATA_DEADLINE_MS - 200);
   });
 
   it('Redis down: connect still answered, data tempfailed by the deadline', async () => {
