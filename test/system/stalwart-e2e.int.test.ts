@@ -163,6 +163,38 @@ describe('failure: the ingress answers before the deadline whatever fails', () =
   });
 });
 
+describe('Redis gone (issue 11)', () => {
+  it('logs one line when Redis goes and one when it is back (with the error count), and shuts down at once while it is gone', async () => {
+    const own = await startRedis();
+    try {
+      const p = await hookgate(['all'], { HOOKGATE_CONFIG: config(), HOOKGATE_REDIS_URL: own.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_LISTEN: await listen(), HOOKGATE_LOG_LEVEL: 'info' });
+      const lines = (msg: string) => p.stdout().split('\n').filter((l) => l.includes(`"msg":"${msg}`));
+      await own.pause();
+      await expect.poll(() => lines('redis unreachable').length, { timeout: 10_000 }).toBe(1);
+      // While it is gone, requests are still answered (by the scanners' failure policies).
+      const res = await postStalwart(p.url!, stalwartRequest('data', {}, clean()));
+      expect(res.body).toMatchObject({ action: 'reject', response: { status: 451 } });
+      await own.restart();
+      await expect.poll(() => lines('redis reachable again').length, { timeout: 15_000 }).toBe(1);
+      const back = JSON.parse(lines('redis reachable again')[0]!) as { errors: number; downMs: number; clients: string[] };
+      // Five clients (ingress store, queue, subscriber; worker store, queue) lost the connection: one line each way.
+      expect(back.clients.length).toBeGreaterThan(1);
+      expect(back.errors).toBeGreaterThanOrEqual(back.clients.length);
+      expect(lines('redis unreachable')).toHaveLength(1);
+      expect(p.stdout()).not.toMatch(/"msg":"redis connection error"/);
+
+      await own.pause();
+      await expect.poll(() => lines('redis unreachable').length, { timeout: 10_000 }).toBe(2);
+      const t0 = Date.now();
+      expect(await p.stop('SIGTERM')).toBe(0);
+      // Nothing waits for a Redis that is not there (it took ~35 s and exit 1 before).
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('operator safety and the CLI', () => {
   it('refuses to listen beyond loopback without auth', async () => {
     const r = await runHookgate(['ingress'], { HOOKGATE_LISTEN: '0.0.0.0:0', HOOKGATE_REDIS_URL: redis.url });

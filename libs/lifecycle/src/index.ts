@@ -12,7 +12,23 @@ export interface LifecycleLogger {
 export interface Closer {
   name: string;
   close: () => Promise<void>;
+  /** How long this step may take before shutdown moves on without it, ms. */
+  timeoutMs: number;
 }
+
+export interface CloseOptions {
+  /**
+   * How long the step may take before shutdown moves on without it, ms (default 3000). Steps that drain work in
+   * flight (an HTTP server, scanner workers) set their stage deadline here; a step that waits on an unreachable
+   * Redis must never hold the exit for longer (issue 11).
+   */
+  timeoutMs?: number;
+}
+
+/** A shutdown step that takes at least this long is logged. */
+const SLOW_CLOSE_MS = 1000;
+/** Default bound of one shutdown step. */
+const DEFAULT_CLOSE_MS = 3000;
 
 export class Lifecycle {
   readonly #closers: Closer[] = [];
@@ -27,8 +43,8 @@ export class Lifecycle {
   }
 
   /** Registers something to close at stop; registered after it started, closed before what it depends on. */
-  onStop(name: string, close: () => Promise<void>): void {
-    this.#closers.push({ name, close });
+  onStop(name: string, close: () => Promise<void>, options: CloseOptions = {}): void {
+    this.#closers.push({ name, close, timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_MS });
   }
 
   setReady(ready: boolean): void {
@@ -54,11 +70,21 @@ export class Lifecycle {
       }, this.#hardDeadlineMs);
       hard.unref();
       for (const c of [...this.#closers].reverse()) {
+        const started = Date.now();
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await c.close();
+          const outcome = await Promise.race([
+            c.close().then(() => 'closed' as const),
+            new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), c.timeoutMs))),
+          ]);
+          if (outcome === 'timeout') this.#log.warn({ closer: c.name, timeoutMs: c.timeoutMs }, 'shutdown step did not finish in time; moving on');
         } catch (err) {
           this.#log.warn({ closer: c.name, err: err instanceof Error ? err.message : String(err) }, 'closer failed');
+        } finally {
+          clearTimeout(timer);
         }
+        // A slow step in a shutdown is worth seeing; the others are noise.
+        if (Date.now() - started >= SLOW_CLOSE_MS) this.#log.warn({ closer: c.name, ms: Date.now() - started }, 'slow shutdown step');
       }
       clearTimeout(hard);
       this.#log.info({}, 'stopped');

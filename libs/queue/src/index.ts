@@ -59,7 +59,9 @@ export class ScanProducer {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#queues.values()].map((q) => q.close().catch(() => undefined)));
+    // Closing waits on Redis; with Redis unreachable it would wait for ever (issue 11): drop the queues instead.
+    if (isReady(this.#connection)) await Promise.all([...this.#queues.values()].map((q) => q.close().catch(() => undefined)));
+    else for (const q of this.#queues.values()) void q.disconnect().catch(() => undefined);
     this.#queues.clear();
   }
 }
@@ -104,6 +106,12 @@ export function createScanWorker(
     },
     close(timeoutMs) {
       closing ??= (async () => {
+        // Active jobs cannot be completed without Redis: drop the connections at once rather than wait (issue 11).
+        // (BullMQ's disconnect waits for a connection that never comes back: not awaited.)
+        if (!isReady(connection)) {
+          void worker.disconnect().catch(() => undefined);
+          return;
+        }
         let timer: NodeJS.Timeout | undefined;
         const graceful = worker.close().then(() => true);
         const timedOut = new Promise<false>((resolve) => {
@@ -120,6 +128,12 @@ export function createScanWorker(
       return closing;
     },
   };
+}
+
+/** Whether a connection given as an ioredis client is connected now; options objects count as connected. */
+function isReady(connection: ConnectionOptions): boolean {
+  const status = (connection as { status?: unknown }).status;
+  return status === undefined || status === 'ready';
 }
 
 export type { ConnectionOptions };

@@ -96,9 +96,21 @@ export async function connectRedis(client: RedisClient, timeoutMs = 10_000): Pro
   }
 }
 
-/** Closes gracefully (QUIT), falling back to disconnect after `timeoutMs`. Idempotent. */
+/** True when the client can send commands now (not connecting, reconnecting or closed). */
+export function isConnected(client: RedisClient): boolean {
+  return client.status === 'ready';
+}
+
+/**
+ * Closes gracefully (QUIT), falling back to disconnect after `timeoutMs`; at once when not connected, so a Redis
+ * outage never holds up shutdown. Idempotent.
+ */
 export async function closeRedis(client: RedisClient, timeoutMs = 2000): Promise<void> {
   if (client.status === 'end') return;
+  if (!isConnected(client)) {
+    client.disconnect();
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -113,4 +125,5 @@ export async function closeRedis(client: RedisClient, timeoutMs = 2000): Promise
   }
 }
 
+export { ConnectionLog, type ConnectionLogger } from './connection-log.js';
 export { Redis, Cluster };

@@ -62,6 +62,6 @@ export async function subscribePoolEvents(subscriber: RedisClient, registry: Poo
   await subscriber.subscribe(channel);
   return async () => {
     subscriber.off('messageBuffer', listener);
-    await subscriber.unsubscribe(channel).catch(() => undefined);
+    if (subscriber.status === 'ready') await subscriber.unsubscribe(channel).catch(() => undefined);
   };
 }

@@ -21,6 +21,7 @@ export async function subscribeResults(
   await subscriber.subscribe(channel);
   return async () => {
     subscriber.off('messageBuffer', listener);
-    await subscriber.unsubscribe(channel).catch(() => undefined);
+    // Not while disconnected: the command would wait for a reconnect that may never come (shutdown, issue 11).
+    if (subscriber.status === 'ready') await subscriber.unsubscribe(channel).catch(() => undefined);
   };
 }

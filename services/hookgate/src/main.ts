@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@hookgate/config';
+import { ConnectionLog } from '@hookgate/redis';
 import { createLogger } from '@hookgate/logger';
 import { Lifecycle, startHealthServer } from '@hookgate/lifecycle';
 import { loadConfig, type HookgateConfig } from './config.js';
@@ -124,7 +125,7 @@ async function run(argv: string[]): Promise<number> {
     target = { mode: 'standalone', url: embedded.url };
     say(`no Redis configured: started a private redis-server at ${embedded.url} (stopped on exit)`);
   }
-  const ctx = { config, redis: target, log, lifecycle, scanners: registry, telemetry };
+  const ctx = { config, redis: target, log, lifecycle, scanners: registry, telemetry, connections: new ConnectionLog(log) };
 
   try {
     if (command === 'all' || command === 'worker') await startWorkers(ctx, selected);

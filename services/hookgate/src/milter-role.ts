@@ -55,6 +55,6 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   const address = await server.listen();
   // Stages already in the pipeline are answered (each within its own deadline) before connections close.
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
-  lifecycle.onStop('milter listener', () => server.close(longest + m.graceMs));
+  lifecycle.onStop('milter listener', () => server.close(longest + m.graceMs), { timeoutMs: longest + m.graceMs + 1000 });
   return { address, pools };
 }

@@ -3,7 +3,7 @@
  * creates its own clients and registers their closing with the lifecycle, in start order.
  */
 import type { Logger } from '@hookgate/logger';
-import { createRedisClient, connectRedis, closeRedis, type RedisTarget } from '@hookgate/redis';
+import { createRedisClient, connectRedis, closeRedis, type ConnectionLog, type RedisTarget } from '@hookgate/redis';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
@@ -25,6 +25,7 @@ export interface RoleContext {
   log: Logger;
   lifecycle: Lifecycle;
   scanners: ScannerEntry[];
+  connections: ConnectionLog;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
@@ -77,7 +78,8 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
   await app.listen({ host, port });
   // fastify.close() stops accepting, answers 503 to new requests and waits for in-flight ones (each bounded by its
   // own deadline).
-  lifecycle.onStop('http server', () => app.close());
+  const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
+  lifecycle.onStop('http server', () => app.close(), { timeoutMs: longest + 1000 });
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   return { url: `${config.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`, pools };
@@ -87,7 +89,8 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
   const { config, log, lifecycle } = ctx;
   const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs), connectionName: 'hookgate-worker-store' });
   const workerClient = createRedisClient(ctx.redis, { role: 'worker', connectionName: 'hookgate-worker' });
-  for (const c of [storeClient, workerClient]) c.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  ctx.connections.watch(storeClient, 'worker-store');
+  ctx.connections.watch(workerClient, 'worker-queue');
   await Promise.all([connectRedis(storeClient), connectRedis(workerClient)]);
   lifecycle.onStop('redis (workers)', async () => {
     await Promise.all([closeRedis(storeClient), closeRedis(workerClient)]);
@@ -113,7 +116,7 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
   lifecycle.onStop('queue depth reader', () => depthReader.close());
   observeQueueDepthOnce(depthReader, selected.map((e) => e.id));
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
-  lifecycle.onStop('scanner workers', () => runtime.close(longest));
+  lifecycle.onStop('scanner workers', () => runtime.close(longest), { timeoutMs: longest + 1000 });
 }
 
 /** `{ [key]: value }` when value is defined, else nothing (keeps optional deps absent rather than undefined). */

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hookgate/logger';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import { observeGauge } from '@hookgate/telemetry';
-import { createRedisClient, connectRedis, closeRedis, type RedisClient, type RedisTarget } from '@hookgate/redis';
+import { createRedisClient, connectRedis, closeRedis, type ConnectionLog, type RedisClient, type RedisTarget } from '@hookgate/redis';
 import { PoolRegistry, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
 import { ByteBudget, PoolWatcher, StagePipeline, ResultWaiter } from '@hookgate/pipeline';
@@ -24,6 +24,8 @@ export interface PipelineContext {
   log: Logger;
   lifecycle: Lifecycle;
   scanners: ScannerEntry[];
+  /** One log line per change of Redis reachability for the whole process. */
+  connections: ConnectionLog;
 }
 
 export interface FrontendPipeline {
@@ -65,7 +67,9 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
   const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-store` });
   const queueClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-queue` });
   const subscriber = createRedisClient(ctx.redis, { role: 'subscriber', connectionName: `hookgate-${role}-sub` });
-  for (const c of [storeClient, queueClient, subscriber]) c.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  ctx.connections.watch(storeClient, `${role}-store`);
+  ctx.connections.watch(queueClient, `${role}-queue`);
+  ctx.connections.watch(subscriber, `${role}-sub`);
   await Promise.all([connectRedis(storeClient), connectRedis(queueClient), connectRedis(subscriber)]);
   lifecycle.onStop(`redis (${role})`, async () => {
     await Promise.all([closeRedis(storeClient), closeRedis(queueClient), closeRedis(subscriber)]);
