@@ -114,19 +114,20 @@ export function unknownEnv(env: Record<string, string | undefined>, prefix: stri
 }
 
 /**
- * The candidate nearest to `word` (case-insensitive edit distance, transpositions counting one), or undefined when
- * none is plausibly what was meant: a third of the word's letters may differ, and a word that a candidate starts
- * with counts (`ttl` → `ttlMs`).
+ * The candidate nearest to `word` (case-insensitive edit distance, a transposition counting one), or undefined when
+ * none is plausibly what was meant: a third of the letters of a word of three or more may differ, and one word
+ * starting with the other counts (`ttl` → `ttlMs`, `CLAMD_FILE` → `CLAMD`).
  */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   const w = word.toLowerCase();
-  const limit = Math.max(1, Math.floor(w.length / 3));
+  const limit = w.length < 3 ? 0 : Math.max(1, Math.floor(w.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
     const l = c.toLowerCase();
     const d = editDistance(w, l);
-    if ((d <= limit || (w.length >= 3 && l.startsWith(w))) && d < bestDistance) {
+    const prefix = Math.min(w.length, l.length) >= 3 && (l.startsWith(w) || w.startsWith(l));
+    if ((d <= limit || prefix) && d < bestDistance) {
       best = c;
       bestDistance = d;
     }
