@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KNOWN_ENV } from '../../services/hookgate/src/config.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const repoPath = (p: string): string => join(ROOT, p);
@@ -42,14 +43,13 @@ export function codeSources(): { path: string; text: string }[] {
 }
 
 /**
- * Every HOOKGATE_* variable the code mentions (error codes excluded), plus `X_FILE` for each secret the code reads
- * through `envOrFile(env, 'X')`.
+ * Every HOOKGATE_* variable hookgate knows (its KNOWN_ENV list, `_FILE` variants of secrets included), plus any
+ * the code mentions (error codes excluded).
  */
 export function hookgateVariables(): Set<string> {
-  const names = new Set<string>();
+  const names = new Set<string>(KNOWN_ENV);
   for (const { text } of codeSources()) {
     for (const m of text.matchAll(/\bHOOKGATE_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!m[0].startsWith('HOOKGATE_ERR_')) names.add(m[0]);
-    for (const m of text.matchAll(/envOrFile\(\s*[\w.]+\s*,\s*'(HOOKGATE_[A-Z0-9_]+)'/g)) names.add(`${m[1]}_FILE`);
   }
   return names;
 }

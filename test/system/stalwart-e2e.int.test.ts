@@ -212,6 +212,39 @@ describe('operator safety and the CLI', () => {
     expect(bad.stdout).toMatch(/- listen: must be host:port[\s\S]*- scanners\.clamav\.action: must be one of reject, quarantine, discard/);
   });
 
+  it('`config check` and startup refuse an unknown key, naming it and the key it probably meant', async () => {
+    const typo = writeConfig(`redis: { prefix: typo${process.pid} }\nscanners: { clamv: { endpoint: ${clamd.tcp} } }\nstages: { deadlineMs: { dta: 2500 } }\n`);
+    const check = await runHookgate(['config', 'check', typo]);
+    expect(check.code).toBe(1);
+    const problems = [
+      /- scanners\.clamv: unknown key; did you mean scanners\.clamav\?/,
+      /- stages\.deadlineMs\.dta: unknown key; did you mean stages\.deadlineMs\.data\?/,
+    ];
+    for (const p of problems) expect(check.stdout).toMatch(p);
+    // Startup: the same list, and no ready line (a regression would start, and fail this instead of hanging).
+    const start = await hookgate(['all'], { HOOKGATE_CONFIG: typo, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_LISTEN: await listen() }).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    expect(start).toMatch(/exited with 1 before ready/);
+    for (const p of problems) expect(start).toMatch(p);
+  });
+
+  it('an unknown HOOKGATE_* variable is a warning: `config check` passes and hookgate starts', async () => {
+    const env = { HOOKGATE_FOO: '1', HOOKGATE_CLAMAV: clamd.tcp };
+    const check = await runHookgate(['config', 'check', 'deploy/config/hookgate.example.yaml'], env);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/^warning: HOOKGATE_CLAMAV: unknown variable, ignored; did you mean HOOKGATE_CLAMD\?$/m);
+    expect(check.stdout).toMatch(/^warning: HOOKGATE_FOO: unknown variable, ignored$/m);
+    expect(check.stdout).toMatch(/hookgate\.example\.yaml: OK/);
+    const p = await hookgate(['ingress'], { ...env, HOOKGATE_CONFIG: config(), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_LISTEN: await listen() });
+    expect(p.stderr()).toMatch(/^hookgate: warning: HOOKGATE_FOO: unknown variable, ignored$/m);
+    // The JSON log has it too, by name only.
+    await expect.poll(() => p.stdout()).toMatch(/"level":"warn".*"variable":"HOOKGATE_CLAMAV".*did you mean HOOKGATE_CLAMD\?/);
+    expect(p.stdout()).not.toContain(clamd.tcp);
+    expect((await postStalwart(p.url!, stalwartRequest('connect'))).status).toBe(200);
+  });
+
   it('worker needs --scanners and names unknown or inactive ones', async () => {
     expect((await runHookgate(['worker'], { HOOKGATE_REDIS_URL: redis.url })).stderr).toMatch(/worker needs --scanners/);
     expect((await runHookgate(['worker', '--scanners', 'bogus'], { HOOKGATE_REDIS_URL: redis.url })).stderr).toMatch(/unknown scanner\(s\): bogus/);

@@ -6,21 +6,11 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { Value } from '@sinclair/typebox/value';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { ERR, HookgateError } from '@hookgate/contracts';
+import { ConfigError, type ConfigProblem } from './problem.js';
+import { unknownKeys } from './keys.js';
 
-export interface ConfigProblem {
-  /** Key path like `scanners.clamav.endpoint`, or the variable name for an environment value. */
-  path: string;
-  reason: string;
-}
-
-export class ConfigError extends HookgateError {
-  readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[], source: string) {
-    super(ERR.CONFIG_INVALID, `invalid configuration (${source}):\n${problems.map((p) => `  - ${p.path}: ${p.reason}`).join('\n')}`);
-    this.problems = problems;
-  }
-}
+export { ConfigError, type ConfigProblem } from './problem.js';
+export { closest, editDistance, unknownEnv, unknownKeys } from './keys.js';
 
 /** Reads a config file; YAML is a superset of JSON, so both work. */
 export function readConfigFile(path: string): unknown {
@@ -51,13 +41,16 @@ export function setPath(target: Record<string, unknown>, path: string, value: un
 }
 
 /**
- * Applies defaults, converts scalar strings where the schema wants numbers or booleans, and validates. Throws a
+ * Applies defaults, converts scalar strings where the schema wants numbers or booleans, and validates. Objects are
+ * closed: a key the schema does not declare is a problem naming the closest known one (see unknownKeys). Throws a
  * ConfigError listing every problem.
  */
 export function validateConfig<T extends TSchema>(schema: T, input: unknown, source: string, extra: ConfigProblem[] = []): Static<T> {
   const withDefaults = Value.Default(schema, Value.Clone(input ?? {}));
   const converted = Value.Convert(schema, withDefaults);
-  const problems: ConfigProblem[] = [...extra];
+  // Unknown keys first: for a schema that sets additionalProperties: false, their message (with a suggestion)
+  // wins over the validator's for the same path.
+  const problems: ConfigProblem[] = [...extra, ...unknownKeys(schema, input ?? {})];
   for (const e of Value.Errors(schema, converted)) {
     const path = e.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     // Unions report one error per branch; keep the first per path.

@@ -9,7 +9,7 @@ import { compileRules } from '@hookgate/verdict';
 import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
 import { MilterConfigSchema } from '@hookgate/milter';
 import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
-import { ConfigError, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import { ConfigError, closest, readConfigFile, setPath, unknownEnv, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
@@ -258,18 +258,58 @@ export const ConfigSchema = Type.Object({
 
 export type HookgateConfig = Static<typeof ConfigSchema>;
 
-/** Environment variables and the config keys they set. Secrets also accept `NAME_FILE`. */
-export const ENV_KEYS = {
-  HOOKGATE_LISTEN: 'listen',
-  HOOKGATE_LOG_LEVEL: 'log.level',
-  HOOKGATE_REDIS_URL: 'redis.url',
-  HOOKGATE_REDIS_PREFIX: 'redis.prefix',
-  HOOKGATE_METRICS_LISTEN: 'metrics.listen',
-  HOOKGATE_CLAMD: 'scanners.clamav.endpoint',
-  HOOKGATE_RSPAMD_URL: 'scanners.rspamd.url',
-  HOOKGATE_SPAMD: 'scanners.spamd.endpoint',
-  HOOKGATE_MILTER_LISTEN: 'milter.listen',
+/** How one environment variable enters the config. */
+interface EnvVar {
+  /** The config key it sets. */
+  key: string;
+  /** A secret: `NAME_FILE` names a file holding the value (a mounted Secret). */
+  file?: true;
+  /** Turns the text into the key's value; without it, the validator converts the scalar. */
+  parse?: (value: string, problems: ConfigProblem[]) => unknown;
+}
+
+/**
+ * Every HOOKGATE_* variable that sets a config key: the one list the loader applies and the unknown-variable check
+ * knows (docs/configuration.md lists them).
+ */
+export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
+  HOOKGATE_LISTEN: { key: 'listen' },
+  HOOKGATE_LOG_LEVEL: { key: 'log.level' },
+  HOOKGATE_REDIS_URL: { key: 'redis.url' },
+  HOOKGATE_REDIS_CLUSTER: { key: 'redis.cluster', parse: splitList },
+  HOOKGATE_REDIS_SENTINELS: { key: 'redis.sentinels', parse: splitList },
+  HOOKGATE_REDIS_SENTINEL_NAME: { key: 'redis.sentinelName' },
+  HOOKGATE_REDIS_PASSWORD: { key: 'redis.password', file: true },
+  HOOKGATE_REDIS_PREFIX: { key: 'redis.prefix' },
+  HOOKGATE_METRICS_LISTEN: { key: 'metrics.listen' },
+  HOOKGATE_AUTH_TOKENS: { key: 'auth.tokens', file: true, parse: (v) => identityTokens(v, 'token') },
+  HOOKGATE_AUTH_BASIC: { key: 'auth.basic', file: true, parse: basicPairs },
+  HOOKGATE_ALLOW_UNAUTHENTICATED: { key: 'auth.allowUnauthenticated' },
+  HOOKGATE_ADMIN_TOKENS: { key: 'admin.tokens', file: true, parse: (v) => identityTokens(v, 'admin') },
+  HOOKGATE_CLAMD: { key: 'scanners.clamav.endpoint' },
+  HOOKGATE_RSPAMD_URL: { key: 'scanners.rspamd.url' },
+  HOOKGATE_RSPAMD_PASSWORD: { key: 'scanners.rspamd.password', file: true },
+  HOOKGATE_SPAMD: { key: 'scanners.spamd.endpoint' },
+  HOOKGATE_MILTER_LISTEN: { key: 'milter.listen' },
+  ...Object.fromEntries(Object.entries(DRAFT01_ENV_KEYS).map(([name, key]) => [name, { key }])),
+};
+
+/** HOOKGATE_* variables read for something other than a config key. */
+const OTHER_ENV = {
+  HOOKGATE_CONFIG: 'the config file',
+  HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
 } as const;
+
+/** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
+export const KNOWN_ENV: readonly string[] = [
+  ...Object.keys(OTHER_ENV),
+  ...Object.entries(ENV_VARS).flatMap(([name, v]) => (v.file ? [name, `${name}_FILE`] : [name])),
+];
+
+/** Warnings for HOOKGATE_* variables hookgate does not read (a misspelt name would otherwise be ignored silently). */
+export function checkEnvironment(env: NodeJS.ProcessEnv): ConfigProblem[] {
+  return unknownEnv(env, 'HOOKGATE_', KNOWN_ENV);
+}
 
 /** `identity=token` names the holder; a bare token gets a stable, non-secret identity `<fallback>-N`. */
 function identityTokens(list: string, fallback: string): { identity: string; token: string }[] {
@@ -279,13 +319,21 @@ function identityTokens(list: string, fallback: string): { identity: string; tok
   });
 }
 
+function basicPairs(list: string, problems: ConfigProblem[]): { username: string; secret: string }[] {
+  return splitList(list).map((p) => {
+    const colon = p.indexOf(':');
+    if (colon <= 0) problems.push({ path: 'HOOKGATE_AUTH_BASIC', reason: 'each entry must be user:secret' });
+    return { username: p.slice(0, Math.max(colon, 0)), secret: p.slice(colon + 1) };
+  });
+}
+
 function splitList(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 /**
  * Loads the file named by HOOKGATE_CONFIG (or `path`), applies environment overrides and validates. Throws a
- * ConfigError listing every problem.
+ * ConfigError listing every problem, unknown keys included.
  */
 export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): HookgateConfig {
   const raw = (path ? readConfigFile(path) : {}) as Record<string, unknown>;
@@ -298,35 +346,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): 
   if (typeof policies === 'object' && policies !== null && !Array.isArray(policies) && !('default' in policies)) {
     (policies as Record<string, unknown>).default = {};
   }
-  for (const [name, key] of Object.entries({ ...ENV_KEYS, ...DRAFT01_ENV_KEYS })) {
-    const v = env[name];
-    if (v !== undefined && v !== '') setPath(raw, key, v);
+  for (const [name, v] of Object.entries(ENV_VARS)) {
+    const text = v.file ? envOrFile(env, name) : env[name];
+    if (text !== undefined && text !== '') setPath(raw, v.key, v.parse ? v.parse(text, problems) : text);
   }
-  const tokens = envOrFile(env, 'HOOKGATE_AUTH_TOKENS');
-  if (tokens) {
-    setPath(raw, 'auth.tokens', identityTokens(tokens, 'token'));
-  }
-  const basic = envOrFile(env, 'HOOKGATE_AUTH_BASIC');
-  if (basic) {
-    const pairs = splitList(basic).map((p) => {
-      const colon = p.indexOf(':');
-      if (colon <= 0) problems.push({ path: 'HOOKGATE_AUTH_BASIC', reason: 'each entry must be user:secret' });
-      return { username: p.slice(0, Math.max(colon, 0)), secret: p.slice(colon + 1) };
-    });
-    setPath(raw, 'auth.basic', pairs);
-  }
-  if (env.HOOKGATE_REDIS_CLUSTER) setPath(raw, 'redis.cluster', splitList(env.HOOKGATE_REDIS_CLUSTER));
-  if (env.HOOKGATE_REDIS_SENTINELS) setPath(raw, 'redis.sentinels', splitList(env.HOOKGATE_REDIS_SENTINELS));
-  if (env.HOOKGATE_REDIS_SENTINEL_NAME) setPath(raw, 'redis.sentinelName', env.HOOKGATE_REDIS_SENTINEL_NAME);
-  const adminTokens = envOrFile(env, 'HOOKGATE_ADMIN_TOKENS');
-  if (adminTokens) {
-    setPath(raw, 'admin.tokens', identityTokens(adminTokens, 'admin'));
-  }
-  if (env.HOOKGATE_ALLOW_UNAUTHENTICATED) setPath(raw, 'auth.allowUnauthenticated', env.HOOKGATE_ALLOW_UNAUTHENTICATED);
-  const rspamdPassword = envOrFile(env, 'HOOKGATE_RSPAMD_PASSWORD');
-  if (rspamdPassword) setPath(raw, 'scanners.rspamd.password', rspamdPassword);
-  const password = envOrFile(env, 'HOOKGATE_REDIS_PASSWORD');
-  if (password) setPath(raw, 'redis.password', password);
   const source = path ? `${path} + environment` : 'environment';
   const config = validateConfig(ConfigSchema, raw, source, problems);
   return checkSemantics(config, source);
@@ -360,8 +383,12 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
   if (!config.policies.default) problems.push({ path: 'policies.default', reason: 'a default policy is required (applies when no rule matches)' });
   const knownScanners = new Set(Object.keys(config.scanners));
   for (const [name, bank] of Object.entries(config.policies)) {
-    for (const id of Object.keys(bank.scanners)) {
-      if (!knownScanners.has(id)) problems.push({ path: `policies.${name}.scanners.${id}`, reason: `unknown scanner; known: ${[...knownScanners].join(', ')}` });
+    // Records keyed by scanner id: open in the schema, checked against the scanners here.
+    const byScanner = [...Object.keys(bank.scanners).map((id) => ['scanners', id]), ...Object.keys(bank.spam.weights).map((id) => ['spam.weights', id])];
+    for (const [where, id] of byScanner as [string, string][]) {
+      if (knownScanners.has(id)) continue;
+      const near = closest(id, [...knownScanners]);
+      problems.push({ path: `policies.${name}.${where}.${id}`, reason: `unknown scanner; ${near ? `did you mean ${near}? ` : ''}known: ${[...knownScanners].join(', ')}` });
     }
     const t = bank.spam;
     const ordered = [t.addHeaderAt, t.quarantineAt, t.rejectAt].filter((x): x is number => x !== null);

@@ -7,7 +7,7 @@ import { ConfigError } from '@hookgate/config';
 import { ConnectionLog } from '@hookgate/redis';
 import { createLogger } from '@hookgate/logger';
 import { Lifecycle, startHealthServer } from '@hookgate/lifecycle';
-import { loadConfig, type HookgateConfig } from './config.js';
+import { checkEnvironment, loadConfig, type HookgateConfig } from './config.js';
 import { redisTarget, describeTarget } from './redis-target.js';
 import { startEmbeddedRedis } from './embedded-redis.js';
 import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
@@ -63,6 +63,8 @@ async function run(argv: string[]): Promise<number> {
       say('usage: hookgate config check FILE');
       return 2;
     }
+    // Environment warnings first: a misspelt variable may be why the file's value is not the one in force.
+    for (const w of checkEnvironment(process.env)) process.stdout.write(`warning: ${w.path}: ${w.reason}\n`);
     try {
       const config = loadConfig(process.env, file);
       const active = scannerRegistry(config).filter((e) => e.active).map((e) => e.id);
@@ -79,6 +81,8 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const envWarnings = checkEnvironment(process.env);
+  for (const w of envWarnings) say(`warning: ${w.path}: ${w.reason}`);
   let config: HookgateConfig;
   try {
     config = loadConfig(process.env);
@@ -89,6 +93,7 @@ async function run(argv: string[]): Promise<number> {
   // Telemetry first, so every client and span created later reports through it.
   const telemetry = startTelemetry({ serviceName: 'hookgate', role: command, env: process.env });
   const log = createLogger({ level: config.log.level, base: { role: command } });
+  for (const w of envWarnings) log.warn({ variable: w.path }, `environment: ${w.reason}`);
   const lifecycle = new Lifecycle(log, { hardDeadlineMs: Math.max(...Object.values(config.stages.deadlineMs).map(Number)) + 15_000 });
   lifecycle.handleSignals();
   lifecycle.onStop('telemetry', () => telemetry.shutdown());

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config.js';
+import { setPath, unknownKeys } from '@hookgate/config';
+import { checkEnvironment, ConfigSchema, ENV_VARS, KNOWN_ENV, loadConfig } from '../src/config.js';
 import { scannerRegistry } from '../src/scanners.js';
 import { checkExposure } from '../src/roles.js';
 import { tempDir } from '../../../test/support/daemons.js';
@@ -103,3 +104,132 @@ redis: { url: "redis://a", cluster: ["b:1"] }
     expect(checkExposure(loadConfig({ HOOKGATE_LISTEN: '[::1]:8080' }))).toBeUndefined();
   });
 });
+
+/** The problems loadConfig reports for a file, as `path: reason` lines. */
+function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    loadConfig(env, file(yaml));
+  } catch (err) {
+    return (err as { problems?: { path: string; reason: string }[] }).problems?.map((p) => `${p.path}: ${p.reason}`) ?? [String(err)];
+  }
+  return [];
+}
+
+describe('unknown config keys', () => {
+  it('names a top-level typo and the key it probably meant', () => {
+    expect(problemsOf('scaners: { clamav: { endpoint: /run/clamd.sock } }\n')).toEqual(['scaners: unknown key; did you mean scanners?']);
+    let message = '';
+    try {
+      loadConfig({}, file('scaners: {}\n'));
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as { code: string }).code).toBe('HOOKGATE_ERR_CONFIG_INVALID');
+    }
+    expect(message).toMatch(/^invalid configuration \(.*hookgate\.yaml \+ environment\):\n {2}- scaners: unknown key; did you mean scanners\?$/);
+  });
+
+  it('names nested typos by full path, in the schemas of every package', () => {
+    expect(problemsOf('scanners: { clamv: { endpoint: /run/clamd.sock } }\n')).toEqual(['scanners.clamv: unknown key; did you mean scanners.clamav?']);
+    expect(problemsOf('stages: { deadlineMs: { dta: 1000 } }\n')).toEqual(['stages.deadlineMs.dta: unknown key; did you mean stages.deadlineMs.data?']);
+    expect(problemsOf('scanners: { clamav: { endpoint: /s, onTimout: accept } }\n')).toEqual(['scanners.clamav.onTimout: unknown key; did you mean scanners.clamav.onTimeout?']);
+    // Package schemas: milter, scanner-spam, scanner-dlp, draft-01 and TLS.
+    expect(problemsOf('milter: { listn: "127.0.0.1:11332" }\n')).toEqual(['milter.listn: unknown key; did you mean milter.listen?']);
+    expect(problemsOf('scanners: { rspamd: { urls: "http://127.0.0.1:11333" } }\n')).toEqual(['scanners.rspamd.urls: unknown key; did you mean scanners.rspamd.url?']);
+    expect(problemsOf('scanners: { spamd: { spamHeader: { name: X-Spam, vaule: yes } } }\n')).toEqual([
+      'scanners.spamd.spamHeader.vaule: unknown key; did you mean scanners.spamd.spamHeader.value?',
+    ]);
+    expect(problemsOf('scanners: { dlp: { detectors: { pci.crad: { enabled: false } }, rules: [{ id: a, keywords: [x], severty: high }] } }\n')).toEqual([
+      'scanners.dlp.detectors.pci.crad: unknown key; did you mean scanners.dlp.detectors.pci.card?',
+      'scanners.dlp.rules.0.severty: unknown key; did you mean scanners.dlp.rules.0.severity?',
+    ]);
+    expect(problemsOf('protocols: { draft01: { basepath: /x } }\ntls: { minVerison: TLSv1.3 }\n')).toEqual([
+      'protocols.draft01.basepath: unknown key; did you mean protocols.draft01.basePath?',
+      'tls.minVerison: unknown key; did you mean tls.minVersion?',
+    ]);
+    expect(problemsOf('rules: [{ name: r, policy: default, match: { senderDomain: [example.com] } }]\n')).toEqual([
+      'rules.0.match.senderDomain: unknown key; did you mean rules.0.match.senderDomains?',
+    ]);
+  });
+
+  it('names the known keys when nothing is close (the issue\'s scanners.nosuch)', () => {
+    expect(problemsOf('scanners: { nosuch: 1 }\n')).toEqual(['scanners.nosuch: unknown key; known here: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop']);
+  });
+
+  it('accepts any name inside the deliberately open records, and checks scanner ids there by meaning', () => {
+    const c = loadConfig({}, file(`
+policies:
+  strict-inbound: { scanners: { clamav: { required: true } }, spam: { mode: score, rejectAt: 15, weights: { rspamd: 1.5, spamd: 0.5 } } }
+rules: [{ name: r, policy: strict-inbound, match: { direction: inbound } }]
+`));
+    expect(Object.keys(c.policies).sort()).toEqual(['default', 'strict-inbound']);
+    expect(c.policies['strict-inbound']!.spam.weights).toEqual({ rspamd: 1.5, spamd: 0.5 });
+    expect(problemsOf('policies: { default: { scanners: { clamv: { enabled: false } }, spam: { weights: { rspamdd: 2 } } } }\n')).toEqual([
+      'policies.default.scanners.clamv: unknown scanner; did you mean clamav? known: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop',
+      'policies.default.spam.weights.rspamdd: unknown scanner; did you mean rspamd? known: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop',
+    ]);
+    expect(problemsOf('policies: { "no spaces": {} }\n')).toEqual(['policies.no spaces: not an allowed name (must match ^[A-Za-z0-9_.-]+$)']);
+  });
+
+  it('lists every unknown key at once, together with the other problems', () => {
+    expect(problemsOf(`
+scaners: {}
+listen: nope
+stages: { deadlineMs: { dta: 1000 }, marginMS: 10 }
+scanners: { clamav: { endpoint: /s, action: maybe, chunkbytes: 4096 } }
+`)).toEqual([
+      'scaners: unknown key; did you mean scanners?',
+      'stages.deadlineMs.dta: unknown key; did you mean stages.deadlineMs.data?',
+      'stages.marginMS: unknown key; did you mean stages.marginMs?',
+      'scanners.clamav.chunkbytes: unknown key; did you mean scanners.clamav.chunkBytes?',
+      'listen: must be host:port, e.g. 127.0.0.1:8080 or [::]:8080',
+      'scanners.clamav.action: must be one of reject, quarantine, discard',
+    ]);
+  });
+
+  it('knows every key the environment sets', () => {
+    const raw: Record<string, unknown> = {};
+    for (const v of Object.values(ENV_VARS)) setPath(raw, v.key, 'x');
+    expect(unknownKeys(ConfigSchema, raw)).toEqual([]);
+  });
+});
+
+describe('unknown HOOKGATE_* environment variables', () => {
+  it('are warned about with the closest known name, and do not stop the config from loading', () => {
+    const env = { HOOKGATE_FOO: '1', HOOKGATE_CLAMAV: 'tcp://127.0.0.1:3310', HOOKGATE_REDIS_URI: 'redis://127.0.0.1:6390', HOOKGATE_LISTEN: '127.0.0.1:8081', NOT_OURS: '1' };
+    expect(checkEnvironment(env)).toEqual([
+      { path: 'HOOKGATE_CLAMAV', reason: 'unknown variable, ignored; did you mean HOOKGATE_CLAMD?' },
+      { path: 'HOOKGATE_FOO', reason: 'unknown variable, ignored' },
+      { path: 'HOOKGATE_REDIS_URI', reason: 'unknown variable, ignored; did you mean HOOKGATE_REDIS_URL?' },
+    ]);
+    const c = loadConfig(env);
+    expect(c.listen).toBe('127.0.0.1:8081');
+    expect(c.scanners.clamav.endpoint).toBeUndefined();
+  });
+
+  it('know every variable hookgate reads: secrets with _FILE, the config file, and draft-01/TLS ones', () => {
+    expect(checkEnvironment(Object.fromEntries(KNOWN_ENV.map((n) => [n, 'x'])))).toEqual([]);
+    for (const n of ['HOOKGATE_CONFIG', 'HOOKGATE_AUTH_TOKENS_FILE', 'HOOKGATE_REDIS_PASSWORD_FILE', 'HOOKGATE_TLS_CLIENT_CA', 'HOOKGATE_MILTER_LISTEN']) expect(KNOWN_ENV).toContain(n);
+    expect(checkEnvironment({ HOOKGATE_CLAMD_FILE: '/x' })).toEqual([{ path: 'HOOKGATE_CLAMD_FILE', reason: 'unknown variable, ignored; did you mean HOOKGATE_CLAMD?' }]);
+  });
+
+  // One list: a variable named anywhere in the code, the deployment files, the docs or the test support must be in it,
+  // or operators who set it would be warned that it is ignored.
+  it('include every HOOKGATE_* variable the repository names', () => {
+    // Names that are not environment variables: constants, and rspamd --var macros of the test fixtures.
+    const notVariables = new Set(['HOOKGATE_BIN', 'HOOKGATE_UID', 'HOOKGATE_NORMAL', 'HOOKGATE_CONTROLLER', 'HOOKGATE_PROXY', 'HOOKGATE_DNS']);
+    const files: string[] = [];
+    const walk = (p: string): void => {
+      if (!existsSync(p) || /(^|\/)(node_modules|dist|rendered|\.results)$/.test(p)) return;
+      if (statSync(p).isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+      else if (/\.(ts|js|ya?ml|md|sh|conf|env)$|Dockerfile$/.test(p)) files.push(p);
+    };
+    for (const top of ['services', 'libs', 'deploy', 'docs', 'test/support', 'README.md', 'docker-compose.yml']) walk(top);
+    const named = new Set<string>();
+    for (const f of files.filter((f) => !/\/test\//.test(f) || f.startsWith('test/support/'))) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/\bHOOKGATE_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!m[0].startsWith('HOOKGATE_ERR_') && !notVariables.has(m[0])) named.add(m[0]);
+    }
+    expect(named.size).toBeGreaterThan(20);
+    expect([...named].filter((n) => !KNOWN_ENV.includes(n))).toEqual([]);
+  });
+});
+
