@@ -66,7 +66,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const unsubscribe = await subscribeResults(sub, store, instanceId, (n) => waiter.deliver(n));
   const registry = new PoolRegistry(redis, prefix);
   let pools: PoolWatcher | undefined;
-  let unsubscribePools = async () => undefined;
+  let unsubscribePools: () => Promise<void> = async () => undefined;
   if (o.watchPools) {
     pools = new PoolWatcher({ registry, scanners: o.routes.map((r) => r.id) });
     const watcher = pools;
