@@ -302,7 +302,7 @@ export const Draft01EmailHeader = Type.Object({ name: Str(1024), value: Type.Str
 export const Draft01Message = Type.Object({
   size: opt(UnsignedInt),
   subject: opt(Type.String({ maxLength: 100_000 })),
-  headers: opt(Type.Array(Draft01EmailHeader, { maxItems: 100_000 })),
+  headers: opt(Type.Array(Draft01EmailHeader, { maxItems: 10_000 })),
 });
 
 export const Draft01HookRequest = Type.Object({
@@ -340,7 +340,7 @@ export const Draft01HookRequest = Type.Object({
   envelope: opt(
     Type.Object({
       from: opt(Draft01EnvelopeAddress),
-      to: opt(Type.Array(Type.Union([Draft01DeliveryRecipient, Draft01EnvelopeAddress]), { maxItems: 100_000 })),
+      to: opt(Type.Array(Type.Union([Draft01DeliveryRecipient, Draft01EnvelopeAddress]), { maxItems: 10_000 })),
     }),
   ),
   message: opt(Draft01Message),

@@ -8,10 +8,23 @@ import { LEGACY_STAGES } from './model.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
+/**
+ * Field limits (issue 11): generous next to SMTP's own (RFC 5321: a path of 256 octets, a command line of 512, at
+ * least 100 recipients), tight enough that one request cannot park megabytes of fields in Redis. Over a limit is a
+ * 400 naming the field; the body as a whole is bounded by `limits.maxBodyBytes` (413).
+ */
+const MAX_ADDRESS = 1024;
+const MAX_RECIPIENTS = 10_000;
+const MAX_HEADERS = 10_000;
+
 export const StalwartAddress = Type.Object({
-  address: Type.String({ maxLength: 1024 }),
-  parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])), Type.Null()])),
+  address: Type.String({ maxLength: MAX_ADDRESS }),
+  parameters: Type.Optional(
+    Type.Union([Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), { maxProperties: 32 }), Type.Null()]),
+  ),
 });
+
+const HeaderPairs = Type.Array(Type.Tuple([Type.String({ maxLength: 1024 }), Type.String({ maxLength: 1_000_000 })]), { maxItems: MAX_HEADERS });
 
 export const StalwartRequest = Type.Object(
   {
@@ -26,7 +39,7 @@ export const StalwartRequest = Type.Object(
       }),
       sasl: Type.Optional(
         Type.Union([
-          Type.Object({ login: Type.String({ maxLength: 1024 }), method: Type.Optional(Nullable(Type.String())) }),
+          Type.Object({ login: Type.String({ maxLength: 1024 }), method: Type.Optional(Nullable(Type.String({ maxLength: 64 }))) }),
           Type.Null(),
         ]),
       ),
@@ -47,19 +60,19 @@ export const StalwartRequest = Type.Object(
         }),
       ),
       queue: Type.Optional(Type.Union([Type.Object({ id: Type.String({ maxLength: 256 }) }), Type.Null()])),
-      protocol: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.Integer(), Type.String()])) })),
+      protocol: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.Integer(), Type.String({ maxLength: 32 })])) })),
     }),
     envelope: Type.Optional(
       Type.Union([
-        Type.Object({ from: StalwartAddress, to: Type.Array(StalwartAddress, { maxItems: 100000 }) }),
+        Type.Object({ from: StalwartAddress, to: Type.Array(StalwartAddress, { maxItems: MAX_RECIPIENTS }) }),
         Type.Null(),
       ]),
     ),
     message: Type.Optional(
       Type.Union([
         Type.Object({
-          headers: Type.Array(Type.Tuple([Type.String(), Type.String()])),
-          serverHeaders: Type.Optional(Type.Union([Type.Array(Type.Tuple([Type.String(), Type.String()])), Type.Null()])),
+          headers: HeaderPairs,
+          serverHeaders: Type.Optional(Type.Union([HeaderPairs, Type.Null()])),
           contents: Type.String(),
           size: Type.Integer({ minimum: 0 }),
         }),

@@ -45,6 +45,9 @@ const isResult = (x: Record<string, unknown>) => typeof x.scanner === 'string' &
 const isRequest = (x: Record<string, unknown>) => typeof x.stage === 'string' && typeof x.sessionId === 'string';
 const isRecord = (x: Record<string, unknown>) => typeof x.reqId === 'string' && typeof x.verdict === 'object';
 
+/** The stored form of a verdict record: results live in their own fields, so only their names are kept. */
+type StoredRecord = VerdictRecord & { decidedWith?: string[] };
+
 /** What `recordResult` did: stored it, found one already stored, or found the request gone. */
 export type RecordOutcome = 'stored' | 'duplicate' | 'expired';
 
@@ -131,18 +134,33 @@ export class TransactionStore {
    * `dropMessage` deletes the message bytes in the same round trip (every scanner has answered).
    */
   async finalize(sessionId: string, record: VerdictRecord, dropMessage = false): Promise<boolean> {
+    // The results are already stored next to it (res:<scanner>): the record keeps only their names.
+    const { results, ...rest } = record;
     const ok = await this.#redis.hgFinalize(
       this.keys.request(sessionId, record.reqId),
       this.keys.message(sessionId, record.reqId),
-      pack(record),
+      pack({ ...rest, results: [], decidedWith: results.map((r) => r.scanner) } satisfies StoredRecord),
       dropMessage ? '1' : '0',
     );
     return Number(ok) === 1;
   }
 
+  /**
+   * The verdict record of a stage request with every result stored for it: those the answer was decided with, and
+   * any that came later (`at` after `answeredAt`), which never changed it.
+   */
   async verdict(sessionId: string, reqId: string): Promise<VerdictRecord | undefined> {
-    const b = await this.#redis.hgetBuffer(this.keys.request(sessionId, reqId), FIELD.VERDICT);
-    return b ? unpack<VerdictRecord>(b, 'verdict record', isRecord) : undefined;
+    const all = await this.#redis.hgetallBuffer(this.keys.request(sessionId, reqId));
+    const b = all[FIELD.VERDICT];
+    if (!b) return undefined;
+    const { decidedWith, ...record } = unpack<StoredRecord>(b, 'verdict record', isRecord);
+    const results = Object.entries(all).flatMap(([field, v]) => (field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(v, 'scan result', isResult)] : []));
+    // Those the answer was decided with first, in the order they arrived, then late ones.
+    const order = (r: ScanResult) => {
+      const i = decidedWith?.indexOf(r.scanner) ?? -1;
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
+    return { ...record, results: results.sort((x, y) => order(x) - order(y) || x.at - y.at) };
   }
 
   /** The stage log of a session, oldest first. */

@@ -112,6 +112,17 @@ describe('bad input', () => {
     expect(decode(badPack.rawPayload)).toEqual({ error: { code: 'HOOKGATE_ERR_REQUEST_INVALID', message: 'body is not valid MessagePack' } });
   });
 
+  it('400 naming the field for request fields over their limits (issue 11: one request must not park megabytes in Redis)', async () => {
+    const helo = stalwartRequest('ehlo') as { context: { client: { helo: string } } };
+    helo.context.client.helo = 'h'.repeat(5000);
+    const res = await post(helo);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toMatch(/body\/context\/client\/helo must NOT have more than 1024 characters/);
+    const params = stalwartRequest('mail') as { envelope: { from: { parameters: Record<string, string> } } };
+    params.envelope.from.parameters = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`P${i}`, 'x']));
+    expect((await post(params)).json().error.message).toMatch(/body\/envelope\/from\/parameters must NOT have more than 32 properties/);
+  });
+
   it('400 for an unknown stage, naming it', async () => {
     const body = stalwartRequest('connect') as { context: { stage: string } };
     body.context.stage = 'helo';
