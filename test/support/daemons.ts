@@ -101,6 +101,8 @@ export interface RedisDaemon extends Daemon {
   /** Stops the server (keeping its data dir) so a test can observe an outage; `restart()` brings it back. */
   pause(): Promise<void>;
   restart(): Promise<void>;
+  /** Sends a signal to the server (SIGSTOP/SIGCONT: a stall with connections kept open). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 export async function startRedis(extraArgs: string[] = []): Promise<RedisDaemon> {
@@ -118,6 +120,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisDaemon>
     port,
     pause: () => stopChild(child),
     restart: launch,
+    signal: (sig) => void child.kill(sig),
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });

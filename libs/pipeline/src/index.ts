@@ -10,3 +10,4 @@ export {
 export { ResultWaiter } from './waiter.js';
 export { ByteBudget, type ByteBudgetLimits, type BudgetRefusal } from './budget.js';
 export { PoolWatcher, type PoolWatcherOptions } from './pools.js';
+export { LoopLag } from './lag.js';

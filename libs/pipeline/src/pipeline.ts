@@ -69,6 +69,8 @@ export interface PipelineDeps {
   pools?: { isLive(scanner: string): boolean };
   /** Message bytes in Redis for scans in flight, per caller and in total; without it nothing is limited. */
   budget?: ByteBudget;
+  /** Recent event-loop lag: deadline timers fire that much earlier. Without it, no allowance is made. */
+  lag?: { readonly recentMs: number };
   now?: () => number;
 }
 
@@ -211,10 +213,13 @@ export class StagePipeline {
       finish(false);
     };
     const stopWaiting = this.#d.waiter.expect(request.reqId, accept);
-    // Fires early enough that the final store read, and the answer after it, still come before the deadline.
+    // Fires early enough that the final store read, and the answer after it, still come before the deadline, even
+    // when the event loop is as late as it was lately (at most a quarter of the budget goes to that allowance).
+    let fannedOut = false;
+    const allowance = Math.min(this.#d.lag?.recentMs ?? 0, (request.deadlineAt - receivedAt) / 4);
     const deadlineTimer = setTimeout(
-      () => void this.#atDeadline(request, results, finish),
-      Math.max(0, request.deadlineAt - ANSWER_RESERVE_MS - this.#now()),
+      () => void this.#atDeadline(request, results, finish, fannedOut),
+      Math.max(0, request.deadlineAt - ANSWER_RESERVE_MS - allowance - this.#now()),
     );
     // Final already when every expected pool is empty.
     if (absent.size > 0) finish(false);
@@ -234,6 +239,7 @@ export class StagePipeline {
             return this.#d.producer.fanOut(queued.map((r) => this.#job(request, r.id, trace)));
           }, { kind: SpanKind.PRODUCER });
         }
+        fannedOut = true;
       } catch (err) {
         // Redis or the queue failed: nobody will answer; decide now as at the deadline.
         this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errMessage(err) }, 'pipeline degraded: store or queue unavailable');
@@ -304,8 +310,13 @@ export class StagePipeline {
     );
   }
 
-  async #atDeadline(request: StageRequest, results: ScanResult[], finish: (deadline: boolean) => boolean): Promise<void> {
-    // One last read catches results whose notification was lost; bounded so the answer is never late.
+  async #atDeadline(request: StageRequest, results: ScanResult[], finish: (deadline: boolean) => boolean, fannedOut: boolean): Promise<void> {
+    // One last read catches results whose notification was lost; bounded so the answer is never late. Nothing to
+    // read when the jobs were never queued (Redis stalled or down): then answer at once.
+    if (!fannedOut) {
+      finish(true);
+      return;
+    }
     try {
       const stored = await withTimeout(this.#d.store.results(request.sessionId, request.reqId), FINAL_READ_MS);
       for (const r of stored ?? []) if (!results.some((x) => x.scanner === r.scanner)) results.push(r);

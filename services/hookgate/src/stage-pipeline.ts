@@ -11,7 +11,7 @@ import { observeGauge } from '@hookgate/telemetry';
 import { createRedisClient, connectRedis, closeRedis, type ConnectionLog, type RedisClient, type RedisTarget } from '@hookgate/redis';
 import { PoolRegistry, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { ByteBudget, PoolWatcher, StagePipeline, ResultWaiter } from '@hookgate/pipeline';
+import { ByteBudget, LoopLag, PoolWatcher, StagePipeline, ResultWaiter } from '@hookgate/pipeline';
 import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import type { HookgateConfig } from './config.js';
@@ -39,6 +39,7 @@ export interface FrontendPipeline {
   pools: PoolWatcher;
 }
 
+let loopLag: LoopLag | undefined;
 let poolsObserved = false;
 /** One gauge of live workers per scanner per process (the alert on an empty pool reads it). */
 function observePoolsOnce(watcher: PoolWatcher): void {
@@ -124,6 +125,8 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
     },
     log: log.child({ component: 'pipeline' }),
     pools,
+    // One monitor per process, shared by every frontend in it.
+    lag: (loopLag ??= new LoopLag()),
     budget: new ByteBudget({ totalBytes: config.limits.inFlightBytes, perCallerBytes: config.limits.inFlightBytesPerCaller }),
   });
   lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));
