@@ -20,7 +20,8 @@
  *   redis   hookgate's Redis, from /proc and from `INFO cpu` (used_cpu_sys + used_cpu_user)
  *   total   filter + engine + redis: everything on the box but Postfix (shown apart) and the load generator.
  */
-import { rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort, startRedis, tempDir, type ClamdDaemon, type RedisDaemon } from '../support/daemons.js';
 import { startClamavMilter, type ClamavMilter } from '../support/clamav-milter.js';
 import type { RspamdDaemon } from '../support/rspamd.js';
@@ -37,13 +38,16 @@ export interface PeerBenchOptions {
   rspamd?: RspamdDaemon;
   /** SMTP sessions in parallel, one row pair per entry (default 8 and 40). */
   sessions?: number[];
-  /** Messages per measured row (default 1000) and per unmeasured warm-up before it (default 200). */
+  /** Messages per measured row (default 1000), in `rounds` alternating with the other path (default 4). */
   messages?: number;
+  rounds?: number;
+  /** Unmeasured messages through each path before its first round (default 200). */
   warmupMessages?: number;
   engines?: Engine[];
 }
 
 type Engine = 'clamav' | 'rspamd';
+type Counts = Required<Pick<PeerBenchOptions, 'messages' | 'rounds' | 'warmupMessages'>>;
 
 export interface PeerRow {
   engine: Engine;
@@ -71,8 +75,9 @@ export interface PeerBenchResult {
   rows: PeerRow[];
   /** hookgate ÷ peer, same run: `<engine>@<sessions>` → msgs/s and total CPU per message. */
   ratios: Record<string, { msgsPerSec: number; totalCpu: number; filterCpu: number }>;
-  /** Per measured row, after `warmupMessages` unmeasured; the message's size in bytes. */
+  /** Per measured row, in `rounds`, after `warmupMessages` unmeasured; the message's size in bytes. */
   messages: number;
+  rounds: number;
   warmupMessages: number;
   messageBytes: number;
   wallMs: number;
@@ -106,16 +111,39 @@ async function redisInfoCpuMs(port: number): Promise<number> {
   return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
-/** Lines of the Postfix log that record a delivery (every transport discards). */
-const sentCount = (postfix: PostfixInstance) => (postfix.maillog().match(/ status=sent \(/g) ?? []).length;
+/**
+ * Deliveries so far, from the lines of Postfix's log that record one (every transport discards), read on from
+ * where the last call stopped: the log grows by megabytes over a run.
+ */
+function deliveries(postfix: PostfixInstance): () => number {
+  const file = join(postfix.dir, 'maillog');
+  let offset = 0;
+  let count = 0;
+  let partial = '';
+  return () => {
+    if (!existsSync(file)) return count;
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      for (let got; (got = readSync(fd, buf, 0, buf.length, offset)) > 0; offset += got) {
+        const lines = (partial + buf.toString('latin1', 0, got)).split('\n');
+        partial = lines.pop()!;
+        count += lines.filter((l) => l.includes(' status=sent (')).length;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return count;
+  };
+}
 
-/** Waits until Postfix has delivered `expected` messages in all (bounded: a stuck queue fails the row, not the run). */
-async function drained(postfix: PostfixInstance, expected: number, timeoutMs = 60_000): Promise<number> {
+/** Waits until Postfix has delivered `expected` messages in all (bounded: a stuck queue shows as errors in the row). */
+async function drained(sent: () => number, expected: number, timeoutMs = 60_000): Promise<number> {
   const until = Date.now() + timeoutMs;
-  let n = sentCount(postfix);
+  let n = sent();
   while (n < expected && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 50));
-    n = sentCount(postfix);
+    n = sent();
   }
   return n;
 }
@@ -137,45 +165,114 @@ async function snapshot(p: Path): Promise<Snapshot> {
   };
 }
 
-async function measure(p: Path, sessions: number, o: Required<Pick<PeerBenchOptions, 'messages' | 'warmupMessages'>>, postfix: PostfixInstance, file: string): Promise<PeerRow> {
-  const port = postfix.ports[p.listener]!;
-  let expected = sentCount(postfix);
-  if (o.warmupMessages > 0) {
-    const w = await smtpSource({ port, sessions, messages: o.warmupMessages, file });
-    if (w.code !== 0) throw new Error(`${p.path} (${p.engine}) warm-up failed: smtp-source exited ${w.code}: ${w.output.trim()}`);
-    expected += o.warmupMessages;
+/** CPU (ms) and messages summed over a path's measured rounds. */
+interface Tally {
+  sent: number;
+  tried: number;
+  elapsedMs: number;
+  filter: Record<string, number>;
+  engine: Record<string, number>;
+  redis: number;
+  redisInfo: number;
+  postfix: number;
+  notes: string[];
+}
+
+const tally = (): Tally => ({ sent: 0, tried: 0, elapsedMs: 0, filter: {}, engine: {}, redis: 0, redisInfo: 0, postfix: 0, notes: [] });
+
+function addDiff(into: Record<string, number>, a: Record<string, number>, b: Record<string, number>): void {
+  for (const k of Object.keys(b)) into[k] = (into[k] ?? 0) + b[k]! - a[k]!;
+}
+
+/** Postfix with its delivery counter, and the message file smtp-source sends. */
+interface Bed {
+  postfix: PostfixInstance;
+  sent: () => number;
+  file: string;
+}
+
+async function warmUp(p: Path, sessions: number, messages: number, { postfix, sent, file }: Bed): Promise<void> {
+  if (messages <= 0) return;
+  const before = sent();
+  const w = await smtpSource({ port: postfix.ports[p.listener]!, sessions, messages, file });
+  if (w.code !== 0) throw new Error(`${p.path} warm-up failed: smtp-source exited ${w.code}: ${w.output.trim()}`);
+  await drained(sent, before + messages);
+}
+
+/**
+ * Waits until the path's processes are idle (their CPU unchanged over 100 ms, at most 3 s): work a filter does
+ * after answering Postfix (state cleanup, job bookkeeping) belongs to the round that caused it.
+ */
+async function settled(p: Path): Promise<void> {
+  const total = () => sum(Object.fromEntries([...Object.entries(p.filter), ...Object.entries(p.engineCpu)].map(([k, f]) => [k, f()]))) + (p.redis ? ownCpu(p.redis.pid)() : 0);
+  const until = Date.now() + 3000;
+  for (let last = total(); Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = total();
+    if (now === last) return;
+    last = now;
   }
-  const before = await drained(postfix, expected);
+}
+
+/** One measured round: `messages` through the path; CPU read when the path is idle before and after. */
+async function measureRound(p: Path, sessions: number, messages: number, { postfix, sent: delivered, file }: Bed, t: Tally): Promise<void> {
+  const before = delivered();
+  await settled(p);
   const s0 = await snapshot(p);
   const pf0 = treeCpuMs(postfix.masterPid());
-  const run = await smtpSource({ port, sessions, messages: o.messages, file });
+  const run = await smtpSource({ port: postfix.ports[p.listener]!, sessions, messages, file });
+  const sent = (await drained(delivered, before + messages)) - before;
+  await settled(p);
   const s1 = await snapshot(p);
-  const sent = (await drained(postfix, before + o.messages)) - before;
-  const pf1 = treeCpuMs(postfix.masterPid());
-  const n = Math.max(1, sent);
-  const per = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(b).map((k) => [k, round((b[k]! - a[k]!) / n)]));
-  const filter = per(s0.filter, s1.filter);
-  const engineCpu = per(s0.engine, s1.engine);
-  const redisMs = p.redis ? round((s1.redis - s0.redis) / n) : undefined;
-  const redisInfoMs = p.redis ? round((s1.redisInfo - s0.redisInfo) / n) : undefined;
-  const filterMs = round(sum(filter));
-  const engineMs = round(sum(engineCpu));
+  t.postfix += treeCpuMs(postfix.masterPid()) - pf0;
+  t.sent += sent;
+  t.tried += messages;
+  t.elapsedMs += run.elapsedMs;
+  addDiff(t.filter, s0.filter, s1.filter);
+  addDiff(t.engine, s0.engine, s1.engine);
+  t.redis += s1.redis - s0.redis;
+  t.redisInfo += s1.redisInfo - s0.redisInfo;
+  if (run.code !== 0) t.notes.push(`smtp-source exited ${run.code}: ${run.output.trim().split('\n')[0]}`);
+}
+
+function toRow(p: Path, sessions: number, t: Tally): PeerRow {
+  const n = Math.max(1, t.sent);
+  const per = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v / n)]));
+  const filter = per(t.filter);
+  const engineCpu = per(t.engine);
+  const filterMs = round(sum(t.filter) / n);
+  const engineMs = round(sum(t.engine) / n);
+  const redisMs = p.redis ? round(t.redis / n) : undefined;
   return {
     engine: p.engine,
     path: p.path,
     sessions,
-    messages: sent,
-    errors: o.messages - sent,
-    msgsPerSec: round(sent / (run.elapsedMs / 1000), 1),
+    messages: t.sent,
+    errors: t.tried - t.sent,
+    msgsPerSec: round(t.sent / (t.elapsedMs / 1000), 1),
     filter,
     engineCpu,
     filterMs,
     engineMs,
-    ...(redisMs !== undefined ? { redisMs, redisInfoMs } : {}),
-    totalMs: round(filterMs + engineMs + (redisMs ?? 0)),
-    postfixMs: round((pf1 - pf0) / n),
-    ...(run.code !== 0 ? { note: `smtp-source exited ${run.code}: ${run.output.trim().split('\n')[0]}` } : {}),
+    ...(redisMs !== undefined ? { redisMs, redisInfoMs: round(t.redisInfo / n) } : {}),
+    totalMs: round((sum(t.filter) + sum(t.engine) + (p.redis ? t.redis : 0)) / n),
+    postfixMs: round(t.postfix / n),
+    ...(t.notes.length ? { note: t.notes.join('; ') } : {}),
   };
+}
+
+/**
+ * A peer and hookgate at one session count: both warmed up, then measured in alternating rounds (peer, hookgate,
+ * peer, …) so that load from elsewhere on a shared machine falls on both alike.
+ */
+async function measurePair(paths: [Path, Path], sessions: number, o: Counts, bed: Bed): Promise<PeerRow[]> {
+  for (const p of paths) await warmUp(p, sessions, o.warmupMessages, bed);
+  const tallies = paths.map(tally);
+  const per = Math.ceil(o.messages / o.rounds);
+  for (let r = 0; r < o.rounds; r++) {
+    for (const [i, p] of paths.entries()) await measureRound(p, sessions, per, bed, tallies[i]!);
+  }
+  return paths.map((p, i) => toRow(p, sessions, tallies[i]!));
 }
 
 /** `hookgate milter` and one `hookgate worker` for a single engine, as deployed: separate processes, one Redis. */
@@ -205,7 +302,7 @@ async function startHookgatePair(engine: Engine, o: PeerBenchOptions, redis: Red
 export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> {
   const t0 = performance.now();
   const sessions = o.sessions ?? [8, 40];
-  const counts = { messages: o.messages ?? 1000, warmupMessages: o.warmupMessages ?? 200 };
+  const counts: Counts = { messages: o.messages ?? 1000, warmupMessages: o.warmupMessages ?? 200, rounds: Math.max(1, o.rounds ?? 4) };
   const engines = (o.engines ?? ['clamav', 'rspamd']).filter((e) => e !== 'rspamd' || o.rspamd?.milterSpec);
   const dir = tempDir('peers');
   const message = toEml(clean20k({ messageId: 'peers20k' }));
@@ -231,6 +328,7 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
       ],
     });
     stops.push(() => postfix.stop());
+    const bed: Bed = { postfix, sent: deliveries(postfix), file };
 
     for (const engine of engines) {
       const pair = await startHookgatePair(engine, o, redis, milterPorts[engine]);
@@ -257,10 +355,7 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
           engineCpu,
           redis,
         };
-        for (const s of sessions) {
-          rows.push(await measure(peer, s, counts, postfix, file));
-          rows.push(await measure(hookgate, s, counts, postfix, file));
-        }
+        for (const s of sessions) rows.push(...(await measurePair([peer, hookgate], s, counts, bed)));
       } finally {
         await Promise.all(pair.map((p) => p.stop()));
       }
@@ -288,7 +383,10 @@ const parts = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `
 
 /** The bench's table: one line per row, then hookgate ÷ peer per engine and session count against the targets. */
 export function printPeers(r: PeerBenchResult): void {
-  console.log(`milter peers: smtp-source, ${r.messages} messages of ${r.messageBytes} B per row after ${r.warmupMessages} unmeasured; CPU ms per message from /proc`);
+  console.log(
+    `milter peers: smtp-source, ${r.messages} messages of ${r.messageBytes} B per row in ${r.rounds} rounds alternating with the other path, ` +
+      `after ${r.warmupMessages} unmeasured; CPU ms per message from /proc`,
+  );
   console.log(
     table(
       ['path', 'sessions', 'msgs/s', 'err', 'filter ms/msg', 'engine ms/msg', 'redis ms/msg (/proc, INFO)', 'TOTAL ms/msg', 'postfix ms/msg'],
@@ -326,11 +424,12 @@ export function printPeers(r: PeerBenchResult): void {
   console.log(`peer rows: ${Math.round(r.wallMs / 1000)} s wall`);
 }
 
-/** `BENCH_PEER_SESSIONS=8,40`, `BENCH_PEER_MESSAGES=1000`, `BENCH_PEER_WARMUP=200`. */
-export function peerOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'warmupMessages'> {
+/** `BENCH_PEER_SESSIONS=8,40`, `BENCH_PEER_MESSAGES=1000`, `BENCH_PEER_ROUNDS=4`, `BENCH_PEER_WARMUP=200`. */
+export function peerOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'rounds' | 'warmupMessages'> {
   return {
     ...(env.BENCH_PEER_SESSIONS ? { sessions: env.BENCH_PEER_SESSIONS.split(',').map(Number) } : {}),
     ...(env.BENCH_PEER_MESSAGES ? { messages: Number(env.BENCH_PEER_MESSAGES) } : {}),
+    ...(env.BENCH_PEER_ROUNDS ? { rounds: Number(env.BENCH_PEER_ROUNDS) } : {}),
     ...(env.BENCH_PEER_WARMUP ? { warmupMessages: Number(env.BENCH_PEER_WARMUP) } : {}),
   };
 }
