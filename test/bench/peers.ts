@@ -11,8 +11,8 @@
  * cores), and it gives up at the first refused message. It sends the 20 KB `clean20k()` text with `-F`: its own
  * `-l` filler (numbered lines of X) moves the engines' cost both ways (rspamd ~2.1 ms instead of ~3, clamd ~0.9
  * instead of ~0.35). Every message is then the same bytes, which hookgate's result cache would answer without a
- * scan, so the cache is off here (`cache.ttlMs: 0`), as the peers have none; with unique real mail it costs one
- * Redis GET that misses and one SET per clamav scan, not counted in these rows.
+ * scan, so the cache is off here (`cache.ttlMs: 0`), as the peers have none; with unique real mail it costs a
+ * SHA-256 of the message, a Redis GET that misses and a SET per clamav scan, not counted in these rows.
  *
  * CPU per message, from /proc (user + system, all threads, children included where a daemon forks):
  *   filter  clamav-milter | rspamd's proxy worker | hookgate milter + hookgate worker

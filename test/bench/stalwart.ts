@@ -203,6 +203,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const ratios: Record<string, number> = {};
   let peers: PeerBenchResult | undefined;
+  let peersError: unknown;
   let redis, clamd, sink;
   try {
     redis = await started(startRedis(['--maxmemory-policy', 'noeviction']));
@@ -264,7 +265,8 @@ async function main(): Promise<void> {
       rows.push(await directRow('spamd-direct', async (b) => void (await spamdCheck(spamd.endpoint, b, { timeoutMs: 15_000 })), SPAMD_CONCURRENCY));
       ratio('spamd(hookgate txn/s ÷ spamd checks/s)', 'spamd', 'spamd-direct');
     }
-    if (want('peers')) peers = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...peerOptionsFromEnv(process.env) });
+    // A broken peer setup fails the run, but only after the other rows are printed and saved.
+    if (want('peers')) peers = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...peerOptionsFromEnv(process.env) }).catch((err: unknown) => void (peersError = err));
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
@@ -278,6 +280,7 @@ async function main(): Promise<void> {
   console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
   writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers }, null, 2));
+  if (peersError) throw peersError;
   console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}) })}`);
 }
 
