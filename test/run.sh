@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . test/lib/ensure-debian.sh
 
 ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan \
-  rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks \
+  rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks clamav-milter:clamav-milter \
   haproxy:haproxy ip:iproute2 openssl:openssl
 ensure_npm
 

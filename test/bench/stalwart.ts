@@ -2,7 +2,8 @@
  * `npm run bench`: full 5-stage Stalwart transactions (connect, ehlo, mail, rcpt, data with a ~20 KB message)
  * through `hookgate all` on a private Redis, with each scanner in turn, next to the same engine called directly,
  * all in one run so the ratios compare like with like. Prints throughput, p50/p99 per stage, CPU ms per
- * transaction of the hookgate process, Redis commands per transaction, cache hit rate and tracing overhead.
+ * transaction of the hookgate process, Redis commands per transaction, cache hit rate and tracing overhead; then
+ * the milter peer rows (peers.ts: hookgate against clamav-milter and rspamd's proxy behind one Postfix).
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -20,6 +21,7 @@ import { DlpEngine, resolveDlpConfig } from '@hookgate/scanner-dlp';
 import { closedLoop, cpuMs, percentile, redisCounts, diffCounts } from './measure.js';
 import { draft01Bench } from './draft01.js';
 import { milterBench } from './milter.js';
+import { peersBench, peerOptionsFromEnv, printPeers, type PeerBenchResult } from './peers.js';
 
 /** One Date header for the whole run: a repeated message must be byte-identical to hit the result cache. */
 const RUN_DATE = new Date();
@@ -30,7 +32,8 @@ const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 10_000);
 /** spamd needs ~0.4 s of CPU per 20 KB message here: fewer, longer-running loops. */
 const SPAMD_CONCURRENCY = Number(process.env.BENCH_SPAMD_CONCURRENCY ?? 2);
 const STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
-const ONLY = process.env.BENCH_ONLY?.split(',');
+/** Row prefixes to run (`noop`, `draft01`, `clamav`, `dlp`, `milter`, `rspamd`, `spamd`, `peers`); BENCH_ROWS is an alias. */
+const ONLY = (process.env.BENCH_ONLY ?? process.env.BENCH_ROWS)?.split(',');
 
 export interface Row {
   name: string;
@@ -196,8 +199,11 @@ async function main(): Promise<void> {
     stops.push(() => d.stop());
     return d;
   };
+  const t0 = performance.now();
   const rows: Row[] = [];
   const ratios: Record<string, number> = {};
+  let peers: PeerBenchResult | undefined;
+  let peersError: unknown;
   let redis, clamd, sink;
   try {
     redis = await started(startRedis(['--maxmemory-policy', 'noeviction']));
@@ -244,9 +250,10 @@ async function main(): Promise<void> {
       rows.push({ name: 'postfix-alone (msgs)', perSec: m.withoutMilter, errors: 0, stageMs: {} });
       ratio('milter(postfix+hookgate ÷ postfix alone)', 'postfix+milter+clamav (msgs)', 'postfix-alone (msgs)');
     }
-    if (want('rspamd')) {
-      const rspamd = await startRspamd();
-      stops.push(() => rspamd.stop());
+    // One rspamd for its own rows and the peer rows; the milter proxy worker only when the peer rows run.
+    const rspamd = want('rspamd') || want('peers') ? await startRspamd({ milterProxy: want('peers') }) : undefined;
+    if (rspamd) stops.push(() => rspamd.stop());
+    if (rspamd && want('rspamd')) {
       rows.push(await hookgateRow({ name: 'rspamd', scannersYaml: '  rspamd: { stages: [data] }', env: { HOOKGATE_RSPAMD_URL: rspamd.url }, accept: /"action":"(accept|reject)"/ }, redis.url, redis.port));
       rows.push(await directRow('rspamd-direct', async (b) => void (await checkRspamd(rspamd.url, b, { IP: '198.51.100.1', Helo: 'mail.sender.example', From: 'alice@example.org', Rcpt: 'bob@example.net' }, { timeoutMs: 10_000 }))));
       ratio('rspamd(hookgate txn/s ÷ rspamd checks/s)', 'rspamd', 'rspamd-direct');
@@ -258,15 +265,23 @@ async function main(): Promise<void> {
       rows.push(await directRow('spamd-direct', async (b) => void (await spamdCheck(spamd.endpoint, b, { timeoutMs: 15_000 })), SPAMD_CONCURRENCY));
       ratio('spamd(hookgate txn/s ÷ spamd checks/s)', 'spamd', 'spamd-direct');
     }
+    // A broken peer setup fails the run, but only after the other rows are printed and saved.
+    if (want('peers')) peers = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...peerOptionsFromEnv(process.env) }).catch((err: unknown) => void (peersError = err));
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
-  print(rows);
-  console.log(`ratios (same run): ${JSON.stringify(ratios)}`);
-  for (const r of rows) if (r.redisPerTxn) console.log(`redis commands per txn (${r.name}): ${JSON.stringify(r.redisPerTxn.top)}`);
+  if (rows.length > 0) {
+    print(rows);
+    console.log(`ratios (same run): ${JSON.stringify(ratios)}`);
+    for (const r of rows) if (r.redisPerTxn) console.log(`redis commands per txn (${r.name}): ${JSON.stringify(r.redisPerTxn.top)}`);
+  }
+  if (peers) printPeers(peers);
+  const wallMs = Math.round(performance.now() - t0);
+  console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
-  writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, rows, ratios }, null, 2));
-  console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios })}`);
+  writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers }, null, 2));
+  if (peersError) throw peersError;
+  console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}) })}`);
 }
 
 main().then(

@@ -55,6 +55,18 @@ export function talk(target: { port: number } | { path: string }, payload: strin
   });
 }
 
+/** Whether something accepts a TCP connection on this loopback port (readiness of a daemon that has no ping). */
+export function acceptsConnection(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
 /** SIGTERM, then SIGKILL if the process has not exited after `timeoutMs`. */
 export function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
@@ -98,6 +110,8 @@ export function requireBinary(name: string, pkg: string): void {
 export interface RedisDaemon extends Daemon {
   url: string;
   port: number;
+  /** The server's pid (changes across `restart()`). */
+  readonly pid: number;
   /** Stops the server (keeping its data dir) so a test can observe an outage; `restart()` brings it back. */
   pause(): Promise<void>;
   restart(): Promise<void>;
@@ -118,6 +132,9 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisDaemon>
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child.pid!;
+    },
     pause: () => stopChild(child),
     restart: launch,
     signal: (sig) => void child.kill(sig),
@@ -133,6 +150,8 @@ export interface ClamdDaemon extends Daemon {
   tcp: string;
   port: number;
   socket: string;
+  /** clamd's pid (it daemonizes: read from its pid file). */
+  pid: number;
 }
 
 /**
@@ -189,10 +208,12 @@ async function startClamdOnce(options: { streamMaxLength?: string }): Promise<Cl
     throw new Error(`clamd failed to start (exit ${r.status}, signal ${r.signal}): ${r.stderr || r.stdout}\n${log}`);
   }
   await waitUntil(async () => (await talk({ port }, 'zPING\0', /\0/)).startsWith('PONG'), 15_000, 'clamd');
+  await waitUntil(() => existsSync(join(dir, 'clamd.pid')) && readFileSync(join(dir, 'clamd.pid'), 'utf8').trim() !== '', 5_000, 'clamd pid file');
   return {
     tcp: `tcp://127.0.0.1:${port}`,
     port,
     socket,
+    pid: Number(readFileSync(join(dir, 'clamd.pid'), 'utf8').trim()),
     async stop() {
       await stopPid(join(dir, 'clamd.pid'));
       rmSync(dir, { recursive: true, force: true });

@@ -49,6 +49,8 @@ export interface PostfixInstance {
   waitForDelivery(match: (content: string) => boolean, timeoutMs?: number): Promise<DeliveredMessage>;
   /** `postqueue -j`: what is still queued (active, deferred, hold). */
   queue(): QueueEntry[];
+  /** The master process's pid; smtpd, cleanup, qmgr … are its children. */
+  masterPid(): number;
   stop(): Promise<void>;
 }
 
@@ -221,6 +223,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as QueueEntry);
     },
+    masterPid: () => Number(read(join(spool, 'pid', 'master.pid')).trim()),
     stop: cleanup,
   };
 }

@@ -1,8 +1,8 @@
 /**
  * A private rspamd 3.4 for tests: Debian's stock /etc/rspamd as CONFDIR, test/fixtures/rspamd/local as
  * LOCAL_CONFDIR (network modules off, remote maps replaced), all DNS to a loopback NXDOMAIN stub, normal and
- * controller workers on free loopback ports (the milter proxy is disabled). Runs in the foreground (`-f`) as
- * this process's child, so `stop()` needs no pidfile.
+ * controller workers on free loopback ports (the milter proxy is disabled unless `milterProxy` asks for it). Runs
+ * in the foreground (`-f`) as this process's child, so `stop()` needs no pidfile.
  *
  * DBDIR is persistent (`${os.tmpdir()}/hookgate-rspamd-db`, or HOOKGATE_RSPAMD_DBDIR): a cold start compiles the
  * TLD list and the hyperscan database (11–17 s on 2 cores); a warm start reuses them (under 1 s). Startups
@@ -13,8 +13,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, tempDir, waitUntil, stopChild, alive } from './daemons.js';
+import { freePort, requireBinary, tempDir, waitUntil, stopChild, alive, acceptsConnection } from './daemons.js';
 import { startDnsStub, type DnsStub } from './dns-stub.js';
+import { childPids, procTitle } from './proc.js';
 
 const FIXTURES = join(repoRoot(), 'test/fixtures/rspamd/local');
 const RSPAMD_USER = '_rspamd';
@@ -30,6 +31,12 @@ export interface RspamdDaemon {
   logFile: string;
   /** Milliseconds from spawn to ready: both workers answer `/ping` (and hyperscan is loaded, by default). */
   startMs: number;
+  /** With `milterProxy`: Postfix's `smtpd_milters` for rspamd's own milter, e.g. `inet:127.0.0.1:40125`. */
+  milterSpec?: string;
+  /** The main process; its workers are its children. */
+  pid: number;
+  /** rspamd's processes by role (`main`, `normal`, `rspamd_proxy`, `controller`, `hs_helper` …), from their titles. */
+  processes(): { pid: number; role: string }[];
   stop(): Promise<void>;
 }
 
@@ -109,7 +116,29 @@ export interface StartRspamdOptions {
   hyperscan?: boolean;
   /** Extra LOCAL_CONFDIR files, path → content (e.g. `local.d/actions.conf`), for a test that needs other settings. */
   extraFiles?: Record<string, string>;
+  /**
+   * Run the proxy worker in milter mode, forwarding each message to the normal worker: rspamd's own milter, the
+   * peer that benchmarks compare hookgate's milter with.
+   */
+  milterProxy?: boolean;
   readyTimeoutMs?: number;
+}
+
+/** One proxy process, milter protocol in, the normal worker as its only upstream (`${...}` are rspamd variables). */
+const MILTER_PROXY = `# rspamd's own milter: Postfix talks to the proxy, the proxy has the normal worker scan.
+bind_socket = "\${HOOKGATE_PROXY}";
+milter = yes;
+timeout = 120s;
+upstream "local" {
+  default = yes;
+  hosts = "\${HOOKGATE_NORMAL}";
+}
+count = 1;
+`;
+
+/** rspamd titles its processes `rspamd: <role> process (…)`; the main one `rspamd: main process`. */
+function roleOf(pid: number): string {
+  return /^rspamd: (\S+) process/.exec(procTitle(pid))?.[1] ?? 'unknown';
 }
 
 /** Starts a private rspamd; resolves once the normal and controller workers answer `/ping` with `pong`. */
@@ -146,6 +175,7 @@ async function launch(db: string, timeoutMs: number, options: StartRspamdOptions
   const controllerUrl = `http://127.0.0.1:${controller}`;
   try {
     cpSync(FIXTURES, local, { recursive: true });
+    if (options.milterProxy) writeFileSync(join(local, 'override.d/worker-proxy.inc'), MILTER_PROXY);
     for (const [path, content] of Object.entries(options.extraFiles ?? {})) writeFileSync(join(local, path), content);
     for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
     // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
@@ -183,12 +213,24 @@ async function launch(db: string, timeoutMs: number, options: StartRspamdOptions
           throw new Error(`rspamd exited (${proc.exitCode ?? proc.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`);
         }
         if (!((await pong(url)) && (await pong(controllerUrl)))) return false;
+        if (options.milterProxy && !(await acceptsConnection(proxy))) return false;
         return options.hyperscan === false || HYPERSCAN_LOADED.test(readText(logFile));
       },
       timeoutMs,
       'rspamd',
     );
-    return { url, controllerUrl, dns, logFile, startMs: Date.now() - started, stop: cleanup };
+    const pid = proc.pid!;
+    return {
+      url,
+      controllerUrl,
+      dns,
+      logFile,
+      startMs: Date.now() - started,
+      ...(options.milterProxy ? { milterSpec: `inet:127.0.0.1:${proxy}` } : {}),
+      pid,
+      processes: () => [{ pid, role: 'main' }, ...childPids(pid).map((p) => ({ pid: p, role: roleOf(p) }))],
+      stop: cleanup,
+    };
   } catch (err) {
     const detail = tail(logFile, 15);
     await cleanup();
