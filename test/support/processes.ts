@@ -38,8 +38,13 @@ export function writeConfig(yaml: string): string {
   return path;
 }
 
+/** Node options for the children only, from HOOKGATE_CHILD_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a bench). */
+function childNodeArgs(): string[] {
+  return process.env.HOOKGATE_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+}
+
 export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /^hookgate: ready$/m): Promise<HookgateProcess> {
-  const child = spawn(process.execPath, [HOOKGATE_BIN, ...args], {
+  const child = spawn(process.execPath, [...childNodeArgs(), HOOKGATE_BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOOKGATE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

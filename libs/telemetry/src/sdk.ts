@@ -52,6 +52,9 @@ export function startTelemetry(o: TelemetryOptions): Telemetry {
     metricReaders: readers,
     logRecordProcessors: [],
     instrumentations: [],
+    // Without tracing, no context manager either: spans stay no-ops and no async hook follows every promise
+    // (issue 12: a per-request cost for nothing).
+    ...(spanProcessors.length > 0 ? {} : { contextManager: null }),
   });
   try {
     sdk.start();

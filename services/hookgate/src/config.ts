@@ -298,6 +298,7 @@ export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
 const OTHER_ENV = {
   HOOKGATE_CONFIG: 'the config file',
   HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
+  HOOKGATE_CHILD_NODE_ARGS: 'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
 } as const;
 
 /** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
