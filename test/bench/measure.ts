@@ -53,6 +53,23 @@ export async function redisCounts(port: number): Promise<RedisCounts> {
   return { processed, executed: Object.values(perCommand).reduce((a, b) => a + b, 0), perCommand };
 }
 
+/** Redis server CPU (user + system) so far, ms, from INFO cpu. */
+export async function redisCpuMs(port: number): Promise<number> {
+  const info = await redisCommand(port, 'INFO', 'cpu');
+  const f = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (f('used_cpu_sys') + f('used_cpu_user')) * 1000;
+}
+
+/** Redis commands hookgate's processes have sent so far (`hookgate_redis_commands_total`, summed over connections). */
+export async function commandsSent(metricsUrls: readonly string[]): Promise<number> {
+  let sum = 0;
+  for (const url of metricsUrls) {
+    const text = await (await fetch(url)).text();
+    for (const m of text.matchAll(/^hookgate_redis_commands_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)) sum += Number(m[1]);
+  }
+  return sum;
+}
+
 export function diffCounts(a: RedisCounts, b: RedisCounts): RedisCounts {
   const perCommand: Record<string, number> = {};
   for (const [k, v] of Object.entries(b.perCommand)) {

@@ -11,14 +11,14 @@ import { startRedis, startClamd, freePort } from '../support/daemons.js';
 import { startRspamd } from '../support/rspamd.js';
 import { startSpamd } from '../support/spamd.js';
 import { startOtlpSink } from '../support/otlp-sink.js';
-import { startHookgate, writeConfig } from '../support/processes.js';
+import { startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
 import { transaction } from '../support/stalwart.js';
 import { clean20k, toEml } from '../support/samples.js';
 import { ClamdClient } from '@hookgate/scanner-av';
 import { parseEndpoint } from '@hookgate/scanner-sdk';
 import { checkRspamd, spamdCheck } from '@hookgate/scanner-spam';
 import { DlpEngine, resolveDlpConfig } from '@hookgate/scanner-dlp';
-import { closedLoop, cpuMs, percentile, redisCounts, diffCounts } from './measure.js';
+import { closedLoop, commandsSent, cpuMs, percentile, redisCounts, redisCpuMs, diffCounts } from './measure.js';
 import { draft01Bench } from './draft01.js';
 import { milterBench } from './milter.js';
 import { peersBench, peerOptionsFromEnv, printPeers, type PeerBenchResult } from './peers.js';
@@ -44,6 +44,10 @@ export interface Row {
   cpuMsPerTxn?: number;
   /** Per transaction: Lua script calls (evalsha), and every command executed including those inside scripts. */
   redisPerTxn?: { scripts: number; executed: number; top: Record<string, number> };
+  /** Redis server CPU per transaction (INFO cpu), ms. */
+  redisCpuMsPerTxn?: number;
+  /** Commands hookgate's processes sent per transaction (client side; an upper bound on round trips). */
+  roundTripsPerTxn?: number;
   cacheHitRate?: number;
 }
 
@@ -58,6 +62,8 @@ interface Scenario {
   repeatMessage?: boolean;
   concurrency?: number;
   accept?: RegExp;
+  /** Ingress and workers in separate processes, as deployed (default: `hookgate all`). */
+  split?: string;
 }
 
 async function hookgateRow(s: Scenario, redisUrl: string, redisPort: number): Promise<Row> {
@@ -68,7 +74,20 @@ policies: { default: { stamp: { verdict: true } } }
 scanners:
 ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scannersYaml}
 `);
-  const p = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redisUrl, HOOKGATE_LISTEN: listen, ...s.env });
+  const env = { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redisUrl, ...s.env };
+  const procs: HookgateProcess[] = [];
+  const metricsUrls: string[] = [];
+  if (s.split) {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    procs.push(await startHookgate(['worker', '--scanners', s.split], { ...env, HOOKGATE_METRICS_LISTEN: metrics }));
+    metricsUrls.push(`http://${metrics}/metrics`);
+  }
+  const p = await startHookgate([s.split ? 'ingress' : 'all'], { ...env, HOOKGATE_LISTEN: listen });
+  procs.push(p);
+  metricsUrls.push(`${p.url}/metrics`);
+  const cpuAll = () => procs.reduce((sum, q) => sum + cpuMs(q.child.pid!), 0);
+  let rc0 = 0;
+  let cmd0 = 0;
   const concurrency = s.concurrency ?? CONCURRENCY;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency * 2 });
   const url = new URL(`${p.url}/hooks/stalwart`);
@@ -112,14 +131,18 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
         return l;
       },
       async () => {
-        cpu0 = cpuMs(p.child.pid!);
+        cpu0 = cpuAll();
         r0 = await redisCounts(redisPort);
+        rc0 = await redisCpuMs(redisPort);
+        cmd0 = await commandsSent(metricsUrls);
         scanned = 0;
         cached = 0;
       },
     );
-    const cpu = cpuMs(p.child.pid!) - cpu0;
+    const cpu = cpuAll() - cpu0;
     const redis = diffCounts(r0, await redisCounts(redisPort));
+    const redisCpu = (await redisCpuMs(redisPort)) - rc0;
+    const commands = (await commandsSent(metricsUrls)) - cmd0;
     const top = Object.fromEntries(Object.entries(redis.perCommand).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / res.count)]));
     return {
       name: s.name,
@@ -128,11 +151,13 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
       stageMs: Object.fromEntries(STAGES.map((st) => [st, lat(res.latencies[st])])),
       cpuMsPerTxn: round(cpu / Math.max(1, res.count)),
       redisPerTxn: { scripts: round((redis.perCommand.evalsha ?? 0) / Math.max(1, res.count), 1), executed: round(redis.executed / Math.max(1, res.count), 1), top },
+      redisCpuMsPerTxn: round(redisCpu / Math.max(1, res.count), 3),
+      roundTripsPerTxn: round(commands / Math.max(1, res.count), 1),
       ...(scanned > 0 ? { cacheHitRate: round(cached / scanned, 3) } : {}),
     };
   } finally {
     agent.destroy();
-    await p.stop('SIGTERM');
+    for (const q of procs.reverse()) await q.stop('SIGTERM');
   }
 }
 
@@ -173,13 +198,15 @@ async function directRow(name: string, call: (bytes: Buffer) => Promise<void>, c
 }
 
 function print(rows: Row[]): void {
-  const head = ['scenario', 'per s', 'err', ...STAGES.map((s) => `${s} p50/p99 ms`), 'cpu ms/txn', 'redis evalsha/all per txn', 'cache hits'];
+  const head = ['scenario', 'per s', 'err', ...STAGES.map((s) => `${s} p50/p99 ms`), 'cpu ms/txn', 'redis cpu ms/txn', 'round trips/txn', 'redis evalsha/all per txn', 'cache hits'];
   const lines = rows.map((r) => [
     r.name,
     String(r.perSec),
     String(r.errors),
     ...STAGES.map((s) => (r.stageMs[s] ? `${r.stageMs[s].p50}/${r.stageMs[s].p99}` : '-')),
     r.cpuMsPerTxn === undefined ? '-' : String(r.cpuMsPerTxn),
+    r.redisCpuMsPerTxn === undefined ? '-' : String(r.redisCpuMsPerTxn),
+    r.roundTripsPerTxn === undefined ? '-' : String(r.roundTripsPerTxn),
     r.redisPerTxn ? `${r.redisPerTxn.scripts}/${r.redisPerTxn.executed}` : '-',
     r.cacheHitRate === undefined ? '-' : `${Math.round(r.cacheHitRate * 100)}%`,
   ]);
@@ -232,6 +259,8 @@ async function main(): Promise<void> {
       ratio('draft01Json/legacy(noop txn/s)', 'draft01-json', 'noop');
     }
     if (want('clamav')) {
+      // The headline: ingress and worker as separate processes, as deployed; then the same in one process.
+      rows.push(await hookgateRow({ name: 'clamav (split)', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp }, split: 'clamav' }, redis.url, redis.port));
       rows.push(await hookgateRow({ name: 'clamav', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp } }, redis.url, redis.port));
       rows.push(await hookgateRow({ name: 'clamav-repeated', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp }, repeatMessage: true }, redis.url, redis.port));
       const client = new ClamdClient(parseEndpoint(clamd.tcp));
@@ -240,6 +269,9 @@ async function main(): Promise<void> {
     }
     if (want('dlp')) {
       rows.push(await hookgateRow({ name: 'dlp', scannersYaml: '  dlp: { enabled: true }' }, redis.url, redis.port));
+      // The default scanners (clamav + DLP), split and in one process.
+      rows.push(await hookgateRow({ name: 'default (split)', scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }', env: { HOOKGATE_CLAMD: clamd.tcp }, split: 'clamav,dlp' }, redis.url, redis.port));
+      rows.push(await hookgateRow({ name: 'default', scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }', env: { HOOKGATE_CLAMD: clamd.tcp } }, redis.url, redis.port));
       const engine = new DlpEngine(resolveDlpConfig({}));
       rows.push(await directRow('dlp-direct', async (b) => void (await engine.inspectMessage(b)), 1));
       ratio('dlp(hookgate txn/s ÷ engine msgs/s, 1 core)', 'dlp', 'dlp-direct');

@@ -26,6 +26,8 @@ export interface RedisClientOptions {
   commandTimeoutMs?: number;
   /** Shown in `CLIENT LIST`. */
   connectionName?: string;
+  /** Called for every command sent (a script call counts once), e.g. to count round trips per request. */
+  onCommand?: () => void;
 }
 
 function roleOptions(o: RedisClientOptions): RedisOptions {
@@ -52,7 +54,21 @@ export function parseRedisUrl(url: string): { host: string; port: number } {
 
 /** Creates a client for a role. It is not connected: call `connectRedis`. */
 export function createRedisClient(target: RedisTarget, options: RedisClientOptions): RedisClient {
-  const ro = roleOptions(options);
+  const client = newClient(target, roleOptions(options));
+  if (options.onCommand) countCommands(client, options.onCommand);
+  return client;
+}
+
+/** Wraps `sendCommand`, through which every command of a client passes (those of pipelines and scripts too). */
+function countCommands(client: RedisClient, onCommand: () => void): void {
+  const send = client.sendCommand.bind(client) as (...args: unknown[]) => unknown;
+  (client as { sendCommand: (...args: unknown[]) => unknown }).sendCommand = (...args: unknown[]) => {
+    onCommand();
+    return send(...args);
+  };
+}
+
+function newClient(target: RedisTarget, ro: RedisOptions): RedisClient {
   switch (target.mode) {
     case 'standalone':
       return new Redis(target.url, ro);

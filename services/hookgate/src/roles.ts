@@ -3,7 +3,8 @@
  * creates its own clients and registers their closing with the lifecycle, in start order.
  */
 import type { Logger } from '@hookgate/logger';
-import { createRedisClient, connectRedis, closeRedis, type ConnectionLog, type RedisTarget } from '@hookgate/redis';
+import { connectRedis, closeRedis, type ConnectionLog, type RedisTarget } from '@hookgate/redis';
+import { redisClient } from './redis-clients.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
@@ -87,10 +88,8 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
 
 export async function startWorkers(ctx: RoleContext, selected: readonly ScannerEntry[]): Promise<void> {
   const { config, log, lifecycle } = ctx;
-  const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs), connectionName: 'hookgate-worker-store' });
-  const workerClient = createRedisClient(ctx.redis, { role: 'worker', connectionName: 'hookgate-worker' });
-  ctx.connections.watch(storeClient, 'worker-store');
-  ctx.connections.watch(workerClient, 'worker-queue');
+  const storeClient = redisClient(ctx, 'worker-store', { role: 'command', commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs) });
+  const workerClient = redisClient(ctx, 'worker-queue', { role: 'worker' });
   await Promise.all([connectRedis(storeClient), connectRedis(workerClient)]);
   lifecycle.onStop('redis (workers)', async () => {
     await Promise.all([closeRedis(storeClient), closeRedis(workerClient)]);

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hookgate/logger';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import { observeGauge } from '@hookgate/telemetry';
-import { createRedisClient, connectRedis, closeRedis, type ConnectionLog, type RedisClient, type RedisTarget } from '@hookgate/redis';
+import { connectRedis, closeRedis, type ConnectionLog, type RedisClient, type RedisTarget } from '@hookgate/redis';
+import { redisClient } from './redis-clients.js';
 import { PoolRegistry, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
 import { ByteBudget, LoopLag, PoolWatcher, StagePipeline, ResultWaiter } from '@hookgate/pipeline';
@@ -65,12 +66,9 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
   const { config, log, lifecycle } = ctx;
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const commandTimeoutMs = config.redis.commandTimeoutMs;
-  const storeClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-store` });
-  const queueClient = createRedisClient(ctx.redis, { role: 'command', commandTimeoutMs, connectionName: `hookgate-${role}-queue` });
-  const subscriber = createRedisClient(ctx.redis, { role: 'subscriber', connectionName: `hookgate-${role}-sub` });
-  ctx.connections.watch(storeClient, `${role}-store`);
-  ctx.connections.watch(queueClient, `${role}-queue`);
-  ctx.connections.watch(subscriber, `${role}-sub`);
+  const storeClient = redisClient(ctx, `${role}-store`, { role: 'command', commandTimeoutMs });
+  const queueClient = redisClient(ctx, `${role}-queue`, { role: 'command', commandTimeoutMs });
+  const subscriber = redisClient(ctx, `${role}-sub`, { role: 'subscriber' });
   await Promise.all([connectRedis(storeClient), connectRedis(queueClient), connectRedis(subscriber)]);
   lifecycle.onStop(`redis (${role})`, async () => {
     await Promise.all([closeRedis(storeClient), closeRedis(queueClient), closeRedis(subscriber)]);
