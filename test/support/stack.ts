@@ -8,7 +8,7 @@ import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
 import { PoolRegistry, ResultCache, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type ScannerRoute } from '@hookgate/pipeline';
+import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type InlineCheck, type ScannerRoute } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import { DEFAULT_REPLIES, scannerPolicy } from '@hookgate/verdict';
 import type { Scanner } from '@hookgate/scanner-sdk';
@@ -38,6 +38,8 @@ export interface StackOptions {
   watchPools?: boolean;
   /** Limits message bytes in flight. */
   budget?: ByteBudgetLimits;
+  /** Checks run in the pipeline's own process. */
+  inline?: InlineCheck[];
 }
 
 export interface Stack {
@@ -79,6 +81,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     waiter,
     instanceId,
     scanners: o.routes,
+    ...(o.inline ? { inline: o.inline } : {}),
     settings: {
       stageBudgetMs: budgets(o.budgetMs ?? 3000, o.dataBudgetMs ?? o.budgetMs ?? 3000),
       mtaTimeoutMs: 30_000,

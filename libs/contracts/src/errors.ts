@@ -47,6 +47,11 @@ export const ERR = {
 } as const;
 export type ErrorCode = (typeof ERR)[keyof typeof ERR];
 
+/** The message of anything thrown, for logs and error outcomes (never a stack). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** The code of any error-like value, for branching and logging. */
 export function errorCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;

@@ -26,7 +26,7 @@ export {
   type VerdictRecord,
 } from './results.js';
 export { scanQueueName, scanJobId, type ScanJob } from './jobs.js';
-export { HookgateError, ERR, errorCode, type ErrorCode } from './errors.js';
+export { HookgateError, ERR, errorCode, errorMessage, type ErrorCode } from './errors.js';
 export {
   StalwartAddress,
   StalwartRequest,

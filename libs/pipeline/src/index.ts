@@ -1,6 +1,7 @@
 export {
   StagePipeline,
   type ScannerRoute,
+  type InlineCheck,
   type PipelineSettings,
   type PipelineDeps,
   type PipelineLogger,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
-  ERR,
+  errorMessage,
   type Action,
   type ScanJob,
   type ScannerPolicy,
@@ -12,7 +12,7 @@ import {
 } from '@hookgate/contracts';
 import { applyOverride, decide, selectPolicy, PLAIN_BANK, type CompiledRule, type DefaultReplies } from '@hookgate/verdict';
 import type { PolicyBank } from '@hookgate/contracts';
-import type { Scanner, ScanLogger } from '@hookgate/scanner-sdk';
+import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
@@ -166,6 +166,7 @@ export class StagePipeline {
     const enabled = (r: ScannerRoute) => r.stages.includes(request.stage) && bank.scanners[r.id]?.enabled !== false;
     const routes = this.#d.scanners.filter(enabled);
     const inline = (this.#d.inline ?? []).filter((c) => enabled(c.route));
+    const inlineIds = new Set(inline.map((c) => c.route.id));
     const expected = [...routes, ...inline.map((c) => c.route)].map((r) => applyOverride(r.policy, bank.scanners[r.id]));
     const base = { stage: request.stage, severity: settings.severity, replies: settings.replies, bank, policy, rule, ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}) };
     if (expected.length === 0) return this.#unrecorded(request, decideNow({ ...base, expected: [], results: [], deadlineReached: false }));
@@ -242,7 +243,7 @@ export class StagePipeline {
         fannedOut = true;
       } catch (err) {
         // Redis or the queue failed: nobody will answer; decide now as at the deadline.
-        this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errMessage(err) }, 'pipeline degraded: store or queue unavailable');
+        this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errorMessage(err) }, 'pipeline degraded: store or queue unavailable');
         finish(true);
       }
     })();
@@ -269,10 +270,10 @@ export class StagePipeline {
     const dropMessage = bytes !== undefined && (decidedAtDeadline || queued.every((r) => results.some((x) => x.scanner === r.id)));
     // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
     const recorded = dispatched
-      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, dropMessage)))
+      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, { dropMessage, unstored: results.filter((r) => inlineIds.has(r.scanner)) })))
       .then(
         () => undefined,
-        (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errMessage(err) }, 'verdict record not stored'),
+        (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errorMessage(err) }, 'verdict record not stored'),
       );
     if (release) {
       // The reservation ends when the bytes leave Redis: now, or when they expire after the deadline.
@@ -335,22 +336,8 @@ export class StagePipeline {
 
   async #inline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void, span: Span): Promise<void> {
     const started = this.#now();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), Math.max(0, request.deadlineAt - FINAL_READ_MS - started));
-    const input = message ? { request, message } : { request };
-    let outcome: ScanResult['outcome'];
-    try {
-      const skip = check.scanner.shouldScan?.(input);
-      outcome = skip
-        ? { status: 'skip', reason: skip }
-        : await check.scanner.scan(input, { signal: controller.signal, deadlineAt: request.deadlineAt - FINAL_READ_MS, log: this.#d.log });
-    } catch (err) {
-      outcome = controller.signal.aborted
-        ? { status: 'error', code: ERR.SCAN_TIMEOUT, message: 'check did not finish before the deadline', retryable: true }
-        : { status: 'error', code: ERR.SCAN_FAILED, message: errMessage(err), retryable: true };
-    } finally {
-      clearTimeout(timer);
-    }
+    // The same deadline, margin and failure rules as a queued scan (one runner for every host).
+    const outcome = await runScan(check.scanner, message ? { request, message } : { request }, { deadlineAt: request.deadlineAt, log: this.#d.log, now: this.#now });
     span.setAttribute(ATTR.OUTCOME, outcome.status);
     accept({ v: 1, scanner: check.route.id, kind: check.scanner.kind, outcome, durationMs: this.#now() - started, at: this.#now() });
   }
@@ -419,9 +406,6 @@ function newRequestId(): string {
   return `${ID_PREFIX}${idCounter.toString(36)}`;
 }
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;

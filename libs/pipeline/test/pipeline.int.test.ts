@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
+import { EngineUnavailableError, noopScanner, type Scanner } from '@hookgate/scanner-sdk';
 import { clamavScanner } from '@hookgate/scanner-av';
 import { bullQueueName } from '@hookgate/queue';
 import type { IncomingStage } from '@hookgate/pipeline';
@@ -224,4 +224,34 @@ describe('what the pipeline does not do (issues 11 and 12)', () => {
     const a3 = await s.pipeline.handle(...withCaller('sess-b5', 'A', 'a3'));
     expect(a3.verdict.reasons).toEqual(['nobody:missing:fail-open']);
   });
+});
+
+describe('one scan runner for every host (issue 14)', () => {
+  const failing = (id: string, behaviour: 'unreachable' | 'bug' | 'slow'): Scanner => ({
+    ...noopScanner({ id, stages: ['data'] }),
+    scan: async (_input, ctx) => {
+      if (behaviour === 'unreachable') throw new EngineUnavailableError('connect ECONNREFUSED 127.0.0.1:1');
+      if (behaviour === 'bug') throw new TypeError('cannot read properties of undefined');
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      throw new Error('aborted');
+    },
+  });
+
+  for (const behaviour of ['unreachable', 'bug', 'slow'] as const) {
+    it(`a scanner that is ${behaviour} gives the same result inline and queued`, async () => {
+      const id = `f-${behaviour}`;
+      const route = { id, stages: ['data' as const], policy: policy(id, true) };
+      const inline = await stack({ routes: [], inline: [{ route, scanner: failing(id, behaviour) }], budgetMs: 1500 });
+      const queued = await stack({ routes: [route], workers: [failing(id, behaviour)], budgetMs: 1500 });
+      const a = await inline.pipeline.handle(...data(`sess-in-${behaviour}`, toEml(clean())));
+      const b = await queued.pipeline.handle(...data(`sess-q-${behaviour}`, toEml(clean())));
+      await Promise.all([a.recorded, b.recorded]);
+      const outcome = async (s: Stack, o: typeof a) => (await s.store.verdict(o.request.sessionId, o.request.reqId))?.results.find((r) => r.scanner === id)?.outcome;
+      const [inlineOutcome, queuedOutcome] = [await outcome(inline, a), await outcome(queued, b)];
+      const expected = { unreachable: { code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE', retryable: true }, bug: { code: 'HOOKGATE_ERR_SCAN_FAILED', retryable: false }, slow: { code: 'HOOKGATE_ERR_SCAN_TIMEOUT', retryable: true } }[behaviour];
+      expect(queuedOutcome).toMatchObject({ status: 'error', ...expected });
+      expect(inlineOutcome).toEqual(queuedOutcome);
+      expect(a.verdict).toMatchObject({ action: b.verdict.action, reasons: b.verdict.reasons, partial: false });
+    });
+  }
 });

@@ -1,6 +1,6 @@
-import { ERR, errorCode, scanQueueName, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
+import { ERR, errorCode, errorMessage, scanQueueName, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
 import { ATTR, SPAN, SpanKind, extractTrace, hookgateMetrics, inSpan, markError, seconds, type Span } from '@hookgate/telemetry';
-import type { Scanner, ScanInput, ScanLogger } from '@hookgate/scanner-sdk';
+import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
 import { createHash } from 'node:crypto';
 import { createScanWorker, type ConnectionOptions, type ScanWorkerHandle } from '@hookgate/queue';
@@ -22,10 +22,7 @@ export interface ScannerRuntimeOptions {
   connection: ConnectionOptions;
   queuePrefix?: string;
   log: ScanLogger & { child(bindings: object): ScanLogger };
-  /**
-   * The scan is aborted this long before the deadline (default 250 ms), so its timeout result still reaches the
-   * ingress, which answers at the deadline.
-   */
+  /** The scan is aborted this long before the deadline (default: the SDK's SCAN_MARGIN_MS, as for every host). */
   abortMarginMs?: number;
   /**
    * Where this process announces the pools it consumes (a heartbeat every second), so ingresses know a scanner
@@ -172,6 +169,7 @@ export class ScannerRuntime {
     if (!input.message && (input.request.message?.storedBytes ?? 0) > 0) {
       return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'message bytes already left Redis (the stage was decided)', retryable: false }, cached: false };
     }
+    // Skips first: nothing to look up in the cache, nothing to run.
     const skip = scanner.shouldScan?.(input);
     if (skip) return { outcome: { status: 'skip', reason: skip }, cached: false };
 
@@ -183,7 +181,8 @@ export class ScannerRuntime {
       if (hit) return { outcome: hit, cached: true };
     }
     const outcome = await inSpan(SPAN.SCAN, { [ATTR.SCANNER]: scanner.id }, async (span) => {
-      const o = await this.#run(scanner, input, job, log);
+      // The one runner every host uses: deadline minus the margin, throws become error outcomes.
+      const o = await runScan(scanner, input, { deadlineAt: job.deadlineAt, log, now: this.#now, ...(this.#o.abortMarginMs !== undefined ? { marginMs: this.#o.abortMarginMs } : {}) });
       span.setAttribute(ATTR.OUTCOME, o.status);
       if (o.status === 'error') markError(span, o.code);
       return o;
@@ -193,33 +192,6 @@ export class ScannerRuntime {
       await this.#o.cache!.set(scanner.id, cache.version, digest, outcome, cache.ttlMs).catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not cache the result'));
     }
     return { outcome, cached: false };
-  }
-
-  async #run(scanner: Scanner, input: ScanInput, job: ScanJob, log: ScanLogger): Promise<ScanOutcome> {
-    const margin = this.#o.abortMarginMs ?? 250;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<ScanOutcome>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve({ status: 'error', code: ERR.SCAN_TIMEOUT, message: 'scan did not finish before the deadline', retryable: true });
-      }, Math.max(0, job.deadlineAt - margin - this.#now()));
-    });
-    const scanned = scanner
-      .scan(input, { signal: controller.signal, deadlineAt: job.deadlineAt - margin, log })
-      .catch((err: unknown): ScanOutcome => {
-        if (controller.signal.aborted) {
-          return { status: 'error', code: ERR.SCAN_TIMEOUT, message: 'scan aborted at the deadline', retryable: true };
-        }
-        const code = errorCode(err) ?? ERR.SCAN_FAILED;
-        log.warn({ err: describeError(err) }, 'scan failed');
-        return { status: 'error', code, message: err instanceof Error ? err.message : String(err), retryable: code === ERR.SCAN_ENGINE_UNAVAILABLE };
-      });
-    try {
-      return await Promise.race([scanned, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Cache hits and misses since start (for metrics and the benchmark). */
@@ -258,5 +230,5 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 /** Error facts that are safe to log: code and message, never request content. */
 export function describeError(err: unknown): { code?: string; message: string } {
   const code = errorCode(err);
-  return { ...(code ? { code } : {}), message: err instanceof Error ? err.message : String(err) };
+  return { ...(code ? { code } : {}), message: errorMessage(err) };
 }

@@ -68,12 +68,14 @@ return 1
 /**
  * finalize: stores the verdict record once and, when every scanner has answered, drops the message bytes.
  * KEYS[1] request hash, KEYS[2] message key
- * ARGV[1] msgpack VerdictRecord, ARGV[2] '1' to delete the message bytes
+ * ARGV[1] msgpack VerdictRecord, ARGV[2] '1' to delete the message bytes, ARGV[3..] field, value pairs of results
+ * no worker stored (checks run in the ingress itself), set once like any result
  * Returns 1 if stored, 0 if a record existed (a replay never replaces the answer given), -1 if the request is gone.
  */
 export const FINALIZE = `
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+for i = 3, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return redis.call('HSETNX', KEYS[1], 'verdict', ARGV[1])
 `;
 

@@ -131,16 +131,18 @@ export class TransactionStore {
 
   /**
    * Stores the verdict record once: a later call (a late result, a replay) never replaces the answer given.
-   * `dropMessage` deletes the message bytes in the same round trip (every scanner has answered).
+   * `dropMessage` deletes the message bytes in the same round trip (every scanner has answered); `unstored` are
+   * results no worker stored (checks run in the ingress), kept next to the others.
    */
-  async finalize(sessionId: string, record: VerdictRecord, dropMessage = false): Promise<boolean> {
-    // The results are already stored next to it (res:<scanner>): the record keeps only their names.
+  async finalize(sessionId: string, record: VerdictRecord, options: { dropMessage?: boolean; unstored?: readonly ScanResult[] } = {}): Promise<boolean> {
+    // The results live in their own fields (res:<scanner>): the record keeps only their names.
     const { results, ...rest } = record;
     const ok = await this.#redis.hgFinalize(
       this.keys.request(sessionId, record.reqId),
       this.keys.message(sessionId, record.reqId),
       pack({ ...rest, results: [], decidedWith: results.map((r) => r.scanner) } satisfies StoredRecord),
-      dropMessage ? '1' : '0',
+      options.dropMessage ? '1' : '0',
+      ...(options.unstored ?? []).flatMap((r) => [FIELD.RESULT + r.scanner, pack(r)]),
     );
     return Number(ok) === 1;
   }

@@ -74,7 +74,7 @@ describe('TransactionStore', () => {
       v: 1, reqId: r.reqId, txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
       verdict: { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false },
     };
-    expect(await store.finalize(s, record, true)).toBe(true);
+    expect(await store.finalize(s, record, { dropMessage: true })).toBe(true);
     expect(await client.exists(store.keys.message(s, r.reqId))).toBe(0);
     // The request and its record stay (small); a worker that comes too late finds the request without bytes.
     const late = await store.loadRequest(s, r.reqId);
