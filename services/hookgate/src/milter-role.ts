@@ -4,6 +4,7 @@
  * way (any number of replicas behind the MTA's milter address).
  */
 import { MilterServer, formatListen, parseListen } from '@hookgate/milter';
+import { connectionBudget, openFileLimit } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import { buildStagePipeline, type PipelineContext } from './stage-pipeline.js';
 
@@ -32,11 +33,18 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   const refusal = checkMilterExposure(config);
   if (refusal) throw new Error(refusal);
   const { pipeline } = await buildStagePipeline(ctx, 'milter');
+  // Beyond the open-file limit accept() fails and newcomers are refused however idle the others are: stay below it.
+  const fileLimit = openFileLimit();
+  const maxConnections = fileLimit === undefined ? m.maxConnections : Math.min(m.maxConnections, connectionBudget(fileLimit));
+  if (maxConnections < m.maxConnections) {
+    log.warn({ configured: m.maxConnections, maxConnections, fileLimit }, 'milter.maxConnections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)');
+  }
   const server = new MilterServer({
     listen: parseListen(m.listen),
     maxFrameBytes: m.maxFrameBytes,
+    negotiationTimeoutMs: m.negotiationTimeoutMs,
     idleTimeoutMs: m.idleTimeoutMs,
-    maxConnections: m.maxConnections,
+    maxConnections,
     socketMode: parseInt(m.socketMode, 8),
     log: log.child({ component: 'milter' }),
     session: {
