@@ -9,7 +9,7 @@ import { ScanProducer } from '@hookgate/queue';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
-import { buildApp, resolveConnectionLimits } from '@hookgate/ingress';
+import { buildApp, openFileLimit, resolveConnectionLimits } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import type { ScannerEntry } from './scanners.js';
 import { buildStagePipeline, observeQueueDepthOnce } from './stage-pipeline.js';
@@ -48,8 +48,7 @@ export function checkExposure(config: HookgateConfig): string | undefined {
 export async function startIngress(ctx: RoleContext): Promise<{ url: string }> {
   const { config, log, lifecycle } = ctx;
   const { pipeline, store, storeClient } = await buildStagePipeline(ctx, 'ingress');
-  const { maxBodyBytes: _body, ...limitKeys } = config.limits;
-  const { fileLimit, ...connections } = resolveConnectionLimits(limitKeys);
+  const { fileLimit, ...connections } = resolveConnectionLimits(config.limits, openFileLimit());
   log.info({ maxConnections: connections.maxConnections, fileLimit: fileLimit ?? 'unknown', headersTimeoutMs: connections.headersTimeoutMs, minBodyBytesPerSec: connections.minBodyBytesPerSec }, 'http connection limits');
 
   const app = buildApp({

@@ -14,6 +14,7 @@ import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { draft01Routes, type Draft01Deps } from './routes/draft01.js';
 import { authenticateRequest, type ClientCertIdentity } from './plugins/client-identity.js';
 import { CHECK_INTERVAL_MS, ConnectionGuard, resolveConnectionLimits, type ConnectionLimits } from './connections/connection-guard.js';
+import { openFileLimit } from './connections/file-limit.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,7 +44,7 @@ export interface IngressDeps {
   https?: SecureContextOptions & TlsOptions;
   /** Client certificates that identify MTAs (mutual TLS), alone or together with tokens. */
   clientCerts?: ClientCertIdentity[];
-  /** Timeouts and connection limits (default: `resolveConnectionLimits()`, the `limits.*` defaults). */
+  /** Timeouts and connection limits (default: the `limits.*` defaults, maxConnections from the open-file limit). */
   connections?: ConnectionLimits;
 }
 
@@ -52,7 +53,7 @@ const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/.well-known/
 
 /** The ingress HTTP app, without listen(): tests use inject(). */
 export function buildApp(deps: IngressDeps): FastifyInstance {
-  const limits = deps.connections ?? resolveConnectionLimits();
+  const limits = deps.connections ?? resolveConnectionLimits({}, openFileLimit());
   // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval (30 s by default).
   const server = { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS };
   const app = Fastify({

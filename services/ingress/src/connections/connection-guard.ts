@@ -24,7 +24,7 @@ import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { connectionBudget, openFileLimit, ASSUMED_FILE_LIMIT } from './file-limit.js';
+import { connectionBudget, ASSUMED_FILE_LIMIT } from './file-limit.js';
 
 /** How often timeouts are checked, by Node (connectionsCheckingInterval) and by the guard, ms. */
 export const CHECK_INTERVAL_MS = 1000;
@@ -63,10 +63,12 @@ export type ConnectionLimits = Omit<ConnectionLimitsConfig, 'maxConnections'> & 
 
 /**
  * The limits to apply: `config` with defaults filled in and `maxConnections: auto` resolved against the soft
- * open-file limit (`fileLimit`; read from /proc/self/limits unless given, 1024 assumed where unknown).
+ * open-file limit (`openFileLimit()`; 1024 assumed where unknown).
  */
-export function resolveConnectionLimits(config: Partial<ConnectionLimitsConfig> = {}, fileLimit = openFileLimit()): ConnectionLimits & { fileLimit: number | undefined } {
-  const full = { ...Value.Create(ConnectionLimitsSchema), ...config };
+export function resolveConnectionLimits(config: Partial<ConnectionLimitsConfig>, fileLimit: number | undefined): ConnectionLimits & { fileLimit: number | undefined } {
+  const full = Value.Create(ConnectionLimitsSchema);
+  // Only the schema's keys: callers pass their whole `limits` section.
+  for (const key of Object.keys(full) as (keyof ConnectionLimitsConfig)[]) if (config[key] !== undefined) Object.assign(full, { [key]: config[key] });
   const maxConnections = full.maxConnections === 'auto' ? connectionBudget(fileLimit ?? ASSUMED_FILE_LIMIT) : full.maxConnections;
   return { ...full, maxConnections, fileLimit };
 }
