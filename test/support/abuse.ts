@@ -18,6 +18,8 @@ export interface SlowAttackOptions {
   tickMs?: number;
   /** Request head for `headers` and `body` (default: an unauthenticated POST /hooks/stalwart of 1 MB). */
   head?: string;
+  /** Reopen each socket the server closes (default true: a flood); false: a fixed set that only shrinks. */
+  reconnect?: boolean;
 }
 
 export interface SlowAttack {
@@ -36,11 +38,14 @@ export interface SlowAttack {
   stop(): void;
 }
 
+/** Connects in flight at once, well below Node's listen backlog (511). */
+const MAX_CONNECTING = 64;
+
 const DEFAULT_HEAD = 'POST /hooks/stalwart HTTP/1.1\r\nHost: hookgate\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
 
 /**
- * Keeps `sockets` slow connections to 127.0.0.1:`port`, reopening each one the server closes, until stop(): the
- * slowloris of issue 11. One timer drives every socket.
+ * Keeps `sockets` slow connections to 127.0.0.1:`port`, reopening each one the server closes (unless `reconnect`
+ * is false), until stop(): the slowloris of issue 11. One timer drives every socket.
  */
 export function slowAttack(o: SlowAttackOptions): SlowAttack {
   const head = o.head ?? DEFAULT_HEAD;
@@ -52,12 +57,26 @@ export function slowAttack(o: SlowAttackOptions): SlowAttack {
   let closedByServer = 0;
   let stopped = false;
 
+  // Connects in flight are bounded: a burst of thousands overflows the listen backlog, and the kernel (with SYN
+  // cookies) then forgets connections the client believes open, which would test nothing.
+  let connecting = 0;
+  const pending: (() => void)[] = [];
   const open = () => {
     if (stopped) return;
+    if (connecting >= MAX_CONNECTING) return void pending.push(open);
+    connecting++;
     const s = connect({ host: '127.0.0.1', port: o.port });
     const state = { sent: 0 };
     let seen = '';
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      connecting--;
+      pending.shift()?.();
+    };
     s.on('connect', () => {
+      settle();
       opened++;
       live.set(s, state);
       maxOpen = Math.max(maxOpen, live.size);
@@ -77,12 +96,15 @@ export function slowAttack(o: SlowAttackOptions): SlowAttack {
       if (m) statuses[m[1]!] = (statuses[m[1]!] ?? 0) + 1;
     });
     s.on('error', () => undefined);
+    // Up to several thousand sockets at once: no Nagle delay on the trickled bytes.
+    s.setNoDelay(true);
     s.on('close', () => {
+      settle();
       const was = live.delete(s);
       if (stopped) return;
       if (was) closedByServer++;
       // Reopen at once: the attacker keeps its number of sockets whatever the server closes.
-      setImmediate(open);
+      if (o.reconnect ?? true) setImmediate(open);
     });
   };
 
@@ -118,6 +140,7 @@ export function slowAttack(o: SlowAttackOptions): SlowAttack {
     },
     stop() {
       stopped = true;
+      pending.length = 0;
       clearInterval(tick);
       for (const s of live.keys()) s.destroy();
       live.clear();
