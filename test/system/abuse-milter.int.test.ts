@@ -99,7 +99,7 @@ describe('2,000 idle connections that never negotiate', () => {
     // Each session took the place of one idle socket, the oldest.
     expect(idle.closedByServer).toBeGreaterThanOrEqual(20);
     expect(idle.open).toBeGreaterThanOrEqual(IDLE - 40);
-    await expect.poll(() => p.stdout(), { timeout: 15_000 }).toMatch(/"evictedUnnegotiated":\d+.*milter connections closed or refused for room/);
+    await expect.poll(() => p.stdout(), { timeout: 15_000 }).toMatch(/"evictedUnnegotiated":\d+.*milter connections closed or refused by limits/);
   });
 
   it('the same 2,000 sockets reopened as fast as they are closed: sessions are still served', async () => {

@@ -57,7 +57,7 @@ export interface MilterCapacityCounters {
   negotiationTimeouts: number;
 }
 
-/** At most one summary line per this interval about connections closed or refused for room, ms. */
+/** At most one summary line per this interval about connections closed or refused by limits, ms. */
 const REPORT_INTERVAL_MS = 10_000;
 
 export class MilterServer {
@@ -152,7 +152,7 @@ export class MilterServer {
     c.socket.destroy();
   }
 
-  /** One warn line per REPORT_INTERVAL_MS at most with what changed: room is never made silently, nor with a flood. */
+  /** One warn line per REPORT_INTERVAL_MS at most with what changed: sockets are never closed silently, nor with a flood of lines. */
   #report(): void {
     if (this.#reportTimer) return;
     const wait = this.#reportedAt + REPORT_INTERVAL_MS - Date.now();
@@ -162,7 +162,7 @@ export class MilterServer {
       const d = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof MilterCapacityCounters]]));
       this.#reported = { ...c };
       this.#reportedAt = Date.now();
-      this.#o.log.warn({ ...d, connections: this.#connections.size, maxConnections: this.#o.maxConnections }, 'milter connections closed or refused for room (counts since the last report)');
+      this.#o.log.warn({ ...d, connections: this.#connections.size, maxConnections: this.#o.maxConnections }, 'milter connections closed or refused by limits (counts since the last report)');
     };
     if (wait <= 0) emit();
     else this.#reportTimer = setTimeout(emit, wait).unref();
@@ -207,9 +207,11 @@ export class MilterServer {
       if (session.negotiated) {
         log.info({ sessionId: session.sessionId, peer, idleTimeoutMs: this.#o.idleTimeoutMs }, 'milter connection idle: closed');
       } else {
-        // Debug only: a flood of sockets that never negotiate must not become a flood of log lines.
+        // Debug only, and counted in the summary: a flood of sockets that never negotiate must not become a flood
+        // of log lines.
         this.#counters.negotiationTimeouts++;
         log.debug({ sessionId: session.sessionId, peer, negotiationTimeoutMs: this.#o.negotiationTimeoutMs }, 'milter connection closed: no option negotiation in time');
+        this.#report();
       }
       this.#drop(conn);
     };

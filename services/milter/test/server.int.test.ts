@@ -109,7 +109,7 @@ describe('room at maxConnections', () => {
     expect(server!.counters).toMatchObject({ evictedUnnegotiated: 1, evictedIdle: 1, refused: 0 });
     // Survivors still work.
     expect((await a.helo('client.example')).map((p) => p.cmd)).toEqual(['c']);
-    expect(warnings).toContain('milter connections closed or refused for room (counts since the last report)');
+    expect(warnings).toContain('milter connections closed or refused by limits (counts since the last report)');
   });
 
   it('never closes a connection waiting for a verdict: the newcomer is refused instead', async () => {
@@ -139,6 +139,7 @@ describe('time allowed', () => {
     expect(ms).toBeLessThan(5000);
     expect(await isClosed(talker)).toBe(false);
     expect(server!.counters.negotiationTimeouts).toBe(1);
+    expect(warnings).toContain('milter connections closed or refused by limits (counts since the last report)');
   });
 
   it('counts whole commands: a trickled packet does not keep a session alive past idleTimeoutMs', async () => {
