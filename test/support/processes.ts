@@ -43,8 +43,18 @@ function childNodeArgs(): string[] {
   return process.env.HOOKGATE_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 }
 
-export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /^hookgate: ready$/m): Promise<HookgateProcess> {
-  const child = spawn(process.execPath, [...childNodeArgs(), HOOKGATE_BIN, ...args], {
+export interface StartOptions {
+  /** Soft and hard open-file limit of the process (`ulimit -n`), as a systemd unit's LimitNOFILE would set it. */
+  fileLimit?: number;
+}
+
+export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /^hookgate: ready$/m, options: StartOptions = {}): Promise<HookgateProcess> {
+  // The shell lowers the limit, then exec replaces it: the child's pid is hookgate's own.
+  const [cmd, argv] =
+    options.fileLimit === undefined
+      ? [process.execPath, [...childNodeArgs(), HOOKGATE_BIN, ...args]]
+      : ['bash', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...childNodeArgs(), HOOKGATE_BIN, ...args]];
+  const child = spawn(cmd, argv, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOOKGATE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -10,6 +10,7 @@ import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
 import { MilterConfigSchema } from '@hookgate/milter';
 import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
 import { ConfigError, closest, readConfigFile, setPath, unknownEnv, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import { ConnectionLimitsSchema } from '@hookgate/ingress';
 import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
@@ -118,6 +119,7 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  /** Request size, in-flight bytes, timeouts and connection limits of the HTTP ingress (timeouts and connections: @hookgate/ingress). */
   limits: Type.Object(
     {
       maxBodyBytes: Type.Integer({ minimum: 1024, default: 52_428_800 }),
@@ -125,6 +127,7 @@ export const ConfigSchema = Type.Object({
       inFlightBytes: Type.Integer({ minimum: 1_048_576, default: 536_870_912 }),
       /** The same for one caller (an MTA identity, or a client address when unauthenticated). */
       inFlightBytesPerCaller: Type.Integer({ minimum: 1024, default: 134_217_728 }),
+      ...ConnectionLimitsSchema.properties,
     },
     { default: {} },
   ),
@@ -369,6 +372,9 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     if ((ms as number) > mtaTimeoutMs - marginMs) {
       problems.push({ path: `stages.deadlineMs.${stage}`, reason: `must be at most mtaTimeoutMs - marginMs (${mtaTimeoutMs - marginMs})` });
     }
+  }
+  if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
+    problems.push({ path: 'limits.headersTimeoutMs', reason: `must be at most limits.requestTimeoutMs (${config.limits.requestTimeoutMs})` });
   }
   if (config.stages.stateTtlMs < Math.max(...Object.values(deadlineMs).map(Number)) * 2) {
     problems.push({ path: 'stages.stateTtlMs', reason: 'must be at least twice the longest stage deadline' });

@@ -5,6 +5,7 @@
  */
 import { MilterServer, formatListen, parseListen } from '@hookgate/milter';
 import type { PoolWatcher } from '@hookgate/pipeline';
+import { connectionBudget, openFileLimit } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import { buildStagePipeline, type PipelineContext } from './stage-pipeline.js';
 
@@ -33,11 +34,18 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   const refusal = checkMilterExposure(config);
   if (refusal) throw new Error(refusal);
   const { pipeline, pools } = await buildStagePipeline(ctx, 'milter');
+  // Beyond the open-file limit accept() fails and newcomers are refused however idle the others are: stay below it.
+  const fileLimit = openFileLimit();
+  const maxConnections = fileLimit === undefined ? m.maxConnections : Math.min(m.maxConnections, connectionBudget(fileLimit));
+  if (maxConnections < m.maxConnections) {
+    log.warn({ configured: m.maxConnections, maxConnections, fileLimit }, 'milter.maxConnections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)');
+  }
   const server = new MilterServer({
     listen: parseListen(m.listen),
     maxFrameBytes: m.maxFrameBytes,
+    negotiationTimeoutMs: m.negotiationTimeoutMs,
     idleTimeoutMs: m.idleTimeoutMs,
-    maxConnections: m.maxConnections,
+    maxConnections,
     socketMode: parseInt(m.socketMode, 8),
     log: log.child({ component: 'milter' }),
     session: {

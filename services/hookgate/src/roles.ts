@@ -13,7 +13,7 @@ import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { PoolWatcher } from '@hookgate/pipeline';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
-import { buildApp } from '@hookgate/ingress';
+import { buildApp, openFileLimit, resolveConnectionLimits } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import type { ScannerEntry } from './scanners.js';
 import { buildStagePipeline, observeQueueDepthOnce } from './stage-pipeline.js';
@@ -53,6 +53,8 @@ export function checkExposure(config: HookgateConfig): string | undefined {
 export async function startIngress(ctx: RoleContext): Promise<{ url: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
   const { pipeline, store, storeClient, pools } = await buildStagePipeline(ctx, 'ingress');
+  const { fileLimit, ...connections } = resolveConnectionLimits(config.limits, openFileLimit());
+  log.info({ maxConnections: connections.maxConnections, fileLimit: fileLimit ?? 'unknown', headersTimeoutMs: connections.headersTimeoutMs, minBodyBytesPerSec: connections.minBodyBytesPerSec }, 'http connection limits');
 
   const app = buildApp({
     pipeline,
@@ -65,6 +67,7 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
     logger: log.child({ component: 'http' }),
     isReady: () => lifecycle.ready,
     readiness: () => pools.readiness(),
+    connections,
     ...ingressTls(config.tls),
     ...optional('draft01', draft01Deps(config.protocols.draft01, {
       redis: storeClient,

@@ -25,6 +25,23 @@ describe('config', () => {
     expect(scannerRegistry(c).filter((s) => s.active).map((s) => s.id)).toEqual(['dlp']);
   });
 
+  it('has connection limits with documented defaults, and refuses a header timeout above the request timeout (issue 11)', () => {
+    expect(loadConfig({}).limits).toEqual({
+      maxBodyBytes: 52_428_800,
+      maxConnections: 'auto',
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 120_000,
+      bodyTimeoutMs: 10_000,
+      minBodyBytesPerSec: 16_384,
+      keepAliveTimeoutMs: 30_000,
+      lingerMs: 2_000,
+    });
+    expect(loadConfig({}).milter).toMatchObject({ negotiationTimeoutMs: 10_000, idleTimeoutMs: 900_000, maxConnections: 2000 });
+    expect(loadConfig({}, file('limits: { maxConnections: 500 }')).limits.maxConnections).toBe(500);
+    expect(() => loadConfig({}, file('limits: { maxConnections: lots }'))).toThrow(/- limits\.maxConnections:/);
+    expect(() => loadConfig({}, file('limits: { headersTimeoutMs: 30000, requestTimeoutMs: 20000 }'))).toThrow(/- limits\.headersTimeoutMs: must be at most limits\.requestTimeoutMs \(20000\)/);
+  });
+
   it('loads the commented example config', () => {
     const c = loadConfig({}, 'deploy/config/hookgate.example.yaml');
     expect(c.scanners.clamav.endpoint).toBe('tcp://127.0.0.1:3310');

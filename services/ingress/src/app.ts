@@ -13,6 +13,15 @@ import type { StalwartSettings } from './adapters/stalwart.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { draft01Routes, type Draft01Deps } from './routes/draft01.js';
 import { authenticateRequest, type ClientCertIdentity } from './plugins/client-identity.js';
+import { CHECK_INTERVAL_MS, ConnectionGuard, resolveConnectionLimits, type ConnectionLimits } from './connections/connection-guard.js';
+import { openFileLimit } from './connections/file-limit.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Connection limits of the listening server (counts for tests and diagnostics). */
+    connectionGuard: ConnectionGuard;
+  }
+}
 
 export interface IngressDeps {
   pipeline: StagePipeline;
@@ -37,6 +46,8 @@ export interface IngressDeps {
   https?: SecureContextOptions & TlsOptions;
   /** Client certificates that identify MTAs (mutual TLS), alone or together with tokens. */
   clientCerts?: ClientCertIdentity[];
+  /** Timeouts and connection limits (default: the `limits.*` defaults, maxConnections from the open-file limit). */
+  connections?: ConnectionLimits;
 }
 
 /** Routes that need no credentials. */
@@ -44,6 +55,9 @@ const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/.well-known/
 
 /** The ingress HTTP app, without listen(): tests use inject(). */
 export function buildApp(deps: IngressDeps): FastifyInstance {
+  const limits = deps.connections ?? resolveConnectionLimits({}, openFileLimit());
+  // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval (30 s by default).
+  const server = { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS };
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
@@ -51,10 +65,13 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Stalwart sends one request per call; keep idle sockets short but longer than typical MTA reuse.
-    keepAliveTimeout: 30_000,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
-    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.https ? { https: { ...deps.https, ...server, handshakeTimeout: limits.headersTimeoutMs } } : { http: server }),
   });
+  const guard = new ConnectionGuard(app.server, limits, deps.logger);
+  app.decorate('connectionGuard', guard);
 
   // While closing, answers in flight tell the client to drop the keep-alive connection, so close() does not wait
   // for idle sockets to time out.
@@ -62,8 +79,21 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_req, reply) => {
-    if (closing) void reply.header('connection', 'close');
+  app.addHook('onSend', async (req, reply) => {
+    // An answer given before the request body was read (401, 413, ...) ends the connection: the rest of the body
+    // is drained, not parsed as a next request. A refused request never keeps its connection.
+    const early = !req.raw.complete;
+    if (closing || early || reply.statusCode === 401) void reply.header('connection', 'close');
+    if (early) guard.lingerAfterResponse(req.raw.socket);
+  });
+
+  // `Expect: 100-continue` is answered only once the request may send its body (credentials checked, size within
+  // the limit); otherwise the final answer comes instead and the body is never invited. Node would send the 100 at
+  // once, before any hook ran.
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (/100-continue/i.test(req.headers.expect ?? '') && !(Number(req.headers['content-length']) > req.routeOptions.bodyLimit)) reply.raw.writeContinue();
+    return payload;
   });
 
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
@@ -90,6 +120,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
       throw new HttpError(401, ERR.AUTH_REQUIRED, 'authentication required');
     }
     req.mtaIdentity = result.identity;
+    guard.trust(req.raw.socket);
   });
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {

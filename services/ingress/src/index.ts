@@ -19,3 +19,13 @@ export {
 export { draft01Routes, Draft01Error, type Draft01Deps } from './routes/draft01.js';
 export { decodeCbor, encodeCbor, CBOR_TYPE } from './plugins/cbor.js';
 export { authenticateRequest, certificateIdentity, type ClientCertIdentity } from './plugins/client-identity.js';
+export {
+  ConnectionGuard,
+  ConnectionLimitsSchema,
+  resolveConnectionLimits,
+  CHECK_INTERVAL_MS,
+  type ConnectionLimits,
+  type ConnectionLimitsConfig,
+  type GuardCounters,
+} from './connections/connection-guard.js';
+export { openFileLimit, connectionBudget } from './connections/file-limit.js';

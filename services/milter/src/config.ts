@@ -42,9 +42,21 @@ export const MilterConfigSchema = Type.Object(
      * Off by default: with Postfix it is slower (Nagle against delayed ACK; see NO_REPLY_STEPS).
      */
     noReply: Type.Boolean({ default: false }),
-    /** A connection idle this long is closed (Postfix keeps one per SMTP session), ms. */
+    /**
+     * Time from accept to the MTA's option negotiation, ms. Postfix and Sendmail negotiate at once after connecting;
+     * a socket that does not is closed well before `idleTimeoutMs`.
+     */
+    negotiationTimeoutMs: Type.Integer({ minimum: 1000, maximum: 300_000, default: 10_000 }),
+    /**
+     * Time from one command to the next in a negotiated session, ms (pipeline calls do not count). Postfix keeps one
+     * connection per SMTP session, idle while the SMTP client thinks.
+     */
     idleTimeoutMs: Type.Integer({ minimum: 1000, default: 900_000 }),
-    /** Connections beyond this are refused at accept (Postfix then applies milter_default_action). */
+    /**
+     * Open connections at most (also lowered to what the open-file limit allows). At the limit a new connection
+     * closes the longest-waiting one that has not negotiated, else the negotiated one idle longest; it is refused
+     * only when every connection is waiting for a verdict (Postfix then applies milter_default_action).
+     */
     maxConnections: Type.Integer({ minimum: 1, default: 2000 }),
   },
   { default: {} },
