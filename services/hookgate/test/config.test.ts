@@ -28,6 +28,8 @@ describe('config', () => {
   it('has connection limits with documented defaults, and refuses a header timeout above the request timeout (issue 11)', () => {
     expect(loadConfig({}).limits).toEqual({
       maxBodyBytes: 52_428_800,
+      inFlightBytes: 536_870_912,
+      inFlightBytesPerCaller: 134_217_728,
       maxConnections: 'auto',
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 120_000,
