@@ -176,8 +176,10 @@ export async function flowAdminRecord(stack: CoreStack, answers: HookAnswer[]): 
   for (const p of stack.ingresses) {
     const { status, body } = await adminRecord(p, txnId);
     expect(status).toBe(200);
-    expect(body.stages.map((s) => s.stage)).toEqual(['mail', 'rcpt', 'data']);
-    const data = body.stages[2]!.record!;
+    // Only stages where something was checked are recorded (issue 12); greylisting and rate limits are off for
+    // this client, so that is data alone.
+    expect(body.stages.map((s) => s.stage)).toEqual(['data']);
+    const data = body.stages[0]!.record!;
     expect(data.verdict.partial).toBe(false);
     expect(data.results.map((r) => r.scanner).sort()).toEqual(['clamav', 'dlp']);
   }

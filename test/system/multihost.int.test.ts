@@ -287,7 +287,8 @@ describe('multi-host on one machine (network namespaces)', () => {
       cpuMsPerTransaction: Object.fromEntries(Object.keys(after.cpu).map((n) => [n, Math.round(((after.cpu[n]! - before.cpu[n]!) * 1000) / ticksPerSec / K * 10) / 10])),
     };
     console.info(`multihost capacity facts: ${JSON.stringify(facts.measurement)}`);
-    expect(Object.keys(perStage).sort()).toEqual([...LOAD_STAGES].sort());
+    // Only a stage where something is checked talks to Redis (issue 12): here data; the others are answered from memory.
+    expect(Object.keys(perStage)).toEqual(['data']);
   });
 
   it('under steady load: a worker host killed, one unplugged, Redis restarted: every request answered once before its deadline, nothing stuck', async () => {
@@ -358,8 +359,9 @@ describe('multi-host on one machine (network namespaces)', () => {
     // The jobs the dead host held: re-queued by the stalled-job check, then skipped as past their deadline.
     const fates = await jobFates(orphaned);
     expect(fates.inQueue).toBe(0);
-    // (One the hung worker had just given up on at its deadline may have its own timeout result already.)
-    expect(Object.keys(fates.results).filter((f) => f !== 'skipped: started after its deadline' && f !== 'timeout')).toEqual([]);
+    // (One the hung worker had just given up on at its deadline may have its own timeout result already, and one
+    // re-queued by the stalled-job check while its deadline was still ahead is scanned as usual.)
+    expect(Object.keys(fates.results).filter((f) => f !== 'skipped: started after its deadline' && f !== 'timeout' && f !== 'scanned')).toEqual([]);
     expect(fates.results['skipped: started after its deadline'] ?? 0).toBeGreaterThan(0);
     facts.disruptions = { ratePerSec: RATE, timelineMs: timeline, phases: summarize(load.answers), sent: load.sent, answered: load.answers.length, jobsOrphanedByKilledHost: fates };
     console.info(`multihost disruptions: ${JSON.stringify(facts.disruptions)}`);
@@ -430,10 +432,11 @@ async function jobFates(jobIds: string[]): Promise<{ jobs: number; inQueue: numb
     let inQueue = 0;
     for (const id of jobIds) {
       if (await r.exists(`${PREFIX}:{scan-clamav}:${id}`)) inQueue++;
-      // Job id = `${reqId}-${scanner}`; the result hash is `<prefix>:{<session>}:res:<reqId>`, found by pattern.
+      // Job id = `${reqId}-${scanner}`; results live in the request hash `<prefix>:{<session>}:r:<reqId>` as
+      // `res:<scanner>`, found by pattern.
       const reqId = id.replace(/-clamav$/, '');
-      const keys = await r.keys(`${PREFIX}:{*}:res:${reqId}`);
-      const res = keys[0] ? await r.hget(keys[0], 'clamav') : null;
+      const keys = await r.keys(`${PREFIX}:{*}:r:${reqId}`);
+      const res = keys[0] ? await r.hget(keys[0], 'res:clamav') : null;
       const fate = res === null ? 'no result' : /after its deadline/.test(res) ? 'skipped: started after its deadline' : /SCAN_TIMEOUT/.test(res) ? 'timeout' : 'scanned';
       results[fate] = (results[fate] ?? 0) + 1;
     }

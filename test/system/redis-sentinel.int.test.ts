@@ -116,7 +116,7 @@ describe('Redis Sentinel: core flows through the built executable', () => {
     expect(newNode.port).toBe(newMaster.port);
     expect(newNode.port).not.toBe(oldMaster.port);
     // Every hookgate connection (ingress store, producer, subscriber; worker store, BullMQ) moves to the new master.
-    const roles = ['hookgate-ingress-store', 'hookgate-ingress-queue', 'hookgate-ingress-sub', 'hookgate-worker-store', 'hookgate-worker'];
+    const roles = ['hookgate-ingress-store', 'hookgate-ingress-queue', 'hookgate-ingress-sub', 'hookgate-worker-store', 'hookgate-worker-queue'];
     await expect.poll(async () => {
       const [on, off] = await Promise.all([clientNames(newNode), clientNames(oldMaster).catch(() => [])]);
       return roles.every((r) => on.includes(r)) && !off.some((x) => x.startsWith('hookgate-'));
