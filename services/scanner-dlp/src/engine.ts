@@ -9,7 +9,8 @@ import { dlpConfigError, validateDlpRules } from './validate.js';
 import { builtinDetectors } from './detectors/index.js';
 import { BUILTIN_RULES, type DetectorFamily, type Emit } from './detectors/types.js';
 import { htmlToPlainText } from './html.js';
-import { walkMessage, type NotInspected } from './mime.js';
+import type { NotInspected } from './mime/classify.js';
+import { walkMessage } from './mime/walk.js';
 import { operatorRuleFamilies } from './rules.js';
 import { KeywordMatcher } from './text/keywords.js';
 
@@ -121,26 +122,27 @@ export class DlpEngine {
     signal?.throwIfAborted();
     const tally = new Tally(this.#rules, this.#limits.maxTextBytes);
     const state = { parts: 0, notInspected: [] as NotInspected[] };
+    // Parsing and scanning are synchronous; the loop yields only once per SLICE_MS (or on abort), so a small
+    // message costs no event-loop round trip at all.
     let since = performance.now();
-    const checkpoint = async (): Promise<void> => {
-      if (performance.now() - since > SLICE_MS) {
-        await yieldToLoop();
-        since = performance.now();
-      }
+    const due = (): boolean => signal?.aborted === true || performance.now() - since > SLICE_MS;
+    const pause = async (): Promise<void> => {
+      await yieldToLoop();
+      since = performance.now();
       signal?.throwIfAborted();
     };
     try {
       const walk = walkMessage(raw, { maxParts: this.#limits.maxParts, maxDepth: this.#limits.maxDepth, budget: () => tally.remaining() }, state);
-      for await (const segment of walk) {
-        await checkpoint();
+      for (const segment of walk) {
+        if (due()) await pause();
         const text = segment.kind === 'html' ? this.#htmlText(segment.html, tally) : segment.text;
         const steps = this.#steps(tally, text);
-        while (!steps.next().done) await checkpoint();
+        while (!steps.next().done) if (due()) await pause();
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (errorCode(err)?.startsWith('HOOKGATE_ERR_')) throw err;
-      // Library messages describe structure, not content; keep them for the operator.
+      // Walker errors describe structure, not content; keep them for the operator.
       throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return tally.report(state.parts, state.notInspected);

@@ -1,42 +1,171 @@
-/** HTML to the text a reader would see, plus link targets (a webhook URL in an href is still a leak). */
-import { compile } from 'html-to-text';
+/**
+ * HTML to the text a reader would see, plus link targets (a webhook URL in an href is still a leak). One linear
+ * pass with indexOf, no DOM: tags go (inline ones leave nothing, so `<span>4111</span>&nbsp;<span>1111</span>`
+ * reads as one number; block ones end a line), script/style/comments are dropped, whitespace collapses as a
+ * browser collapses it (not inside <pre>), and entities are decoded with `entities` (the full HTML5 table).
+ * docs/adr/0006-dlp-mime-parsing.md says why this replaced html-to-text.
+ */
+import { decodeHTML, decodeHTMLAttribute } from 'entities';
 
-const blockFormat = { format: 'block', options: { leadingLineBreaks: 1, trailingLineBreaks: 1 } };
+/** Elements whose start and end tags break the line. */
+const BLOCK = new Set([
+  'address', 'article', 'aside', 'blockquote', 'caption', 'center', 'dd', 'details', 'dialog', 'dir', 'div', 'dl', 'dt',
+  'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hgroup', 'hr', 'legend',
+  'li', 'main', 'menu', 'nav', 'ol', 'optgroup', 'option', 'p', 'pre', 'section', 'summary', 'table', 'tbody', 'td', 'tfoot',
+  'th', 'thead', 'tr', 'ul',
+]);
+/** Raw-text elements whose content is never shown. */
+const SKIPPED = new Set(['script', 'style', 'template', 'noembed', 'noframes', 'xmp', 'iframe']);
+/** Elements whose content is text up to the end tag, without markup. */
+const RCDATA = new Set(['title', 'textarea']);
 
-const convert = compile({
-  // Wrapping and the table layout would split long tokens (JWTs, keys) across lines.
-  wordwrap: false,
-  limits: { maxInputLength: Number.MAX_SAFE_INTEGER },
-  selectors: [
-    { selector: 'a', options: { ignoreHref: false, hideLinkHrefIfSameAsText: true, linkBrackets: ['[', ']'] } },
-    { selector: 'img', format: 'skip' },
-    // Upper-casing headings would change case-sensitive tokens.
-    ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((h) => ({ selector: h, options: { uppercase: false } })),
-    ...['table', 'tr', 'td', 'th'].map((selector) => ({ selector, ...blockFormat })),
-  ],
-});
+const WHITESPACE = /[ \t\n\r\f]+/g;
+const HREF = /(?:^|[\s/"'])href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/i;
+/** Link text longer than this is not compared with the href (the href is just added). */
+const MAX_LINK_TEXT = 2048;
 
-const ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
-
-/** A crude but linear fallback for documents the converter cannot take (e.g. nesting deep enough to overflow). */
-function stripTags(html: string): string {
-  return html
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&(#x[0-9a-f]{1,6}|#\d{1,7}|[a-z]{2,6});/gi, (all, e: string) => {
-      if (e[0] === '#') {
-        const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-        return cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
-      }
-      return ENTITIES[e.toLowerCase()] ?? all;
-    });
+const endTags = new Map<string, RegExp>();
+function endTag(name: string): RegExp {
+  let re = endTags.get(name);
+  if (!re) endTags.set(name, (re = new RegExp(`</${name}[\\s/>]`, 'gi')));
+  return re;
 }
 
-/** Converts HTML to plain text for scanning. */
-export function htmlToPlainText(html: string): string {
-  try {
-    return convert(html);
-  } catch (err) {
-    if (err instanceof RangeError) return stripTags(html);
-    throw err;
+function isLetter(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+}
+
+/** Index of the `>` closing a tag whose name ends at `from`; quoted attribute values may hold `>`. -1 if none. */
+function tagEnd(html: string, from: number): number {
+  const gt = html.indexOf('>', from);
+  if (gt < 0) return -1;
+  const attrs = html.slice(from, gt);
+  if (!attrs.includes('"') && !attrs.includes("'")) return gt;
+  for (let k = from; k < html.length; k++) {
+    const c = html.charCodeAt(k);
+    if (c === 0x3e) return k;
+    if (c !== 0x3d) continue;
+    k++;
+    while (k < html.length && (html.charCodeAt(k) === 0x20 || html.charCodeAt(k) === 0x09 || html.charCodeAt(k) === 0x0a || html.charCodeAt(k) === 0x0d)) k++;
+    const q = html.charCodeAt(k);
+    if (q === 0x22 || q === 0x27) {
+      k = html.indexOf(q === 0x22 ? '"' : "'", k + 1);
+      if (k < 0) return -1;
+    } else k--;
   }
+  return -1;
+}
+
+/** Converts HTML to plain text for scanning. Linear in the input; never throws. */
+export function htmlToPlainText(html: string): string {
+  const out: string[] = [];
+  // Whether the output ends in whitespace (or is empty): a leading blank of the next text is then dropped.
+  let blank = true;
+  let pre = 0;
+  let href: string | undefined;
+  let linkText = '';
+
+  const text = (raw: string): void => {
+    let s = raw.includes('&') ? decodeHTML(raw) : raw;
+    if (pre === 0) {
+      s = s.replace(WHITESPACE, ' ');
+      if (blank && s.charCodeAt(0) === 0x20) s = s.slice(1);
+    }
+    if (s.length === 0) return;
+    out.push(s);
+    const last = s.charCodeAt(s.length - 1);
+    blank = last === 0x20 || last === 0x0a;
+    if (href !== undefined && linkText.length < MAX_LINK_TEXT) linkText += s;
+  };
+  const lineBreak = (): void => {
+    out.push('\n');
+    blank = true;
+  };
+  const closeLink = (): void => {
+    if (href !== undefined && href !== '' && href.trim() !== linkText.trim()) {
+      out.push(` [${href}] `);
+      blank = true;
+    }
+    href = undefined;
+    linkText = '';
+  };
+
+  const n = html.length;
+  let i = 0;
+  while (i < n) {
+    const lt = html.indexOf('<', i);
+    const stop = lt < 0 ? n : lt;
+    if (stop > i) text(html.slice(i, stop));
+    if (lt < 0) break;
+    const c1 = html.charCodeAt(lt + 1);
+    if (c1 === 0x21 /* ! */) {
+      if (html.startsWith('<!--', lt)) {
+        const end = html.indexOf('-->', lt + 4);
+        i = end < 0 ? n : end + 3;
+      } else if (html.startsWith('<![CDATA[', lt)) {
+        const end = html.indexOf(']]>', lt + 9);
+        text(html.slice(lt + 9, end < 0 ? n : end));
+        i = end < 0 ? n : end + 3;
+      } else {
+        const end = html.indexOf('>', lt);
+        i = end < 0 ? n : end + 1;
+      }
+      continue;
+    }
+    if (c1 === 0x3f /* ? */) {
+      const end = html.indexOf('>', lt);
+      i = end < 0 ? n : end + 1;
+      continue;
+    }
+    const closing = c1 === 0x2f; /* / */
+    const nameStart = closing ? lt + 2 : lt + 1;
+    if (!isLetter(html.charCodeAt(nameStart))) {
+      // Not a tag ("a < b"): the character is text.
+      text('<');
+      i = lt + 1;
+      continue;
+    }
+    let nameEnd = nameStart + 1;
+    while (nameEnd < n) {
+      const c = html.charCodeAt(nameEnd);
+      if (c === 0x3e || c === 0x2f || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) break;
+      nameEnd++;
+    }
+    const name = html.slice(nameStart, nameEnd).toLowerCase();
+    const end = tagEnd(html, nameEnd);
+    // An unterminated tag swallows the rest, as in a browser.
+    if (end < 0) break;
+    i = end + 1;
+    if (closing) {
+      if (name === 'a') closeLink();
+      if (name === 'pre' && pre > 0) pre--;
+      if (BLOCK.has(name)) lineBreak();
+      continue;
+    }
+    if (SKIPPED.has(name) || RCDATA.has(name)) {
+      const re = endTag(name);
+      re.lastIndex = i;
+      const close = re.exec(html);
+      const contentEnd = close ? close.index : n;
+      if (RCDATA.has(name)) {
+        text(html.slice(i, contentEnd));
+        lineBreak();
+      }
+      if (!close) break;
+      const after = html.indexOf('>', contentEnd);
+      i = after < 0 ? n : after + 1;
+      continue;
+    }
+    if (name === 'br') lineBreak();
+    else if (BLOCK.has(name)) lineBreak();
+    if (name === 'pre' && html.charCodeAt(end - 1) !== 0x2f) pre++;
+    if (name === 'a') {
+      closeLink();
+      const m = HREF.exec(html.slice(nameEnd, end));
+      const value = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
+      if (value !== '') href = value.includes('&') ? decodeHTMLAttribute(value) : value;
+    }
+  }
+  closeLink();
+  return out.join('');
 }
