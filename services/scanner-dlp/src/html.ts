@@ -19,7 +19,8 @@ const SKIPPED = new Set(['script', 'style', 'template', 'noembed', 'noframes', '
 /** Elements whose content is text up to the end tag, without markup. */
 const RCDATA = new Set(['title', 'textarea']);
 
-const WHITESPACE = /[ \t\n\r\f]+/g;
+/** Whitespace runs other than a lone space (replacing every space with itself would copy every text node). */
+const WHITESPACE = /[\t\n\r\f][ \t\n\r\f]*| [ \t\n\r\f]+/g;
 const HREF = /(?:^|[\s/"'])href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/i;
 /** Link text longer than this is not compared with the href (the href is just added). */
 const MAX_LINK_TEXT = 2048;
@@ -35,12 +36,19 @@ function isLetter(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
 }
 
-/** Index of the `>` closing a tag whose name ends at `from`; quoted attribute values may hold `>`. -1 if none. */
-function tagEnd(html: string, from: number): number {
+/**
+ * Index of the `>` closing a tag whose name ends at `from`; quoted attribute values may hold `>`. -1 if none.
+ * `quotes` remembers the next quote character's position, so tags without quotes never rescan the document.
+ */
+function tagEnd(html: string, from: number, quotes: { at: number }): number {
   const gt = html.indexOf('>', from);
   if (gt < 0) return -1;
-  const attrs = html.slice(from, gt);
-  if (!attrs.includes('"') && !attrs.includes("'")) return gt;
+  if (quotes.at < from) {
+    const dq = html.indexOf('"', from);
+    const sq = html.indexOf("'", from);
+    quotes.at = dq < 0 ? (sq < 0 ? Infinity : sq) : sq < 0 ? dq : Math.min(dq, sq);
+  }
+  if (quotes.at > gt) return gt;
   for (let k = from; k < html.length; k++) {
     const c = html.charCodeAt(k);
     if (c === 0x3e) return k;
@@ -54,6 +62,14 @@ function tagEnd(html: string, from: number): number {
     } else k--;
   }
   return -1;
+}
+
+function hasUpper(s: string): boolean {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 0x41 && c <= 0x5a) return true;
+  }
+  return false;
 }
 
 /** Converts HTML to plain text for scanning. Linear in the input; never throws. */
@@ -91,6 +107,7 @@ export function htmlToPlainText(html: string): string {
   };
 
   const n = html.length;
+  const quotes = { at: -1 };
   let i = 0;
   while (i < n) {
     const lt = html.indexOf('<', i);
@@ -131,8 +148,9 @@ export function htmlToPlainText(html: string): string {
       if (c === 0x3e || c === 0x2f || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) break;
       nameEnd++;
     }
-    const name = html.slice(nameStart, nameEnd).toLowerCase();
-    const end = tagEnd(html, nameEnd);
+    let name = html.slice(nameStart, nameEnd);
+    if (hasUpper(name)) name = name.toLowerCase();
+    const end = tagEnd(html, nameEnd, quotes);
     // An unterminated tag swallows the rest, as in a browser.
     if (end < 0) break;
     i = end + 1;

@@ -68,9 +68,9 @@ function validName(buf: Buffer, start: number, end: number): boolean {
 export function readHeaders(buf: Buffer, start: number, end: number): PartHeaders {
   const out: PartHeaders = { bodyStart: end };
   let pos = start;
-  if (end - pos > 5 && buf.toString('latin1', pos, pos + 5) === 'From ') {
-    const nl = buf.indexOf(LF, pos);
-    pos = nl < 0 || nl >= end ? end : nl + 1;
+  if (end - pos > 5 && buf[pos] === 0x46 && buf[pos + 4] === SP && buf.toString('latin1', pos, pos + 5) === 'From ') {
+    while (pos < end && buf[pos] !== LF) pos++;
+    pos = Math.min(end, pos + 1);
   }
   let field: Field | undefined;
   let value = '';
@@ -80,8 +80,9 @@ export function readHeaders(buf: Buffer, start: number, end: number): PartHeader
     value = '';
   };
   while (pos < end) {
-    let nl = buf.indexOf(LF, pos);
-    if (nl < 0 || nl >= end) nl = end;
+    // A plain loop: header lines are short, and Buffer.indexOf costs more per call than it saves on them.
+    let nl = pos;
+    while (nl < end && buf[nl] !== LF) nl++;
     let lineEnd = nl;
     if (lineEnd > pos && buf[lineEnd - 1] === CR) lineEnd--;
     const next = nl < end ? nl + 1 : end;
@@ -97,8 +98,9 @@ export function readHeaders(buf: Buffer, start: number, end: number): PartHeader
       pos = next;
       continue;
     }
-    let colon = buf.indexOf(COLON, pos);
-    if (colon < 0 || colon >= lineEnd || !validName(buf, pos, colon)) {
+    let colon = pos;
+    while (colon < lineEnd && buf[colon] !== COLON) colon++;
+    if (colon >= lineEnd || !validName(buf, pos, colon)) {
       flush();
       out.bodyStart = pos;
       return out;
@@ -119,7 +121,9 @@ export function readHeaders(buf: Buffer, start: number, end: number): PartHeader
 /** Subject may carry raw UTF-8 (RFC 6532); the Content-* fields are ASCII, and latin1 keeps boundary bytes exact. */
 function text(buf: Buffer, start: number, end: number, field: Field): string {
   const stop = Math.min(end, start + maxChars(field));
-  return field === 'subject' ? decodeCharset(buf.subarray(start, stop), undefined) : buf.toString('latin1', start, stop);
+  if (field !== 'subject') return buf.toString('latin1', start, stop);
+  for (let i = start; i < stop; i++) if (buf[i]! >= 0x80) return decodeCharset(buf, start, stop, undefined);
+  return buf.toString('latin1', start, stop);
 }
 
 function maxChars(field: Field): number {
@@ -129,17 +133,40 @@ function maxChars(field: Field): number {
 /** A structured field (`type/subtype; name=value; …`): the lower-cased value and its parameters (names lower-cased). */
 export interface Structured {
   value: string;
-  params: Map<string, string>;
+  params: ReadonlyMap<string, string>;
 }
 
+const EMPTY: Structured = { value: '', params: new Map() };
 /**
  * Parses a Content-Type or Content-Disposition value: quoted strings with backslash escapes, comments dropped,
  * the first of duplicate parameters kept, RFC 2231 continuations (`name*0`, `name*1*`) and charset-tagged values
  * (`name*=utf-8''…`) joined and decoded.
  */
 export function parseStructured(input: string | undefined): Structured {
+  if (!input) return EMPTY;
   const params = new Map<string, string>();
-  if (!input) return { value: '', params };
+  if (!/[(\\*]/.test(input)) {
+    // The common case (`multipart/mixed; boundary="=_abc"`): no comments, escapes or RFC 2231 sections, and
+    // quotes only around whole values. Anything else takes the careful path below.
+    const items = input.split(';');
+    let simple = !items[0]!.includes('"');
+    for (let k = 1; simple && k < items.length; k++) {
+      const item = items[k]!;
+      const eq = item.indexOf('=');
+      if (eq < 0) continue;
+      const name = item.slice(0, eq).trim().toLowerCase();
+      let v = item.slice(eq + 1).trim();
+      const q = v.indexOf('"');
+      if (q >= 0) {
+        if (q !== 0 || v.length < 2 || v.indexOf('"', 1) !== v.length - 1) simple = false;
+        v = v.slice(1, -1);
+      }
+      if (name.includes('"')) simple = false;
+      if (simple && name && !params.has(name)) params.set(name, v);
+    }
+    if (simple) return { value: items[0]!.trim().toLowerCase(), params };
+    params.clear();
+  }
   const parts: Array<[string, string]> = [];
   let i = 0;
   const n = input.length;
@@ -222,7 +249,8 @@ function joinContinuations(parts: ReadonlyArray<[string, string]>, params: Map<s
       else for (let k = 0; k < v.length; k++) bytes.push(v.charCodeAt(k) & 0xff);
     });
     // A tagged parameter overrides a plain one of the same name (RFC 2231 §4: it is the better spelling).
-    params.set(name, decodeCharset(Uint8Array.from(bytes), charset || 'utf-8'));
+    const decoded = Buffer.from(bytes);
+    params.set(name, decodeCharset(decoded, 0, decoded.length, charset || 'utf-8'));
   }
 }
 
@@ -250,7 +278,10 @@ export function decodeWords(input: string): string {
   let last = 0;
   let pending: { charset: string; bytes: Buffer[] } | undefined;
   const flush = (): void => {
-    if (pending) out += decodeCharset(Buffer.concat(pending.bytes), pending.charset.split('*')[0]);
+    if (pending) {
+      const bytes = Buffer.concat(pending.bytes);
+      out += decodeCharset(bytes, 0, bytes.length, pending.charset.split('*')[0]);
+    }
     pending = undefined;
   };
   ENCODED_WORD.lastIndex = 0;

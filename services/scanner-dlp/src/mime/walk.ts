@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { MIME_TYPE, classifyPart, safeType, type NotInspected, type PartHandling } from './classify.js';
-import { asBuffer, decodeCharset, decodeText, decodeTransfer, transferEncoding } from './decode.js';
+import { asBuffer, decodeCharset, decodeTransfer, transferEncoding } from './decode.js';
 import { decodeWords, parseStructured, readHeaders, type PartHeaders, type Structured } from './headers.js';
 
 /** Text to scan, as plain text or as HTML still to convert. */
@@ -95,13 +95,15 @@ export function* walkMessage(raw: Uint8Array, options: WalkOptions, state: WalkS
         // The boundary never appears: read the body as text so nothing in it passes unread, and say so.
         frames.pop();
         note(state, { type: safeType(type), reason: 'malformed' });
-        yield* leaf(buf, headers, { value: 'text/plain', params: contentType.params }, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+        const out = leaf(buf, headers, { value: 'text/plain', params: contentType.params }, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+        if (out) yield* out;
       }
     } else {
       if (type.startsWith('multipart/')) note(state, { type: safeType(type), reason: 'malformed' });
       next = frames.length > 0 ? findDelimiter(buf, headers.bodyStart, buf.length, frames) : undefined;
       const readAs = type.startsWith('multipart/') ? { value: 'text/plain', params: contentType.params } : { ...contentType, value: type };
-      yield* leaf(buf, headers, readAs, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+      const out = leaf(buf, headers, readAs, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+      if (out) yield* out;
     }
     if (state.stopped) return;
     // Close frames up to the next part (or the end of the message).
@@ -125,7 +127,8 @@ function readPartHeaders(buf: Buffer, start: number, frames: readonly Frame[]): 
 
 /**
  * The first delimiter line of an open frame starting in `[from, until)`; the innermost frame wins. `from` is
- * always a line start. A delimiter is `--boundary`, optionally `--`, then only blanks to the line end.
+ * always a line start. A delimiter is `--boundary`, optionally `--`, then only blanks to the line end. Short
+ * ranges (header blocks) are searched with a loop, long ones with Buffer.indexOf (fast, but costly per call).
  */
 function findDelimiter(buf: Buffer, from: number, until: number, frames: readonly Frame[]): Delimiter | undefined {
   let line = from;
@@ -134,8 +137,15 @@ function findDelimiter(buf: Buffer, from: number, until: number, frames: readonl
       const d = matchDelimiter(buf, line, from, frames);
       if (d) return d;
     }
-    const nl = buf.indexOf(NL_DASHES, line);
-    if (nl < 0) return undefined;
+    let nl: number;
+    if (until - line < 512) {
+      nl = line;
+      while (nl < until && !(buf[nl] === 0x0a && buf[nl + 1] === 0x2d && buf[nl + 2] === 0x2d)) nl++;
+      if (nl >= until) return undefined;
+    } else {
+      nl = buf.indexOf(NL_DASHES, line);
+      if (nl < 0) return undefined;
+    }
     line = nl + 1;
   }
   return undefined;
@@ -145,7 +155,10 @@ function matchDelimiter(buf: Buffer, line: number, from: number, frames: readonl
   for (let f = frames.length - 1; f >= 0; f--) {
     const delimiter = frames[f]!.delimiter;
     let p = line + delimiter.length;
-    if (p > buf.length || buf.compare(delimiter, 0, delimiter.length, line, p) !== 0) continue;
+    if (p > buf.length) continue;
+    let k = 2;
+    while (k < delimiter.length && buf[line + k] === delimiter[k]) k++;
+    if (k < delimiter.length) continue;
     const close = buf[p] === 0x2d && buf[p + 1] === 0x2d;
     if (close) p += 2;
     while (p < buf.length && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
@@ -166,8 +179,11 @@ function bodyHandling(type: string, disposition: Structured, filename: string | 
   return classifyPart(type, filename);
 }
 
-/** One leaf part: its text or HTML, an attached message walked recursively, or a not-inspected note. */
-function* leaf(
+/**
+ * One leaf part: its text or HTML, an attached message to walk, or nothing (a not-inspected note, a limit). Not
+ * a generator itself: most parts yield one segment, and a generator per part is measurable on small mail.
+ */
+function leaf(
   buf: Buffer,
   headers: PartHeaders,
   contentType: Structured,
@@ -176,54 +192,60 @@ function* leaf(
   options: WalkOptions,
   state: WalkState,
   depth: number,
-): Generator<MimeSegment> {
+): Iterable<MimeSegment> | undefined {
   const disposition = parseStructured(headers.disposition);
   const rawName = disposition.params.get('filename') ?? contentType.params.get('name');
   const filename = rawName === undefined ? null : decodeWords(rawName);
   const type = contentType.value;
   const handling = bodyHandling(type, disposition, filename);
-  if (handling === 'ignore') return;
+  if (handling === 'ignore') return undefined;
   if (state.parts >= options.maxParts) {
     note(state, { type: 'parts-limit', reason: 'too-large' });
     state.stopped = true;
-    return;
+    return undefined;
   }
   state.parts++;
   if (typeof handling === 'object') {
     note(state, { type: handling.type, reason: handling.reason });
-    return;
+    return undefined;
   }
   const encoding = transferEncoding(headers.transferEncoding);
-  const body = (): Buffer => decodeTransfer(buf, start, Math.max(start, end), encoding);
+  end = Math.max(start, end);
+  if (encoding !== 'identity') {
+    buf = decodeTransfer(buf, start, end, encoding);
+    start = 0;
+    end = buf.length;
+  }
   if (handling === 'message') {
     if (depth >= options.maxDepth) {
       note(state, { type: 'message/rfc822', reason: 'too-deep' });
-      return;
+      return undefined;
     }
-    try {
-      yield* walkMessage(body(), options, state, depth + 1);
-    } catch (err) {
-      if (!(err instanceof MimeStructureError)) throw err;
-      note(state, { type: 'message/rfc822', reason: 'malformed' });
-    }
-    return;
+    return nested(buf.subarray(start, end), options, state, depth + 1);
   }
   const budget = options.budget();
   if (budget <= 0) {
     note(state, { type: 'text-limit', reason: 'too-large' });
-    return;
+    return undefined;
   }
-  // A declared charset is trusted for body text (as mail clients do); attachments are often mislabelled and sniffed.
-  const declared = type === 'text/plain' || type === 'text/html' ? contentType.params.get('charset') : undefined;
-  if (handling === 'html') {
-    // HTML shrinks when converted; the engine cuts it at 8x the budget.
-    const maxChars = budget * 8;
-    yield { kind: 'html', html: declared ? decodeCharset(body(), declared, maxChars) : decodeText(body(), maxChars) };
-    return;
-  }
-  let text = declared ? decodeCharset(body(), declared, budget) : decodeText(body(), budget);
+  // A declared charset is trusted for body text (as mail clients do); attachments are often mislabelled and
+  // sniffed (no charset means the same).
+  const charset = type === 'text/plain' || type === 'text/html' ? contentType.params.get('charset') : undefined;
+  // HTML shrinks when converted; the engine cuts it at 8x the budget.
+  if (handling === 'html') return [{ kind: 'html', html: decodeCharset(buf, start, end, charset, budget * 8) }];
+  let text = decodeCharset(buf, start, end, charset, budget);
   if (contentType.params.get('format')?.toLowerCase() === 'flowed') text = unflow(text, contentType.params.get('delsp')?.toLowerCase() === 'yes');
-  yield { kind: 'text', text };
+  return [{ kind: 'text', text }];
+}
+
+/** An attached message, walked recursively; one that is too deep to read is recorded as malformed. */
+function* nested(raw: Buffer, options: WalkOptions, state: WalkState, depth: number): Generator<MimeSegment> {
+  try {
+    yield* walkMessage(raw, options, state, depth);
+  } catch (err) {
+    if (!(err instanceof MimeStructureError)) throw err;
+    note(state, { type: 'message/rfc822', reason: 'malformed' });
+  }
 }
 
 /**
