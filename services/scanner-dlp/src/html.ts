@@ -7,21 +7,91 @@
  */
 import { decodeHTML, decodeHTMLAttribute } from 'entities';
 
-/** Elements whose start and end tags break the line. */
-const BLOCK = new Set([
-  'address', 'article', 'aside', 'blockquote', 'caption', 'center', 'dd', 'details', 'dialog', 'dir', 'div', 'dl', 'dt',
-  'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hgroup', 'hr', 'legend',
-  'li', 'main', 'menu', 'nav', 'ol', 'optgroup', 'option', 'p', 'pre', 'section', 'summary', 'table', 'tbody', 'td', 'tfoot',
-  'th', 'thead', 'tr', 'ul',
-]);
-/** Raw-text elements whose content is never shown. */
-const SKIPPED = new Set(['script', 'style', 'template', 'noembed', 'noframes', 'xmp', 'iframe']);
-/** Elements whose content is text up to the end tag, without markup. */
-const RCDATA = new Set(['title', 'textarea']);
+/** What a tag does to the text. Unknown and inline elements (span, b, font, img …) do nothing. */
+const enum Kind {
+  Inline,
+  /** Start and end tags break the line. */
+  Block,
+  Br,
+  A,
+  Pre,
+  /** Raw-text elements whose content is never shown. */
+  Skipped,
+  /** Elements whose content is text up to the end tag, without markup. */
+  Rcdata,
+}
+
+const KINDS: Readonly<Record<string, Kind>> = {
+  br: Kind.Br,
+  a: Kind.A,
+  pre: Kind.Pre,
+  ...Object.fromEntries(['script', 'style', 'template', 'noembed', 'noframes', 'xmp', 'iframe'].map((t) => [t, Kind.Skipped])),
+  ...Object.fromEntries(['title', 'textarea'].map((t) => [t, Kind.Rcdata])),
+  ...Object.fromEntries(
+    [
+      'address', 'article', 'aside', 'blockquote', 'caption', 'center', 'dd', 'details', 'dialog', 'dir', 'div', 'dl', 'dt',
+      'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hgroup', 'hr',
+      'legend', 'li', 'main', 'menu', 'nav', 'ol', 'optgroup', 'option', 'p', 'section', 'summary', 'table', 'tbody', 'td',
+      'tfoot', 'th', 'thead', 'tr', 'ul',
+    ].map((t) => [t, Kind.Block]),
+  ),
+};
+/** The named tags by lower-case first letter, so a tag is classified by comparing characters, not by building its name. */
+const BY_LETTER: ReadonlyArray<ReadonlyArray<readonly [string, Kind]>> = Array.from({ length: 26 }, (_, k) =>
+  Object.entries(KINDS).filter(([name]) => name.charCodeAt(0) === 0x61 + k),
+);
+
+/** The kind of the tag named `html[start, end)`, case-insensitively, and its canonical name. */
+function tagKind(html: string, start: number, end: number): readonly [string, Kind] | undefined {
+  const candidates = BY_LETTER[(html.charCodeAt(start) | 0x20) - 0x61];
+  if (!candidates) return undefined;
+  const len = end - start;
+  outer: for (const entry of candidates) {
+    const name = entry[0];
+    if (name.length !== len) continue;
+    for (let k = 1; k < len; k++) {
+      const c = html.charCodeAt(start + k);
+      if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(k)) continue outer;
+    }
+    return entry;
+  }
+  return undefined;
+}
 
 /** Whitespace runs other than a lone space (replacing every space with itself would copy every text node). */
 const WHITESPACE = /[\t\n\r\f][ \t\n\r\f]*| [ \t\n\r\f]+/g;
 const HREF = /(?:^|[\s/"'])href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/i;
+const enum Shape {
+  /** Nothing to collapse. */
+  Clean,
+  /** Whitespace other than lone spaces. */
+  Collapse,
+  /** Only whitespace (the line breaks between tags, mostly). */
+  Blank,
+}
+
+/** How `s` needs collapsing; a loop is cheaper than a regex call on the short text between tags. */
+function whitespaceShape(s: string): Shape {
+  let space = false;
+  let collapse = false;
+  let blank = true;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 0x20) {
+      if (space) collapse = true;
+      space = true;
+    } else if (c === 0x0a || c === 0x0d || c === 0x09 || c === 0x0c) {
+      collapse = true;
+      space = true;
+    } else {
+      space = false;
+      blank = false;
+      if (collapse) return Shape.Collapse;
+    }
+  }
+  return blank ? Shape.Blank : collapse ? Shape.Collapse : Shape.Clean;
+}
+
 /** Link text longer than this is not compared with the href (the href is just added). */
 const MAX_LINK_TEXT = 2048;
 
@@ -64,14 +134,6 @@ function tagEnd(html: string, from: number, quotes: { at: number }): number {
   return -1;
 }
 
-function hasUpper(s: string): boolean {
-  for (let k = 0; k < s.length; k++) {
-    const c = s.charCodeAt(k);
-    if (c >= 0x41 && c <= 0x5a) return true;
-  }
-  return false;
-}
-
 /** Converts HTML to plain text for scanning. Linear in the input; never throws. */
 export function htmlToPlainText(html: string): string {
   const out: string[] = [];
@@ -84,8 +146,12 @@ export function htmlToPlainText(html: string): string {
   const text = (raw: string): void => {
     let s = raw.includes('&') ? decodeHTML(raw) : raw;
     if (pre === 0) {
-      s = s.replace(WHITESPACE, ' ');
-      if (blank && s.charCodeAt(0) === 0x20) s = s.slice(1);
+      const shape = whitespaceShape(s);
+      if (shape === Shape.Blank) s = blank ? '' : ' ';
+      else {
+        if (shape === Shape.Collapse) s = s.replace(WHITESPACE, ' ');
+        if (blank && s.charCodeAt(0) === 0x20) s = s.slice(1);
+      }
     }
     if (s.length === 0) return;
     out.push(s);
@@ -148,40 +214,53 @@ export function htmlToPlainText(html: string): string {
       if (c === 0x3e || c === 0x2f || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) break;
       nameEnd++;
     }
-    let name = html.slice(nameStart, nameEnd);
-    if (hasUpper(name)) name = name.toLowerCase();
+    const tag = tagKind(html, nameStart, nameEnd);
     const end = tagEnd(html, nameEnd, quotes);
     // An unterminated tag swallows the rest, as in a browser.
     if (end < 0) break;
     i = end + 1;
+    if (!tag) continue;
+    const [name, kind] = tag;
     if (closing) {
-      if (name === 'a') closeLink();
-      if (name === 'pre' && pre > 0) pre--;
-      if (BLOCK.has(name)) lineBreak();
-      continue;
-    }
-    if (SKIPPED.has(name) || RCDATA.has(name)) {
-      const re = endTag(name);
-      re.lastIndex = i;
-      const close = re.exec(html);
-      const contentEnd = close ? close.index : n;
-      if (RCDATA.has(name)) {
-        text(html.slice(i, contentEnd));
+      if (kind === Kind.A) closeLink();
+      else if (kind === Kind.Pre) {
+        if (pre > 0) pre--;
         lineBreak();
-      }
-      if (!close) break;
-      const after = html.indexOf('>', contentEnd);
-      i = after < 0 ? n : after + 1;
+      } else if (kind === Kind.Block) lineBreak();
       continue;
     }
-    if (name === 'br') lineBreak();
-    else if (BLOCK.has(name)) lineBreak();
-    if (name === 'pre' && html.charCodeAt(end - 1) !== 0x2f) pre++;
-    if (name === 'a') {
-      closeLink();
-      const m = HREF.exec(html.slice(nameEnd, end));
-      const value = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
-      if (value !== '') href = value.includes('&') ? decodeHTMLAttribute(value) : value;
+    switch (kind) {
+      case Kind.Skipped:
+      case Kind.Rcdata: {
+        const re = endTag(name);
+        re.lastIndex = i;
+        const close = re.exec(html);
+        const contentEnd = close ? close.index : n;
+        if (kind === Kind.Rcdata) {
+          text(html.slice(i, contentEnd));
+          lineBreak();
+        }
+        const after = close ? html.indexOf('>', contentEnd) : -1;
+        i = after < 0 ? n : after + 1;
+        break;
+      }
+      case Kind.Br:
+      case Kind.Block:
+        lineBreak();
+        break;
+      case Kind.Pre:
+        lineBreak();
+        if (html.charCodeAt(end - 1) !== 0x2f) pre++;
+        break;
+      case Kind.A: {
+        closeLink();
+        const m = HREF.exec(html.slice(nameEnd, end));
+        const value = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
+        if (value !== '') href = value.includes('&') ? decodeHTMLAttribute(value) : value;
+        break;
+      }
+      case Kind.Inline:
+        break;
     }
   }
   closeLink();
