@@ -55,7 +55,7 @@ const CHUNK_MARGIN = 16_384;
 const MAX_DISTINCT = 10_000;
 /** Run this long without yielding, then give timers (the deadline) a chance. */
 const SLICE_MS = 10;
-/** Texts up to this length are scanned without looking at the clock in between (well under a millisecond). */
+/** Texts up to this length are scanned in one go, without looking at the clock in between (well under a millisecond). */
 const SHORT_TEXT = 16_384;
 const PGP_MESSAGE = '-----BEGIN PGP MESSAGE-----';
 
@@ -107,8 +107,8 @@ export class DlpEngine {
   /** Scans plain text (no MIME), synchronously, within `limits.maxTextBytes`. */
   scanText(text: string): DlpReport {
     const tally = new Tally(this.#rules, this.#limits.maxTextBytes);
-    const steps = this.#steps(tally, text);
-    while (!steps.next().done) {
+    const steps = this.#scan(tally, text);
+    while (steps && !steps.next().done) {
       // Nothing to interleave when synchronous.
     }
     return tally.report(0, []);
@@ -139,9 +139,8 @@ export class DlpEngine {
       for (const segment of walk) {
         if (due()) await pause();
         const text = segment.kind === 'html' ? this.#htmlText(segment.html, tally) : segment.text;
-        const steps = this.#steps(tally, text);
-        const long = text.length > SHORT_TEXT;
-        while (!steps.next().done) if (long && due()) await pause();
+        const steps = this.#scan(tally, text);
+        while (steps && !steps.next().done) if (due()) await pause();
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
@@ -159,11 +158,21 @@ export class DlpEngine {
     return htmlToPlainText(html.length > maxHtml ? html.slice(0, maxHtml) : html);
   }
 
-  /** Scans one piece of text, yielding after each (slice, family) pass so the caller can pause or abort. */
-  *#steps(tally: Tally, input: string): Generator<void> {
+  /**
+   * Scans one piece of text within the budget. Short text is scanned at once (well under a millisecond); long
+   * text is returned as steps, one per (slice, family) pass, so the caller can pause or abort between them.
+   */
+  #scan(tally: Tally, input: string): Generator<void> | undefined {
     const text = tally.take(input);
-    if (text.length === 0) return;
+    if (text.length === 0) return undefined;
     if (text.includes(PGP_MESSAGE)) tally.note({ type: 'application/pgp-encrypted', reason: 'encrypted' });
+    if (text.length > SHORT_TEXT) return this.#steps(tally, text);
+    const emit = tally.emitter(text, 0, text.length);
+    for (const family of this.#families) family.scan(text, emit);
+    return undefined;
+  }
+
+  *#steps(tally: Tally, text: string): Generator<void> {
     for (let lo = 0; lo < text.length; ) {
       const hi = sliceEnd(text, lo);
       const offset = Math.max(0, lo - this.#margin);

@@ -70,8 +70,12 @@ const enum Shape {
   Blank,
 }
 
-/** How `s` needs collapsing; a loop is cheaper than a regex call on the short text between tags. */
+const NOT_BLANK = /[^ \t\n\r\f]/;
+const COLLAPSIBLE = /[\t\n\r\f]| {2}/;
+
+/** How `s` needs collapsing: a loop on the short text between tags (cheaper than a regex call), regexes on long text. */
 function whitespaceShape(s: string): Shape {
+  if (s.length > 32) return !NOT_BLANK.test(s) ? Shape.Blank : COLLAPSIBLE.test(s) ? Shape.Collapse : Shape.Clean;
   let space = false;
   let collapse = false;
   let blank = true;
@@ -136,7 +140,8 @@ function tagEnd(html: string, from: number, quotes: { at: number }): number {
 
 /** Converts HTML to plain text for scanning. Linear in the input; never throws. */
 export function htmlToPlainText(html: string): string {
-  const out: string[] = [];
+  // Concatenation (a rope V8 flattens once, on first use) beats collecting pieces and joining them.
+  let out = '';
   // Whether the output ends in whitespace (or is empty): a leading blank of the next text is then dropped.
   let blank = true;
   let pre = 0;
@@ -154,18 +159,18 @@ export function htmlToPlainText(html: string): string {
       }
     }
     if (s.length === 0) return;
-    out.push(s);
+    out += s;
     const last = s.charCodeAt(s.length - 1);
     blank = last === 0x20 || last === 0x0a;
     if (href !== undefined && linkText.length < MAX_LINK_TEXT) linkText += s;
   };
   const lineBreak = (): void => {
-    out.push('\n');
+    out += '\n';
     blank = true;
   };
   const closeLink = (): void => {
     if (href !== undefined && href !== '' && href.trim() !== linkText.trim()) {
-      out.push(` [${href}] `);
+      out += ` [${href}] `;
       blank = true;
     }
     href = undefined;
@@ -264,5 +269,5 @@ export function htmlToPlainText(html: string): string {
     }
   }
   closeLink();
-  return out.join('');
+  return out;
 }
