@@ -110,6 +110,15 @@ const ALIASES: Readonly<Record<string, string>> = {
 
 /** Bytes that windows-1252 maps differently from ISO-8859-1 (and Node's latin1). */
 const C1 = /[\x80-\x9f]/;
+const C1_ALL = /[\x80-\x9f]/g;
+/**
+ * windows-1252 at 0x80–0x9f (undefined bytes stay C1 controls, as WHATWG maps them). Node 20's TextDecoder
+ * decodes the `windows-1252` label as ISO-8859-1, losing €, curly quotes and dashes, so the table is applied here.
+ */
+const CP1252 = [
+  0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d, 0x017d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
+].map((cp) => String.fromCharCode(cp));
 
 /**
  * Decodes `buf[start, end)` in a declared charset, reading at most what `maxChars` characters can need. Unknown
@@ -124,7 +133,7 @@ export function decodeCharset(buf: Buffer, start: number, end: number, charset: 
   if (name === 'windows-1252' || name === 'iso-8859-1') {
     // latin1 is Node's fastest decoder and yields compact one-byte strings; it differs only in 0x80–0x9f.
     const text = buf.toString('latin1', start, end);
-    if (!C1.test(text)) return text;
+    return C1.test(text) ? text.replace(C1_ALL, (c) => CP1252[c.charCodeAt(0) - 0x80]!) : text;
   }
   const decoder = decoderFor(name);
   return decoder ? decoder.decode(buf.subarray(start, end)) : decodeTextRange(buf, start, end, maxChars);

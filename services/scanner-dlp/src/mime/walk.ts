@@ -155,7 +155,8 @@ function matchDelimiter(buf: Buffer, line: number, from: number, frames: readonl
   for (let f = frames.length - 1; f >= 0; f--) {
     const delimiter = frames[f]!.delimiter;
     let p = line + delimiter.length;
-    if (p > buf.length) continue;
+    // The last byte first: boundaries that share a long prefix then cost one comparison each, not a prefix scan.
+    if (p > buf.length || buf[p - 1] !== delimiter[delimiter.length - 1]) continue;
     let k = 2;
     while (k < delimiter.length && buf[line + k] === delimiter[k]) k++;
     if (k < delimiter.length) continue;
