@@ -194,17 +194,21 @@ function sliceEnd(text: string, lo: number): number {
   return nl > lo + CHUNK_CHARS / 2 ? nl + 1 : lo + CHUNK_CHARS;
 }
 
-const ODD_SPACES = /[\u00a0\u2007\u202f]/g;
-const ODD_DASHES = /[\u2010-\u2013]/g;
-const INVISIBLE = /[\u00ad\u200b-\u200d\u2060\ufeff]/g;
+/** No-break spaces become spaces, typographic dashes dashes, invisible characters nothing. */
+const ODD = /[\u00a0\u00ad\u2007\u2010-\u2013\u200b-\u200d\u202f\u2060\ufeff]/;
+const ODD_ALL = new RegExp(ODD.source, 'g');
+function plain(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code === 0xa0 || code === 0x2007 || code === 0x202f) return ' ';
+  return code >= 0x2010 && code <= 0x2013 ? '-' : '';
+}
 
 /**
  * No-break spaces (HTML `&nbsp;`) and typographic dashes become plain ones, and invisible characters go, so
- * "4111&nbsp;1111…" or a zero-width space inside a token reads as it displays.
+ * "4111&nbsp;1111…" or a zero-width space inside a token reads as it displays. One pass, called per match.
  */
 function normalise(text: string): string {
-  if (!/[\u00a0\u00ad\u2007\u2010-\u2013\u200b-\u200d\u202f\u2060\ufeff]/.test(text)) return text;
-  return text.replace(ODD_SPACES, ' ').replace(ODD_DASHES, '-').replace(INVISIBLE, '');
+  return ODD.test(text) ? text.replace(ODD_ALL, plain) : text;
 }
 
 /** Per-inspection counters: distinct values per rule, the text budget and what was not inspected. */

@@ -49,17 +49,6 @@ function nameIs(buf: Buffer, at: number, lower: string): boolean {
   return true;
 }
 
-/** A field name is printable ASCII without a colon (trailing blanks tolerated); anything else is body text. */
-function validName(buf: Buffer, start: number, end: number): boolean {
-  while (end > start && (buf[end - 1] === SP || buf[end - 1] === HT)) end--;
-  if (end === start) return false;
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
 /**
  * Reads the header block of the entity starting at `start`, up to `end`. The block ends at a blank line, or at
  * the first line that is neither a field nor a continuation (a message that forgot the blank line still has its
@@ -98,9 +87,15 @@ export function readHeaders(buf: Buffer, start: number, end: number): PartHeader
       pos = next;
       continue;
     }
+    // The name runs to the colon: printable ASCII, blanks tolerated only right before the colon.
     let colon = pos;
-    while (colon < lineEnd && buf[colon] !== COLON) colon++;
-    if (colon >= lineEnd || !validName(buf, pos, colon)) {
+    let c = first!;
+    while (c > 0x20 && c < 0x7f && c !== COLON && ++colon < lineEnd) c = buf[colon]!;
+    if (c !== COLON && (c === SP || c === HT)) {
+      while (colon < lineEnd && (buf[colon] === SP || buf[colon] === HT)) colon++;
+      c = colon < lineEnd ? buf[colon]! : 0;
+    }
+    if (c !== COLON || colon === pos) {
       flush();
       out.bodyStart = pos;
       return out;
@@ -148,14 +143,17 @@ export function parseStructured(input: string | undefined): Structured {
   if (!/[(\\*]/.test(input)) {
     // The common case (`multipart/mixed; boundary="=_abc"`): no comments, escapes or RFC 2231 sections, and
     // quotes only around whole values. Anything else takes the careful path below.
-    const items = input.split(';');
-    let simple = !items[0]!.includes('"');
-    for (let k = 1; simple && k < items.length; k++) {
-      const item = items[k]!;
-      const eq = item.indexOf('=');
-      if (eq < 0) continue;
-      const name = item.slice(0, eq).trim().toLowerCase();
-      let v = item.slice(eq + 1).trim();
+    let semi = input.indexOf(';');
+    const value = (semi < 0 ? input : input.slice(0, semi)).trim().toLowerCase();
+    let simple = !value.includes('"');
+    while (simple && semi >= 0) {
+      const from = semi + 1;
+      semi = input.indexOf(';', from);
+      const to = semi < 0 ? input.length : semi;
+      const eq = input.indexOf('=', from);
+      if (eq < 0 || eq > to) continue;
+      const name = input.slice(from, eq).trim().toLowerCase();
+      let v = input.slice(eq + 1, to).trim();
       const q = v.indexOf('"');
       if (q >= 0) {
         if (q !== 0 || v.length < 2 || v.indexOf('"', 1) !== v.length - 1) simple = false;
@@ -164,7 +162,7 @@ export function parseStructured(input: string | undefined): Structured {
       if (name.includes('"')) simple = false;
       if (simple && name && !params.has(name)) params.set(name, v);
     }
-    if (simple) return { value: items[0]!.trim().toLowerCase(), params };
+    if (simple) return { value, params };
     params.clear();
   }
   const parts: Array<[string, string]> = [];
