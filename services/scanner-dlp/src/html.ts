@@ -36,19 +36,28 @@ const KINDS: Readonly<Record<string, Kind>> = {
     ].map((t) => [t, Kind.Block]),
   ),
 };
-/** The named tags by lower-case first letter, so a tag is classified by comparing characters, not by building its name. */
-const BY_LETTER: ReadonlyArray<ReadonlyArray<readonly [string, Kind]>> = Array.from({ length: 26 }, (_, k) =>
-  Object.entries(KINDS).filter(([name]) => name.charCodeAt(0) === 0x61 + k),
-);
+/** Longest name in KINDS ('blockquote', 'figcaption'). */
+const MAX_NAME = 10;
+/**
+ * The named tags by lower-case first letter and length, so a tag is classified by comparing a few characters
+ * with one or two candidates, never by building its name.
+ */
+const BY_LETTER_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, Kind]> | undefined> = Array.from({ length: 26 * (MAX_NAME + 1) }, (_, slot) => {
+  const letter = Math.floor(slot / (MAX_NAME + 1));
+  const len = slot % (MAX_NAME + 1);
+  const list = Object.entries(KINDS).filter(([name]) => name.charCodeAt(0) === 0x61 + letter && name.length === len);
+  return list.length > 0 ? list : undefined;
+});
 
 /** The kind of the tag named `html[start, end)`, case-insensitively, and its canonical name. */
 function tagKind(html: string, start: number, end: number): readonly [string, Kind] | undefined {
-  const candidates = BY_LETTER[(html.charCodeAt(start) | 0x20) - 0x61];
-  if (!candidates) return undefined;
   const len = end - start;
+  const letter = (html.charCodeAt(start) | 0x20) - 0x61;
+  if (len > MAX_NAME || letter < 0 || letter > 25) return undefined;
+  const candidates = BY_LETTER_LENGTH[letter * (MAX_NAME + 1) + len];
+  if (!candidates) return undefined;
   outer: for (const entry of candidates) {
     const name = entry[0];
-    if (name.length !== len) continue;
     for (let k = 1; k < len; k++) {
       const c = html.charCodeAt(start + k);
       if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(k)) continue outer;

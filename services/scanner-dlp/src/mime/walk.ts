@@ -44,8 +44,8 @@ export class MimeStructureError extends Error {
 }
 
 interface Frame {
-  /** `--` + boundary, as bytes. */
-  delimiter: Buffer;
+  /** `--` + boundary; read as latin1, so each character code is the byte to match. */
+  delimiter: string;
   subtype: string;
 }
 
@@ -88,7 +88,7 @@ export function* walkMessage(raw: Uint8Array, options: WalkOptions, state: WalkS
     const boundary = type.startsWith('multipart/') ? contentType.params.get('boundary') : undefined;
     if (boundary && boundary.length <= MAX_BOUNDARY) {
       if (frames.length >= MAX_MULTIPART_DEPTH) throw new MimeStructureError(`MIME multiparts nested deeper than ${MAX_MULTIPART_DEPTH} levels`);
-      frames.push({ delimiter: Buffer.from(`--${boundary}`, 'latin1'), subtype: type.slice(10) });
+      frames.push({ delimiter: `--${boundary}`, subtype: type.slice(10) });
       // The preamble before the first delimiter is not shown by mail clients and is not read.
       next = findDelimiter(buf, headers.bodyStart, buf.length, frames);
       if (!next || next.frame !== frames.length - 1) {
@@ -156,9 +156,9 @@ function matchDelimiter(buf: Buffer, line: number, from: number, frames: readonl
     const delimiter = frames[f]!.delimiter;
     let p = line + delimiter.length;
     // The last byte first: boundaries that share a long prefix then cost one comparison each, not a prefix scan.
-    if (p > buf.length || buf[p - 1] !== delimiter[delimiter.length - 1]) continue;
+    if (p > buf.length || buf[p - 1] !== delimiter.charCodeAt(delimiter.length - 1)) continue;
     let k = 2;
-    while (k < delimiter.length && buf[line + k] === delimiter[k]) k++;
+    while (k < delimiter.length && buf[line + k] === delimiter.charCodeAt(k)) k++;
     if (k < delimiter.length) continue;
     const close = buf[p] === 0x2d && buf[p + 1] === 0x2d;
     if (close) p += 2;
