@@ -68,46 +68,49 @@ export function readHeaders(buf: Buffer, start: number, end: number): PartHeader
     field = undefined;
     value = '';
   };
+  // Plain loops, each byte read once: header lines are short, and Buffer.indexOf costs more per call than it saves.
+  const lineEndFrom = (from: number): number => {
+    while (from < end && buf[from] !== LF) from++;
+    return from;
+  };
   while (pos < end) {
-    // A plain loop: header lines are short, and Buffer.indexOf costs more per call than it saves on them.
-    let nl = pos;
-    while (nl < end && buf[nl] !== LF) nl++;
-    let lineEnd = nl;
-    if (lineEnd > pos && buf[lineEnd - 1] === CR) lineEnd--;
-    const next = nl < end ? nl + 1 : end;
-    if (lineEnd === pos) {
+    const first = buf[pos]!;
+    if (first === LF || (first === CR && (pos + 1 >= end || buf[pos + 1] === LF))) {
       flush();
-      out.bodyStart = next;
+      out.bodyStart = Math.min(end, first === LF ? pos + 1 : pos + 2);
       return out;
     }
-    const first = buf[pos];
     if (first === SP || first === HT) {
       // Folded continuation: unfolding drops the line break and keeps the blank.
+      const nl = lineEndFrom(pos);
+      const lineEnd = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
       if (field && value.length < maxChars(field)) value += text(buf, pos, lineEnd, field);
-      pos = next;
+      pos = Math.min(end, nl + 1);
       continue;
     }
     // The name runs to the colon: printable ASCII, blanks tolerated only right before the colon.
     let colon = pos;
-    let c = first!;
-    while (c > 0x20 && c < 0x7f && c !== COLON && ++colon < lineEnd) c = buf[colon]!;
-    if (c !== COLON && (c === SP || c === HT)) {
-      while (colon < lineEnd && (buf[colon] === SP || buf[colon] === HT)) colon++;
-      c = colon < lineEnd ? buf[colon]! : 0;
+    let c = first;
+    while (c > 0x20 && c < 0x7f && c !== COLON && ++colon < end) c = buf[colon]!;
+    if (c === SP || c === HT) {
+      while (colon < end && (buf[colon] === SP || buf[colon] === HT)) colon++;
+      c = colon < end ? buf[colon]! : 0;
     }
-    if (c !== COLON || colon === pos) {
+    if (c !== COLON || colon === pos || colon >= end) {
       flush();
       out.bodyStart = pos;
       return out;
     }
     flush();
     field = fieldOf(buf, pos, colon);
+    const nl = lineEndFrom(colon);
     if (field) {
+      const lineEnd = buf[nl - 1] === CR ? nl - 1 : nl;
       colon++;
       while (colon < lineEnd && (buf[colon] === SP || buf[colon] === HT)) colon++;
       value = text(buf, colon, lineEnd, field);
     }
-    pos = next;
+    pos = Math.min(end, nl + 1);
   }
   flush();
   return out;
