@@ -69,7 +69,7 @@ for (const [r, x] of Object.entries(q)) {
   console.log(`${r.padEnd(16)}${String(x.tp).padStart(5)}${String(x.fp).padStart(5)}${String(x.fn).padStart(5)}${x.precision.toFixed(3).padStart(11)}${x.recall.toFixed(3).padStart(9)}${b}`);
 }
 
-// 2. Throughput: CPU-time rates, median of rounds, baseline interleaved.
+// 2. Throughput: CPU-time rates, best of rounds, baseline interleaved.
 function cpuSeconds(since) {
   const c = process.cpuUsage(since);
   return (c.user + c.system) / 1e6;
