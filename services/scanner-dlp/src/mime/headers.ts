@@ -142,6 +142,20 @@ const EMPTY: Structured = { value: '', params: new Map() };
  */
 export function parseStructured(input: string | undefined): Structured {
   if (!input) return EMPTY;
+  // Most values repeat from message to message (`text/plain; charset=utf-8`): parse each once. Results are never
+  // mutated; the cache is dropped when full, so sender-chosen values cannot grow it.
+  let parsed = parsedCache.get(input);
+  if (!parsed) {
+    if (parsedCache.size >= PARSED_CACHE_SIZE) parsedCache.clear();
+    parsedCache.set(input, (parsed = parseUncached(input)));
+  }
+  return parsed;
+}
+
+const PARSED_CACHE_SIZE = 1024;
+const parsedCache = new Map<string, Structured>();
+
+function parseUncached(input: string): Structured {
   const params = new Map<string, string>();
   if (!/[(\\*]/.test(input)) {
     // The common case (`multipart/mixed; boundary="=_abc"`): no comments, escapes or RFC 2231 sections, and
