@@ -9,7 +9,8 @@ import { dlpConfigError, validateDlpRules } from './validate.js';
 import { builtinDetectors } from './detectors/index.js';
 import { BUILTIN_RULES, type DetectorFamily, type Emit } from './detectors/types.js';
 import { htmlToPlainText } from './html.js';
-import { walkMessage, type NotInspected } from './mime.js';
+import type { NotInspected } from './mime/classify.js';
+import { walkMessage } from './mime/walk.js';
 import { operatorRuleFamilies } from './rules.js';
 import { KeywordMatcher } from './text/keywords.js';
 
@@ -54,6 +55,8 @@ const CHUNK_MARGIN = 16_384;
 const MAX_DISTINCT = 10_000;
 /** Run this long without yielding, then give timers (the deadline) a chance. */
 const SLICE_MS = 10;
+/** Texts up to this length are scanned in one go, without looking at the clock in between (well under a millisecond). */
+const SHORT_TEXT = 16_384;
 const PGP_MESSAGE = '-----BEGIN PGP MESSAGE-----';
 
 /**
@@ -104,8 +107,8 @@ export class DlpEngine {
   /** Scans plain text (no MIME), synchronously, within `limits.maxTextBytes`. */
   scanText(text: string): DlpReport {
     const tally = new Tally(this.#rules, this.#limits.maxTextBytes);
-    const steps = this.#steps(tally, text);
-    while (!steps.next().done) {
+    const steps = this.#scan(tally, text);
+    while (steps && !steps.next().done) {
       // Nothing to interleave when synchronous.
     }
     return tally.report(0, []);
@@ -121,26 +124,28 @@ export class DlpEngine {
     signal?.throwIfAborted();
     const tally = new Tally(this.#rules, this.#limits.maxTextBytes);
     const state = { parts: 0, notInspected: [] as NotInspected[] };
+    // Parsing and scanning are synchronous; the loop yields only once per SLICE_MS (or on abort), so a small
+    // message costs no event-loop round trip at all. The clock is read once per segment and, for long texts,
+    // once per detector pass.
     let since = performance.now();
-    const checkpoint = async (): Promise<void> => {
-      if (performance.now() - since > SLICE_MS) {
-        await yieldToLoop();
-        since = performance.now();
-      }
+    const due = (): boolean => signal?.aborted === true || performance.now() - since > SLICE_MS;
+    const pause = async (): Promise<void> => {
+      await yieldToLoop();
+      since = performance.now();
       signal?.throwIfAborted();
     };
     try {
       const walk = walkMessage(raw, { maxParts: this.#limits.maxParts, maxDepth: this.#limits.maxDepth, budget: () => tally.remaining() }, state);
-      for await (const segment of walk) {
-        await checkpoint();
+      for (const segment of walk) {
+        if (due()) await pause();
         const text = segment.kind === 'html' ? this.#htmlText(segment.html, tally) : segment.text;
-        const steps = this.#steps(tally, text);
-        while (!steps.next().done) await checkpoint();
+        const steps = this.#scan(tally, text);
+        while (steps && !steps.next().done) if (due()) await pause();
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (errorCode(err)?.startsWith('HOOKGATE_ERR_')) throw err;
-      // Library messages describe structure, not content; keep them for the operator.
+      // Walker errors describe structure, not content; keep them for the operator.
       throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return tally.report(state.parts, state.notInspected);
@@ -153,11 +158,21 @@ export class DlpEngine {
     return htmlToPlainText(html.length > maxHtml ? html.slice(0, maxHtml) : html);
   }
 
-  /** Scans one piece of text, yielding after each (slice, family) pass so the caller can pause or abort. */
-  *#steps(tally: Tally, input: string): Generator<void> {
+  /**
+   * Scans one piece of text within the budget. Short text is scanned at once (well under a millisecond); long
+   * text is returned as steps, one per (slice, family) pass, so the caller can pause or abort between them.
+   */
+  #scan(tally: Tally, input: string): Generator<void> | undefined {
     const text = tally.take(input);
-    if (text.length === 0) return;
+    if (text.length === 0) return undefined;
     if (text.includes(PGP_MESSAGE)) tally.note({ type: 'application/pgp-encrypted', reason: 'encrypted' });
+    if (text.length > SHORT_TEXT) return this.#steps(tally, text);
+    const emit = tally.emitter(text, 0, text.length);
+    for (const family of this.#families) family.scan(text, emit);
+    return undefined;
+  }
+
+  *#steps(tally: Tally, text: string): Generator<void> {
     for (let lo = 0; lo < text.length; ) {
       const hi = sliceEnd(text, lo);
       const offset = Math.max(0, lo - this.#margin);
@@ -179,17 +194,21 @@ function sliceEnd(text: string, lo: number): number {
   return nl > lo + CHUNK_CHARS / 2 ? nl + 1 : lo + CHUNK_CHARS;
 }
 
-const ODD_SPACES = /[\u00a0\u2007\u202f]/g;
-const ODD_DASHES = /[\u2010-\u2013]/g;
-const INVISIBLE = /[\u00ad\u200b-\u200d\u2060\ufeff]/g;
+/** No-break spaces become spaces, typographic dashes dashes, invisible characters nothing. */
+const ODD = /[\u00a0\u00ad\u2007\u2010-\u2013\u200b-\u200d\u202f\u2060\ufeff]/;
+const ODD_ALL = new RegExp(ODD.source, 'g');
+function plain(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code === 0xa0 || code === 0x2007 || code === 0x202f) return ' ';
+  return code >= 0x2010 && code <= 0x2013 ? '-' : '';
+}
 
 /**
  * No-break spaces (HTML `&nbsp;`) and typographic dashes become plain ones, and invisible characters go, so
- * "4111&nbsp;1111…" or a zero-width space inside a token reads as it displays.
+ * "4111&nbsp;1111…" or a zero-width space inside a token reads as it displays. One pass, called per match.
  */
 function normalise(text: string): string {
-  if (!/[\u00a0\u00ad\u2007\u2010-\u2013\u200b-\u200d\u202f\u2060\ufeff]/.test(text)) return text;
-  return text.replace(ODD_SPACES, ' ').replace(ODD_DASHES, '-').replace(INVISIBLE, '');
+  return ODD.test(text) ? text.replace(ODD_ALL, plain) : text;
 }
 
 /** Per-inspection counters: distinct values per rule, the text budget and what was not inspected. */

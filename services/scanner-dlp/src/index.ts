@@ -20,7 +20,8 @@ export {
 } from './config.js';
 export { resolveDlpConfig, validateDlpRules, dlpConfigError } from './validate.js';
 export { decideOutcome, notInspectedSymbols, type Direction } from './policy.js';
-export { classifyPart, decodeText, type NotInspected, type NotInspectedReason } from './mime.js';
+export { classifyPart, type NotInspected, type NotInspectedReason } from './mime/classify.js';
+export { decodeText } from './mime/decode.js';
 export { BUILTIN_RULES, type BuiltinRuleId } from './detectors/types.js';
 export { luhnValid, cardIssuer, isCardNumber } from './detectors/cards.js';
 export { ibanMod97, isIban, IBAN_LENGTHS } from './detectors/iban.js';

@@ -5,7 +5,7 @@
 import type { Modification, ScanOutcome, UnscannedReason } from '@hookgate/contracts';
 import { severityRank, type DlpScannerConfig } from './config.js';
 import type { DlpReport } from './engine.js';
-import type { NotInspected } from './mime.js';
+import type { NotInspected } from './mime/classify.js';
 
 /** Traffic direction: outbound when the sender authenticated (`request.auth`). */
 export type Direction = 'outbound' | 'inbound';

@@ -82,7 +82,12 @@ function groupingValid(lengths: readonly number[]): boolean {
 
 // A run of digit groups joined by single spaces or dashes; windows inside it are checked in code, which keeps
 // the regex free of backtracking.
-const RUN = /\d+(?:[ -]\d+)*/g;
+const RUN = /\d+(?:[ -]\d+)*/y;
+/**
+ * Thirteen digits with at most single separators between them: only runs holding such a stretch can hold a card,
+ * so runs are looked for only around these (most digit runs in mail are short and are skipped without a match).
+ */
+const LONG = /\d(?:[ -]?\d){12}/g;
 const LETTER_BEFORE = /[\p{L}_]/u;
 
 interface Group {
@@ -178,11 +183,22 @@ export function cardDetector(): DetectorFamily {
   return {
     rules: ['pci.card'],
     scan(text, emit) {
-      RUN.lastIndex = 0;
+      LONG.lastIndex = 0;
       let m: RegExpExecArray | null;
-      while ((m = RUN.exec(text)) !== null) {
-        // 13 digits need at least 13 characters.
-        if (m[0].length >= 13) scanRun(text, m.index, m.index + m[0].length, emit);
+      while ((m = LONG.exec(text)) !== null) {
+        // Back to where the run holding it starts (a digit, or a separator between digits, continues it).
+        let start = m.index;
+        for (;;) {
+          const before = text.charCodeAt(start - 1);
+          if (isDigitCode(before)) start--;
+          else if ((before === 0x20 || before === 0x2d) && isDigitCode(text.charCodeAt(start - 2))) start -= 2;
+          else break;
+        }
+        RUN.lastIndex = start;
+        const run = RUN.exec(text)!;
+        const end = start + run[0].length;
+        scanRun(text, start, end, emit);
+        LONG.lastIndex = end;
       }
     },
   };

@@ -17,12 +17,38 @@ export function isDigitCode(code: number): boolean {
   return code >= 48 && code <= 57;
 }
 
+/** Per-character counts and first-occurrence order for ASCII input, reused across calls (always left zeroed). */
+const COUNTS = new Int32Array(128);
+const ORDER = new Uint8Array(128);
+
 /**
  * Shannon entropy in bits per character. Placeholders (`XXXX…`, `aaaa…`) score near 0, random tokens near
- * log2(alphabet); detectors use it to drop the former.
+ * log2(alphabet); detectors use it to drop the former. Candidates are short ASCII tokens, counted in a reused
+ * array; terms are summed in first-occurrence order either way, so both paths give bit-identical results.
  */
 export function shannonEntropy(s: string): number {
-  if (s.length === 0) return 0;
+  const n = s.length;
+  if (n === 0) return 0;
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) {
+      for (let k = 0; k < distinct; k++) COUNTS[ORDER[k]!] = 0;
+      return entropyOfAny(s);
+    }
+    if (COUNTS[c]!++ === 0) ORDER[distinct++] = c;
+  }
+  let h = 0;
+  for (let k = 0; k < distinct; k++) {
+    const c = ORDER[k]!;
+    const p = COUNTS[c]! / n;
+    h -= p * Math.log2(p);
+    COUNTS[c] = 0;
+  }
+  return h;
+}
+
+function entropyOfAny(s: string): number {
   const counts = new Map<number, number>();
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
