@@ -26,13 +26,14 @@ import { splitListen } from '../../services/hookgate/src/roles.js';
 import { DOCKER_CACHE_DIR, TEST_LABEL, dockerEngine, run, type Docker, type DockerEngine } from '../support/docker.js';
 import { ensureBaseImage, STAND_IN_LABEL, type BaseImage } from '../support/stand-in-base.js';
 import { freePort, startClamd, startRedis, waitUntil, type ClamdDaemon, type RedisDaemon } from '../support/daemons.js';
-import { postStalwart } from '../support/processes.js';
+import { postStalwart, startHookgate } from '../support/processes.js';
 import { stalwartRequest } from '../support/stalwart.js';
 import { clean, eicarAttachment, eicarInline, eicarZip, toEml, type Sample } from '../support/samples.js';
 import { MilterClient, show } from '../support/milter-client.js';
 import { startRspamd } from '../support/rspamd.js';
 import { startSpamd } from '../support/spamd.js';
 import { startOtlpSink } from '../support/otlp-sink.js';
+import { ensureDebian } from '../support/netns.js';
 import { expandArgs, hookgateVariables, isIgnored, judgeVariable, parseDockerfile, parseDockerignore, readRepo, repoFiles, repoPath } from './support.js';
 
 const VERSION = (JSON.parse(readRepo('package.json')) as { version: string }).version;
@@ -111,6 +112,7 @@ afterAll(async () => {
 }, 5 * 60_000);
 
 const mb = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 describe('the image build', () => {
   it('stands in for each base image under the exact name the Dockerfile uses: Debian minbase, Node from the npm registry, user node = 1000', async () => {
@@ -198,21 +200,42 @@ async function logsOf(name: string): Promise<string> {
   return r.stdout + r.stderr;
 }
 
-/** Waits for `hookgate: ready`, then for the image's HEALTHCHECK to pass; fails early when the container stops. */
+/** Resolves when the container's log shows `hookgate: ready` (followed, not polled); fails when it stops first. */
+function logReady(name: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const follow = spawn(docker.cli, ['logs', '-f', name], { env: docker.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      follow.kill();
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setTimeout(() => finish(new Error(`${name}: no "hookgate: ready" within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (b: Buffer) => {
+      out += String(b);
+      if (/^hookgate: ready$/m.test(out)) finish();
+    };
+    follow.stdout.on('data', onData);
+    follow.stderr.on('data', onData);
+    follow.on('close', () => finish(new Error(`${name} stopped before ready:\n${out}`)));
+  });
+}
+
+/** Waits for `hookgate: ready`, then for the image's HEALTHCHECK to pass (inspected every 250 ms). */
 async function awaitHealthy(name: string, t0: number, runMs: number): Promise<Started> {
-  let readyMs = 0;
-  await waitUntil(async () => {
-    if ((await logsOf(name)).includes('hookgate: ready')) return true;
+  await logReady(name, 120_000);
+  const readyMs = Date.now() - t0;
+  for (const until = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 250))) {
     const c = await containerState(name);
-    if (!c.State.Running) throw new Error(`${name} exited (${c.State.ExitCode}) before ready:\n${await logsOf(name)}`);
-    return false;
-  }, 90_000, `${name}: hookgate: ready`);
-  readyMs = Date.now() - t0;
-  await waitUntil(async () => {
-    const c = await containerState(name);
-    if (!c.State.Running || c.State.Health?.Status === 'unhealthy') throw new Error(`${name}: ${c.State.Status}, health ${c.State.Health?.Status}: ${JSON.stringify(c.State.Health?.Log.at(-1))}\n${await logsOf(name)}`);
-    return c.State.Health?.Status === 'healthy';
-  }, 60_000, `${name}: healthy`);
+    if (c.State.Health?.Status === 'healthy') break;
+    if (!c.State.Running || c.State.Health?.Status === 'unhealthy' || Date.now() > until) {
+      throw new Error(`${name}: ${c.State.Status}, health ${c.State.Health?.Status}: ${JSON.stringify(c.State.Health?.Log.at(-1))}\n${await logsOf(name)}`);
+    }
+  }
   return { name, runMs, readyMs, healthyMs: Date.now() - t0 };
 }
 
@@ -322,18 +345,26 @@ describe('every role from the image, against a private Redis and clamd on loopba
     for (const k of ['all', 'allMetrics', 'ingress', 'ingressMetrics', 'worker', 'milter', 'milterMetrics']) listen[k] = await loopback();
     const engines = { HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp };
     const roles: [string, string[], Record<string, string>][] = [
+      ['ingress', ['ingress'], { ...engines, HOOKGATE_LISTEN: listen.ingress!, HOOKGATE_METRICS_LISTEN: listen.ingressMetrics! }],
       // `all` on its own queue prefix, so only its own workers can answer it.
       ['all', ['all'], { ...engines, HOOKGATE_REDIS_PREFIX: `${PREFIX}all`, HOOKGATE_LISTEN: listen.all!, HOOKGATE_METRICS_LISTEN: listen.allMetrics! }],
-      ['ingress', ['ingress'], { ...engines, HOOKGATE_LISTEN: listen.ingress!, HOOKGATE_METRICS_LISTEN: listen.ingressMetrics! }],
       ['worker', ['worker', '--scanners', 'clamav,dlp'], { ...engines, HOOKGATE_METRICS_LISTEN: listen.worker! }],
       ['milter', ['milter'], { ...engines, HOOKGATE_MILTER_LISTEN: listen.milter!, HOOKGATE_METRICS_LISTEN: listen.milterMetrics! }],
     ];
-    const results = await Promise.all(roles.map(([role, command, env]) => startRole(role, command, env, configFile)));
+    // Start-up, side by side: the ingress alone from the image, and the same command as a process on the host.
+    const [first, ...rest] = roles;
+    const alone = await startRole(...first!, configFile);
+    const t0 = Date.now();
+    const host = await startHookgate(['ingress'], { ...first![2], HOOKGATE_LISTEN: await loopback(), HOOKGATE_CONFIG: configFile });
+    const hostMs = Date.now() - t0;
+    await host.stop();
+    note(`start ingress alone: docker run ${secs(alone.runMs)}, ready ${secs(alone.readyMs)}, healthy ${secs(alone.healthyMs)}; the same on the host: ready ${secs(hostMs)}`);
+    const results = [alone, ...(await Promise.all(rest.map(([role, command, env]) => startRole(role, command, env, configFile))))];
     for (const [i, [r, command]] of roles.entries()) {
       started[r] = results[i]!;
       commands[results[i]!.name] = command;
     }
-    for (const s of results) note(`start ${s.name.replace(/-\d+$/, '')}: docker run ${(s.runMs / 1000).toFixed(1)} s, ready ${(s.readyMs / 1000).toFixed(1)} s, healthy ${(s.healthyMs / 1000).toFixed(1)} s (4 starting at once)`);
+    for (const s of results.slice(1)) note(`start ${s.name.replace(/-\d+$/, '')}: docker run ${secs(s.runMs)}, ready ${secs(s.readyMs)}, healthy ${secs(s.healthyMs)} (3 starting at once)`);
   }, 5 * 60_000);
 
   afterAll(async () => {
@@ -429,6 +460,7 @@ describe('docker-compose.yml, with the built image', () => {
     run('docker-compose', ['-p', PROJECT, '-f', file, ...args], { cwd: repoPath(''), env: docker.env({ HOOKGATE_AUTH_TOKENS: TOKEN }), timeoutMs });
 
   beforeAll(async () => {
+    ensureDebian('docker-compose', 'docker-compose');
     dir = mkdtempSync(join(tmpdir(), 'hookgate-imagetest-compose-'));
     // docker-compose itself validates the file and resolves anchors, merges, interpolation and paths.
     resolved = parse((await compose(['config'], repoPath('docker-compose.yml'))).stdout) as typeof resolved;
