@@ -223,6 +223,8 @@ async function privateEngine(t0: number): Promise<DockerEngine> {
           process.kill(pid, 'SIGKILL');
         }
       }
+      // dockerd leaves its default network namespace mounted in the exec root.
+      await unmountBelow(join(dir, 'exec'));
       unlock();
     },
   };
@@ -243,6 +245,12 @@ async function storageDriver(dir: string): Promise<string> {
   if (mounted.code === 0) await run('umount', [`${probe}/merged`], { allowFail: true });
   rmSync(probe, { recursive: true, force: true });
   return mounted.code === 0 ? 'overlay2' : 'vfs';
+}
+
+/** Unmounts whatever is mounted below `dir` (deepest first), so the directory can be removed. */
+export async function unmountBelow(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m], { allowFail: true });
 }
 
 /** Whether `pid` is a running dockerd (a pidfile's number may have been reused by another process). */

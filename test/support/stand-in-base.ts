@@ -17,7 +17,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { run, tail, type Docker } from './docker.js';
+import { run, tail, unmountBelow, type Docker } from './docker.js';
 import { ensureDebian } from './netns.js';
 
 /** Bump when the recipe changes, so cached stand-ins are rebuilt. */
@@ -77,18 +77,13 @@ async function hostCaBundle(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Unmounts anything debootstrap left mounted below `dir` (an interrupted run), so removing it is safe. */
-async function unmountBelow(dir: string): Promise<void> {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
-  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m], { allowFail: true });
-}
-
 async function buildStandIn(docker: Docker, image: string, workDir: string): Promise<Record<string, string>> {
   const { major, suite } = parseNodeImage(image);
   const npmMajor = NPM_FOR_NODE[major];
   if (!npmMajor) throw new Error(`stand-in for Node ${major}: add the npm major it ships with to NPM_FOR_NODE`);
   ensureDebian('debootstrap', 'debootstrap');
   const mirror = aptMirror();
+  // An interrupted run may have left debootstrap's /proc and /sys mounted in there: unmount before removing.
   await unmountBelow(workDir);
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
