@@ -1,8 +1,8 @@
 /**
- * Lints the rules deploy/docker/Dockerfile (and the spamd image) rely on, since no Docker engine runs here: pinned
- * LTS base images, named stages that reference each other, a lockfile install, production-only node_modules in
- * the runtime, non-root user, exec-form entrypoint under tini, a health check, and COPY sources that exist and
- * survive the per-Dockerfile ignore file.
+ * Lints the rules deploy/docker/Dockerfile (and the spamd image) rely on; image.int.test.ts builds and runs it.
+ * Only the built-in frontend's features, pinned LTS base images, named stages that reference each other, a
+ * lockfile install, production-only node_modules in the runtime, non-root user, exec-form entrypoint under tini,
+ * a health check, and COPY sources that exist and survive the per-Dockerfile ignore file.
  */
 import { describe, expect, it } from 'vitest';
 import {
