@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+// The container image test builds the image and runs a dozen containers: it runs after every other test file has
+// finished (its own project, a later group), so its CPU and disk load cannot slow the timed cases of the others.
+const IMAGE_TEST = 'test/deploy/image.int.test.ts';
+
 // Workspace packages resolve to their TypeScript sources (the `source` export condition): tests need no build,
 // except the system tests, which run the built `hookgate` executable.
 export default defineConfig({
@@ -10,13 +14,23 @@ export default defineConfig({
   resolve: { conditions: ['source', 'module', 'node', 'default'] },
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'default'], externalConditions: ['source'] } },
   test: {
-    include: ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default', 'json'],
     outputFile: { json: 'test/.results/vitest.json' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'suite',
+          include: ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**', IMAGE_TEST],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: 'image', include: [IMAGE_TEST], sequence: { groupOrder: 1 } } },
+    ],
   },
 });

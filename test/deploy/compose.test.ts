@@ -1,8 +1,9 @@
 /**
- * Checks docker-compose.yml against the code, since no Docker engine runs here: every hookgate service runs a real
- * command with real scanner ids, loads its configuration with hookgate's own loader (the worker's scanner is
- * active, the ingress may listen), sets only variables the code reads, and its ports, engine endpoints, telemetry
- * and scrape targets point at services and ports that exist. Redis runs with noeviction and AOF.
+ * Checks docker-compose.yml against the code (image.int.test.ts checks it against the built image): every
+ * hookgate service runs a real command with real scanner ids, loads its configuration with hookgate's own loader
+ * (the worker's scanner is active, the ingress may listen), sets only variables the code reads, and its ports,
+ * engine endpoints, telemetry and scrape targets point at services and ports that exist. Redis runs with
+ * noeviction and AOF.
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
