@@ -14,7 +14,7 @@ export type RedisTarget =
  * - `command`: request-path commands (state store, producers). Fails fast while disconnected and times out each
  *   command, so a Redis outage becomes a fallback answer instead of a hang.
  * - `worker`: BullMQ workers; blocking commands, retried for ever (BullMQ requires `maxRetriesPerRequest: null`).
- * - `subscriber`: Pub/Sub; reconnects and resubscribes for ever.
+ * - `subscriber`: Pub/Sub (sharded Pub/Sub too on a Cluster); reconnects and resubscribes for ever.
  */
 export type RedisRole = 'command' | 'worker' | 'subscriber';
 
@@ -74,6 +74,9 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         lazyConnect: true,
         enableOfflineQueue: ro.enableOfflineQueue ?? true,
         clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        // Result notices use sharded Pub/Sub on a Cluster (ADR 0007): one subscriber connection per master,
+        // resubscribed by ioredis when slots move (a failover).
+        ...(options.role === 'subscriber' ? { shardedSubscribers: true } : {}),
       };
       return new Cluster(target.nodes, co);
     }

@@ -54,7 +54,8 @@ export function startTelemetry(o: TelemetryOptions): Telemetry {
     instrumentations: [],
     // Without tracing, no context manager either: spans stay no-ops and no async hook follows every promise
     // (issue 12: a per-request cost for nothing).
-    ...(spanProcessors.length > 0 ? {} : { contextManager: null }),
+    // (null is the SDK's documented "do not register", which its type does not admit.)
+    ...(spanProcessors.length > 0 ? {} : { contextManager: null as unknown as undefined }),
   });
   try {
     sdk.start();
