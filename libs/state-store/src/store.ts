@@ -112,7 +112,7 @@ export class TransactionStore {
    * Stores a result once per scanner and notifies `replyTo`'s channel. On a single Redis or Sentinel the script
    * publishes (classic Pub/Sub, one round trip). On a Cluster, classic Pub/Sub is broadcast to every node, so the
    * notice goes by sharded Pub/Sub to the one shard that owns the channel; a script may not name a channel of
-   * another slot, so SPUBLISH follows the script, only for a result it stored (docs/adr/0007-sharded-queues-and-notifications.md).
+   * another slot, so SPUBLISH follows the script, only for a result it stored (docs/adr/0008-queue-shards-and-sharded-notifications.md).
    */
   async recordResult(sessionId: string, reqId: string, result: ScanResult, replyTo?: string): Promise<RecordOutcome> {
     const notice: ResultNotice = { v: 1, sessionId, reqId, result };
