@@ -11,7 +11,6 @@
  * - a job goes to the shard whose range holds its session's slot: one transaction's jobs stay in one queue, and on
  *   such a cluster they sit on the master that holds the session's state. Choosing costs one CRC16 of the session id.
  */
-/// <reference path="./cluster-key-slot.d.ts" />
 import slotOf from 'cluster-key-slot';
 
 const SLOTS = 16384;
