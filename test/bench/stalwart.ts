@@ -22,6 +22,7 @@ import { closedLoop, commandsSent, cpuMs, percentile, redisCounts, redisCpuMs, d
 import { draft01Bench } from './draft01.js';
 import { milterBench } from './milter.js';
 import { peersBench, peerOptionsFromEnv, printPeers, type PeerBenchResult } from './peers.js';
+import { shardsBench, printShards, type ShardsResult } from './shards.js';
 
 /** One Date header for the whole run: a repeated message must be byte-identical to hit the result cache. */
 const RUN_DATE = new Date();
@@ -32,7 +33,7 @@ const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 10_000);
 /** spamd needs ~0.4 s of CPU per 20 KB message here: fewer, longer-running loops. */
 const SPAMD_CONCURRENCY = Number(process.env.BENCH_SPAMD_CONCURRENCY ?? 2);
 const STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
-/** Row prefixes to run (`noop`, `draft01`, `clamav`, `dlp`, `milter`, `rspamd`, `spamd`, `peers`); BENCH_ROWS is an alias. */
+/** Row prefixes to run (`noop`, `draft01`, `clamav`, `dlp`, `milter`, `rspamd`, `spamd`, `peers`, `shards`); BENCH_ROWS is an alias. */
 const ONLY = (process.env.BENCH_ONLY ?? process.env.BENCH_ROWS)?.split(',');
 
 export interface Row {
@@ -231,6 +232,7 @@ async function main(): Promise<void> {
   const ratios: Record<string, number> = {};
   let peers: PeerBenchResult | undefined;
   let peersError: unknown;
+  let shards: ShardsResult | undefined;
   let redis, clamd, sink;
   try {
     redis = await started(startRedis(['--maxmemory-policy', 'noeviction']));
@@ -297,6 +299,8 @@ async function main(): Promise<void> {
       rows.push(await directRow('spamd-direct', async (b) => void (await spamdCheck(spamd.endpoint, b, { timeoutMs: 15_000 })), SPAMD_CONCURRENCY));
       ratio('spamd(hookgate txn/s ÷ spamd checks/s)', 'spamd', 'spamd-direct');
     }
+    // Queue shards and Redis Cluster (issue 13): their own Redis and Cluster, started and stopped by the rows.
+    if (want('shards')) shards = await shardsBench({ warmupMs: WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY });
     // A broken peer setup fails the run, but only after the other rows are printed and saved.
     if (want('peers')) peers = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...peerOptionsFromEnv(process.env) }).catch((err: unknown) => void (peersError = err));
   } finally {
@@ -308,12 +312,13 @@ async function main(): Promise<void> {
     for (const r of rows) if (r.redisPerTxn) console.log(`redis commands per txn (${r.name}): ${JSON.stringify(r.redisPerTxn.top)}`);
   }
   if (peers) printPeers(peers);
+  if (shards) printShards(shards);
   const wallMs = Math.round(performance.now() - t0);
   console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
-  writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers }, null, 2));
+  writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers, shards }, null, 2));
   if (peersError) throw peersError;
-  console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}) })}`);
+  console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}), ...(shards ? { shards } : {}) })}`);
 }
 
 main().then(

@@ -18,7 +18,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
-import { bullQueueName } from '@hookgate/queue';
+import { bullQueueName, bullQueueNames } from '@hookgate/queue';
 import { loadConfig, type HookgateConfig } from '../../services/hookgate/src/config.js';
 import { scannerRegistry } from '../../services/hookgate/src/scanners.js';
 import { checkExposure, splitListen } from '../../services/hookgate/src/roles.js';
@@ -33,7 +33,7 @@ import {
   buildManifests,
   configFacts,
   externalSecretKeys,
-  queueListKey,
+  queueListKeys,
   readInputs,
   renderAll,
   renderedDir,
@@ -382,7 +382,8 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       // The keys BullMQ really uses: the prefix plus the hash-tagged queue name of libs/queue.
       const lists = spec.triggers.map((t) => t.metadata.listName);
       expect(lists.sort()).toEqual([`${facts.prefix}:${bullQueueName(pool)}:active`, `${facts.prefix}:${bullQueueName(pool)}:wait`]);
-      expect(queueListKey(facts.prefix, pool, 'wait')).toBe(`${facts.prefix}:${bullQueueName(pool)}:wait`);
+      expect(queueListKeys(facts.prefix, pool, 'wait')).toEqual([`${facts.prefix}:${bullQueueName(pool)}:wait`]);
+      expect(facts.queueShards[pool]).toBe(1);
       const container = target.spec.template.spec.containers.find((c) => c.name === (spec.scaleTargetRef.envSourceContainerName ?? target.spec.template.spec.containers[0]!.name))!;
       for (const t of spec.triggers) {
         expect(['redis', 'redis-cluster']).toContain(t.type);
@@ -454,6 +455,7 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       expect(facts.prefix).toBe(config.redis.prefix);
       expect(facts.longestDeadlineMs).toBe(Math.max(...Object.values(config.stages.deadlineMs).map(Number)));
       for (const pool of WORKER_POOLS) expect(facts.concurrency[pool], pool).toBe(config.scanners[pool].concurrency);
+      for (const pool of WORKER_POOLS) expect(facts.queueShards[pool], pool).toBe(config.scanners[pool].queueShards);
       expect(facts.clamdStreamMaxBytes).toBe(config.scanners.clamav.maxStreamBytes);
       expect(d.spec.template.metadata.annotations?.['hookgate.io/config-hash']).toBe(facts.configHash);
     }
@@ -677,5 +679,37 @@ describe('generator variants', () => {
     expect(env.some((e) => e.name === 'HOOKGATE_REDIS_URL')).toBe(false);
     expect(judgeVariable('HOOKGATE_REDIS_CLUSTER', read)).toBe('read');
     expect(externalSecretKeys(cluster)['hookgate-redis']).toContain('cluster-nodes');
+  });
+
+  it('a pool whose queue has 3 shards scales on the sum over the shards: one trigger per list, one KEDA formula', () => {
+    const cluster: Overlay = { ...prod, name: 'prod-cluster', redis: { kind: 'external', topology: 'cluster', tls: true, egressCidrs: ['10.0.0.0/8'], ports: [6379] } };
+    const sharded = { ...inputs, configYaml: inputs.configYaml.replace(/^  clamav:\n/m, '  clamav:\n    queueShards: 3\n') };
+    const facts = configFacts(sharded.configYaml);
+    expect(facts.queueShards.clamav).toBe(3);
+    const objects = buildManifests(cluster, sharded).flatMap((f) => f.objects);
+    for (const obj of objects) expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
+    const so = objects.map((x) => x.toJSON() as K8sObject).find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-clamav')!;
+    const spec = so.spec as {
+      triggers: { name: string; metadata: Record<string, string> }[];
+      advanced: { scalingModifiers: { formula: string; target: string; metricType: string } };
+    };
+    const names = bullQueueNames('clamav', 3);
+    // Every shard's wait and active lists, the names the workers use.
+    expect(spec.triggers.map((t) => t.metadata.listName).sort()).toEqual(names.flatMap((n) => [`${facts.prefix}:${n}:wait`, `${facts.prefix}:${n}:active`]).sort());
+    const backlog = Number(spec.triggers.find((t) => t.name === 'backlog_0')!.metadata.listLength);
+    const inFlight = Number(spec.triggers.find((t) => t.name === 'in_flight_0')!.metadata.listLength);
+    const { formula, target, metricType } = spec.advanced.scalingModifiers;
+    expect(formula).toBe(`max(backlog_0 + backlog_1 + backlog_2, (in_flight_0 + in_flight_1 + in_flight_2) * ${backlog} / ${inFlight})`);
+    expect([target, metricType]).toEqual([String(backlog), 'AverageValue']);
+    // The formula is the sum: evaluated on lengths, it asks for as many replicas as the summed lists need.
+    const evaluate = (len: Record<string, number>) => {
+      const expr = formula.replace(/\b(backlog|in_flight)_\d\b/g, (v) => String(len[v] ?? 0)).replace(/^max/, 'Math.max');
+      return Function(`return ${expr}`)() as number;
+    };
+    expect(evaluate({ backlog_0: 10, backlog_1: 20, backlog_2: 30 })).toBe(60);
+    expect(evaluate({ in_flight_0: inFlight, in_flight_1: inFlight, in_flight_2: inFlight })).toBe(3 * backlog);
+    // Other pools keep their single queue and plain triggers.
+    const dlp = objects.map((x) => x.toJSON() as K8sObject).find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-dlp')!;
+    expect((dlp.spec as { triggers: { name: string }[] }).triggers.map((t) => t.name)).toEqual(['backlog', 'in-flight']);
   });
 });

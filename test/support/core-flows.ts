@@ -38,7 +38,7 @@ export interface CoreStack {
  * `hookgate ingress` processes (Redis from the environment). Greylisting and rate limits are active and applied
  * by policy to clients in 192.0.2.0/24 only, so other flows are not deferred.
  */
-export async function startCoreStack(redis: RedisSelection, prefix: string): Promise<CoreStack> {
+export async function startCoreStack(redis: RedisSelection, prefix: string, options: { queueShards?: number } = {}): Promise<CoreStack> {
   const clamd = await startClamd();
   const procs: HookgateProcess[] = [];
   const stop = async () => {
@@ -58,6 +58,8 @@ stages:
 scanners:
   greylist: { enabled: true, delayMs: ${GREY_DELAY_MS} }
   ratelimit: { enabled: true, limits: [{ key: clientIp, max: 3, windowSec: 3600 }] }
+  clamav: { queueShards: ${options.queueShards ?? 1} }
+  dlp: { queueShards: ${options.queueShards ?? 1} }
 policies:
   default: { scanners: { greylist: { enabled: false }, ratelimit: { enabled: false } } }
   checked: {}

@@ -114,14 +114,23 @@ export interface RedisCluster {
   seeds: string;
   /** Ports of the nodes that own slots now, with their slot ranges. */
   masters(): Promise<{ port: number; slots: [number, number][] }[]>;
-  /** Keys matching `pattern` on each node, by port (SCAN on every node: each node holds only its own slots). */
+  /** Keys matching `pattern` on each master, by port (SCAN on every master: each holds only its own slots; replicas are left out). */
   keysByNode(pattern: string): Promise<Map<number, string[]>>;
+  /** `INFO commandstats` of each master now, by port. */
+  commandStatsByMaster(): Promise<Map<number, Record<string, number>>>;
+  /**
+   * Kills the master at `port` (SIGKILL: no goodbye to the cluster) and resolves once a replica has taken over
+   * its slots and every live node reports `cluster_state:ok`; returns the new owner's port.
+   */
+  killMaster(port: number): Promise<number>;
   /** `INFO errorstats` summed over every node: `{ CROSSSLOT: n, MOVED: n, ... }`. */
   errorStats(): Promise<Record<string, number>>;
   /** `INFO commandstats` summed over every node. */
   commandStats(): Promise<Record<string, number>>;
   /** Channels with subscribers, per node (`PUBSUB CHANNELS` is node-local in a Cluster). */
   channelsByNode(pattern: string): Promise<Map<number, string[]>>;
+  /** Sharded channels with subscribers, per master (`PUBSUB SHARDCHANNELS`: only on the shard owning the channel). */
+  shardChannelsByNode(pattern: string): Promise<Map<number, string[]>>;
   stop(): Promise<void>;
 }
 
@@ -165,6 +174,13 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
         return i.cluster_state === 'ok' && i.cluster_slots_assigned === '16384' && Number(i.cluster_known_nodes) === count;
       });
     }, 30_000, 'redis cluster_state:ok on every node');
+    if (replicas > 0) {
+      await waitUntil(async () => {
+        const infos = await Promise.all(nodes.map((n) => n.with((c) => c.info('replication')).catch(() => '')));
+        const repl = infos.map(parseInfo);
+        return repl.filter((i) => i.role === 'slave').length === masters * replicas && repl.every((i) => i.role !== 'slave' || i.master_link_status === 'up');
+      }, 30_000, 'cluster replicas in sync');
+    }
   } catch (err) {
     await stopAll();
     throw err;
@@ -172,25 +188,60 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
 
   const sumOver = async (section: string, parse: (t: string) => Record<string, number>) => {
     const total: Record<string, number> = {};
-    for (const n of nodes) {
+    for (const n of nodes.filter((x) => !exited(x.child))) {
       const part = parse(await n.with((c) => c.info(section)));
       for (const [k, v] of Object.entries(part)) total[k] = (total[k] ?? 0) + v;
     }
     return total;
   };
 
+  const live = () => nodes.filter((n) => !exited(n.child));
+  const masterNodes = async () => {
+    const roles = await Promise.all(live().map(async (n) => [n, parseInfo(await n.with((c) => c.info('replication')).catch(() => '')).role] as const));
+    return roles.filter(([, role]) => role === 'master').map(([n]) => n);
+  };
+  const slotOwners = async (): Promise<Map<number, [number, number][]>> => {
+    const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [number, number, [string, number, string]][];
+    const byPort = new Map<number, [number, number][]>();
+    for (const [from, to, [, port]] of slots) byPort.set(port, [...(byPort.get(port) ?? []), [from, to]]);
+    return byPort;
+  };
+
   return {
     nodes,
     seeds: nodes.map((n) => `${n.host}:${n.port}`).join(','),
+    async commandStatsByMaster() {
+      const out = new Map<number, Record<string, number>>();
+      for (const n of await masterNodes()) out.set(n.port, parseCommandStats(await n.with((c) => c.info('commandstats'))));
+      return out;
+    },
+    async killMaster(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (!node) throw new Error(`no node on port ${port}`);
+      const owned = (await slotOwners()).get(port);
+      if (!owned) throw new Error(`node ${port} owns no slots`);
+      node.child.kill('SIGKILL');
+      await waitUntil(() => exited(node.child), 10_000, `redis-server ${port} gone`);
+      let owner = 0;
+      await waitUntil(async () => {
+        const infos = await Promise.all(live().map((n) => n.with((c) => c.cluster('INFO')).catch(() => '')));
+        if (!infos.every((t) => parseInfo(String(t)).cluster_state === 'ok')) return false;
+        const owners = await slotOwners().catch(() => new Map<number, [number, number][]>());
+        const [from] = owned[0]!;
+        for (const [p, ranges] of owners) if (p !== port && ranges.some(([a, b]) => a <= from && from <= b)) owner = p;
+        return owner !== 0;
+      }, 30_000, `a replica promoted in place of ${port}`);
+      return owner;
+    },
     async masters() {
-      const slots = (await nodes[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [number, number, [string, number, string]][];
+      const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [number, number, [string, number, string]][];
       const byPort = new Map<number, [number, number][]>();
       for (const [from, to, [, port]] of slots) byPort.set(port, [...(byPort.get(port) ?? []), [from, to]]);
       return [...byPort.entries()].map(([port, s]) => ({ port, slots: s }));
     },
     async keysByNode(pattern) {
       const out = new Map<number, string[]>();
-      for (const n of nodes) {
+      for (const n of await masterNodes()) {
         const keys: string[] = [];
         await n.with(async (c) => {
           let cursor = '0';
@@ -217,7 +268,12 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
     commandStats: () => sumOver('commandstats', parseCommandStats),
     async channelsByNode(pattern) {
       const out = new Map<number, string[]>();
-      for (const n of nodes) out.set(n.port, (await n.with((c) => c.pubsub('CHANNELS', pattern))) as string[]);
+      for (const n of live()) out.set(n.port, (await n.with((c) => c.pubsub('CHANNELS', pattern))) as string[]);
+      return out;
+    },
+    async shardChannelsByNode(pattern) {
+      const out = new Map<number, string[]>();
+      for (const n of await masterNodes()) out.set(n.port, (await n.with((c) => c.call('PUBSUB', 'SHARDCHANNELS', pattern))) as string[]);
       return out;
     },
     stop: stopAll,

@@ -6,7 +6,8 @@
  * docs/adr/0004-kubernetes-manifests.md.
  *
  * No relative imports of values: the tests import this module as `.js` (TypeScript's convention) and Node runs it
- * as `.ts` (type stripping), and only a self-contained module satisfies both.
+ * as `.ts` (type stripping), and only a self-contained module satisfies both. Queue shard names come from
+ * `@hookgate/queue/shards` (a package import: built first, `npx turbo run build`), so they are the workers' own.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,6 +34,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { INetworkPolicyEgressRule, INetworkPolicyIngressRule, INetworkPolicyPeer, INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import type { IScaleTriggers } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { shardLayout } from '@hookgate/queue/shards';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Overlay parameters (the values are in overlays.ts)
@@ -159,6 +161,8 @@ export interface ConfigFacts {
   prefix: string;
   longestDeadlineMs: number;
   concurrency: Record<WorkerPool, number>;
+  /** `scanners.<pool>.queueShards`: each shard is one BullMQ queue, and KEDA reads their sum. */
+  queueShards: Record<WorkerPool, number>;
   clamdStreamMaxBytes: number;
   configHash: string;
 }
@@ -183,18 +187,23 @@ export function configFacts(configYaml: string): ConfigFacts {
   const concurrency = Object.fromEntries(
     WORKER_POOLS.map((p) => [p, Number(sub(scanners, p).concurrency ?? DEFAULT_CONCURRENCY)]),
   ) as Record<WorkerPool, number>;
+  const queueShards = Object.fromEntries(WORKER_POOLS.map((p) => [p, Number(sub(scanners, p).queueShards ?? 1)])) as Record<WorkerPool, number>;
   return {
     prefix: String(sub(raw, 'redis').prefix ?? 'hg'),
     longestDeadlineMs: Math.max(...Object.values(deadlines).map(Number)),
     concurrency,
+    queueShards,
     clamdStreamMaxBytes: Number(sub(scanners, 'clamav').maxStreamBytes ?? DEFAULT_CLAMAV_MAX_STREAM_BYTES),
     configHash: createHash('sha256').update(configYaml).digest('hex').slice(0, 16),
   };
 }
 
-/** `<prefix>:{scan-<scanner>}:<list>`: BullMQ's keys for a scanner's queue (libs/queue: hash-tagged queue names). */
-export function queueListKey(prefix: string, scanner: string, list: 'wait' | 'active'): string {
-  return `${prefix}:{scan-${scanner}}:${list}`;
+/**
+ * `<prefix>:{scan-<scanner>[.<k>]}:<list>`: BullMQ's keys for each shard of a scanner's queue (libs/queue:
+ * hash-tagged queue names; one shard is `{scan-<scanner>}`).
+ */
+export function queueListKeys(prefix: string, scanner: string, list: 'wait' | 'active', shards = 1): string[] {
+  return shardLayout(`scan-${scanner}`, shards).names.map((n) => `${prefix}:{${n}}:${list}`);
 }
 
 /** Termination grace: preStop, then hookgate's own hard deadline (longest stage deadline + drain), plus a margin. */
@@ -438,6 +447,30 @@ function kedaTrigger(o: Overlay, name: string, listName: string, target: number)
   };
 }
 
+/**
+ * Two demands; the HPA follows the larger: waiting jobs per replica (backlog), and jobs being scanned per replica
+ * (in flight) so a pool that keeps up (empty `wait`) is not scaled down under load. With one queue shard, one
+ * Redis list trigger each. With N shards the demand is the sum over the shards' lists, which the HPA cannot add up
+ * (it takes the largest of its metrics), so KEDA does: one trigger per list, combined by a scaling-modifiers
+ * formula into one metric, `max(Σ wait, Σ active × backlog/inFlight)` against the backlog target.
+ */
+function queueTriggers(o: Overlay, facts: ConfigFacts, pool: WorkerPool, backlog: number, inFlight: number): { advanced: object; triggers: IScaleTriggers[] } {
+  const hpa = { horizontalPodAutoscalerConfig: { behavior: HPA_BEHAVIOR } };
+  const shards = facts.queueShards[pool];
+  const waiting = queueListKeys(facts.prefix, pool, 'wait', shards);
+  const active = queueListKeys(facts.prefix, pool, 'active', shards);
+  if (shards === 1) {
+    return { advanced: hpa, triggers: [kedaTrigger(o, 'backlog', waiting[0]!, backlog), kedaTrigger(o, 'in-flight', active[0]!, inFlight)] };
+  }
+  // Formula variables are trigger names: identifiers, so underscores.
+  const w = waiting.map((_, i) => `backlog_${i}`);
+  const a = active.map((_, i) => `in_flight_${i}`);
+  return {
+    advanced: { ...hpa, scalingModifiers: { formula: `max(${w.join(' + ')}, (${a.join(' + ')}) * ${backlog} / ${inFlight})`, target: String(backlog), metricType: 'AverageValue' } },
+    triggers: [...waiting.map((l, i) => kedaTrigger(o, w[i]!, l, backlog)), ...active.map((l, i) => kedaTrigger(o, a[i]!, l, inFlight))],
+  };
+}
+
 function workerPool(o: Overlay, inputs: RenderInputs, facts: ConfigFacts, pool: WorkerPool): ManifestFile {
   const role = `worker-${pool}` as const;
   const name = `hookgate-${role}`;
@@ -471,13 +504,7 @@ function workerPool(o: Overlay, inputs: RenderInputs, facts: ConfigFacts, pool: 
       cooldownPeriod: 300,
       // Redis unreachable: keep what runs (scaling down would only slow the recovery).
       fallback: { failureThreshold: 3, replicas: settings.replicas.min, behavior: 'currentReplicasIfHigher' },
-      advanced: { horizontalPodAutoscalerConfig: { behavior: HPA_BEHAVIOR } },
-      // Two metrics; the HPA follows the larger demand: waiting jobs per replica (backlog), and jobs being scanned
-      // per replica (in flight) so a pool that keeps up (empty `wait`) is not scaled down under load.
-      triggers: [
-        kedaTrigger(o, 'backlog', queueListKey(facts.prefix, pool, 'wait'), settings.backlogPerReplica),
-        kedaTrigger(o, 'in-flight', queueListKey(facts.prefix, pool, 'active'), inFlight),
-      ],
+      ...queueTriggers(o, facts, pool, settings.backlogPerReplica, inFlight),
     },
   });
   return { file: `${role}.yaml`, objects: [deployment, pdb(o, name, match, lbls), scaledObject] };

@@ -1,18 +1,41 @@
 /**
  * BullMQ behind one door: scan queues per scanner, the fan-out producer and the worker factory. Jobs are
  * deadline-bound: one attempt, no backoff; a job that starts after its deadline is skipped by the runtime.
+ * A scanner's queue may be split into shards (./shards.ts): producers pick one by session, workers consume all.
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { scanJobId, scanQueueName, type ScanJob } from '@hookgate/contracts';
+import { shardLayout, shardOfSession, type ShardLayout } from './shards.js';
 
 export interface QueueOptions {
   /** BullMQ key prefix; default `hg`. Queue names are hash-tagged (`{scan-clamav}`) so each queue is one Cluster slot. */
   prefix?: string;
+  /** Shards per scanner queue (`scanners.<id>.queueShards`); scanners not listed have one. */
+  shards?: Readonly<Record<string, number>>;
 }
 
-/** The BullMQ queue name of a scanner: hash-tagged so all of one queue's keys share a Cluster slot. */
+/**
+ * The BullMQ queue names of a scanner's shards, hash-tagged so all of one shard's keys share a Cluster slot.
+ * One shard is today's single queue, `{scan-<scanner>}`.
+ */
+export function bullQueueNames(scannerId: string, shards = 1): string[] {
+  return shardLayout(scanQueueName(scannerId), shards).names.map((n) => `{${n}}`);
+}
+
+/** The BullMQ queue name of an unsharded scanner queue (shard 0 of a sharded one). */
 export function bullQueueName(scannerId: string): string {
   return `{${scanQueueName(scannerId)}}`;
+}
+
+/** Shard layouts by scanner, computed once per process (the request path only looks them up). */
+class Layouts {
+  readonly #layouts = new Map<string, ShardLayout>();
+  constructor(readonly shards: Readonly<Record<string, number>>) {}
+  of(scanner: string): ShardLayout {
+    let l = this.#layouts.get(scanner);
+    if (!l) this.#layouts.set(scanner, (l = shardLayout(scanQueueName(scanner), this.shards[scanner] ?? 1)));
+    return l;
+  }
 }
 
 const JOB_DEFAULTS = {
@@ -22,40 +45,48 @@ const JOB_DEFAULTS = {
   removeOnFail: { age: 3600, count: 1000 },
 } as const;
 
-/** Enqueues scan jobs; one Queue per scanner, created on first use. */
+/** Enqueues scan jobs; one Queue per scanner shard, created on first use. */
 export class ScanProducer {
   readonly #queues = new Map<string, Queue>();
   readonly #connection: ConnectionOptions;
   readonly #prefix: string;
+  readonly #layouts: Layouts;
 
   constructor(connection: ConnectionOptions, options: QueueOptions = {}) {
     this.#connection = connection;
     this.#prefix = options.prefix ?? 'hg';
+    this.#layouts = new Layouts(options.shards ?? {});
   }
 
-  #queue(scanner: string): Queue {
-    let q = this.#queues.get(scanner);
+  #queue(name: string): Queue {
+    let q = this.#queues.get(name);
     if (!q) {
-      q = new Queue(bullQueueName(scanner), { connection: this.#connection, prefix: this.#prefix });
+      q = new Queue(`{${name}}`, { connection: this.#connection, prefix: this.#prefix });
       // Errors surface on add(); an unhandled 'error' event must not crash the process.
       q.on('error', () => undefined);
-      this.#queues.set(scanner, q);
+      this.#queues.set(name, q);
     }
     return q;
   }
 
-  /** Adds one job per scan, in parallel. The job id deduplicates a repeated fan-out of the same request. */
+  /**
+   * Adds one job per scan, in parallel, each to its scanner's shard for the job's session (one CRC16, no extra
+   * round trip). The job id deduplicates a repeated fan-out of the same request: it always lands on the same shard.
+   */
   async fanOut(jobs: readonly ScanJob[]): Promise<void> {
     await Promise.all(
-      jobs.map((job) =>
-        this.#queue(job.scanner).add('scan', job, { ...JOB_DEFAULTS, jobId: scanJobId(job.reqId, job.scanner) }),
-      ),
+      jobs.map((job) => {
+        const layout = this.#layouts.of(job.scanner);
+        const shard = layout.names[shardOfSession(layout, job.sessionId)]!;
+        return this.#queue(shard).add('scan', job, { ...JOB_DEFAULTS, jobId: scanJobId(job.reqId, job.scanner) });
+      }),
     );
   }
 
-  /** Waiting + prioritized + delayed jobs of a scanner's queue (what KEDA and metrics read). */
+  /** Waiting + prioritized + delayed jobs of a scanner's queue, summed over its shards (what metrics read). */
   async depth(scanner: string): Promise<number> {
-    return this.#queue(scanner).count();
+    const counts = await Promise.all(this.#layouts.of(scanner).names.map((n) => this.#queue(n).count()));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   async close(): Promise<void> {
@@ -66,8 +97,11 @@ export class ScanProducer {
   }
 }
 
-export interface ScanWorkerOptions extends QueueOptions {
+export interface ScanWorkerOptions extends Omit<QueueOptions, 'shards'> {
+  /** Jobs this process runs at once for the scanner, split evenly over its shards (at least one each). */
   concurrency: number;
+  /** Shards of the scanner's queue (`scanners.<id>.queueShards`); default 1. */
+  shards?: number;
   /** Called for worker-level errors (connection loss); never thrown. */
   onError?: (err: Error) => void;
 }
@@ -79,15 +113,42 @@ export interface ScanWorkerHandle {
   close(timeoutMs: number): Promise<void>;
 }
 
-/** A BullMQ worker on one scanner's queue. `process` must not throw: the runtime turns failures into results. */
+/**
+ * Consumes every shard of one scanner's queue: one BullMQ worker per shard, each with its own blocking connection
+ * and its share of the concurrency. So the shards are served fairly, and a shard whose jobs hang (a stuck engine
+ * call) or whose Redis master is gone holds only its own share: the other shards keep flowing.
+ * `process` must not throw: the runtime turns failures into results.
+ */
 export function createScanWorker(
   scanner: string,
+  connection: ConnectionOptions,
+  process: (job: ScanJob, meta: { enqueuedAt: number; jobId: string; shard: number }) => Promise<void>,
+  options: ScanWorkerOptions,
+): ScanWorkerHandle {
+  const names = bullQueueNames(scanner, options.shards ?? 1);
+  const perShard = Math.max(1, Math.ceil(options.concurrency / names.length));
+  const handles = names.map((name, shard) => shardWorker(name, connection, (job, meta) => process(job, { ...meta, shard }), { ...options, concurrency: perShard }));
+  let closing: Promise<void> | undefined;
+  return {
+    run() {
+      for (const h of handles) h.run();
+    },
+    close(timeoutMs) {
+      closing ??= Promise.all(handles.map((h) => h.close(timeoutMs))).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/** A BullMQ worker on one queue (one shard). */
+function shardWorker(
+  queueName: string,
   connection: ConnectionOptions,
   process: (job: ScanJob, meta: { enqueuedAt: number; jobId: string }) => Promise<void>,
   options: ScanWorkerOptions,
 ): ScanWorkerHandle {
   const worker = new Worker<ScanJob>(
-    bullQueueName(scanner),
+    queueName,
     (job: Job<ScanJob>) => process(job.data, { enqueuedAt: job.timestamp, jobId: job.id ?? '' }),
     {
       connection,
@@ -136,4 +197,5 @@ function isReady(connection: ConnectionOptions): boolean {
   return status === undefined || status === 'ready';
 }
 
+export { shardLayout, shardOfSession, MAX_QUEUE_SHARDS, type ShardLayout } from './shards.js';
 export type { ConnectionOptions };

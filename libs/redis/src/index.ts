@@ -14,7 +14,7 @@ export type RedisTarget =
  * - `command`: request-path commands (state store, producers). Fails fast while disconnected and times out each
  *   command, so a Redis outage becomes a fallback answer instead of a hang.
  * - `worker`: BullMQ workers; blocking commands, retried for ever (BullMQ requires `maxRetriesPerRequest: null`).
- * - `subscriber`: Pub/Sub; reconnects and resubscribes for ever.
+ * - `subscriber`: Pub/Sub (sharded Pub/Sub too on a Cluster); reconnects and resubscribes for ever.
  */
 export type RedisRole = 'command' | 'worker' | 'subscriber';
 
@@ -54,7 +54,7 @@ export function parseRedisUrl(url: string): { host: string; port: number } {
 
 /** Creates a client for a role. It is not connected: call `connectRedis`. */
 export function createRedisClient(target: RedisTarget, options: RedisClientOptions): RedisClient {
-  const client = newClient(target, roleOptions(options));
+  const client = newClient(target, roleOptions(options), options.role);
   if (options.onCommand) countCommands(client, options.onCommand);
   return client;
 }
@@ -68,7 +68,7 @@ function countCommands(client: RedisClient, onCommand: () => void): void {
   };
 }
 
-function newClient(target: RedisTarget, ro: RedisOptions): RedisClient {
+function newClient(target: RedisTarget, ro: RedisOptions, role: RedisRole): RedisClient {
   switch (target.mode) {
     case 'standalone':
       return new Redis(target.url, ro);
@@ -90,6 +90,9 @@ function newClient(target: RedisTarget, ro: RedisOptions): RedisClient {
         lazyConnect: true,
         enableOfflineQueue: ro.enableOfflineQueue ?? true,
         clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        // Result notices use sharded Pub/Sub on a Cluster (ADR 0008): one subscriber connection per master,
+        // resubscribed by ioredis when slots move (a failover).
+        ...(role === 'subscriber' ? { shardedSubscribers: true } : {}),
       };
       return new Cluster(target.nodes, co);
     }

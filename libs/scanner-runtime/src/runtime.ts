@@ -7,8 +7,10 @@ import { createScanWorker, type ConnectionOptions, type ScanWorkerHandle } from 
 
 export interface HostedScanner {
   scanner: Scanner;
-  /** Jobs this process runs at once for this scanner. */
+  /** Jobs this process runs at once for this scanner (split over its queue's shards, at least one each). */
   concurrency: number;
+  /** Shards of the scanner's queue (`scanners.<id>.queueShards`); this process consumes every one. Default 1. */
+  queueShards?: number;
   /** Result caching for scanners that support it: `version` identifies the scanner's configuration. */
   cache?: { version: string; ttlMs: number };
 }
@@ -73,6 +75,7 @@ export class ScannerRuntime {
       const log = this.#o.log.child({ scanner: scanner.id });
       const worker = createScanWorker(scanner.id, this.#o.connection, async (job, meta) => void (await this.process(scanner, job, hosted.cache, meta.enqueuedAt)), {
         concurrency,
+        shards: hosted.queueShards ?? 1,
         ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
         onError: (err) => log.warn({ err: describeError(err) }, 'queue worker error'),
       });

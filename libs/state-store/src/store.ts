@@ -108,18 +108,26 @@ export class TransactionStore {
     return msg ? { request, message: new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) } : { request };
   }
 
-  /** Stores a result once per scanner and notifies `replyTo`'s channel. */
+  /**
+   * Stores a result once per scanner and notifies `replyTo`'s channel. On a single Redis or Sentinel the script
+   * publishes (classic Pub/Sub, one round trip). On a Cluster, classic Pub/Sub is broadcast to every node, so the
+   * notice goes by sharded Pub/Sub to the one shard that owns the channel; a script may not name a channel of
+   * another slot, so SPUBLISH follows the script, only for a result it stored (docs/adr/0008-queue-shards-and-sharded-notifications.md).
+   */
   async recordResult(sessionId: string, reqId: string, result: ScanResult, replyTo?: string): Promise<RecordOutcome> {
     const notice: ResultNotice = { v: 1, sessionId, reqId, result };
+    const channel = replyTo ? this.keys.replyChannel(replyTo) : '';
+    const sharded = this.#redis.isCluster;
     const stored = Number(
       await this.#redis.hgRecordResult(
         this.keys.request(sessionId, reqId),
         FIELD.RESULT + result.scanner,
         pack(result),
-        replyTo ? this.keys.replyChannel(replyTo) : '',
-        replyTo ? pack(notice) : '',
+        sharded ? '' : channel,
+        replyTo && !sharded ? pack(notice) : '',
       ),
     );
+    if (stored === 1 && sharded && channel) await this.#redis.spublish(channel, pack(notice));
     return stored === 1 ? 'stored' : stored === 0 ? 'duplicate' : 'expired';
   }
 

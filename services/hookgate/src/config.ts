@@ -4,6 +4,7 @@
  * deploy/config/hookgate.example.yaml is a commented example.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { MAX_QUEUE_SHARDS } from '@hookgate/queue';
 import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
@@ -34,6 +35,14 @@ const FailurePolicy = (required: boolean) => ({
   onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
   concurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
 });
+
+/**
+ * Keys of scanners that run in worker pools behind a queue. `queueShards` splits the queue into that many BullMQ
+ * queues, each its own Cluster slot (issue 13); 1 (the default) is the single queue of earlier versions.
+ */
+const Queued = {
+  queueShards: Type.Integer({ minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1 }),
+};
 
 const StageList = (def: string[]) => Type.Array(lit(STAGES), { default: def, minItems: 1 });
 const Header = (name: string, value: string) =>
@@ -216,12 +225,13 @@ export const ConfigSchema = Type.Object({
           reply: Reply(550, '5.7.1', 'Virus found: {virus}'),
           header: Header('X-Virus-Scanned', 'hookgate (ClamAV)'),
           ...FailurePolicy(true),
+          ...Queued,
         },
         { default: {} },
       ),
-      dlp: Type.Object({ enabled: Type.Boolean({ default: true }), ...DlpConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
-      rspamd: Type.Object({ ...RspamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
-      spamd: Type.Object({ ...SpamdConfigSchema.properties, ...FailurePolicy(false) }, { default: {} }),
+      dlp: Type.Object({ enabled: Type.Boolean({ default: true }), ...DlpConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
+      rspamd: Type.Object({ ...RspamdConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
+      spamd: Type.Object({ ...SpamdConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
       greylist: Type.Object(
         {
           enabled: Type.Boolean({ default: false }),
@@ -251,7 +261,7 @@ export const ConfigSchema = Type.Object({
         { default: {} },
       ),
       noop: Type.Object(
-        { enabled: Type.Boolean({ default: false }), stages: StageList(['connect', 'ehlo', 'mail', 'rcpt', 'data']), ...FailurePolicy(false) },
+        { enabled: Type.Boolean({ default: false }), stages: StageList(['connect', 'ehlo', 'mail', 'rcpt', 'data']), ...FailurePolicy(false), ...Queued },
         { default: {} },
       ),
     },

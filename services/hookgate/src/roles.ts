@@ -15,7 +15,7 @@ import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
 import { buildApp, openFileLimit, resolveConnectionLimits } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
-import type { ScannerEntry } from './scanners.js';
+import { queueShardsOf, type ScannerEntry } from './scanners.js';
 import { buildStagePipeline, observeQueueDepthOnce } from './stage-pipeline.js';
 import { draft01Deps, ingressTls } from './draft01.js';
 
@@ -103,6 +103,7 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
     scanners: selected.map((e) => ({
       scanner: e.create(),
       concurrency: e.concurrency,
+      queueShards: e.queueShards,
       ...(cacheTtlMs > 0 ? { cache: { version: e.configVersion, ttlMs: cacheTtlMs } } : {}),
     })),
     store,
@@ -114,7 +115,7 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
   });
   await runtime.start();
   // Queue depth is read only when metrics are scraped.
-  const depthReader = new ScanProducer(storeClient, { prefix: config.redis.prefix });
+  const depthReader = new ScanProducer(storeClient, { prefix: config.redis.prefix, shards: queueShardsOf(selected) });
   lifecycle.onStop('queue depth reader', () => depthReader.close());
   observeQueueDepthOnce(depthReader, selected.map((e) => e.id));
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));

@@ -26,6 +26,8 @@ export interface ScannerEntry {
   stages: readonly Stage[];
   policy: ScannerPolicy;
   concurrency: number;
+  /** Shards of a queued scanner's queue (`scanners.<id>.queueShards`); 1 for inline checks. */
+  queueShards: number;
   /** Queued scanners run in worker pools; inline checks run in the ingress itself, on its Redis client. */
   placement: 'queue' | 'inline';
   create: (redis?: RedisClient) => Scanner;
@@ -54,6 +56,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: c.stages,
       policy: scannerPolicy('clamav', c),
       concurrency: c.concurrency,
+      queueShards: c.queueShards,
       placement: 'queue',
       configVersion: version(c),
       create: () =>
@@ -76,6 +79,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: dlp.stages,
       policy: scannerPolicy('dlp', dlp),
       concurrency: dlp.concurrency,
+      queueShards: dlp.queueShards,
       placement: 'queue',
       configVersion: version(dlp),
       create: () => dlpScanner(dlp),
@@ -87,6 +91,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: rs.stages,
       policy: scannerPolicy('rspamd', rs),
       concurrency: rs.concurrency,
+      queueShards: rs.queueShards,
       placement: 'queue',
       configVersion: version({ ...rs, password: undefined }),
       create: () => rspamdScanner({ ...rs, url: rs.url! }),
@@ -98,6 +103,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: sa.stages,
       policy: scannerPolicy('spamd', sa),
       concurrency: sa.concurrency,
+      queueShards: sa.queueShards,
       placement: 'queue',
       configVersion: version(sa),
       create: () => spamdScanner({ ...sa, endpoint: sa.endpoint! }),
@@ -109,6 +115,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: n.stages,
       policy: scannerPolicy('noop', n),
       concurrency: n.concurrency,
+      queueShards: n.queueShards,
       placement: 'queue',
       configVersion: version(n),
       create: () => noopScanner({ stages: n.stages }),
@@ -120,6 +127,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: g.stages,
       policy: scannerPolicy('greylist', g),
       concurrency: 1,
+      queueShards: 1,
       placement: 'inline',
       configVersion: version(g),
       create: (redis) => greylistCheck(needRedis(redis, 'greylist'), { ...g, prefix }),
@@ -131,6 +139,7 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
       stages: rl.stages,
       policy: scannerPolicy('ratelimit', rl),
       concurrency: 1,
+      queueShards: 1,
       placement: 'inline',
       configVersion: version(rl),
       create: (redis) => rateLimitCheck(needRedis(redis, 'ratelimit'), { ...rl, prefix }),
@@ -141,6 +150,11 @@ export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
 function needRedis(redis: RedisClient | undefined, id: string): RedisClient {
   if (!redis) throw new Error(`${id} runs in the ingress and needs its Redis client`);
   return redis;
+}
+
+/** Queue shards of every active queued scanner, by id (what producers and depth readers need). */
+export function queueShardsOf(entries: readonly ScannerEntry[]): Record<string, number> {
+  return Object.fromEntries(entries.filter((e) => e.active && e.placement === 'queue').map((e) => [e.id, e.queueShards]));
 }
 
 /** Routes of the active queued scanners: what the ingress fans out to. */

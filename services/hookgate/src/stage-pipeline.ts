@@ -16,7 +16,7 @@ import { ByteBudget, LoopLag, PoolWatcher, StagePipeline, ResultWaiter } from '@
 import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import type { HookgateConfig } from './config.js';
-import { routesOf, type ScannerEntry } from './scanners.js';
+import { queueShardsOf, routesOf, type ScannerEntry } from './scanners.js';
 
 /** What building a pipeline needs from the role context. */
 export interface PipelineContext {
@@ -56,7 +56,7 @@ let depthObserved = false;
 export function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]): void {
   if (depthObserved || scanners.length === 0) return;
   depthObserved = true;
-  observeGauge('hookgate.queue.depth', 'Jobs waiting in each scanner queue', async () =>
+  observeGauge('hookgate.queue.depth', 'Jobs waiting in each scanner queue, summed over its shards', async () =>
     Promise.all(scanners.map(async (s) => ({ value: await producer.depth(s), attributes: { scanner: s } }))),
   );
 }
@@ -75,7 +75,7 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
   });
 
   const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
-  const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix });
+  const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix, shards: queueShardsOf(ctx.scanners) });
   lifecycle.onStop(`queue producer (${role})`, () => producer.close());
   observeQueueDepthOnce(producer, routesOf(ctx.scanners).map((r) => r.id));
   const waiter = new ResultWaiter();

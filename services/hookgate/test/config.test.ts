@@ -72,6 +72,17 @@ verdict: { replies: { tempfail: { code: 550, text: "x" } } }
     expect(message).toContain('- scanners.clamav.action: must be one of reject, quarantine, discard');
   });
 
+  it('queueShards: 1 by default on every queued scanner, 1–256, and unknown on the inline checks', () => {
+    const c = loadConfig({});
+    for (const id of ['clamav', 'dlp', 'rspamd', 'spamd', 'noop'] as const) expect(c.scanners[id].queueShards, id).toBe(1);
+    const sharded = loadConfig({}, file('scanners: { clamav: { endpoint: "tcp://127.0.0.1:3310", queueShards: 6 } }'));
+    expect(scannerRegistry(sharded).find((e) => e.id === 'clamav')?.queueShards).toBe(6);
+    expect(() => loadConfig({}, file('scanners: { dlp: { queueShards: 0 } }'))).toThrow(/- scanners\.dlp\.queueShards: Expected integer to be greater or equal to 1/);
+    expect(() => loadConfig({}, file('scanners: { rspamd: { queueShards: 257 } }'))).toThrow(/- scanners\.rspamd\.queueShards: Expected integer to be less or equal to 256/);
+    // Greylisting and rate limits run in the ingress: no queue to shard.
+    expect(() => loadConfig({}, file('scanners: { greylist: { queueShards: 3 } }'))).toThrow(/scanners\.greylist\.queueShards: unknown key/);
+  });
+
   it('reports the semantic rules a schema cannot', () => {
     const p = file(`
 stages: { deadlineMs: { data: 29000 } }
