@@ -261,9 +261,21 @@ export class FsQuarantineStore implements QuarantineStore {
   }
 
   async auditTrail(limit: number): Promise<AuditEntry[]> {
-    const text = await readFile(join(this.#dir, 'audit.log'), 'utf8').catch(() => '');
-    return text
-      .split('\n')
+    // The newest lines only: the log grows until the operator rotates it.
+    const path = join(this.#dir, 'audit.log');
+    const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+    const from = Math.max(0, size - limit * 1024);
+    const h = await open(path, 'r').catch(() => undefined);
+    if (!h) return [];
+    const buf = Buffer.alloc(size - from);
+    try {
+      await h.read(buf, 0, buf.length, from);
+    } finally {
+      await h.close();
+    }
+    const lines = buf.toString('utf8').split('\n');
+    if (from > 0) lines.shift();
+    return lines
       .filter(Boolean)
       .slice(-limit)
       .reverse()
