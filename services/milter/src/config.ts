@@ -44,6 +44,11 @@ export const MilterConfigSchema = Type.Object(
     noReply: Type.Boolean({ default: false }),
     /** A connection idle this long is closed (Postfix keeps one per SMTP session), ms. */
     idleTimeoutMs: Type.Integer({ minimum: 1000, default: 900_000 }),
+    /**
+     * A quarantine verdict at end of message: kept by hookgate and answered reject (naming the item) or discard, or
+     * `hold`: the MTA's own quarantine (Postfix hold queue), nothing kept by hookgate.
+     */
+    quarantine: lit(['reject', 'discard', 'hold'] as const, { default: 'reject' }),
     /** Connections beyond this are refused at accept (Postfix then applies milter_default_action). */
     maxConnections: Type.Integer({ minimum: 1, default: 2000 }),
   },
