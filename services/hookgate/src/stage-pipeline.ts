@@ -68,7 +68,8 @@ export function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]
 }
 
 /** `role` names the Redis connections (`hookgate-<role>-store`, …) so operators can tell them apart. */
-export async function buildStagePipeline(ctx: PipelineContext, role: string): Promise<FrontendPipeline> {
+/** `keepQuarantined: false` (hookgate scan --local) reports quarantine verdicts without keeping anything. */
+export async function buildStagePipeline(ctx: PipelineContext, role: string, options: { keepQuarantined?: boolean } = {}): Promise<FrontendPipeline> {
   const { config, log, lifecycle } = ctx;
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const commandTimeoutMs = config.redis.commandTimeoutMs;
@@ -137,7 +138,7 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
     // One monitor per process, shared by every frontend in it.
     lag: (loopLag ??= new LoopLag()),
     budget: new ByteBudget({ totalBytes: config.limits.inFlightBytes, perCallerBytes: config.limits.inFlightBytesPerCaller }),
-    quarantine: keeper,
+    ...(options.keepQuarantined === false ? {} : { quarantine: keeper }),
   });
   lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));
   return { pipeline, store, storeClient, instanceId, pools, quarantine, producer, registry };
