@@ -41,6 +41,7 @@ function actionOf(body: { action?: string; response?: { status?: number; message
     case 'reject':
       if (quarantineId) return { action: 'quarantine', ...(reply ? { reply } : {}), quarantineId };
       return { action: (r?.status ?? 550) < 500 ? 'tempfail' : 'reject', ...(reply ? { reply } : {}) };
+    case undefined:
     default:
       throw new Error(`unexpected answer ${JSON.stringify(body).slice(0, 200)}`);
   }
@@ -88,7 +89,12 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
       }
       return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: `HTTP ${res.status}: ${why}${res.status === 401 ? ' (set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC as for the ingress)' : ''}` };
     }
-    const answer = actionOf(JSON.parse(text) as Parameters<typeof actionOf>[0]);
+    let answer;
+    try {
+      answer = actionOf(JSON.parse(text) as Parameters<typeof actionOf>[0]);
+    } catch (err) {
+      return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+    }
     const txnId = res.headers.get('x-hookgate-transaction-id') ?? undefined;
     const reqId = res.headers.get('x-hookgate-request-id') ?? undefined;
     const result: ScannedMessage = {
