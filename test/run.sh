@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan \
   rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks clamav-milter:clamav-milter \
-  haproxy:haproxy ip:iproute2 openssl:openssl
+  haproxy:haproxy ip:iproute2 openssl:openssl chromium:chromium
 ensure_npm
 
 npx turbo run build typecheck lint --output-logs=errors-only
