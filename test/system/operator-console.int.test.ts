@@ -135,7 +135,7 @@ describe('operator console in headless Chromium', () => {
     await shot('lookup');
     await page.fill('#lookup-q', 'QCONSOLE1');
     await page.click('#lookup-form button');
-    await page.waitForFunction(() => document.querySelector('#txn h2')?.textContent?.includes('queue id QCONSOLE1'));
+    await page.locator('#txn h2', { hasText: 'queue id QCONSOLE1' }).first().waitFor();
   });
 
   it('shows the scanner pools with live workers and rates', async () => {
