@@ -171,6 +171,11 @@ async function run(argv: string[]): Promise<number> {
 
     say(`redis: ${describeTarget(target)}`);
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
+    if (url && config.console.enabled) say(`console on ${url}${config.console.path}/ (${config.admin.tokens.length ? 'log in with an admin token' : 'set HOOKGATE_ADMIN_TOKENS to log in'})`);
+    if (url || milter) {
+      const q = config.quarantine;
+      say(`quarantine: ${q.store === 'filesystem' ? `directory ${q.directory}` : 'Redis'}, up to ${Math.round(q.maxBytes / 1048576)} MiB for ${Math.round(q.retentionMs / 86_400_000)} days; releases ${q.relay ? `to ${q.relay.replace(/\/\/[^@/]*@/, '//')}` : 'disabled (set HOOKGATE_QUARANTINE_RELAY)'}`);
+    }
     if (milter) say(`milter listening on ${milter} (Postfix: smtpd_milters = ${milter.startsWith('unix:') ? milter : `inet:${milter}`})`);
     if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
     say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);
