@@ -266,10 +266,11 @@ export class StagePipeline {
       durationMs: answeredAt - receivedAt,
     };
     // Issue 16: the message is kept before the answer, which names the item; what cannot be kept is answered
-    // tempfail. Keeping may use the deadline's rest, or a little of the margin when the decision came at the deadline.
+    // tempfail. Keeping may use the deadline's rest, or a quarter of the margin (at most 400 ms, within the milter's
+    // default grace) when the decision came at the deadline.
     const answer = verdict.action === 'quarantine' && message ? this.#d.quarantine?.answerFor(request.protocol) : undefined;
     if (answer && message && this.#d.quarantine) {
-      const budgetMs = Math.max(request.deadlineAt - this.#now(), Math.min(1000, settings.marginMs / 2));
+      const budgetMs = Math.max(request.deadlineAt - this.#now(), Math.min(400, settings.marginMs / 4));
       record.verdict = verdict = await keepQuarantined(this.#d.quarantine, { request, message, record, answer, dispatched, budgetMs, log: this.#d.log });
     }
     this.#logVerdict('info', request, verdict, record.durationMs, results);
