@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan \
   rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks clamav-milter:clamav-milter \
-  haproxy:haproxy ip:iproute2 openssl:openssl \
+  haproxy:haproxy ip:iproute2 openssl:openssl chromium:chromium \
   dockerd:docker.io debootstrap:debootstrap docker-compose:docker-compose
 ensure_npm
 

@@ -11,6 +11,7 @@ const DOORS = {
   '@msgpack/msgpack': ['libs/state-store', 'services/ingress'],
   pino: ['libs/logger'],
   yaml: ['libs/config'],
+  nodemailer: ['libs/quarantine'],
 };
 
 const here = process.cwd().replace(/\\/g, '/');

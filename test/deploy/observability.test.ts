@@ -15,7 +15,8 @@ function exportedSeries(): Set<string> {
     else if (m[1] === 'hist') for (const s of ['_bucket', '_sum', '_count']) out.add(name + s);
     else out.add(name);
   }
-  for (const file of readdirSync('services/hookgate/src')) {
+  // Gauges may sit in any module of the composition root, subfolders (scan/) included.
+  for (const file of readdirSync('services/hookgate/src', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
     for (const m of readFileSync(`services/hookgate/src/${file}`, 'utf8').matchAll(/observeGauge\('([a-z_.]+)'/g)) out.add(m[1]!.replaceAll('.', '_'));
   }
   return out;

@@ -8,7 +8,7 @@ import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
 import { PoolRegistry, ResultCache, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type InlineCheck, type ScannerRoute } from '@hookgate/pipeline';
+import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type InlineCheck, type QuarantineKeeper, type ScannerRoute } from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import { DEFAULT_REPLIES, scannerPolicy } from '@hookgate/verdict';
 import type { Scanner } from '@hookgate/scanner-sdk';
@@ -40,6 +40,11 @@ export interface StackOptions {
   budget?: ByteBudgetLimits;
   /** Checks run in the pipeline's own process. */
   inline?: InlineCheck[];
+  /** Keeps quarantined messages (issue 16). */
+  quarantine?: QuarantineKeeper;
+  /** Recent-verdicts feed length and queue-id index of the store (issue 16). */
+  feedEntries?: number;
+  indexQueueIds?: boolean;
 }
 
 export interface Stack {
@@ -61,7 +66,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const clients: RedisClient[] = [redis, queue, sub];
   for (const c of clients) c.on('error', () => undefined);
   await Promise.all(clients.map((c) => connectRedis(c)));
-  const store = new TransactionStore(redis, { prefix, ttlMs: 60_000 });
+  const store = new TransactionStore(redis, { prefix, ttlMs: 60_000, ...(o.feedEntries ? { feedEntries: o.feedEntries } : {}), ...(o.indexQueueIds ? { indexQueueIds: true } : {}) });
   const producer = new ScanProducer(queue, { prefix });
   const waiter = new ResultWaiter();
   const instanceId = `test-${randomBytes(3).toString('hex')}`;
@@ -92,6 +97,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     log: silentLog,
     ...(pools ? { pools } : {}),
     ...(o.budget ? { budget: new ByteBudget(o.budget) } : {}),
+    ...(o.quarantine ? { quarantine: o.quarantine } : {}),
   });
   let runtime: ScannerRuntime | undefined;
   let workerRedis: RedisClient | undefined;

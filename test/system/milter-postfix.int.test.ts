@@ -18,9 +18,11 @@ let postfix: PostfixInstance;
 const processes: HookgateProcess[] = [];
 
 const STAGES = 'stages: { deadlineMs: { connect: 3000, ehlo: 3000, mail: 3000, rcpt: 3000, data: 15000 } }';
-// Greylisting only for grey.example recipients; quarantine instead of reject for mail from hold.example.
+// Greylisting only for grey.example recipients; quarantine instead of reject for mail from hold.example, left to
+// Postfix's hold queue (milter.quarantine: hold; the default keeps it in hookgate's quarantine: test/system/operator).
 const MAIN = `
 redis: { prefix: pfa${process.pid} }
+milter: { quarantine: hold }
 ${STAGES}
 scanners:
   greylist: { enabled: true, delayMs: 1 }

@@ -42,6 +42,18 @@ export const ERR = {
   SCAN_INPUT_MISSING: 'HOOKGATE_ERR_SCAN_INPUT_MISSING',
   /** The thing asked for does not exist or has expired (admin API). */
   NOT_FOUND: 'HOOKGATE_ERR_NOT_FOUND',
+  /** The quarantine is at its size cap: the message is answered tempfail and stays with the MTA. */
+  QUARANTINE_FULL: 'HOOKGATE_ERR_QUARANTINE_FULL',
+  /** The quarantine store failed or did not answer in time: the message is answered tempfail. */
+  QUARANTINE_UNAVAILABLE: 'HOOKGATE_ERR_QUARANTINE_UNAVAILABLE',
+  /** A quarantined item expired or was deleted (admin API, 410). */
+  QUARANTINE_GONE: 'HOOKGATE_ERR_QUARANTINE_GONE',
+  /** A quarantined item was already released, or a release of it is in progress (admin API, 409). */
+  QUARANTINE_CONFLICT: 'HOOKGATE_ERR_QUARANTINE_CONFLICT',
+  /** The release relay refused the message or could not be reached; the item stays held (admin API, 502). */
+  RELAY_FAILED: 'HOOKGATE_ERR_RELAY_FAILED',
+  /** No release relay is configured (admin API, 503). */
+  RELAY_UNCONFIGURED: 'HOOKGATE_ERR_RELAY_UNCONFIGURED',
   /** The service is shutting down. */
   SHUTTING_DOWN: 'HOOKGATE_ERR_SHUTTING_DOWN',
 } as const;

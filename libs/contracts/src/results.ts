@@ -63,6 +63,11 @@ export interface Verdict {
   rule?: string;
   /** Summed spam score, when spam scanners reported scores. */
   spamScore?: number;
+  /**
+   * Set when hookgate kept the message in its own quarantine (issue 16): the MTA is answered `answer` (with `reply`
+   * naming `id` for a reject), so the message exists once, in the quarantine. Absent when the MTA holds it itself.
+   */
+  quarantine?: { id: string; answer: 'reject' | 'discard' };
 }
 
 /** The record of one answered stage request, stored for explainability. */

@@ -12,3 +12,4 @@ export { ResultWaiter } from './waiter.js';
 export { ByteBudget, type ByteBudgetLimits, type BudgetRefusal } from './budget.js';
 export { PoolWatcher, type PoolWatcherOptions } from './pools.js';
 export { LoopLag } from './lag.js';
+export { keepQuarantined, type QuarantineKeeper } from './quarantine.js';

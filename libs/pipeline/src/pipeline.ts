@@ -17,6 +17,7 @@ import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
 import type { ByteBudget, BudgetRefusal } from './budget.js';
+import { keepQuarantined, type QuarantineKeeper } from './quarantine.js';
 import { ATTR, SPAN, SpanKind, activeContext, hookgateMetrics, injectTrace, inSpan, seconds, startSpan, withContext, type Span } from '@hookgate/telemetry';
 
 /** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
@@ -69,6 +70,8 @@ export interface PipelineDeps {
   pools?: { isLive(scanner: string): boolean };
   /** Message bytes in Redis for scans in flight, per caller and in total; without it nothing is limited. */
   budget?: ByteBudget;
+  /** Keeps quarantined messages before the answer (issue 16); without it, the MTA holds them itself. */
+  quarantine?: QuarantineKeeper;
   /** Recent event-loop lag: deadline timers fire that much earlier. Without it, no allowance is made. */
   lag?: { readonly recentMs: number };
   now?: () => number;
@@ -247,7 +250,7 @@ export class StagePipeline {
         finish(true);
       }
     })();
-    const verdict = await answered;
+    let verdict = await answered;
     clearTimeout(deadlineTimer);
     stopWaiting();
 
@@ -263,6 +266,14 @@ export class StagePipeline {
       answeredAt,
       durationMs: answeredAt - receivedAt,
     };
+    // Issue 16: the message is kept before the answer, which names the item; what cannot be kept is answered
+    // tempfail. Keeping may use the deadline's rest, or a quarter of the margin (at most 400 ms, within the milter's
+    // default grace) when the decision came at the deadline.
+    const answer = verdict.action === 'quarantine' && message ? this.#d.quarantine?.answerFor(request.protocol) : undefined;
+    if (answer && message && this.#d.quarantine) {
+      const budgetMs = Math.max(request.deadlineAt - this.#now(), Math.min(400, settings.marginMs / 4));
+      record.verdict = verdict = await keepQuarantined(this.#d.quarantine, { request, message, record, answer, dispatched, budgetMs, log: this.#d.log });
+    }
     this.#logVerdict('info', request, verdict, record.durationMs, results);
     span.setAttribute(ATTR.ACTION, verdict.action);
     span.setAttribute(ATTR.PARTIAL, verdict.partial);
@@ -270,7 +281,7 @@ export class StagePipeline {
     const dropMessage = bytes !== undefined && (decidedAtDeadline || queued.every((r) => results.some((x) => x.scanner === r.id)));
     // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
     const recorded = dispatched
-      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, { dropMessage, unstored: results.filter((r) => inlineIds.has(r.scanner)) })))
+      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, { dropMessage, unstored: results.filter((r) => inlineIds.has(r.scanner)), context: request })))
       .then(
         () => undefined,
         (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errorMessage(err) }, 'verdict record not stored'),

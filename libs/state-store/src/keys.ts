@@ -11,6 +11,8 @@
  *   <prefix>:reply:<instance>   pubsub channel of one ingress instance
  *   <prefix>:pools              zset   "<scanner>|<worker>" scored by the expiry of its last heartbeat
  *   <prefix>:pools:events       pubsub a worker joined or left a pool
+ *   <prefix>:feed               stream recent verdicts, content-free (field e: JSON), capped (console; issue 16)
+ *   <prefix>:qid:<queueId>      string the transaction id last seen with this MTA queue id; expires with the state
  */
 export class StoreKeys {
   constructor(readonly prefix: string) {}
@@ -34,6 +36,12 @@ export class StoreKeys {
   }
   poolEvents(): string {
     return `${this.prefix}:pools:events`;
+  }
+  feed(): string {
+    return `${this.prefix}:feed`;
+  }
+  queueId(queueId: string): string {
+    return `${this.prefix}:qid:${queueId}`;
   }
 }
 

@@ -3,6 +3,7 @@ import type { ScanResult, StageRequest, VerdictRecord } from '@hookgate/contract
 import { FIELD, StoreKeys } from './keys.js';
 import { BEGIN_STAGE, FINALIZE, LOAD_REQUEST, RECORD_RESULT } from './scripts.js';
 import { pack, unpack } from './codec.js';
+import { feedSummary, type FeedEntry } from './feed.js';
 
 export interface StoreOptions {
   /** Key prefix; default `hg`. */
@@ -11,6 +12,13 @@ export interface StoreOptions {
   ttlMs?: number;
   /** Stage requests kept per session in the log. Default 200. */
   maxLogEntries?: number;
+  /**
+   * Entries of the recent-verdicts feed (a capped stream the operator console reads); 0 = no feed. Default 0.
+   * Each recorded stage then costs one XADD, sent with `finalize` (issue 16).
+   */
+  feedEntries?: number;
+  /** Index transactions by the MTA's queue id (for lookups), for `ttlMs`. Default false. */
+  indexQueueIds?: boolean;
 }
 
 /** A result notification as published to an ingress instance's channel. */
@@ -61,12 +69,16 @@ export class TransactionStore {
   readonly keys: StoreKeys;
   readonly ttlMs: number;
   readonly #maxLog: number;
+  readonly #feedEntries: number;
+  readonly #indexQueueIds: boolean;
   readonly #redis: ScriptClient;
 
   constructor(redis: RedisClient, options: StoreOptions = {}) {
     this.keys = new StoreKeys(options.prefix ?? 'hg');
     this.ttlMs = options.ttlMs ?? 600_000;
     this.#maxLog = options.maxLogEntries ?? 200;
+    this.#feedEntries = options.feedEntries ?? 0;
+    this.#indexQueueIds = options.indexQueueIds ?? false;
     if (!('hgBeginStage' in redis)) {
       redis.defineCommand('hgBeginStage', { numberOfKeys: 4, lua: BEGIN_STAGE });
       redis.defineCommand('hgLoadRequest', { numberOfKeys: 2, lua: LOAD_REQUEST });
@@ -140,19 +152,57 @@ export class TransactionStore {
   /**
    * Stores the verdict record once: a later call (a late result, a replay) never replaces the answer given.
    * `dropMessage` deletes the message bytes in the same round trip (every scanner has answered); `unstored` are
-   * results no worker stored (checks run in the ingress), kept next to the others.
+   * results no worker stored (checks run in the ingress), kept next to the others. With a feed or a queue-id index,
+   * their commands go out with it, back to back on the connection: still one round trip on a single server (they
+   * are separate commands because their keys lie outside the session's Cluster slot).
    */
-  async finalize(sessionId: string, record: VerdictRecord, options: { dropMessage?: boolean; unstored?: readonly ScanResult[] } = {}): Promise<boolean> {
+  async finalize(
+    sessionId: string,
+    record: VerdictRecord,
+    options: { dropMessage?: boolean; unstored?: readonly ScanResult[]; context?: Pick<StageRequest, 'protocol' | 'queueId'> } = {},
+  ): Promise<boolean> {
+    const { context } = options;
     // The results live in their own fields (res:<scanner>): the record keeps only their names.
     const { results, ...rest } = record;
-    const ok = await this.#redis.hgFinalize(
+    const stored = this.#redis.hgFinalize(
       this.keys.request(sessionId, record.reqId),
       this.keys.message(sessionId, record.reqId),
       pack({ ...rest, results: [], decidedWith: results.map((r) => r.scanner) } satisfies StoredRecord),
       options.dropMessage ? '1' : '0',
       ...(options.unstored ?? []).flatMap((r) => [FIELD.RESULT + r.scanner, pack(r)]),
     );
+    const extra: Promise<unknown>[] = [];
+    if (this.#feedEntries > 0) {
+      extra.push(this.#redis.xadd(this.keys.feed(), 'MAXLEN', '~', this.#feedEntries, '*', 'e', JSON.stringify(feedSummary(record, context))));
+    }
+    const queueId = context?.queueId;
+    if (this.#indexQueueIds && queueId && queueId.length <= 128 && record.txnId) {
+      extra.push(this.#redis.set(this.keys.queueId(queueId), record.txnId, 'PX', this.ttlMs));
+    }
+    const [ok] = await Promise.all([stored, ...extra]);
     return Number(ok) === 1;
+  }
+
+  /** The newest feed entries (newest first), or those after `after` (oldest first), at most `count`. */
+  async recentVerdicts(options: { after?: string; count?: number } = {}): Promise<FeedEntry[]> {
+    const count = Math.max(1, Math.min(1000, options.count ?? 100));
+    const raw = options.after
+      ? await this.#redis.xrange(this.keys.feed(), `(${options.after}`, '+', 'COUNT', count)
+      : await this.#redis.xrevrange(this.keys.feed(), '+', '-', 'COUNT', count);
+    return raw.flatMap(([id, fields]) => {
+      const i = fields.indexOf('e');
+      if (i < 0 || !fields[i + 1]) return [];
+      try {
+        return [{ id, ...(JSON.parse(fields[i + 1]!) as Omit<FeedEntry, 'id'>) }];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** The transaction an MTA queue id was last seen in (while its state lives), if indexed. */
+  async transactionOfQueueId(queueId: string): Promise<string | undefined> {
+    return (await this.#redis.get(this.keys.queueId(queueId))) ?? undefined;
   }
 
   /**

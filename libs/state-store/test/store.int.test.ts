@@ -126,4 +126,34 @@ describe('TransactionStore', () => {
     const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.message('S', 'r')].map((x) => /\{([^}]*)\}/.exec(x)?.[1]);
     expect(new Set(tags)).toEqual(new Set(['S']));
   });
+
+  it('appends a content-free summary per finalized stage to a capped feed, and indexes queue ids with the state TTL (issue 16)', async () => {
+    const store = new TransactionStore(client, { prefix: 'ts7', ttlMs: 60_000, feedEntries: 10, indexQueueIds: true });
+    const s = sid();
+    const record = (reqId: string): VerdictRecord => ({
+      v: 1, reqId, txnId: `${s}.1`, stage: 'data', expected: ['clamav'], answeredAt: 7, durationMs: 12,
+      results: [{ v: 1, scanner: 'clamav', kind: 'av', outcome: { status: 'error', code: 'HOOKGATE_ERR_SCAN_TIMEOUT', message: 'late', retryable: true }, durationMs: 9, at: 5 }],
+      verdict: { v: 1, action: 'tempfail', modifications: [], reasons: ['clamav:timeout'], decidedBy: ['clamav'], partial: true, policy: 'default' },
+    });
+    for (let i = 0; i < 300; i++) {
+      await store.beginStage(req(s, 'data', `r${i}`));
+      await store.finalize(s, record(`r${i}`), { context: { protocol: 'milter', queueId: 'ABC123' } });
+    }
+    const [newest, before] = await store.recentVerdicts({ count: 2 });
+    expect(newest).toMatchObject({ reqId: 'r299', txnId: `${s}.1`, protocol: 'milter', queueId: 'ABC123', action: 'tempfail', reasons: ['clamav:timeout'], partial: true, durationMs: 12, scanners: [{ id: 'clamav', status: 'error', ms: 9, code: 'HOOKGATE_ERR_SCAN_TIMEOUT' }] });
+    expect(before!.reqId).toBe('r298');
+    expect(JSON.stringify(newest)).not.toMatch(/late|example/);
+    expect((await store.recentVerdicts({ after: before!.id })).map((e) => e.reqId)).toEqual(['r299']);
+    // Trimmed approximately (whole stream nodes at a time), but bounded.
+    expect(await client.xlen(store.keys.feed())).toBeLessThan(150);
+    expect(await store.transactionOfQueueId('ABC123')).toBe(`${s}.1`);
+    const ttl = await client.pttl(store.keys.queueId('ABC123'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    // Off by default: nothing is written.
+    const plain = new TransactionStore(client, { prefix: 'ts8' });
+    await plain.beginStage(req(s, 'data', 'p1'));
+    await plain.finalize(s, record('p1'), { context: { protocol: 'milter', queueId: 'ZZZ' } });
+    expect(await client.exists(plain.keys.feed(), plain.keys.queueId('ZZZ'))).toBe(0);
+  });
 });

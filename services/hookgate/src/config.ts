@@ -13,6 +13,7 @@ import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
 import { ConfigError, closest, readConfigFile, setPath, unknownEnv, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 import { ConnectionLimitsSchema } from '@hookgate/ingress';
 import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
+import { parseRelayUrl } from '@hookgate/quarantine';
 
 const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
   Type.Union(values.map((v) => Type.Literal(v)) as never, opts) as unknown as TSchema & { static: T[number] };
@@ -200,7 +201,8 @@ export const ConfigSchema = Type.Object({
     {
       stalwart: Type.Object(
         {
-          quarantine: lit(['header', 'quarantine'] as const, { default: 'header' }),
+          /** reject/discard: kept in hookgate's quarantine; header/quarantine: left to Stalwart (docs/protocols/stalwart.md). */
+          quarantine: lit(['reject', 'discard', 'header', 'quarantine'] as const, { default: 'reject' }),
           quarantineHeader: Type.Object({ name: Type.String({ default: 'X-Hookgate-Quarantine' }), value: Type.String({ default: 'yes' }) }, { default: {} }),
         },
         { default: {} },
@@ -212,6 +214,34 @@ export const ConfigSchema = Type.Object({
   ),
   /** The milter frontend (`hookgate milter`); keys in docs/protocols/milter.md. */
   milter: MilterConfigSchema,
+  /** Where quarantine verdicts keep their mail (issue 16; docs/operations.md). */
+  quarantine: Type.Object(
+    {
+      store: lit(['redis', 'filesystem'] as const, { default: 'redis' }),
+      /** The directory of the filesystem store (shared by every replica that answers quarantine verdicts). */
+      directory: Type.Optional(Type.String({ minLength: 1 })),
+      /** How long an item is kept, tombstones of released and deleted items included, ms. Default 7 days. */
+      retentionMs: Type.Integer({ minimum: 60_000, default: 604_800_000 }),
+      /** Message bytes held at most; above it quarantine verdicts are answered tempfail. */
+      maxBytes: Type.Integer({ minimum: 1_048_576, default: 268_435_456 }),
+      /** Where releases are delivered: smtp://host:port (STARTTLS when offered) or smtps://; user:pass@ for AUTH. */
+      relay: Type.Optional(Type.String({ pattern: '^smtps?://', description: 'smtp://host:port or smtps://host:port' })),
+      relayTimeoutMs: Type.Integer({ minimum: 1000, maximum: 300_000, default: 30_000 }),
+      /** The answer to the MTA when its mail was kept and the protocol's mode is `reject`; {id} is the item. */
+      reply: Reply(550, '5.7.1', 'Message quarantined as {id}'),
+    },
+    { default: {} },
+  ),
+  /** The operator console served by the ingress (issue 16; docs/operations.md). */
+  console: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true }),
+      path: Type.String({ default: '/console', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'a path such as /console' }),
+      /** Recent verdicts kept for the console's live view (a capped Redis stream); 0 turns the feed off. */
+      feedEntries: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 5_000 }),
+    },
+    { default: {} },
+  ),
   scanners: Type.Object(
     {
       clamav: Type.Object(
@@ -304,6 +334,7 @@ export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
   HOOKGATE_RSPAMD_PASSWORD: { key: 'scanners.rspamd.password', file: true },
   HOOKGATE_SPAMD: { key: 'scanners.spamd.endpoint' },
   HOOKGATE_MILTER_LISTEN: { key: 'milter.listen' },
+  HOOKGATE_QUARANTINE_RELAY: { key: 'quarantine.relay', file: true },
   ...Object.fromEntries(Object.entries(DRAFT01_ENV_KEYS).map(([name, key]) => [name, { key }])),
 };
 
@@ -394,6 +425,15 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     if (Math.floor(reply.code / 100) !== want) problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
   }
   if (Math.floor(config.scanners.clamav.reply.code / 100) !== 5) problems.push({ path: 'scanners.clamav.reply.code', reason: 'must be 5xx' });
+  if (Math.floor(config.quarantine.reply.code / 100) !== 5) problems.push({ path: 'quarantine.reply.code', reason: 'must be 5xx' });
+  if (config.quarantine.store === 'filesystem' && !config.quarantine.directory) problems.push({ path: 'quarantine.directory', reason: 'required with quarantine.store: filesystem' });
+  if (config.quarantine.relay) {
+    try {
+      parseRelayUrl(config.quarantine.relay);
+    } catch (err) {
+      problems.push({ path: 'quarantine.relay', reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
   for (const k of ['greylist', 'ratelimit'] as const) {
     if (Math.floor(config.scanners[k].reply.code / 100) !== 4) problems.push({ path: `scanners.${k}.reply.code`, reason: 'must be 4xx (a temporary failure)' });
   }

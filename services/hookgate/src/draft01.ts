@@ -40,6 +40,8 @@ export const Draft01ConfigSchema = Type.Object(
     maxInFlightPerRegistration: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256 }),
     /** Identities allowed to register; empty = any authenticated identity. */
     allowedIdentities: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** A quarantine verdict: kept by hookgate and answered reject (naming the item) or discard; `mta`: the MTA's own. */
+    quarantine: lit(['reject', 'discard', 'mta'] as const, { default: 'reject' }),
   },
   { default: {} },
 );

@@ -14,6 +14,7 @@ import { scannerRegistry, SCANNER_IDS, type ScannerEntry } from './scanners.js';
 import { checkExposure, splitListen, startIngress, startWorkers } from './roles.js';
 import { startMilterRole } from './milter-role.js';
 import { startTelemetry } from '@hookgate/telemetry/sdk';
+import { runScan } from './scan/command.js';
 import type { PoolWatcher } from '@hookgate/pipeline';
 
 const USAGE = `usage: hookgate <command> [options]
@@ -24,6 +25,9 @@ commands:
   milter                     the milter frontend only, for Postfix/Sendmail (HOOKGATE_MILTER_LISTEN, default 127.0.0.1:11332)
   worker --scanners a,b      scanner workers only (scanners: ${SCANNER_IDS.join(', ')})
   config check FILE          validate a config file (with the current environment); exit 1 on problems
+  scan [--url URL | --local] [--json] PATH...
+                             check .eml files, folders and mbox files through a running hookgate or in this
+                             process; exit 0 all accepted, 1 any refused, 2 errors (hookgate scan --help)
 
 environment: HOOKGATE_CONFIG, HOOKGATE_LISTEN, HOOKGATE_REDIS_URL, HOOKGATE_CLAMD, HOOKGATE_AUTH_TOKENS,
 HOOKGATE_AUTH_BASIC, HOOKGATE_LOG_LEVEL (see docs/configuration.md)`;
@@ -47,6 +51,18 @@ function selectScanners(all: ScannerEntry[], list: string | undefined, requireEx
 }
 
 async function run(argv: string[]): Promise<number> {
+  // `scan` has options of its own.
+  if (argv[0] === 'scan') {
+    const code = await runScan(argv.slice(1), {
+      env: process.env,
+      stdin: process.stdin,
+      stdout: { write: (t) => void process.stdout.write(t), isTTY: process.stdout.isTTY },
+      stderr: { write: (t) => void process.stderr.write(t), isTTY: process.stderr.isTTY, columns: process.stderr.columns },
+    });
+    // The report may still sit in a pipe's buffer: exit only once it is written.
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    return code;
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -155,6 +171,11 @@ async function run(argv: string[]): Promise<number> {
 
     say(`redis: ${describeTarget(target)}`);
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
+    if (url && config.console.enabled) say(`console on ${url}${config.console.path}/ (${config.admin.tokens.length ? 'log in with an admin token' : 'set HOOKGATE_ADMIN_TOKENS to log in'})`);
+    if (url || milter) {
+      const q = config.quarantine;
+      say(`quarantine: ${q.store === 'filesystem' ? `directory ${q.directory}` : 'Redis'}, up to ${Math.round(q.maxBytes / 1048576)} MiB for ${Math.round(q.retentionMs / 86_400_000)} days; releases ${q.relay ? `to ${q.relay.replace(/\/\/[^@/]*@/, '//')}` : 'disabled (set HOOKGATE_QUARANTINE_RELAY)'}`);
+    }
     if (milter) say(`milter listening on ${milter} (Postfix: smtpd_milters = ${milter.startsWith('unix:') ? milter : `inet:${milter}`})`);
     if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
     say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);

@@ -13,7 +13,7 @@ import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { PoolWatcher } from '@hookgate/pipeline';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
-import { buildApp, openFileLimit, resolveConnectionLimits } from '@hookgate/ingress';
+import { buildApp, openFileLimit, resolveConnectionLimits, type PoolState } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import { queueShardsOf, type ScannerEntry } from './scanners.js';
 import { buildStagePipeline, observeQueueDepthOnce } from './stage-pipeline.js';
@@ -52,7 +52,7 @@ export function checkExposure(config: HookgateConfig): string | undefined {
 
 export async function startIngress(ctx: RoleContext): Promise<{ url: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
-  const { pipeline, store, storeClient, pools } = await buildStagePipeline(ctx, 'ingress');
+  const { pipeline, store, storeClient, pools, quarantine, producer } = await buildStagePipeline(ctx, 'ingress');
   const { fileLimit, ...connections } = resolveConnectionLimits(config.limits, openFileLimit());
   log.info({ maxConnections: connections.maxConnections, fileLimit: fileLimit ?? 'unknown', headersTimeoutMs: connections.headersTimeoutMs, minBodyBytesPerSec: connections.minBodyBytesPerSec }, 'http connection limits');
 
@@ -62,6 +62,12 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
     stalwart: config.protocols.stalwart,
     maxBodyBytes: config.limits.maxBodyBytes,
     admin: { tokens: config.admin.tokens, store },
+    operator: {
+      store,
+      quarantine,
+      pools: () => poolStates(ctx.scanners, pools, producer),
+      ...(config.console.enabled ? { consolePath: config.console.path } : {}),
+    },
     metricsHandler: ctx.telemetry.metricsHandler,
     reasonHeader: config.debug.reasonHeader,
     logger: log.child({ component: 'http' }),
@@ -125,4 +131,18 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
 /** `{ [key]: value }` when value is defined, else nothing (keeps optional deps absent rather than undefined). */
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** The active scanners as the console's pools page shows them: live workers and queue depth for queued ones. */
+async function poolStates(scanners: readonly ScannerEntry[], pools: PoolWatcher, producer: ScanProducer): Promise<PoolState[]> {
+  const live = pools.snapshot() ?? {};
+  return Promise.all(
+    scanners
+      .filter((e) => e.active)
+      .map(async (e): Promise<PoolState> => {
+        const base = { id: e.id, placement: e.placement, stages: e.stages, required: e.policy.required };
+        if (e.placement !== 'queue') return base;
+        return { ...base, workers: live[e.id] ?? 0, queueDepth: await producer.depth(e.id).catch(() => -1) };
+      }),
+  );
 }

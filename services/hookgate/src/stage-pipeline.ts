@@ -17,6 +17,8 @@ import type { PolicyBank, PolicyRule, Stage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import type { HookgateConfig } from './config.js';
 import { queueShardsOf, routesOf, type ScannerEntry } from './scanners.js';
+import type { Quarantine } from '@hookgate/quarantine';
+import { buildQuarantine } from './quarantine.js';
 
 /** What building a pipeline needs from the role context. */
 export interface PipelineContext {
@@ -38,6 +40,11 @@ export interface FrontendPipeline {
   instanceId: string;
   /** Live workers per queued scanner, as this frontend sees them (readiness, startup summary). */
   pools: PoolWatcher;
+  /** Where quarantine verdicts keep their mail (issue 16). */
+  quarantine: Quarantine;
+  /** Reads queue depths (the console's pools page). */
+  producer: ScanProducer;
+  registry: PoolRegistry;
 }
 
 let loopLag: LoopLag | undefined;
@@ -62,7 +69,8 @@ export function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]
 }
 
 /** `role` names the Redis connections (`hookgate-<role>-store`, …) so operators can tell them apart. */
-export async function buildStagePipeline(ctx: PipelineContext, role: string): Promise<FrontendPipeline> {
+/** `keepQuarantined: false` (hookgate scan --local) reports quarantine verdicts without keeping anything. */
+export async function buildStagePipeline(ctx: PipelineContext, role: string, options: { keepQuarantined?: boolean } = {}): Promise<FrontendPipeline> {
   const { config, log, lifecycle } = ctx;
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const commandTimeoutMs = config.redis.commandTimeoutMs;
@@ -74,7 +82,9 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
     await Promise.all([closeRedis(storeClient), closeRedis(queueClient), closeRedis(subscriber)]);
   });
 
-  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  // The recent-verdicts feed and queue-id index serve the console and lookups (issue 16).
+  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs, feedEntries: config.console.feedEntries, indexQueueIds: true });
+  const { quarantine, keeper } = await buildQuarantine(config, storeClient, lifecycle, role);
   const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix, shards: queueShardsOf(ctx.scanners) });
   lifecycle.onStop(`queue producer (${role})`, () => producer.close());
   observeQueueDepthOnce(producer, routesOf(ctx.scanners).map((r) => r.id));
@@ -126,7 +136,8 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string): Pr
     // One monitor per process, shared by every frontend in it.
     lag: (loopLag ??= new LoopLag()),
     budget: new ByteBudget({ totalBytes: config.limits.inFlightBytes, perCallerBytes: config.limits.inFlightBytesPerCaller }),
+    ...(options.keepQuarantined === false ? {} : { quarantine: keeper }),
   });
   lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));
-  return { pipeline, store, storeClient, instanceId, pools };
+  return { pipeline, store, storeClient, instanceId, pools, quarantine, producer, registry };
 }

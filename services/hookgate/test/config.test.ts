@@ -263,3 +263,23 @@ describe('unknown HOOKGATE_* environment variables', () => {
   });
 });
 
+describe('quarantine and console config (issue 16)', () => {
+  it('has documented defaults: Redis store, 7 days, 256 MiB, reject naming the item on every protocol, console at /console', () => {
+    const c = loadConfig({});
+    expect(c.quarantine).toEqual({ store: 'redis', retentionMs: 604_800_000, maxBytes: 268_435_456, relayTimeoutMs: 30_000, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as {id}' } });
+    expect([c.protocols.stalwart.quarantine, c.protocols.draft01.quarantine, c.milter.quarantine]).toEqual(['reject', 'reject', 'reject']);
+    expect(c.console).toEqual({ enabled: true, path: '/console', feedEntries: 5000 });
+  });
+
+  it('takes the release relay from HOOKGATE_QUARANTINE_RELAY (or a file) and names what is wrong', () => {
+    expect(loadConfig({ HOOKGATE_QUARANTINE_RELAY: 'smtp://127.0.0.1:2525' }).quarantine.relay).toBe('smtp://127.0.0.1:2525');
+    const secret = join(tempDir('relay'), 'relay');
+    writeFileSync(secret, 'smtps://user:pw@relay.example:465\n');
+    expect(loadConfig({ HOOKGATE_QUARANTINE_RELAY_FILE: secret }).quarantine.relay).toBe('smtps://user:pw@relay.example:465');
+    expect(() => loadConfig({ HOOKGATE_QUARANTINE_RELAY: 'http://relay' })).toThrow(/quarantine\.relay/);
+    expect(() => loadConfig({}, file('quarantine: { store: filesystem }\n'))).toThrow(/quarantine\.directory: required with quarantine\.store: filesystem/);
+    expect(() => loadConfig({}, file('quarantine: { reply: { code: 450, text: "x {id}" } }\n'))).toThrow(/quarantine\.reply\.code: must be 5xx/);
+    expect(() => loadConfig({}, file('milter: { quarantine: keep }\n'))).toThrow(/milter\.quarantine/);
+    expect(() => loadConfig({}, file('console: { path: "no-slash" }\n'))).toThrow(/console\.path/);
+  });
+});

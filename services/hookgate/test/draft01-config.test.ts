@@ -36,6 +36,7 @@ describe('protocols.draft01 and tls config', () => {
       maxInFlight: 1024,
       maxInFlightPerRegistration: 256,
       allowedIdentities: [],
+      quarantine: 'reject',
     });
     expect(c.tls).toEqual({ requireClientCert: false, minVersion: 'TLSv1.2', clientIdentities: [] });
     expect(ingressTls(c.tls)).toEqual({});

@@ -7,6 +7,7 @@ import { authenticate, type AuthConfig } from './plugins/auth.js';
 import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
 import { stalwartRoute } from './routes/stalwart.js';
 import { adminRoutes } from './routes/admin.js';
+import { operatorRoutes, type OperatorDeps } from './routes/operator.js';
 import type { TransactionStore } from '@hookgate/state-store';
 import { HttpError } from './errors.js';
 import type { StalwartSettings } from './adapters/stalwart.js';
@@ -36,6 +37,8 @@ export interface IngressDeps {
   readiness?: () => object;
   /** Admin API (`/admin/...`): its own Bearer tokens; disabled without tokens. */
   admin?: { tokens: { identity: string; token: string }[]; store: TransactionStore };
+  /** Operator tools (issue 16): quarantine API, verdict feed, pools, console (routes/operator.ts). */
+  operator?: OperatorDeps;
   /** Adds X-Hookgate-Reason to hook answers (debugging; content-free). */
   reasonHeader?: boolean;
   /** Serves Prometheus metrics on GET /metrics (unauthenticated, like the health endpoints). */
@@ -109,7 +112,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     req.receivedAt = Date.now();
     const route = req.routeOptions.url ?? '';
-    if (PUBLIC_ROUTES.has(route)) return;
+    if (PUBLIC_ROUTES.has(route) || req.routeOptions.config.public === true) return;
     // Admin routes take only admin tokens: an MTA credential must not read other transactions.
     const admin = route.startsWith('/admin/');
     const result = admin
@@ -146,6 +149,7 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
 
   stalwartRoute(app, deps.pipeline, deps.stalwart, deps.reasonHeader ?? false);
   if (deps.admin) adminRoutes(app, deps.admin.store);
+  if (deps.operator) operatorRoutes(app, deps.operator);
   if (deps.draft01) draft01Routes(app, deps.pipeline, deps.draft01);
   return app;
 }

@@ -1,4 +1,5 @@
 export { buildApp, type IngressDeps } from './app.js';
+export { type OperatorDeps, type PoolState } from './routes/operator.js';
 export { authenticate, type AuthConfig, type AuthResult } from './plugins/auth.js';
 export { fromStalwart, toStalwart, reconstructMessage, stalwartSessionId, type StalwartSettings } from './adapters/stalwart.js';
 export { responseEncoding } from './plugins/encoding.js';

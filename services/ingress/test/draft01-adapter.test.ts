@@ -190,6 +190,15 @@ describe('verdict → draft-01 answer', () => {
     });
   });
 
+  it('a message kept in hookgate\'s quarantine is refused naming the item, or discarded (issue 16)', () => {
+    const kept = (answer: 'reject' | 'discard') => verdict('quarantine', { quarantine: { id: 'mj4x2c1k0qh3vw7zbn2', answer }, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' } });
+    expect(answer(kept('reject'), data().view).answer).toEqual({
+      status: 200,
+      ops: { set: [{ path: '/action', value: 'reject' }, { path: '/response', value: { code: 550, enhancedCode: '5.7.1', message: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' } }] },
+    });
+    expect(answer(kept('discard'), data().view).answer).toEqual({ status: 200, ops: { set: [{ path: '/action', value: 'discard' }] } });
+  });
+
   it('header changes land where the model says, once an MTA applies them in draft order', () => {
     const raw = Buffer.from('Received: x\r\nFrom: a@b\r\nX-Spam: old1\r\nSubject: Hello\r\nX-Spam: old2\r\nTo: c@d\r\n\r\nbody\r\n');
     const body = { ...draft01Request('data', {}, raw), message: { headers: headersOf(raw) } };

@@ -95,6 +95,20 @@ describe('Verdict → Stalwart response', () => {
     expect(toStalwart(verdict({ action: 'quarantine' }), 'data', { ...settings, quarantine: 'quarantine' })).toEqual({ action: 'quarantine' });
     expect(toStalwart(verdict({ action: 'discard' }), 'rcpt', settings)).toEqual({ action: 'discard' });
   });
+
+  it('a message kept in hookgate\'s quarantine is refused naming the item, or discarded (issue 16)', () => {
+    const kept = (answer: 'reject' | 'discard') =>
+      verdict({ action: 'quarantine', quarantine: { id: 'mj4x2c1k0qh3vw7zbn2', answer }, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' }, modifications: [{ type: 'addHeader', name: 'X-Q', value: '1' }] });
+    for (const mode of ['reject', 'header', 'quarantine'] as const) {
+      expect(toStalwart(kept('reject'), 'data', { ...settings, quarantine: mode })).toEqual({
+        action: 'reject',
+        response: { status: 550, enhanced_status: '5.7.1', enhancedStatus: '5.7.1', message: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' },
+      });
+    }
+    expect(toStalwart(kept('discard'), 'data', { ...settings, quarantine: 'discard' })).toEqual({ action: 'discard' });
+    // Not kept (no keeper, or before data): the MTA-side mapping applies.
+    expect(toStalwart(verdict({ action: 'quarantine' }), 'data', { ...settings, quarantine: 'reject' })).toMatchObject({ action: 'accept' });
+  });
 });
 
 describe('response encoding', () => {

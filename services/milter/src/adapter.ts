@@ -211,6 +211,9 @@ export function verdictReplies(verdict: Verdict, stage: Stage, ctx: ReplyContext
       return { frames: [encodeSimple(Reply.DISCARD)], dropped };
     case 'accept':
     case 'quarantine': {
+      // Kept in hookgate's quarantine (issue 16): refused naming the item, or discarded; no hold.
+      if (verdict.quarantine?.answer === 'discard') return { frames: [encodeSimple(Reply.DISCARD)], dropped };
+      if (verdict.quarantine) return { frames: [encodeReplyCode(replyLine(verdict.reply, 'reject', ctx.replies.reject))], dropped };
       const quarantine = verdict.action === 'quarantine' ? quarantineReason(verdict) : undefined;
       if (!atEnd) {
         if (verdict.modifications.length > 0) dropped.push(...verdict.modifications.map((m) => `${m.type}: only allowed at end of message`));

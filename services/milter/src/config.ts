@@ -53,6 +53,11 @@ export const MilterConfigSchema = Type.Object(
      */
     idleTimeoutMs: Type.Integer({ minimum: 1000, default: 900_000 }),
     /**
+     * A quarantine verdict at end of message: kept by hookgate and answered reject (naming the item) or discard, or
+     * `hold`: the MTA's own quarantine (Postfix hold queue), nothing kept by hookgate.
+     */
+    quarantine: lit(['reject', 'discard', 'hold'] as const, { default: 'reject' }),
+    /**
      * Open connections at most (also lowered to what the open-file limit allows). At the limit a new connection
      * closes the longest-waiting one that has not negotiated, else the negotiated one idle longest; it is refused
      * only when every connection is waiting for a verdict (Postfix then applies milter_default_action).

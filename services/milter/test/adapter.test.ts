@@ -78,6 +78,13 @@ describe('verdicts → replies', () => {
     expect(decode(r.frames)).toEqual([['h', 'X-Q\0 yes\0'], ['q', 'hookgate: clamav:virus:Eicar\0'], ['a', '']]);
   });
 
+  it('a message kept in hookgate\'s quarantine is refused naming the item, or discarded; never held (issue 16)', () => {
+    const kept = (answer: 'reject' | 'discard') =>
+      verdict({ action: 'quarantine', quarantine: { id: 'mj4x2c1k0qh3vw7zbn2', answer }, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' }, modifications: [{ type: 'addHeader', name: 'X-Q', value: 'yes' }] });
+    expect(decode(verdictReplies(kept('reject'), 'data', ctx()).frames)).toEqual([['y', '550 5.7.1 Message quarantined as mj4x2c1k0qh3vw7zbn2\0']]);
+    expect(decode(verdictReplies(kept('discard'), 'data', ctx()).frames)).toEqual([['d', '']]);
+  });
+
   it('quarantine before end of message is remembered and applied at the end', () => {
     const early = verdictReplies(verdict({ action: 'quarantine', reasons: ['policy:x'] }), 'rcpt', ctx());
     expect(decode(early.frames)).toEqual([['c', '']]);

@@ -686,6 +686,12 @@ function inbound(verdict: Verdict, ctx: AnswerContext, dropped: string[]): Draft
       } else action = 'discard';
       break;
     case 'quarantine':
+      // Kept in hookgate's quarantine (issue 16): refused naming the item, or discarded.
+      if (verdict.quarantine) {
+        action = verdict.quarantine.answer;
+        if (action === 'reject') reply = replyFor(verdict, 'reject', ctx.replies);
+        break;
+      }
       // Quarantine applies to a message: before data there is none yet, and data is scanned again.
       action = view.stage === 'data' ? 'quarantine' : 'accept';
       break;

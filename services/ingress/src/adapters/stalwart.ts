@@ -15,11 +15,12 @@ import type { IncomingStage } from '@hookgate/pipeline';
 
 export interface StalwartSettings {
   /**
-   * Stalwart's `quarantine` drops the message on every release so far. `header` (default) answers accept plus
-   * `quarantineHeader` so the operator can route on it; `quarantine` sends Stalwart's action for those who accept
-   * the drop.
+   * How a quarantine verdict is answered. `reject` (default) and `discard`: hookgate keeps the message in its own
+   * quarantine and answers 550 naming the item, or discard (the client sees 250); either way the message exists
+   * once, in the quarantine. `header`: accept plus `quarantineHeader`, for operators who route on it inside
+   * Stalwart. `quarantine`: Stalwart's own action, which drops the message on every release so far.
    */
-  quarantine: 'header' | 'quarantine';
+  quarantine: 'reject' | 'discard' | 'header' | 'quarantine';
   quarantineHeader: { name: string; value: string };
 }
 
@@ -138,6 +139,9 @@ export function toStalwart(verdict: Verdict, stage: string, settings: StalwartSe
     case 'discard':
       return { action: 'discard' };
     case 'quarantine':
+      // Kept in hookgate's quarantine (issue 16): the reply names the item.
+      if (verdict.quarantine?.answer === 'discard') return { action: 'discard' };
+      if (verdict.quarantine && verdict.reply) return { action: 'reject', response: reply(verdict.reply) };
       if (settings.quarantine === 'quarantine') return { action: 'quarantine' };
       if (stage !== 'data') return withMods({ action: 'accept' });
       return {
