@@ -411,10 +411,10 @@ describe('every role from the image, against a private Redis and clamd on loopba
 
   it('SIGTERM: every role drains and exits 0 within the Kubernetes grace period', async () => {
     const window = graceWindowSeconds();
-    // Without a worker, a data request waits in the queue until its deadline: in flight when the ingress is told
-    // to stop, and still answered.
-    const worker = await terminate(started.worker!.name);
-    expect(worker.code).toBe(0);
+    // With the worker frozen, a data request waits in the queue until its deadline: in flight when the ingress is
+    // told to stop, and still answered. (Frozen, not stopped: a worker that stops leaves its pool, and the ingress
+    // then answers at once instead of queueing; a frozen one still counts for its last heartbeat's 3 s.)
+    await docker.run(['pause', started.worker!.name]);
     const inflight = postStalwart(`http://${listen.ingress}`, stalwartRequest('data', {}, clean()));
     const r = new Redis(redis.url);
     try {
@@ -425,6 +425,8 @@ describe('every role from the image, against a private Redis and clamd on loopba
     const [ingress, answer] = await Promise.all([terminate(started.ingress!.name), inflight]);
     expect(answer.body).toMatchObject({ action: 'reject', response: { status: 451, enhanced_status: '4.7.1' } });
     expect(ingress.code).toBe(0);
+    await docker.run(['unpause', started.worker!.name]);
+    const worker = await terminate(started.worker!.name);
     const [milter, all] = await Promise.all([terminate(started.milter!.name), terminate(started.all!.name)]);
     const stops = { worker, ingress, milter, all };
     note(`SIGTERM → exit: ${Object.entries(stops).map(([k, v]) => `${k} ${(v.ms / 1000).toFixed(1)} s`).join(', ')} (window ${window} s)`);
@@ -576,8 +578,8 @@ describe('docker-compose.yml, with the built image', () => {
 });
 
 /**
- * Run inside the image: its usage text, and every HOOKGATE_* name its compiled code mentions (read as support.ts
- * reads the sources).
+ * Run inside the image: its usage text, and every HOOKGATE_* name its compiled code mentions or its own KNOWN_ENV
+ * lists (as support.ts reads the sources).
  */
 const SELF_SCRIPT = `
 const fs = require('fs'), path = require('path'), names = new Set();
@@ -594,5 +596,9 @@ for (const top of ['libs', 'services']) for (const pkg of fs.readdirSync('/app/'
   if (fs.existsSync(dist)) walk(dist);
 }
 const usage = require('child_process').execFileSync('node', ['services/hookgate/bin/hookgate.js', '--help'], { encoding: 'utf8' });
-console.log(JSON.stringify({ usage, variables: [...names] }));
+// The image's own list of the variables it knows (names built at run time, such as _FILE variants, included).
+import('/app/services/hookgate/dist/config.js').then(({ KNOWN_ENV }) => {
+  for (const n of KNOWN_ENV) names.add(n);
+  console.log(JSON.stringify({ usage, variables: [...names] }));
+});
 `;

@@ -343,6 +343,8 @@ const OTHER_ENV = {
   HOOKGATE_CONFIG: 'the config file',
   HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
   HOOKGATE_CHILD_NODE_ARGS: 'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
+  HOOKGATE_TEST_DOCKER_DIR: "the image test's own Docker engine directory (test/support/docker.ts)",
+  HOOKGATE_TEST_DOCKER_STORAGE: "the image test's Docker storage driver (test/support/docker.ts)",
 } as const;
 
 /** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
