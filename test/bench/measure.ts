@@ -60,12 +60,12 @@ export async function redisCpuMs(port: number): Promise<number> {
   return (f('used_cpu_sys') + f('used_cpu_user')) * 1000;
 }
 
-/** Redis commands hookgate's processes have sent so far (`hookgate_redis_commands_total`, summed over connections). */
+/** Redis round trips hookgate's processes have made so far (`hookgate_redis_round_trips_total`, summed over connections). */
 export async function commandsSent(metricsUrls: readonly string[]): Promise<number> {
   let sum = 0;
   for (const url of metricsUrls) {
     const text = await (await fetch(url)).text();
-    for (const m of text.matchAll(/^hookgate_redis_commands_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)) sum += Number(m[1]);
+    for (const m of text.matchAll(/^hookgate_redis_round_trips_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)) sum += Number(m[1]);
   }
   return sum;
 }

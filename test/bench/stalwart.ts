@@ -47,7 +47,7 @@ export interface Row {
   redisPerTxn?: { scripts: number; executed: number; top: Record<string, number> };
   /** Redis server CPU per transaction (INFO cpu), ms. */
   redisCpuMsPerTxn?: number;
-  /** Commands hookgate's processes sent per transaction (client side; an upper bound on round trips). */
+  /** Redis round trips hookgate's processes made per transaction (client side: a pipeline counts once). */
   roundTripsPerTxn?: number;
   cacheHitRate?: number;
 }

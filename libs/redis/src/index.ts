@@ -26,7 +26,7 @@ export interface RedisClientOptions {
   commandTimeoutMs?: number;
   /** Shown in `CLIENT LIST`. */
   connectionName?: string;
-  /** Called for every command sent (a script call counts once), e.g. to count round trips per request. */
+  /** Called for every round trip: a command sent on its own (a script call counts once), or a whole pipeline. */
   onCommand?: () => void;
 }
 
@@ -59,13 +59,31 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
   return client;
 }
 
-/** Wraps `sendCommand`, through which every command of a client passes (those of pipelines and scripts too). */
+/**
+ * Counts round trips: every command sent on its own (a script call counts once), and every pipeline or MULTI once
+ * however many commands it carries (ioredis writes them together).
+ */
 function countCommands(client: RedisClient, onCommand: () => void): void {
-  const send = client.sendCommand.bind(client) as (...args: unknown[]) => unknown;
-  (client as { sendCommand: (...args: unknown[]) => unknown }).sendCommand = (...args: unknown[]) => {
-    onCommand();
-    return send(...args);
+  type Send = (command: unknown, stream?: unknown, ...rest: unknown[]) => unknown;
+  const target = client as unknown as { sendCommand: Send; pipeline: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown }; multi: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown } };
+  const send = target.sendCommand.bind(client) as Send;
+  // Commands of a pipeline arrive with the pipeline's stream: those are counted at exec.
+  target.sendCommand = (command, stream, ...rest) => {
+    if (stream === undefined) onCommand();
+    return send(command, stream, ...rest);
   };
+  for (const batch of ['pipeline', 'multi'] as const) {
+    const make = target[batch].bind(client);
+    target[batch] = (...args: unknown[]) => {
+      const p = make(...args);
+      const exec = p.exec.bind(p);
+      p.exec = (...a: unknown[]) => {
+        onCommand();
+        return exec(...a);
+      };
+      return p;
+    };
+  }
 }
 
 function newClient(target: RedisTarget, ro: RedisOptions, role: RedisRole): RedisClient {

@@ -23,7 +23,7 @@ function create() {
     cacheLookups: m.createCounter('hookgate.cache.lookups', { description: 'Result cache lookups by scanner and result (hit, miss)' }),
     inFlight: m.createUpDownCounter('hookgate.requests.in_flight', { description: 'Stage requests being handled' }),
     verdicts: m.createCounter('hookgate.verdicts', { description: 'Verdicts by protocol, stage and action' }),
-    redisCommands: m.createCounter('hookgate.redis.commands', { description: 'Redis commands sent, by connection (a script counts once; an upper bound on round trips)' }),
+    redisRoundTrips: m.createCounter('hookgate.redis.round_trips', { description: 'Redis round trips by connection: a command on its own (a script call counts once) or a whole pipeline' }),
   };
 }
 
