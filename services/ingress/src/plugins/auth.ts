@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /** Credentials the MTAs present; each maps to one identity (used for draft-01 registration binding). */
 export interface AuthConfig {
@@ -6,11 +6,17 @@ export interface AuthConfig {
   basic: { username: string; secret: string }[];
 }
 
-/** Constant-time comparison of secrets of any length (hash first so lengths don't leak). */
-function same(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+/** SHA-256 of a secret: equal-length values to compare in constant time, whatever the secrets' lengths. */
+function digest(secret: string): Buffer {
+  return hash('sha256', secret, 'buffer');
+}
+
+/** Configured credentials hashed once, not on every request (issue 12: two hashes per token per request). */
+const digests = new WeakMap<object, Buffer[]>();
+function digestsOf(entry: object, ...secrets: string[]): Buffer[] {
+  let d = digests.get(entry);
+  if (!d) digests.set(entry, (d = secrets.map(digest)));
+  return d;
 }
 
 export type AuthResult = { ok: true; identity: string } | { ok: false; reason: string };
@@ -24,7 +30,8 @@ export function authenticate(config: AuthConfig, header: string | undefined): Au
   const value = sp > 0 ? header.slice(sp + 1).trim() : '';
   if (scheme === 'bearer') {
     let found: string | undefined;
-    for (const t of config.tokens) if (same(t.token, value)) found ??= t.identity; // no early exit: constant work
+    const presented = digest(value);
+    for (const t of config.tokens) if (timingSafeEqual(digestsOf(t, t.token)[0]!, presented)) found ??= t.identity; // no early exit: constant work
     return found ? { ok: true, identity: found } : { ok: false, reason: 'unknown bearer token' };
   }
   if (scheme === 'basic') {
@@ -34,7 +41,14 @@ export function authenticate(config: AuthConfig, header: string | undefined): Au
     const user = decoded.slice(0, colon);
     const secret = decoded.slice(colon + 1);
     let found: string | undefined;
-    for (const b of config.basic) if (same(b.username, user) && same(b.secret, secret)) found ??= b.username;
+    const [u, p] = [digest(user), digest(secret)];
+    for (const b of config.basic) {
+      const [du, dp] = digestsOf(b, b.username, b.secret) as [Buffer, Buffer];
+      // Both compared every time: no early exit on the user name.
+      const userOk = timingSafeEqual(du, u);
+      const secretOk = timingSafeEqual(dp, p);
+      if (userOk && secretOk) found ??= b.username;
+    }
     return found ? { ok: true, identity: found } : { ok: false, reason: 'wrong basic credentials' };
   }
   return { ok: false, reason: `unsupported authorization scheme` };
