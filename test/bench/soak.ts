@@ -88,13 +88,15 @@ async function main(): Promise<void> {
     clearInterval(tick);
     while (inFlight > 0) await new Promise((r) => setTimeout(r, 100));
     agent.destroy();
+    // Thirds of the run: Redis fills during the first (records and cache entries live ten minutes), so flat means the
+    // middle and last thirds agree.
     const third = Math.max(1, Math.floor(samples.length / 3));
-    const avg = (xs: typeof samples, k: 'ingressMb' | 'workerMb' | 'redisMb') => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+    const avg = (xs: typeof samples, k: 'ingressMb' | 'workerMb' | 'redisMb') => xs.reduce((a, x) => a + x[k], 0) / Math.max(1, xs.length);
+    const r1 = (n: number) => Math.round(n * 10) / 10;
     const summary = Object.fromEntries(
       (['ingressMb', 'workerMb', 'redisMb'] as const).map((k) => {
-        const first = avg(samples.slice(0, third), k);
-        const last = avg(samples.slice(-third), k);
-        return [k, { firstThird: Math.round(first * 10) / 10, lastThird: Math.round(last * 10) / 10, ratio: Math.round((last / first) * 100) / 100 }];
+        const [first, middle, last] = [samples.slice(0, third), samples.slice(third, 2 * third), samples.slice(2 * third)].map((xs) => avg(xs, k)) as [number, number, number];
+        return [k, { firstThird: r1(first), middleThird: r1(middle), lastThird: r1(last), lastOverMiddle: Math.round((last / middle) * 100) / 100 }];
       }),
     );
     console.log(`SOAK ${JSON.stringify({ minutes: MINUTES, rate, answered, errors, summary })}`);

@@ -176,7 +176,9 @@ export const ConfigSchema = Type.Object({
   /** Select a bank per request; first match wins. */
   rules: Type.Array(RuleSchema, { default: [] }),
   /** Scan results cached by content hash + scanner + config version; 0 disables. */
-  cache: Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 3_600_000 }) }, { default: {} }),
+  // Ten minutes, like the transaction state: long enough for a retry after a tempfail or one message sent to many
+  // recipients in separate transactions; Redis then holds ten minutes of outcomes, not an hour (issue 11).
+  cache: Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 600_000 }) }, { default: {} }),
   admin: Type.Object(
     { tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }) },
     { default: {} },
