@@ -45,6 +45,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
+    // Ids in paths (draft-01 allows 255 characters) reach the routes, which answer 404 in the protocol's own body;
+    // find-my-way's default 100 answered 414 with a body echoing the whole path. 16 KiB: Node's header limit.
+    routerOptions: { maxParamLength: 16_384 },
     // One summary line per verdict comes from the pipeline; per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
