@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE, Harness, TOKEN } from './http-targets.js';
+import { stalwartRequest } from '../support/stalwart.js';
+import { clean } from '../support/samples.js';
 
 const h = new Harness();
 beforeAll(() => h.start());
@@ -39,4 +41,19 @@ describe('fuzz-draft01-long-id: a path id of 101 to 16,384 characters', () => {
     expect(res.statusCode).toBe(404);
     expect(res.json().error.code).toBe('REGISTRATION_NOT_FOUND');
   });
+});
+
+describe('fuzz-stalwart-unsafe-size: message.size past 2^53 - 1', () => {
+  // 9007199254740993 parsed to 9007199254740992 and reached the pipeline as the message size.
+  for (const size of ['9007199254740993', '1e300']) {
+    it(`${size} is a 400 naming the field, and nothing is scanned`, async () => {
+      h.reset(accept);
+      const body = stalwartRequest('data', {}, clean());
+      const json = JSON.stringify(body).replace(/"size":\d+/, `"size":${size}`);
+      const res = await h.app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: json });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.message).toMatch(/message\/size must be <= 9007199254740991/);
+      expect(h.calls).toEqual([]);
+    });
+  }
 });
