@@ -5,6 +5,7 @@ import { ERR } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { authenticate, type AuthConfig } from './plugins/auth.js';
 import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
+import { MAX_NESTING, msgpackNestsDeeper, registerJsonParser } from './plugins/nesting.js';
 import { stalwartRoute } from './routes/stalwart.js';
 import { adminRoutes } from './routes/admin.js';
 import type { TransactionStore } from '@hookgate/state-store';
@@ -67,7 +68,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     if (closing) void reply.header('connection', 'close');
   });
 
+  registerJsonParser(app);
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (msgpackNestsDeeper(body, MAX_NESTING)) return done(new HttpError(400, ERR.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
     try {
       done(null, decode(body));
     } catch {

@@ -19,3 +19,4 @@ export {
 export { draft01Routes, Draft01Error, type Draft01Deps } from './routes/draft01.js';
 export { decodeCbor, encodeCbor, CBOR_TYPE } from './plugins/cbor.js';
 export { authenticateRequest, certificateIdentity, type ClientCertIdentity } from './plugins/client-identity.js';
+export { jsonNestsDeeper, msgpackNestsDeeper, MAX_NESTING } from './plugins/nesting.js';
