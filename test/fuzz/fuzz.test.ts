@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { failureReport, runTarget } from './harness.js';
 import { TARGETS } from './targets.js';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 3_000);
+const CASES = Number(process.env.FUZZ_CASES ?? 2_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 11_008);
 // The suite runs this beside daemons and another test file on two cores: the 200 ms bound of the long runs would
 // measure the neighbours, so CI only catches pathological cases.

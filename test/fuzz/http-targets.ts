@@ -38,7 +38,7 @@ import { stalwartRequest, transaction } from '../support/stalwart.js';
 import { draft01Request, draft01Transaction, dsnMessage, outboundRequest, BRIDGE_PROPERTIES, DEFAULT_INBOUND } from '../support/draft01-client.js';
 import { clean, eicarInline, gtube } from '../support/samples.js';
 import { byteOp, evilValue, field, mutateBytes, mutateTree, showBytes, toCbor, toJson, toMsgpack, treeOp, type ByteOp, type Tree, type TreeOp } from './mutate.js';
-import { violated, type Target } from './harness.js';
+import { cpuTime, violated, type Target } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Verdicts the stand-in pipeline answers with: every action, hostile replies and modifications, so the answer
@@ -633,9 +633,8 @@ function checkRegistrationAnswer(a: Answer, c: HttpCase, h: Harness): void {
 // Targets
 
 async function send(h: Harness, c: HttpCase, payload: Buffer | undefined): Promise<Answer & { ms: number }> {
-  const t0 = performance.now();
-  const res = await h.app.inject({ method: c.method as 'POST', url: c.url, headers: c.headers, ...(payload !== undefined ? { payload } : {}) });
-  return { status: res.statusCode, headers: res.headers, raw: res.rawPayload, ms: performance.now() - t0 };
+  const [res, ms] = await cpuTime(() => h.app.inject({ method: c.method as 'POST', url: c.url, headers: c.headers, ...(payload !== undefined ? { payload } : {}) }));
+  return { status: res.statusCode, headers: res.headers, raw: res.rawPayload, ms };
 }
 
 function httpTarget(name: string, description: string, arbitrary: fc.Arbitrary<HttpCase>, check: (a: Answer, c: HttpCase, h: Harness) => void): Target<HttpCase> {
