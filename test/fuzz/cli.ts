@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- --target <name|all|a,b> --cases N [--seed S] [--path P] [--slow-ms MS]`
+ * `npm run fuzz -- --target <name|all|a,b> --cases N [--seed S] [--path P] [--slow-ms MS] [--time-limit-s T]`
  *
  * Runs each target for N cases (default 10,000) from seed S (default: random, printed), prints progress, cases/s
  * and the first failure with the command that replays it. Exit status 1 when any target failed.
@@ -21,7 +21,7 @@ function args(argv: string[]): Record<string, string> {
 }
 
 function usage(): never {
-  console.error(`usage: npm run fuzz -- --target <${TARGET_NAMES.join('|')}|all> [--cases N] [--seed S] [--path P] [--slow-ms MS]`);
+  console.error(`usage: npm run fuzz -- --target <${TARGET_NAMES.join('|')}|all> [--cases N] [--seed S] [--path P] [--slow-ms MS] [--time-limit-s T]`);
   process.exit(2);
 }
 
@@ -32,7 +32,8 @@ for (const n of names) if (!TARGETS[n]) usage();
 const cases = Number(a.cases ?? 10_000);
 const seed = a.seed !== undefined ? Number(a.seed) : randomInt(2 ** 31 - 1);
 const slowMs = Number(a['slow-ms'] ?? 200);
-if (!Number.isSafeInteger(cases) || cases <= 0 || !Number.isSafeInteger(seed) || !(slowMs > 0)) usage();
+const timeLimitS = a['time-limit-s'] !== undefined ? Number(a['time-limit-s']) : undefined;
+if (!Number.isSafeInteger(cases) || cases <= 0 || !Number.isSafeInteger(seed) || !(slowMs > 0) || (timeLimitS !== undefined && !(timeLimitS > 0))) usage();
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const results: RunResult[] = [];
@@ -45,11 +46,12 @@ for (const name of names) {
     seed,
     ...(a.path ? { path: a.path } : {}),
     slowMs,
+    ...(timeLimitS ? { timeLimitMs: timeLimitS * 1000 } : {}),
     onProgress: (done, ms) => console.log(`${name}: ${fmt(done)} cases, ${(ms / 1000).toFixed(0)} s, ${fmt(done / (ms / 1000))} cases/s, rss ${fmt(process.memoryUsage().rss / 2 ** 20)} MiB`),
     progressMs: 30_000,
   });
   results.push(r);
-  console.log(`${name}: ${fmt(r.cases)} cases in ${(r.ms / 1000).toFixed(1)} s, ${fmt(r.casesPerSec)} cases/s, most CPU in one case ${r.slowestMs.toFixed(1)} ms, ${r.failure ? '1 failure' : '0 failures'}`);
+  console.log(`${name}: ${fmt(r.cases)} cases in ${(r.ms / 1000).toFixed(1)} s, ${fmt(r.casesPerSec)} cases/s, most CPU in one case ${r.slowestMs.toFixed(1)} ms, ${r.failure ? '1 failure' : '0 failures'}${r.interrupted ? ' (stopped at the time limit)' : ''}`);
   if (r.failure) console.log(failureReport(r));
 }
 console.log('');

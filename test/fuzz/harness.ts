@@ -42,6 +42,8 @@ export interface RunOptions {
   path?: string;
   /** A case using more CPU time than this, measured three times, fails the `time` oracle. */
   slowMs: number;
+  /** Stop after this long (ms) even if fewer than `cases` ran; the result says how many did. */
+  timeLimitMs?: number;
   /** Called about every `progressMs` with the cases done so far. */
   onProgress?: (done: number, elapsedMs: number) => void;
   progressMs?: number;
@@ -56,6 +58,8 @@ export interface RunResult {
   casesPerSec: number;
   /** Most CPU time of a single case, ms. */
   slowestMs: number;
+  /** Stopped by `timeLimitMs` before `cases` ran. */
+  interrupted: boolean;
   failure?: { path: string; counterexample: string; error: string };
 }
 
@@ -131,13 +135,18 @@ export async function runTarget<T>(target: Target<T>, options: RunOptions): Prom
   });
   let details: fc.RunDetails<[T]>;
   try {
-    details = await fc.check(property, { numRuns: options.cases, seed: options.seed, ...(options.path ? { path: options.path } : {}) });
+    details = await fc.check(property, {
+      numRuns: options.cases,
+      seed: options.seed,
+      ...(options.path ? { path: options.path } : {}),
+      ...(options.timeLimitMs ? { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false } : {}),
+    });
   } finally {
     watch.stop();
     await target.teardown();
   }
   const ms = performance.now() - started;
-  const result: RunResult = { target: target.name, seed: options.seed, cases: done, ms, casesPerSec: done / (ms / 1000), slowestMs: slowest };
+  const result: RunResult = { target: target.name, seed: options.seed, cases: done, ms, casesPerSec: done / (ms / 1000), slowestMs: slowest, interrupted: details.interrupted };
   if (details.failed && details.counterexample) {
     result.failure = {
       path: details.counterexamplePath ?? '',
