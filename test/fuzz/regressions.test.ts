@@ -59,8 +59,8 @@ describe('fuzz-stalwart-unsafe-size: message.size past 2^53 - 1', () => {
 });
 
 describe('fuzz-deep-nesting: bodies nested 100,000 levels deep', () => {
-  // JSON.parse and the MessagePack decoder spent time and memory linear in the depth before any check: 1,000,000
-  // levels (2 MB) held the event loop 2.3 s, 10 MB 20 s. Refused before decoding now.
+  // JSON.parse and the MessagePack decoder spent time and memory linear in the depth before any check: 10 MB of
+  // JSON nesting held the event loop 6.7 s and 274 MiB of heap. Refused before decoding now.
   const json = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
   const pack = Buffer.alloc(100_001, 0x91).fill(0xc0, 100_000);
   const auth = { authorization: `Bearer ${TOKEN}` };
