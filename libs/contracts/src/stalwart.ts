@@ -74,7 +74,8 @@ export const StalwartRequest = Type.Object(
           headers: HeaderPairs,
           serverHeaders: Type.Optional(Type.Union([HeaderPairs, Type.Null()])),
           contents: Type.String(),
-          size: Type.Integer({ minimum: 0 }),
+          // A byte count: past 2^53 - 1 it is no longer exact (fuzz-stalwart-unsafe-size).
+          size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
         }),
         Type.Null(),
       ]),

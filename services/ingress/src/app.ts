@@ -5,6 +5,7 @@ import { ERR } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { authenticate, type AuthConfig } from './plugins/auth.js';
 import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
+import { MAX_NESTING, msgpackNestsDeeper, registerJsonParser } from './plugins/nesting.js';
 import { stalwartRoute } from './routes/stalwart.js';
 import { adminRoutes } from './routes/admin.js';
 import { operatorRoutes, type OperatorDeps } from './routes/operator.js';
@@ -64,6 +65,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
+    // Ids in paths (draft-01 allows 255 characters) reach the routes, which answer 404 in the protocol's own body;
+    // find-my-way's default 100 answered 414 with a body echoing the whole path. 16 KiB: Node's header limit.
+    routerOptions: { maxParamLength: 16_384 },
     // One summary line per verdict comes from the pipeline; per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
@@ -99,7 +103,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     return payload;
   });
 
+  registerJsonParser(app);
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (msgpackNestsDeeper(body, MAX_NESTING)) return done(new HttpError(400, ERR.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
     try {
       done(null, decode(body));
     } catch {

@@ -30,3 +30,4 @@ export {
   type GuardCounters,
 } from './connections/connection-guard.js';
 export { openFileLimit, connectionBudget } from './connections/file-limit.js';
+export { jsonNestsDeeper, msgpackNestsDeeper, MAX_NESTING } from './plugins/nesting.js';
