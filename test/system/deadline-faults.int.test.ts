@@ -68,14 +68,16 @@ describe('answers under Redis faults and load', () => {
     const waitFor = (p: string, count: number) => expect.poll(() => inPhase(p), { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(count);
 
     await waitFor('steady', 200);
-    phase = 'stalled';
+    // Each phase is named once its fault is in place: a request sent while Redis is still stopping is served
+    // normally and must not count as one sent during the fault.
     redis.signal('SIGSTOP');
+    phase = 'stalled';
     await waitFor('stalled', 3 * CONCURRENCY);
     redis.signal('SIGCONT');
     phase = 'resumed';
     await waitFor('resumed', 100);
-    phase = 'stopped';
     await redis.pause();
+    phase = 'stopped';
     await waitFor('stopped', 2 * CONCURRENCY);
     await redis.restart();
     phase = 'restarted';
