@@ -27,6 +27,8 @@ export {
 } from './results.js';
 export { scanQueueName, scanJobId, type ScanJob } from './jobs.js';
 export { HookgateError, ERR, errorCode, errorMessage, type ErrorCode } from './errors.js';
+export { withTimeout } from './timeout.js';
+export { unfoldHeader } from './headers.js';
 export {
   StalwartAddress,
   StalwartRequest,

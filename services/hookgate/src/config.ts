@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { MAX_QUEUE_SHARDS } from '@hookgate/queue';
-import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
+import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY, errorMessage } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
 import { MilterConfigSchema } from '@hookgate/milter';
@@ -431,7 +431,7 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     try {
       parseRelayUrl(config.quarantine.relay);
     } catch (err) {
-      problems.push({ path: 'quarantine.relay', reason: err instanceof Error ? err.message : String(err) });
+      problems.push({ path: 'quarantine.relay', reason: errorMessage(err) });
     }
   }
   for (const k of ['greylist', 'ratelimit'] as const) {

@@ -4,7 +4,7 @@
  * replies go out through `io.write`.
  */
 import { randomBytes } from 'node:crypto';
-import type { SmtpReply, Stage, Verdict } from '@hookgate/contracts';
+import { errorMessage, withTimeout, type SmtpReply, type Stage, type Verdict } from '@hookgate/contracts';
 import type { IncomingStage, StagePipeline } from '@hookgate/pipeline';
 import {
   Act,
@@ -341,16 +341,12 @@ export class MilterSession {
   async #run(incoming: IncomingStage, message?: Buffer): Promise<Verdict> {
     const receivedAt = Date.now();
     const deadlineAt = this.#o.pipeline.deadlineFor(incoming.stage, receivedAt, incoming.mtaTimeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const guard = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs)));
     try {
-      const outcome = await Promise.race([this.#o.pipeline.handle({ ...incoming, receivedAt }, message), guard]);
+      const outcome = await withTimeout(this.#o.pipeline.handle({ ...incoming, receivedAt }, message), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs, () => 'late' as const);
       if (outcome !== 'late') return outcome.verdict;
       this.#o.log.warn({ sessionId: this.#sessionId, stage: incoming.stage, onError: this.#o.onError }, 'pipeline did not answer by its deadline');
     } catch (err) {
-      this.#o.log.error({ sessionId: this.#sessionId, stage: incoming.stage, err: { message: err instanceof Error ? err.message : String(err) } }, 'pipeline failed');
-    } finally {
-      clearTimeout(timer);
+      this.#o.log.error({ sessionId: this.#sessionId, stage: incoming.stage, err: { message: errorMessage(err) } }, 'pipeline failed');
     }
     return this.#fallback();
   }

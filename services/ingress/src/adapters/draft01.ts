@@ -37,6 +37,7 @@ import {
   type RecipientDelivery,
   type SmtpReply,
   type Verdict,
+  unfoldHeader,
 } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 
@@ -318,7 +319,7 @@ export function parseHeaderSection(raw: Buffer): { headers: RawHeader[]; bodyOff
 }
 
 function headerValueOf(h: RawHeader): string {
-  return h.raw.slice(h.raw.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').replace(/\r?\n$/, '').trim();
+  return unfoldHeader(h.raw.slice(h.raw.indexOf(':') + 1));
 }
 
 /** The session a hook call belongs to: the connection (client and server endpoints) inbound, the queued message outbound. */
@@ -432,7 +433,7 @@ export function fromDraft01(
       storedBytes: raw?.byteLength ?? 0,
       // Exact bytes when rawMessage came; without it scanners get nothing to read, which is not exact either.
       lossy: raw === undefined,
-      ...(subject !== undefined ? { subject: subject.replace(/\r?\n[ \t]+/g, ' ').trim() } : {}),
+      ...(subject !== undefined ? { subject: unfoldHeader(subject) } : {}),
     };
   }
   const view: RequestView = { stage, direction, action, recipients, ...(headers ? { headers } : {}), ...(raw ? { raw } : {}) };

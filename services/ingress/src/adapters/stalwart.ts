@@ -3,13 +3,14 @@
  * Stalwart's parser accepts (docs/protocols/stalwart.md records every rule applied here).
  */
 import { createHash } from 'node:crypto';
-import type {
-  Modification,
-  SmtpReply,
-  StalwartModification,
-  StalwartRequest,
-  StalwartResponse,
-  Verdict,
+import {
+  unfoldHeader,
+  type Modification,
+  type SmtpReply,
+  type StalwartModification,
+  type StalwartRequest,
+  type StalwartResponse,
+  type Verdict,
 } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 
@@ -73,7 +74,7 @@ export function fromStalwart(body: StalwartRequest): { incoming: IncomingStage; 
     size: body.message.size,
     storedBytes: message.byteLength,
     lossy: message.byteLength !== body.message.size || body.message.contents.includes('\uFFFD'),
-    ...(subject !== undefined ? { subject: subject.replace(/\r?\n[ \t]+/g, ' ').trim() } : {}),
+    ...(subject !== undefined ? { subject: unfoldHeader(subject) } : {}),
   };
   return { incoming, message };
 }

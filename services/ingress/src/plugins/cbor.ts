@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Decoder, Encoder } from 'cbor-x';
+import { errorMessage } from '@hookgate/contracts';
 
 export const CBOR_TYPE = 'application/cbor';
 
@@ -63,7 +64,7 @@ export function decodeCbor(bytes: Buffer): unknown {
   try {
     value = decoder.decode(bytes);
   } catch (err) {
-    throw new CborError(`body is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CborError(`body is not valid CBOR: ${errorMessage(err)}`);
   }
   return normalize(value, 0);
 }

@@ -13,6 +13,7 @@ import {
   DRAFT01_ERROR_STATUS,
   DRAFT01_REGISTRATION_ID,
   DRAFT01_REQUEST_ID,
+  errorMessage,
   Draft01HookRequest,
   Draft01RegistrationRequest,
   type Draft01DeregistrationResponse,
@@ -186,7 +187,7 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
       try {
         reg = await store.get(id);
       } catch (err) {
-        req.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'registration lookup failed');
+        req.log.warn({ err: { message: errorMessage(err) } }, 'registration lookup failed');
         throw new Draft01Error('SCANNER_UNAVAILABLE', 'registration state unavailable, retry shortly', 1);
       }
       if (!reg) throw new Draft01Error('REGISTRATION_NOT_FOUND', `unknown registration ${id}`);
@@ -235,7 +236,7 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
       try {
         stored = await store.create(reg, s.maxRegistrations, created);
       } catch (err) {
-        req.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'registration not stored');
+        req.log.warn({ err: { message: errorMessage(err) } }, 'registration not stored');
         throw new Draft01Error('SCANNER_UNAVAILABLE', 'registration state unavailable, retry shortly', 1);
       }
       if (!stored) throw new Draft01Error('REGISTRATION_LIMIT_REACHED', `this MTA identity already has ${s.maxRegistrations} live registrations`);
@@ -338,7 +339,7 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
           if (err instanceof Draft01Error) throw err;
           // Without Redis there is no dedupe: scanning twice is better than not answering.
           claimed = false;
-          req.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'draft-01 dedupe unavailable');
+          req.log.warn({ err: { message: errorMessage(err) } }, 'draft-01 dedupe unavailable');
         }
 
         // Limits count scans only: a replay or a duplicate waiting for its first answer costs next to nothing.
@@ -374,7 +375,7 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
           if (mappedAnswer.dropped.length > 0) req.log.warn({ reqId: ids.reqId, registrationId: reg.id, dropped: mappedAnswer.dropped }, 'draft-01 answer: modifications not expressible');
         } catch (err) {
           // An explicit answer rather than the MTA's failure default: tempfail inbound, 503 outbound.
-          req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'draft-01 hook failed');
+          req.log.error({ err: { message: errorMessage(err) } }, 'draft-01 hook failed');
           answer = toDraft01(fallbackVerdict('tempfail', 'internal-error', replies), { view, writable, replies }).answer;
           keep = false;
         }
@@ -387,7 +388,7 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
             if (stored) await deps.dedupe.complete(reg.identity, requestId as string, stored);
             else await deps.dedupe.release(reg.identity, requestId as string, owner);
           } catch (err) {
-            req.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'draft-01 answer not stored for replay');
+            req.log.warn({ err: { message: errorMessage(err) } }, 'draft-01 answer not stored for replay');
           }
         }
         if (ids.reqId) void reply.header('x-hookgate-request-id', ids.reqId);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { LEGACY_STAGES, StalwartRequest, type Verdict } from '@hookgate/contracts';
+import { LEGACY_STAGES, StalwartRequest, errorMessage, type Verdict } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { DEFAULT_REPLIES, fallbackVerdict } from '@hookgate/verdict';
 import { fromStalwart, toStalwart, type StalwartSettings } from '../adapters/stalwart.js';
@@ -49,7 +49,7 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
         if (reasonHeader) void reply.header('x-hookgate-reason', reasonOf(outcome.verdict));
       } catch (err) {
         // An explicit tempfail rather than leaning on Stalwart's tempFailOnError.
-        req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'stalwart hook failed');
+        req.log.error({ err: { message: errorMessage(err) } }, 'stalwart hook failed');
         answer = toStalwart(fallbackVerdict('tempfail', 'internal-error', DEFAULT_REPLIES), req.body.context.stage, settings);
       }
       return reply.code(200).type(type).send(encodeBody(answer, encoding));
