@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  smtpReplyText,
   unfoldHeader,
   type Modification,
   type SmtpReply,
@@ -79,11 +80,6 @@ export function fromStalwart(body: StalwartRequest): { incoming: IncomingStage; 
   return { incoming, message };
 }
 
-/** One line, no CR/LF, printable: what Stalwart writes into the SMTP reply verbatim. */
-function replyText(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
-}
-
 function headerValue(value: string): string {
   // Stalwart neither folds nor validates: a CR or LF here would inject headers.
   return value.replace(/[\r\n]+/g, ' ');
@@ -93,7 +89,8 @@ function reply(r: SmtpReply): NonNullable<StalwartResponse['response']> {
   return {
     status: r.code,
     ...(r.enhanced ? { enhanced_status: r.enhanced, enhancedStatus: r.enhanced } : {}),
-    message: replyText(r.text),
+    // Stalwart writes the text into the SMTP reply verbatim.
+    message: smtpReplyText(r.text),
   };
 }
 
