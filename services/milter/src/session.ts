@@ -22,6 +22,7 @@ import {
 import { encodeOptnegReply, encodeSimple, parseConnect, parseEnvelope, parseHeader, parseMacros, parseOptneg, type Frame } from './codec.js';
 import { assembleMessage, subjectOf, toEnvelopeAddress, toIncoming, verdictReplies, type MilterEnvelope, type RawHeader } from './adapter.js';
 import { MILTER_ERR, MilterProtocolError } from './errors.js';
+import { Macros } from './macros.js';
 
 /** The part of StagePipeline a session uses (tests pass their own). */
 export type StageRunner = Pick<StagePipeline, 'handle' | 'deadlineFor'>;
@@ -87,18 +88,13 @@ const NO_REPLY_BIT: Readonly<Record<string, number>> = {
   [Cmd.HEADER]: Proto.NR_HDR,
 };
 
-/** Macros of a transaction: cleared when it ends. */
-const TRANSACTION_MACROS = [Cmd.MAIL, Cmd.RCPT, Cmd.DATA, Cmd.HEADER, Cmd.EOH, Cmd.BODY, Cmd.BODYEOB];
-/** Lookup order: the most recent stage first. */
-const MACRO_ORDER = [Cmd.BODYEOB, Cmd.EOH, Cmd.BODY, Cmd.HEADER, Cmd.DATA, Cmd.RCPT, Cmd.MAIL, Cmd.HELO, Cmd.CONNECT];
-
 export class MilterSession {
   readonly #o: SessionOptions;
   readonly #io: SessionIO;
   readonly #newId: () => string;
   #negotiated: Negotiated | undefined;
   #closed = false;
-  #macros = new Map<string, Map<string, string>>();
+  readonly #macros = new Macros();
   #sessionId: string;
   #client: MilterEnvelope['client'] = { ip: '0.0.0.0' };
   #connected = false;
@@ -230,7 +226,7 @@ export class MilterSession {
     if (this.#connected) this.#resetSession(Cmd.CONNECT);
     this.#connected = true;
     const ip = c.family === '4' || c.family === '6' ? (c.address ?? '').replace(/^IPv6:/i, '') : c.family === 'L' ? '127.0.0.1' : '0.0.0.0';
-    const ptr = this.#macro('{client_ptr}') ?? (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
+    const ptr = this.#macros.get('{client_ptr}') ?? (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
     this.#client = { ip, ...(c.port !== undefined && c.family !== 'L' ? { port: c.port } : {}), ...(ptr ? { ptr } : {}) };
     return this.#stage('connect', Cmd.CONNECT);
   }
@@ -257,31 +253,14 @@ export class MilterSession {
     return bit !== undefined && this.#negotiated !== undefined && (this.#negotiated.protocol & bit) !== 0;
   }
 
-  #macro(name: string): string | undefined {
-    for (const cmd of MACRO_ORDER) {
-      const v = this.#macros.get(cmd)?.get(name);
-      if (v !== undefined && v !== '') return v;
-    }
-    return undefined;
-  }
-
   #envelope(): MilterEnvelope {
-    const server = {
-      ...(this.#macro('j') ? { name: this.#macro('j')! } : {}),
-      ...(this.#macro('{daemon_addr}') ? { ip: this.#macro('{daemon_addr}')! } : {}),
-      ...(Number(this.#macro('{daemon_port}')) > 0 ? { port: Number(this.#macro('{daemon_port}')) } : {}),
-    };
-    const tlsVersion = this.#macro('{tls_version}');
-    const cipher = this.#macro('{cipher}');
-    const login = this.#macro('{auth_authen}');
-    const method = this.#macro('{auth_type}');
-    const queueId = this.#macro('i');
+    const { server, tls, auth, queueId } = this.#macros.envelopeFacts();
     return {
       sessionId: this.#sessionId,
       client: this.#client,
-      ...(Object.keys(server).length > 0 ? { server } : {}),
-      ...(tlsVersion || cipher ? { tls: { ...(tlsVersion ? { version: tlsVersion } : {}), ...(cipher ? { cipher } : {}) } } : {}),
-      ...(login ? { auth: { login, ...(method ? { method } : {}) } } : {}),
+      ...(server ? { server } : {}),
+      ...(tls ? { tls } : {}),
+      ...(auth ? { auth } : {}),
       ...(this.#from ? { from: this.#from } : {}),
       rcpts: this.#rcpts,
       ...(queueId ? { queueId } : {}),
@@ -392,14 +371,12 @@ export class MilterSession {
     this.#messageBytes = 0;
     this.#oversize = false;
     this.#pendingQuarantine = undefined;
-    // MAIL's own macros arrive just before MAIL: a new transaction keeps them, an ended one drops them.
-    for (const cmd of TRANSACTION_MACROS) if (clearMacros || cmd !== Cmd.MAIL) this.#macros.delete(cmd);
+    this.#macros.endTransaction(clearMacros);
   }
 
   #resetSession(keepMacrosFor?: string): void {
     this.#resetTransaction(true);
-    const keep = keepMacrosFor ? this.#macros.get(keepMacrosFor) : undefined;
-    this.#macros = new Map(keep ? [[keepMacrosFor!, keep]] : []);
+    this.#macros.newSession(keepMacrosFor);
     this.#sessionId = this.#newId();
     this.#client = { ip: '0.0.0.0' };
     this.#connected = false;
