@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
   writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers, shards }, null, 2));
-  if (peersError) throw peersError;
+  if (peersError) throw peersError instanceof Error ? peersError : new Error('the peers benchmark failed', { cause: peersError });
   console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}), ...(shards ? { shards } : {}) })}`);
 }
 

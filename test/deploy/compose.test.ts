@@ -296,7 +296,10 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       expect(s.image, name).toBeDefined();
       expect(unpinned(s.image!), name).toBeUndefined();
-      for (const p of s.ports ?? []) expect(String(p), `${name}: ${String(p)}`).toMatch(/^127\.0\.0\.1:/);
+      for (const p of s.ports ?? []) {
+        const port = typeof p === 'object' ? JSON.stringify(p) : String(p);
+        expect(port, `${name}: ${port}`).toMatch(/^127\.0\.0\.1:/);
+      }
     }
     expect(services.clamd!.image).toBe(ENGINE_IMAGES.clamd);
     expect(services.rspamd!.image).toBe(ENGINE_IMAGES.rspamd);

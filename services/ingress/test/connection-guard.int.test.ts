@@ -46,7 +46,6 @@ async function harness(limits: Partial<ConnectionLimits> = {}): Promise<Harness>
   const clock = { now: 1_000_000 };
   const held: ServerResponse[] = [];
   const received: Record<string, number> = {};
-  let guard!: ConnectionGuard;
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/trusted') guard.trust(req.socket);
     if (req.url === '/hold') return void held.push(res);
@@ -58,7 +57,8 @@ async function harness(limits: Partial<ConnectionLimits> = {}): Promise<Harness>
     req.on('data', (b: Buffer) => (received[req.url!] = (received[req.url!] ?? 0) + b.length));
     req.on('end', () => res.end('ok'));
   });
-  guard = new ConnectionGuard(server, { ...LIMITS, ...limits }, quiet, () => clock.now);
+  // The request handler above runs only once the server listens, after this.
+  const guard = new ConnectionGuard(server, { ...LIMITS, ...limits }, quiet, () => clock.now);
   const accepted: Socket[] = [];
   server.on('connection', (s: Socket) => accepted.push(s));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
