@@ -16,23 +16,9 @@ export interface QuarantineOptions {
 }
 
 /** An item as the admin API shows it: headers and verdict, the message only when asked for. */
-export interface ItemView {
-  id: string;
+export interface ItemView extends Omit<ItemMeta, 'v' | 'sessionId'> {
   status: ItemStatus;
-  keptAt: number;
-  expiresAt: number;
-  size: number;
-  protocol: Protocol;
-  txnId: string;
-  reqId: string;
-  queueId?: string;
-  from: string;
-  to: string[];
-  client: { ip: string; helo?: string };
-  subject?: string;
-  lossy: boolean;
   headers: { name: string; value: string }[];
-  record: VerdictRecord;
   outcome?: ItemOutcome;
   audit: AuditEntry[];
   /** The kept message, base64 (only when asked for, and only while it is held). */
