@@ -4,66 +4,18 @@
  * deploy/config/hookgate.example.yaml is a commented example.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY, errorMessage, literals as lit, replySchema as Reply } from '@hookgate/contracts';
+import { ACTIONS, DEFAULT_SEVERITY, STAGES, errorMessage, literals as lit, replySchema as Reply } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { MilterConfigSchema } from '@hookgate/milter';
-import { ConfigError, closest, readConfigFile, setPath, unknownEnv, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import { ConfigError, closest, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 import { ConnectionLimitsSchema } from '@hookgate/ingress';
-import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
+import { Draft01ConfigSchema, TlsConfigSchema, checkDraft01AndTls } from './draft01.js';
 import { parseRelayUrl } from '@hookgate/quarantine';
-import { checkScanners, SCANNER_ENV, SCANNER_IDS, ScannersSchema } from './scanners.js';
+import { checkScanners, SCANNER_IDS, ScannersSchema } from './scanners.js';
+import { ENV_VARS } from './env.js';
+import { PolicyBankSchema, RuleSchema } from './policy-schema.js';
 
-const ScannerOverrideSchema = Type.Object({
-  enabled: Type.Optional(Type.Boolean()),
-  required: Type.Optional(Type.Boolean()),
-  onError: Type.Optional(lit(FAILURE_ACTIONS)),
-  onTimeout: Type.Optional(lit(FAILURE_ACTIONS)),
-  onMissing: Type.Optional(lit(FAILURE_ACTIONS)),
-  onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
-  action: Type.Optional(lit(ACTIONS)),
-});
-
-const Score = Type.Union([Type.Number(), Type.Null()], { default: null });
-
-/** A policy bank: how results become an action for one traffic class. */
-const PolicyBankSchema = Type.Object(
-  {
-    scanners: Type.Record(Type.String(), ScannerOverrideSchema, { default: {} }),
-    spam: Type.Object(
-      {
-        mode: lit(['scanner', 'score'] as const, { default: 'scanner' }),
-        addHeaderAt: Score,
-        quarantineAt: Score,
-        rejectAt: Score,
-        weights: Type.Record(Type.String(), Type.Number({ minimum: 0 }), { default: {} }),
-      },
-      { default: {} },
-    ),
-    stamp: Type.Object(
-      { verdict: Type.Boolean({ default: false }), spam: Type.Boolean({ default: true }), virus: Type.Boolean({ default: false }) },
-      { default: {} },
-    ),
-    subjectTag: Type.Union([Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\r\\n]*$' }), Type.Null()], { default: null }),
-  },
-  { default: {} },
-);
-
-const RuleSchema = Type.Object({
-  name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
-  match: Type.Object(
-    {
-      direction: Type.Optional(lit(['inbound', 'outbound'] as const)),
-      senderDomains: Type.Optional(Type.Array(Type.String())),
-      recipientDomains: Type.Optional(Type.Array(Type.String())),
-      clientNetworks: Type.Optional(Type.Array(Type.String())),
-      minSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-      maxSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-      stages: Type.Optional(Type.Array(lit(STAGES))),
-    },
-    { default: {} },
-  ),
-  policy: Type.String({ minLength: 1 }),
-});
+export { ENV_VARS, KNOWN_ENV, checkEnvironment } from './env.js';
 
 export const ConfigSchema = Type.Object({
   version: Type.Literal(1, { default: 1 }),
@@ -209,80 +161,6 @@ export const ConfigSchema = Type.Object({
 });
 
 export type HookgateConfig = Static<typeof ConfigSchema>;
-
-/** How one environment variable enters the config. */
-interface EnvVar {
-  /** The config key it sets. */
-  key: string;
-  /** A secret: `NAME_FILE` names a file holding the value (a mounted Secret). */
-  file?: true;
-  /** Turns the text into the key's value; without it, the validator converts the scalar. */
-  parse?: (value: string, problems: ConfigProblem[]) => unknown;
-}
-
-/**
- * Every HOOKGATE_* variable that sets a config key: the one list the loader applies and the unknown-variable check
- * knows (docs/configuration.md lists them).
- */
-export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
-  HOOKGATE_LISTEN: { key: 'listen' },
-  HOOKGATE_LOG_LEVEL: { key: 'log.level' },
-  HOOKGATE_REDIS_URL: { key: 'redis.url' },
-  HOOKGATE_REDIS_CLUSTER: { key: 'redis.cluster', parse: splitList },
-  HOOKGATE_REDIS_SENTINELS: { key: 'redis.sentinels', parse: splitList },
-  HOOKGATE_REDIS_SENTINEL_NAME: { key: 'redis.sentinelName' },
-  HOOKGATE_REDIS_PASSWORD: { key: 'redis.password', file: true },
-  HOOKGATE_REDIS_PREFIX: { key: 'redis.prefix' },
-  HOOKGATE_METRICS_LISTEN: { key: 'metrics.listen' },
-  HOOKGATE_AUTH_TOKENS: { key: 'auth.tokens', file: true, parse: (v) => identityTokens(v, 'token') },
-  HOOKGATE_AUTH_BASIC: { key: 'auth.basic', file: true, parse: basicPairs },
-  HOOKGATE_ALLOW_UNAUTHENTICATED: { key: 'auth.allowUnauthenticated' },
-  HOOKGATE_ADMIN_TOKENS: { key: 'admin.tokens', file: true, parse: (v) => identityTokens(v, 'admin') },
-  ...SCANNER_ENV,
-  HOOKGATE_MILTER_LISTEN: { key: 'milter.listen' },
-  HOOKGATE_QUARANTINE_RELAY: { key: 'quarantine.relay', file: true },
-  ...Object.fromEntries(Object.entries(DRAFT01_ENV_KEYS).map(([name, key]) => [name, { key }])),
-};
-
-/** HOOKGATE_* variables read for something other than a config key. */
-const OTHER_ENV = {
-  HOOKGATE_CONFIG: 'the config file',
-  HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
-  HOOKGATE_CHILD_NODE_ARGS: 'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
-  HOOKGATE_TEST_DOCKER_DIR: "where the image test's private Docker engine keeps its images and cache (test/support/docker.ts)",
-  HOOKGATE_TEST_DOCKER_STORAGE: "the storage driver of the image test's private Docker engine (test/support/docker.ts)",
-} as const;
-
-/** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
-export const KNOWN_ENV: readonly string[] = [
-  ...Object.keys(OTHER_ENV),
-  ...Object.entries(ENV_VARS).flatMap(([name, v]) => (v.file ? [name, `${name}_FILE`] : [name])),
-];
-
-/** Warnings for HOOKGATE_* variables hookgate does not read (a misspelt name would otherwise be ignored silently). */
-export function checkEnvironment(env: NodeJS.ProcessEnv): ConfigProblem[] {
-  return unknownEnv(env, 'HOOKGATE_', KNOWN_ENV);
-}
-
-/** `identity=token` names the holder; a bare token gets a stable, non-secret identity `<fallback>-N`. */
-function identityTokens(list: string, fallback: string): { identity: string; token: string }[] {
-  return splitList(list).map((t, i) => {
-    const eq = t.indexOf('=');
-    return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `${fallback}-${i + 1}`, token: t };
-  });
-}
-
-function basicPairs(list: string, problems: ConfigProblem[]): { username: string; secret: string }[] {
-  return splitList(list).map((p) => {
-    const colon = p.indexOf(':');
-    if (colon <= 0) problems.push({ path: 'HOOKGATE_AUTH_BASIC', reason: 'each entry must be user:secret' });
-    return { username: p.slice(0, Math.max(colon, 0)), secret: p.slice(colon + 1) };
-  });
-}
-
-function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
-}
 
 /**
  * Loads the file named by HOOKGATE_CONFIG (or `path`), applies environment overrides and validates. Throws a

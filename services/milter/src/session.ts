@@ -4,89 +4,23 @@
  * replies go out through `io.write`.
  */
 import { randomBytes } from 'node:crypto';
-import { errorMessage, withTimeout, type SmtpReply, type Stage, type Verdict } from '@hookgate/contracts';
-import type { IncomingStage, StagePipeline } from '@hookgate/pipeline';
-import {
-  Act,
-  Cmd,
-  COMMAND_NAMES,
-  MILTER_VERSION_MAX,
-  MILTER_VERSION_MIN,
-  Proto,
-  Reply,
-  WANTED_ACTIONS,
-  NO_REPLY_STEPS,
-  WANTED_MACROS,
-  WANTED_PROTOCOL,
-} from './constants.js';
+import { errorMessage, withTimeout, type Stage, type Verdict } from '@hookgate/contracts';
+import type { IncomingStage } from '@hookgate/pipeline';
+import { Cmd, COMMAND_NAMES, Proto, Reply, WANTED_MACROS } from './constants.js';
 import { encodeOptnegReply, encodeSimple, parseConnect, parseEnvelope, parseHeader, parseMacros, parseOptneg, type Frame } from './codec.js';
 import { assembleMessage, subjectOf, toEnvelopeAddress, toIncoming, verdictReplies, type MilterEnvelope, type RawHeader } from './adapter.js';
 import { MILTER_ERR, MilterProtocolError } from './errors.js';
 import { Macros } from './macros.js';
+import { agree, hex, noReplyFor, type Negotiated } from './negotiation.js';
 
-/** The part of StagePipeline a session uses (tests pass their own). */
-export type StageRunner = Pick<StagePipeline, 'handle' | 'deadlineFor'>;
+import type { SessionIO, SessionOptions } from './session-options.js';
 
-/** pino-compatible. */
-export interface MilterLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export interface SessionOptions {
-  pipeline: StageRunner;
-  /** Stages run through the pipeline; other callbacks are answered `continue` at once. */
-  stages: readonly Stage[];
-  /** Above this many bytes (headers + body) the message is not buffered and `oversize` applies at end of message. */
-  maxMessageBytes: number;
-  /** What to answer for a message above `maxMessageBytes`. */
-  oversize: 'reject' | 'tempfail' | 'accept';
-  /** The answer when the pipeline fails or has not answered `graceMs` after its deadline. */
-  onError: 'tempfail' | 'accept';
-  /** Replies for reject/tempfail verdicts that carry none (verdict.replies of the config). */
-  replies: { tempfail: SmtpReply; reject: SmtpReply };
-  /** How long after the pipeline's own deadline the session stops waiting for it, ms. */
-  graceMs: number;
-  /** Send the macro list with the OPTNEG reply (v6, when the MTA offers SMFIF_SETSYMLIST). */
-  requestMacros: boolean;
-  /** Negotiate no replies for steps without a decision (NO_REPLY_STEPS), where the MTA offers it. */
-  noReply: boolean;
-  log: MilterLogger;
-  newSessionId?: () => string;
-}
-
-/** Where replies go. */
-export interface SessionIO {
-  write(packet: Buffer): void;
-  /** Closes the connection after what was written (QUIT). */
-  end(): void;
-}
-
-/** What was agreed in OPTNEG. */
-export interface Negotiated {
-  version: number;
-  actions: number;
-  protocol: number;
-}
+export type { Negotiated } from './negotiation.js';
+export type { MilterLogger, SessionIO, SessionOptions, StageRunner } from './session-options.js';
 
 function randomSessionId(): string {
   return randomBytes(16).toString('base64url').slice(0, 22);
 }
-
-/** Which NR_* bit spares the reply to a command. */
-const NO_REPLY_BIT: Readonly<Record<string, number>> = {
-  [Cmd.CONNECT]: Proto.NR_CONN,
-  [Cmd.HELO]: Proto.NR_HELO,
-  [Cmd.MAIL]: Proto.NR_MAIL,
-  [Cmd.RCPT]: Proto.NR_RCPT,
-  [Cmd.DATA]: Proto.NR_DATA,
-  [Cmd.UNKNOWN]: Proto.NR_UNKN,
-  [Cmd.EOH]: Proto.NR_EOH,
-  [Cmd.BODY]: Proto.NR_BODY,
-  [Cmd.HEADER]: Proto.NR_HDR,
-};
 
 export class MilterSession {
   readonly #o: SessionOptions;
@@ -203,17 +137,7 @@ export class MilterSession {
 
   #optneg(data: Buffer): undefined {
     const offer = parseOptneg(data);
-    if (offer.version < MILTER_VERSION_MIN) {
-      throw new MilterProtocolError(MILTER_ERR.PROTOCOL, `MTA offers milter protocol version ${offer.version}; at least ${MILTER_VERSION_MIN} is needed`);
-    }
-    const version = Math.min(offer.version, MILTER_VERSION_MAX);
-    const symlist = this.#o.requestMacros && version >= 6 && (offer.actions & Act.SETSYMLIST) !== 0;
-    const agreed: Negotiated = {
-      version,
-      actions: (WANTED_ACTIONS | (symlist ? Act.SETSYMLIST : 0)) & offer.actions,
-      // Only steps the MTA offered: it refuses a milter that asks for more.
-      protocol: (WANTED_PROTOCOL | (this.#o.noReply ? NO_REPLY_STEPS : 0)) & offer.protocol,
-    };
+    const { agreed, symlist } = agree(offer, this.#o);
     this.#negotiated = agreed;
     this.#o.log.debug({ sessionId: this.#sessionId, offered: hex(offer), agreed: hex(agreed) }, 'milter options negotiated');
     this.#write(encodeOptnegReply(agreed, symlist ? WANTED_MACROS : undefined));
@@ -249,8 +173,7 @@ export class MilterSession {
   }
 
   #noReply(cmd: string): boolean {
-    const bit = NO_REPLY_BIT[cmd];
-    return bit !== undefined && this.#negotiated !== undefined && (this.#negotiated.protocol & bit) !== 0;
+    return noReplyFor(this.#negotiated, cmd);
   }
 
   #envelope(): MilterEnvelope {
@@ -385,8 +308,4 @@ export class MilterSession {
 
 function acceptVerdict(): Verdict {
   return { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: ['milter'], partial: false };
-}
-
-function hex(o: Negotiated): Record<string, string | number> {
-  return { version: o.version, actions: `0x${o.actions.toString(16)}`, protocol: `0x${o.protocol.toString(16)}` };
 }
