@@ -4,7 +4,6 @@
  * machines, ratios much less.
  */
 import { readFileSync } from 'node:fs';
-import { request, type Agent } from 'node:http';
 import { connect } from 'node:net';
 
 /** CPU time (user + system) of a process and its threads, ms. */
@@ -121,19 +120,4 @@ export async function closedLoop(
   await Promise.all(loops);
   for (const v of Object.values(latencies)) v.sort((a, b) => a - b);
   return { count, errors, elapsedMs, latencies };
-}
-
-/** A JSON POST to `url` over `agent` (keep-alive), resolving with the status and the body as text. */
-export function postJson(url: URL, agent: Agent): (body: string) => Promise<{ status: number; text: string }> {
-  return (body) =>
-    new Promise((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
 }

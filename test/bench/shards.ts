@@ -22,7 +22,8 @@ import { startRedisCluster } from '../support/redis-topologies.js';
 import { startHookgate, writeConfig } from '../support/processes.js';
 import { transaction } from '../support/stalwart.js';
 import { clean20k } from '../support/samples.js';
-import { closedLoop, cpuMs, postJson, redisCommand } from './measure.js';
+import { closedLoop, cpuMs, redisCommand } from './measure.js';
+import { postJson } from '../support/http.js';
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
