@@ -10,3 +10,4 @@ export {
 export { EngineUnavailableError, EngineProtocolError } from './errors.js';
 export { parseEndpoint, formatEndpoint, type Endpoint } from './endpoint.js';
 export { runScan, SCAN_MARGIN_MS, type RunScanOptions } from './run.js';
+export { tooLarge } from './limits.js';
