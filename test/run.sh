@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh Debian machine: installs what it needs (Debian packages for the real engines,
-# npm packages), builds, type-checks, lints, then runs every test against private daemons on loopback ports.
+# The whole test suite, on a fresh Debian machine. First what needs nothing but npm (`npm run check`: build,
+# typecheck, lint of sources and tests, no import cycles, formatting), so a mistake there fails before any Debian
+# package is installed; then the real engines, and every test against private daemons on loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib/ensure-debian.sh
+
+ensure_npm
+npm run check
 
 ensure_debian redis-server:redis-server,redis-tools clamd:clamav-daemon,clamdscan \
   rspamd:rspamd spamd:spamassassin,spamc,spamd postfix:postfix swaks:swaks clamav-milter:clamav-milter \
   haproxy:haproxy ip:iproute2 openssl:openssl chromium:chromium \
   dockerd:docker.io debootstrap:debootstrap docker-compose:docker-compose
-ensure_npm
-
-npx turbo run build typecheck lint --output-logs=errors-only
-npx tsc -p test/tsconfig.json
-npx madge --circular --extensions ts libs services --exclude '(dist|node_modules)/' --ts-config tsconfig.json >/dev/null || {
-  npx madge --circular --extensions ts libs services --exclude '(dist|node_modules)/' --ts-config tsconfig.json
-  exit 1
-}
 
 status=0
 npx vitest run --config test/vitest.config.ts "$@" || status=$?

@@ -7,6 +7,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 // finished (its own project, a later group), so its CPU and disk load cannot slow the timed cases of the others.
 const IMAGE_TEST = 'test/deploy/image.int.test.ts';
 
+// Unit tests need nothing but the sources: no Redis, no daemons, no build (`npm run test:unit`). They are the
+// `*.test.ts` files that are not `*.int.test.ts`, but for the generator's typecheck (it needs built packages).
+// The two projects split the same files between them.
+const ALL = ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'];
+const NOT_UNIT = ['**/*.int.test.ts', 'test/deploy/typecheck.test.ts'];
+const IGNORED = ['**/node_modules/**', '**/dist/**'];
+
 // Workspace packages resolve to their TypeScript sources (the `source` export condition): tests need no build,
 // except the system tests, which run the built `hookgate` executable.
 export default defineConfig({
@@ -21,14 +28,11 @@ export default defineConfig({
     reporters: ['default', 'json'],
     outputFile: { json: 'test/.results/vitest.json' },
     projects: [
+      { extends: true, test: { name: 'unit', include: ALL, exclude: [...IGNORED, ...NOT_UNIT], sequence: { groupOrder: 0 } } },
       {
         extends: true,
-        test: {
-          name: 'suite',
-          include: ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: ['**/node_modules/**', '**/dist/**', IMAGE_TEST],
-          sequence: { groupOrder: 0 },
-        },
+        // The rest but the image test: real Redis, engines, Postfix, the built executable.
+        test: { name: 'suite', include: NOT_UNIT, exclude: [...IGNORED, IMAGE_TEST], sequence: { groupOrder: 0 } },
       },
       { extends: true, test: { name: 'image', include: [IMAGE_TEST], sequence: { groupOrder: 1 } } },
     ],

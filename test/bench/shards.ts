@@ -13,7 +13,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ScanProducer, createScanWorker } from '@hookgate/queue';
 import { createRedisClient, connectRedis, closeRedis, type RedisTarget } from '@hookgate/redis';
@@ -23,6 +23,7 @@ import { startHookgate, writeConfig } from '../support/processes.js';
 import { transaction } from '../support/stalwart.js';
 import { clean20k } from '../support/samples.js';
 import { closedLoop, cpuMs, redisCommand } from './measure.js';
+import { postJson } from '../support/http.js';
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
@@ -182,17 +183,7 @@ scanners:
   const p = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`, ...redisEnv });
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency * 2 });
   const url = new URL(`${p.url}/hooks/stalwart`);
-  const post = (body: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  const post = postJson(url, agent);
   let cpu0: number[] = [];
   let hg0 = 0;
   const idle = await idleRate(ports);

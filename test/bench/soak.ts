@@ -8,7 +8,8 @@
  *   SOAK_MINUTES (30)   how long to run the load
  *   SOAK_RATE           transactions per second; default: half of the throughput a 15 s closed-loop probe reaches
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { postJson } from '../support/http.js';
 import { freePort, startClamd, startRedis } from '../support/daemons.js';
 import { startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
 import { transaction } from '../support/stalwart.js';
@@ -39,16 +40,12 @@ async function main(): Promise<void> {
     procs.push(ingress);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     const url = new URL(`${ingress.url}/hooks/stalwart`);
-    const post = (body: string) =>
-      new Promise<string>((resolve, reject) => {
-        const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += String(c)));
-          res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`status ${res.statusCode}`))));
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
+    const postOnce = postJson(url, agent);
+    const post = async (body: string): Promise<string> => {
+      const res = await postOnce(body);
+      if (res.status !== 200) throw new Error(`status ${res.status}`);
+      return res.text;
+    };
     let n = 0;
     const txn = async () => {
       const i = n++;

@@ -6,7 +6,7 @@
  * the milter peer rows (peers.ts: hookgate against clamav-milter and rspamd's proxy behind one Postfix).
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { startRedis, startClamd, freePort } from '../support/daemons.js';
 import { startRspamd } from '../support/rspamd.js';
 import { startSpamd } from '../support/spamd.js';
@@ -19,6 +19,7 @@ import { parseEndpoint } from '@hookgate/scanner-sdk';
 import { checkRspamd, spamdCheck } from '@hookgate/scanner-spam';
 import { DlpEngine, resolveDlpConfig } from '@hookgate/scanner-dlp';
 import { closedLoop, commandsSent, cpuMs, percentile, redisCounts, redisCpuMs, diffCounts } from './measure.js';
+import { postJson } from '../support/http.js';
 import { draft01Bench } from './draft01.js';
 import { milterBench } from './milter.js';
 import { peersBench, peerOptionsFromEnv, printPeers, type PeerBenchResult } from './peers.js';
@@ -92,17 +93,7 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
   const concurrency = s.concurrency ?? CONCURRENCY;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency * 2 });
   const url = new URL(`${p.url}/hooks/stalwart`);
-  const post = (body: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  const post = postJson(url, agent);
   let cpu0 = 0;
   let r0 = await redisCounts(redisPort);
   let scanned = 0;
@@ -317,7 +308,7 @@ async function main(): Promise<void> {
   console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
   writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers, shards }, null, 2));
-  if (peersError) throw peersError;
+  if (peersError) throw peersError instanceof Error ? peersError : new Error('the peers benchmark failed', { cause: peersError });
   console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}), ...(shards ? { shards } : {}) })}`);
 }
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../services/hookgate/src/config.js';
-import { scannerRegistry } from '../../services/hookgate/src/scanners.js';
+import { scannerRegistry, WORKER_POOLS } from '../../services/hookgate/src/scanners.js';
 import { checkExposure, splitListen } from '../../services/hookgate/src/roles.js';
 import { checkMilterExposure } from '../../services/hookgate/src/milter-role.js';
 import { DRAIN_SECONDS, ENGINE_IMAGES } from '../../deploy/k8s/src/manifests.js';
@@ -109,7 +109,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the hookgate image (deploy/docker/Dockerfile) for the ingress, the milter and one pool per scanner', () => {
     const roles = hookgateServices.map(([, s]) => argv(s).join(' '));
-    expect(roles).toEqual(expect.arrayContaining(['ingress', 'milter', ...['clamav', 'rspamd', 'spamd', 'dlp'].map((id) => `worker --scanners ${id}`)]));
+    expect(roles).toEqual(expect.arrayContaining(['ingress', 'milter', ...WORKER_POOLS.map((id) => `worker --scanners ${id}`)]));
     for (const [name, s] of hookgateServices) expect(s.image, name).toBe(`hookgate:${version}`);
     for (const e of ['redis', 'clamd', 'rspamd', 'spamd', 'otel-collector', 'jaeger', 'prometheus', 'grafana']) expect(names).toContain(e);
   });
@@ -296,7 +296,10 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       expect(s.image, name).toBeDefined();
       expect(unpinned(s.image!), name).toBeUndefined();
-      for (const p of s.ports ?? []) expect(String(p), `${name}: ${String(p)}`).toMatch(/^127\.0\.0\.1:/);
+      for (const p of s.ports ?? []) {
+        const port = typeof p === 'object' ? JSON.stringify(p) : String(p);
+        expect(port, `${name}: ${port}`).toMatch(/^127\.0\.0\.1:/);
+      }
     }
     expect(services.clamd!.image).toBe(ENGINE_IMAGES.clamd);
     expect(services.rspamd!.image).toBe(ENGINE_IMAGES.rspamd);

@@ -704,6 +704,7 @@ describe('generator variants', () => {
     // The formula is the sum: evaluated on lengths, it asks for as many replicas as the summed lists need.
     const evaluate = (len: Record<string, number>) => {
       const expr = formula.replace(/\b(backlog|in_flight)_\d\b/g, (v) => String(len[v] ?? 0)).replace(/^max/, 'Math.max');
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the generator's own arithmetic, evaluated as KEDA would
       return Function(`return ${expr}`)() as number;
     };
     expect(evaluate({ backlog_0: 10, backlog_1: 20, backlog_2: 30 })).toBe(60);

@@ -6,10 +6,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 const metricsSource = readFileSync('libs/telemetry/src/metrics.ts', 'utf8');
-/** Prometheus names the code exports: dots → underscores, counters get _total, histograms _bucket/_sum/_count. */
+/**
+ * Prometheus names the code exports: dots → underscores, counters get _total, histograms _bucket/_sum/_count. The
+ * name may sit on the line after the call (formatting wraps long calls).
+ */
 function exportedSeries(): Set<string> {
   const out = new Set<string>(['up']);
-  for (const m of metricsSource.matchAll(/(createCounter|createUpDownCounter|createObservableGauge|hist)\('([a-z_.]+)'/g)) {
+  for (const m of metricsSource.matchAll(/(createCounter|createUpDownCounter|createObservableGauge|hist)\(\s*'([a-z_.]+)'/g)) {
     const name = m[2]!.replaceAll('.', '_');
     if (m[1] === 'createCounter') out.add(`${name}_total`);
     else if (m[1] === 'hist') for (const s of ['_bucket', '_sum', '_count']) out.add(name + s);
@@ -17,7 +20,7 @@ function exportedSeries(): Set<string> {
   }
   // Gauges may sit in any module of the composition root, subfolders (scan/) included.
   for (const file of readdirSync('services/hookgate/src', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
-    for (const m of readFileSync(`services/hookgate/src/${file}`, 'utf8').matchAll(/observeGauge\('([a-z_.]+)'/g)) out.add(m[1]!.replaceAll('.', '_'));
+    for (const m of readFileSync(`services/hookgate/src/${file}`, 'utf8').matchAll(/observeGauge\(\s*'([a-z_.]+)'/g)) out.add(m[1]!.replaceAll('.', '_'));
   }
   return out;
 }

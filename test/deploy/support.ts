@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KNOWN_ENV } from '../../services/hookgate/src/config.js';
+import { SCANNER_IDS } from '../../services/hookgate/src/scanners.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const repoPath = (p: string): string => join(ROOT, p);
@@ -78,12 +79,9 @@ export function hookgateCommands(): Set<string> {
   return new Set(block[1].split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((w): w is string => !!w));
 }
 
-/** `SCANNER_IDS` of services/hookgate/src/scanners.ts. */
+/** The scanner ids hookgate knows (`SCANNER_IDS` of services/hookgate/src/scanners.ts). */
 export function scannerIds(): string[] {
-  const src = readRepo('services/hookgate/src/scanners.ts');
-  const m = /SCANNER_IDS\s*=\s*\[([^\]]*)\]/.exec(src);
-  if (!m?.[1]) throw new Error('SCANNER_IDS not found in services/hookgate/src/scanners.ts');
-  return [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]!);
+  return [...SCANNER_IDS];
 }
 
 /** Commands a deployment may run: the executable's commands, plus pending ones not landed yet. */

@@ -137,6 +137,52 @@ export function isRealVerdict(a: HookAnswer): boolean {
   return !/; partial/.test(a.reason) || /^reject; by=clamav;.*reasons=clamav:virus:/.test(a.reason);
 }
 
+/** Where a transaction of a failover test belongs: before, across (it ran while the topology changed), after. */
+export type LoadPhase = 'before' | 'failover' | 'after';
+
+const FLOW_STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
+
+/**
+ * Load across a failover: three clients in closed loops, full transactions, one in four with EICAR, until `stop()`.
+ * A transaction belongs to the phase it started in, or to `failover` when the phase changed while it ran. `check`
+ * sees every transaction as it completes (an assertion there fails the loop, and so `stop()`).
+ */
+export function loadAcrossFailover(
+  stack: CoreStack,
+  o: { clientIp: string; portBase: number; tag: string; check?: (t: HookAnswer[], virus: boolean) => void },
+) {
+  const answers: { stage: string; a: HookAnswer; phase: LoadPhase; virus: boolean }[] = [];
+  const afterTxns: HookAnswer[][] = [];
+  let phase: LoadPhase = 'before';
+  let n = 0;
+  let stopped = false;
+  const client = async (c: number) => {
+    while (!stopped) {
+      const i = n++;
+      const virus = i % 4 === 0;
+      const sample = virus ? eicarInline({ messageId: `${o.tag}v${i}` }) : clean({ subject: `${o.tag} ${i}`, messageId: `${o.tag}c${i}` });
+      const at = phase;
+      const t = await fullTransaction(stack.ingresses, { clientIp: o.clientIp, clientPort: o.portBase + c * 1000 + i }, sample);
+      const tagged: LoadPhase = at !== phase ? 'failover' : at;
+      t.forEach((a, s) => answers.push({ stage: FLOW_STAGES[s]!, a, phase: tagged, virus }));
+      if (tagged === 'after') afterTxns.push(t);
+      o.check?.(t, virus);
+    }
+  };
+  const clients = [0, 1, 2].map(client);
+  return {
+    answers,
+    afterTxns,
+    enter(next: LoadPhase): void {
+      phase = next;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await Promise.all(clients);
+    },
+  };
+}
+
 export interface AdminRecord {
   stages: { stage: string; record: { verdict: { action: string; decidedBy: string[]; partial: boolean }; results: { scanner: string; cached?: boolean; outcome: { status: string } }[] } | null }[];
 }

@@ -5,7 +5,7 @@
  * CPU-bound). Runs in the foreground as this process's child; the pidfile is kept for operators poking at it.
  */
 import { repoRoot } from './processes.js';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, requireBinary, talk, tempDir, waitUntil, stopChild } from './daemons.js';

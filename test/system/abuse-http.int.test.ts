@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
+import { withTimeout } from '@hookgate/contracts';
 import { startRedis, startClamd, freePort, type RedisDaemon, type ClamdDaemon } from '../support/daemons.js';
 import { startHookgate, writeConfig, postStalwart, type HookgateProcess } from '../support/processes.js';
 import { transaction } from '../support/stalwart.js';
@@ -83,13 +84,9 @@ function rawSocket(port: number): Promise<Raw> {
 /** Milliseconds until `p` settles; fails after `limitMs` (a regression fails fast instead of hanging). */
 async function took(p: Promise<unknown>, limitMs = 10_000): Promise<number> {
   const t0 = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still open after ${limitMs} ms`)), limitMs)));
-  try {
-    await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(p, limitMs, () => {
+    throw new Error(`still open after ${limitMs} ms`);
+  });
   return Date.now() - t0;
 }
 

@@ -3,7 +3,8 @@
  * timed from receipt; the margin left before the deadline is measured here and printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { postJson } from '../support/http.js';
 import { startRedis, startClamd, freePort, type RedisDaemon, type ClamdDaemon } from '../support/daemons.js';
 import { startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
 import { stalwartRequest } from '../support/stalwart.js';
@@ -42,16 +43,7 @@ describe('answers under Redis faults and load', () => {
     const answers: Answer[] = [];
     let phase = 'steady';
     let running = true;
-    const post = (body: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += String(c)));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
+    const post = postJson(url, agent);
     let n = 0;
     const loop = async () => {
       while (running) {

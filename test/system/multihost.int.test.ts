@@ -96,7 +96,7 @@ cache: { ttlMs: 0 }
 afterAll(async () => {
   const id = lab?.id;
   try {
-    await Promise.all([...roles.values()].map((r) => r.proc?.stop('SIGKILL')));
+    await Promise.all([...roles.values()].flatMap((r) => (r.proc ? [r.proc.stop('SIGKILL')] : [])));
     await lb?.stop();
     for (const c of clamds.values()) await c.remove();
     await redis?.stop();

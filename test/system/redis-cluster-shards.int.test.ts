@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisCluster, type RedisCluster } from '../support/redis-topologies.js';
-import { DEADLINE_MS, fullTransaction, isRealVerdict, startCoreStack, type CoreStack, type HookAnswer } from '../support/core-flows.js';
+import { DEADLINE_MS, fullTransaction, isRealVerdict, loadAcrossFailover, startCoreStack, type CoreStack, type HookAnswer, type LoadPhase } from '../support/core-flows.js';
 import { clean, eicarInline } from '../support/samples.js';
 import { bullQueueNames } from '@hookgate/queue';
 
@@ -16,7 +16,6 @@ let stack: CoreStack;
 const prefix = `hgs${process.pid}`;
 const SHARDS = 3;
 const TRANSPORT_SLACK_MS = 1000;
-const STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
 
 beforeAll(async () => {
   cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
@@ -98,37 +97,19 @@ describe('Redis Cluster (3 masters + replicas), queues in 3 shards: one pool ove
     const spublish = [...(await cluster.commandStatsByMaster()).entries()].map(([port, s]) => [port, s.spublish ?? 0] as const);
     const victim = spublish.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     expect((await cluster.shardChannelsByNode(`${prefix}:reply:*`)).get(victim)?.length).toBeGreaterThan(0);
-    type Phase = 'before' | 'failover' | 'after';
-    const answers: { stage: string; a: HookAnswer; phase: Phase; virus: boolean }[] = [];
-    const afterTxns: HookAnswer[][] = [];
-    let phase: Phase = 'before';
-    let n = 0;
-    let stopLoad = false;
-    const client = async (c: number) => {
-      while (!stopLoad) {
-        const i = n++;
-        const virus = i % 4 === 0;
-        const sample = virus ? eicarInline({ messageId: `kv${i}` }) : clean({ subject: `kill ${i}`, messageId: `kc${i}` });
-        const at = phase;
-        const t = await fullTransaction(stack.ingresses, { clientIp: '203.0.113.48', clientPort: 40000 + c * 1000 + i }, sample);
-        const tagged: Phase = at !== phase ? 'failover' : at;
-        t.forEach((a, s) => answers.push({ stage: STAGES[s]!, a, phase: tagged, virus }));
-        if (tagged === 'after') afterTxns.push(t);
-      }
-    };
-    const clients = [0, 1, 2].map(client);
+    const load = loadAcrossFailover(stack, { clientIp: '203.0.113.48', portBase: 40000, tag: 'kill' });
+    const { answers, afterTxns } = load;
     await expect.poll(() => answers.filter((x) => x.stage === 'data' && isRealVerdict(x.a)).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(6);
-    phase = 'failover';
+    load.enter('failover');
     const t0 = Date.now();
     const promoted = await cluster.killMaster(victim);
     const promotedMs = Date.now() - t0;
     expect(promoted).not.toBe(victim);
-    phase = 'after';
+    load.enter('after');
     // After the promotion, real verdicts again, and quickly: notices flow again (the sharded subscription moved to
     // the promoted master), not only the re-read at the deadline.
     await expect.poll(() => afterTxns.filter((t) => isRealVerdict(t[4]!) && t[4]!.ms < DEADLINE_MS.data / 2).length, { timeout: 60_000 }).toBeGreaterThanOrEqual(9);
-    stopLoad = true;
-    await Promise.all(clients);
+    await load.stop();
 
     // Every request got an HTTP 200 answer before its stage deadline.
     expect(answers.every((x) => x.a.status === 200)).toBe(true);
@@ -141,7 +122,7 @@ describe('Redis Cluster (3 masters + replicas), queues in 3 shards: one pool ove
     // Fail-closed: every data answer is either a real verdict or a tempfail; none accepted without clamav's result.
     const unreal = data.filter((x) => !isRealVerdict(x.a));
     expect(unreal.filter((x) => x.a.body.response?.status !== 451).map((x) => `${x.a.body.action} ${x.a.reason}`)).toEqual([]);
-    const summary = (p: Phase) => {
+    const summary = (p: LoadPhase) => {
       const d = data.filter((x) => x.phase === p);
       const ms = answers.filter((x) => x.phase === p).map((x) => x.a.ms);
       return { data: d.length, real: d.filter((x) => isRealVerdict(x.a)).length, tempfail: d.filter((x) => x.a.body.response?.status === 451).length, maxMs: Math.round(Math.max(0, ...ms)) };

@@ -14,13 +14,13 @@ import {
   flowResultCache,
   flowTransactions,
   adminRecord,
-  fullTransaction,
   isRealVerdict,
+  loadAcrossFailover,
   startCoreStack,
   type CoreStack,
   type HookAnswer,
+  type LoadPhase,
 } from '../support/core-flows.js';
-import { clean, eicarInline } from '../support/samples.js';
 import { freePort } from '../support/daemons.js';
 import { startHookgate, writeConfig } from '../support/processes.js';
 
@@ -32,7 +32,6 @@ const prefix = `hgs${process.pid}`;
  * test file in parallel); the MTA's own timeout (6 s in the core-flow config) is far above.
  */
 const TRANSPORT_SLACK_MS = 1000;
-const STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
 
 /** Names of the client connections a Redis server has now. */
 async function clientNames(node: RedisNode): Promise<string[]> {
@@ -82,33 +81,20 @@ describe('Redis Sentinel: core flows through the built executable', () => {
 
   it('SENTINEL FAILOVER under load: every request answered before its deadline, clients follow the new master, real verdicts again', async () => {
     const oldMaster = await sentinel.masterNode();
-    type Phase = 'before' | 'failover' | 'after';
-    const answers: { stage: string; a: HookAnswer; phase: Phase }[] = [];
-    const afterTxns: HookAnswer[][] = [];
-    let phase: Phase = 'before';
-    let n = 0;
-    let stopLoad = false;
-    // Three clients in closed loops, full transactions, one in four with EICAR. A transaction belongs to the phase
-    // it started in, or to the failover if the failover began while it ran.
-    const client = async (c: number) => {
-      while (!stopLoad) {
-        const i = n++;
-        const virus = i % 4 === 0;
-        const sample = virus ? eicarInline({ messageId: `fv${i}` }) : clean({ subject: `failover ${i}`, messageId: `fc${i}` });
-        const at = phase;
-        const t = await fullTransaction(stack.ingresses, { clientIp: '203.0.113.46', clientPort: 45000 + c * 1000 + i }, sample);
-        const tagged: Phase = at === 'before' && phase !== 'before' ? 'failover' : at;
-        t.forEach((a, s) => answers.push({ stage: STAGES[s]!, a, phase: tagged }));
-        if (tagged === 'after') afterTxns.push(t);
+    const load = loadAcrossFailover(stack, {
+      clientIp: '203.0.113.46',
+      portBase: 45000,
+      tag: 'failover',
+      check: (t, virus) => {
         const data = t[4]!;
         // Never a wrong verdict: a virus is never accepted; clean mail is never rejected as a virus.
         expect(data.body.action === 'accept' && virus).toBe(false);
         expect(data.body.response?.status === 550 && !virus).toBe(false);
-      }
-    };
-    const clients = [0, 1, 2].map(client);
+      },
+    });
+    const { answers, afterTxns } = load;
     await expect.poll(() => answers.filter((x) => x.stage === 'data' && isRealVerdict(x.a)).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(6);
-    phase = 'failover';
+    load.enter('failover');
     const t0 = Date.now();
     const newMaster = await sentinel.failover();
     const promotedMs = Date.now() - t0;
@@ -126,10 +112,9 @@ describe('Redis Sentinel: core flows through the built executable', () => {
     // They moved on `+switch-master`, before Sentinel got round to demoting the old master (its next INFO, seconds
     // later): nothing was written to a master about to be resynced away.
     expect(oldRoleWhenMoved).toBe('master');
-    phase = 'after';
+    load.enter('after');
     await expect.poll(() => afterTxns.filter((t) => isRealVerdict(t[4]!)).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(9);
-    stopLoad = true;
-    await Promise.all(clients);
+    await load.stop();
 
     // Every request got exactly one HTTP 200 answer, before its stage deadline.
     expect(answers.every((x) => x.a.status === 200)).toBe(true);
@@ -143,7 +128,7 @@ describe('Redis Sentinel: core flows through the built executable', () => {
       expect(rec.status).toBe(200);
       expect(rec.body.stages.find((st) => st.stage === 'data')?.record).not.toBeNull();
     }
-    const summary = (p: Phase) => {
+    const summary = (p: LoadPhase) => {
       const d = answers.filter((x) => x.phase === p && x.stage === 'data');
       const ms = answers.filter((x) => x.phase === p).map((x) => x.a.ms);
       return { data: d.length, real: d.filter((x) => isRealVerdict(x.a)).length, tempfail: d.filter((x) => x.a.body.response?.status === 451).length, maxMs: Math.round(Math.max(0, ...ms)) };

@@ -7,7 +7,8 @@
  *
  * No relative imports of values: the tests import this module as `.js` (TypeScript's convention) and Node runs it
  * as `.ts` (type stripping), and only a self-contained module satisfies both. Queue shard names come from
- * `@hookgate/queue/shards` (a package import: built first, `npx turbo run build`), so they are the workers' own.
+ * `@hookgate/queue/shards` and the worker pools from `@hookgate/hookgate/scanners` (package imports: built first,
+ * `npx turbo run build`), so they are the workers' own.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -35,13 +36,16 @@ import type { INetworkPolicyEgressRule, INetworkPolicyIngressRule, INetworkPolic
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import type { IScaleTriggers } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { shardLayout } from '@hookgate/queue/shards';
+import { WORKER_POOLS, type WorkerPool } from '@hookgate/hookgate/scanners';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Overlay parameters (the values are in overlays.ts)
 
-/** The scanner worker pools, one Deployment and one KEDA ScaledObject each; ids as in `hookgate worker --scanners`. */
-export const WORKER_POOLS = ['clamav', 'rspamd', 'spamd', 'dlp'] as const;
-export type WorkerPool = (typeof WORKER_POOLS)[number];
+/**
+ * The scanner worker pools, one Deployment and one KEDA ScaledObject each; ids as in `hookgate worker --scanners`.
+ * hookgate's own list of scanners decides them (services/hookgate/src/scanners.ts: every queued scanner but test ones).
+ */
+export { WORKER_POOLS, type WorkerPool };
 
 export interface Range {
   min: number;
@@ -84,7 +88,8 @@ export interface Overlay {
   secrets: 'placeholders' | 'external';
   ingress: { replicas: Range; resources: Resources; cpuTarget: number };
   milter: { replicas: Range; resources: Resources; cpuTarget: number };
-  workers: Record<WorkerPool, PoolSettings>;
+  /** Settings of each worker pool: `default`, unless the pool has its own. */
+  workers: { default: PoolSettings } & Partial<Record<WorkerPool, PoolSettings>>;
   /** clamd holds about 1 GiB per loaded signature set and two sets while it reloads (ConcurrentDatabaseReload). */
   clamd: { replicas: Range; resources: Resources; cpuTarget: number };
   rspamd: { replicas: number; resources: Resources };
@@ -474,7 +479,7 @@ function queueTriggers(o: Overlay, facts: ConfigFacts, pool: WorkerPool, backlog
 function workerPool(o: Overlay, inputs: RenderInputs, facts: ConfigFacts, pool: WorkerPool): ManifestFile {
   const role = `worker-${pool}` as const;
   const name = `hookgate-${role}`;
-  const settings = o.workers[pool];
+  const settings = o.workers[pool] ?? o.workers.default;
   const lbls = labels('hookgate', role, inputs.version);
   const match = selector('hookgate', role);
   const cluster = o.redis.kind === 'external' && o.redis.topology === 'cluster';
@@ -805,11 +810,12 @@ function networkPolicies(o: Overlay): ManifestFile {
       metadata: { name, namespace: o.namespace, labels: labels('hookgate', 'network-policy') },
       spec: { podSelector: { matchLabels: podSelector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
     });
-  const engineOf: Record<WorkerPool, INetworkPolicyEgressRule | undefined> = {
+  // The engine each pool talks to; a pool not named here (dlp: its engine runs inside the worker) reaches only
+  // Redis and the collector.
+  const engineOf: Partial<Record<WorkerPool, INetworkPolicyEgressRule>> = {
     clamav: { to: [{ podSelector: { matchLabels: selector('clamd', 'engine') } }], ports: tcp(PORTS.clamd) },
     rspamd: { to: [{ podSelector: { matchLabels: selector('rspamd', 'engine') } }], ports: tcp(PORTS.rspamd) },
     spamd: { to: [{ podSelector: { matchLabels: selector('spamd', 'engine') } }], ports: tcp(PORTS.spamd) },
-    dlp: undefined, // the DLP engine runs inside the worker
   };
   const fromWorker = (pool: WorkerPool, port: number): INetworkPolicyIngressRule => ({
     from: [{ podSelector: { matchLabels: selector('hookgate', `worker-${pool}`) } }],

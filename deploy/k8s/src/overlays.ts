@@ -16,9 +16,7 @@ export const dev: Overlay = {
   ingress: { replicas: { min: 1, max: 3 }, resources: { cpu: '200m', memory: '256Mi', memoryLimit: '512Mi' }, cpuTarget: 70 },
   milter: { replicas: { min: 1, max: 2 }, resources: small, cpuTarget: 70 },
   workers: {
-    clamav: { replicas: { min: 1, max: 3 }, resources: small, backlogPerReplica: 5 },
-    rspamd: { replicas: { min: 1, max: 3 }, resources: small, backlogPerReplica: 5 },
-    spamd: { replicas: { min: 1, max: 3 }, resources: small, backlogPerReplica: 5 },
+    default: { replicas: { min: 1, max: 3 }, resources: small, backlogPerReplica: 5 },
     dlp: { replicas: { min: 1, max: 3 }, resources: { cpu: '200m', memory: '256Mi', memoryLimit: '512Mi' }, backlogPerReplica: 5 },
   },
   clamd: { replicas: { min: 1, max: 1 }, resources: { cpu: '500m', memory: '3Gi', memoryLimit: '3Gi' }, cpuTarget: 70 },
@@ -41,9 +39,7 @@ export const prod: Overlay = {
   ingress: { replicas: { min: 3, max: 20 }, resources: { cpu: '500m', memory: '512Mi', memoryLimit: '1Gi' }, cpuTarget: 65 },
   milter: { replicas: { min: 2, max: 10 }, resources: { cpu: '250m', memory: '256Mi', memoryLimit: '512Mi' }, cpuTarget: 65 },
   workers: {
-    clamav: { replicas: { min: 2, max: 30 }, resources: { cpu: '250m', memory: '256Mi', memoryLimit: '512Mi' }, backlogPerReplica: 5 },
-    rspamd: { replicas: { min: 2, max: 30 }, resources: { cpu: '250m', memory: '256Mi', memoryLimit: '512Mi' }, backlogPerReplica: 5 },
-    spamd: { replicas: { min: 2, max: 30 }, resources: { cpu: '250m', memory: '256Mi', memoryLimit: '512Mi' }, backlogPerReplica: 5 },
+    default: { replicas: { min: 2, max: 30 }, resources: { cpu: '250m', memory: '256Mi', memoryLimit: '512Mi' }, backlogPerReplica: 5 },
     dlp: { replicas: { min: 2, max: 30 }, resources: { cpu: '500m', memory: '512Mi', memoryLimit: '1Gi' }, backlogPerReplica: 5 },
   },
   clamd: { replicas: { min: 2, max: 12 }, resources: { cpu: '1', memory: '3Gi', memoryLimit: '3Gi' }, cpuTarget: 70 },

@@ -26,7 +26,22 @@ export {
   type VerdictRecord,
 } from './results.js';
 export { scanQueueName, scanJobId, type ScanJob } from './jobs.js';
-export { HookgateError, ERR, errorCode, errorMessage, type ErrorCode } from './errors.js';
+export {
+  HookgateError,
+  ERRORS,
+  ERR,
+  DRAFT01_ERRORS,
+  errorSpec,
+  errorCode,
+  errorMessage,
+  type ErrorCode,
+  type ErrorSpec,
+  type HttpErrorSpec,
+  type Draft01ErrorCode,
+} from './errors.js';
+export { withTimeout } from './timeout.js';
+export { unfoldHeader, smtpReplyText } from './text.js';
+export { literals, stageList, replySchema, headerSchema, headerNameSchema, HEADER_NAME_PATTERN } from './schema.js';
 export {
   StalwartAddress,
   StalwartRequest,
@@ -56,8 +71,6 @@ export {
   DRAFT01_OUTBOUND_ACTIONS,
   DRAFT01_ACTION_RANK,
   DRAFT01_DELIVERY_STATUSES,
-  DRAFT01_ERRORS,
-  DRAFT01_ERROR_STATUS,
   DRAFT01_REGISTRATION_ID,
   DRAFT01_REQUEST_ID,
   DRAFT01_UTC_DATE,
@@ -83,7 +96,6 @@ export {
   type Draft01OutboundAction,
   type Draft01Action,
   type Draft01DeliveryStatus,
-  type Draft01ErrorCode,
   type Draft01ErrorBody,
   type Draft01Serialization,
   type Draft01DirectionCapabilities,

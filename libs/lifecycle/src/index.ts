@@ -2,6 +2,8 @@
  * Ordered start and stop. Closers run in reverse registration order, each caught and bounded so later ones still
  * run; the whole stop has a hard deadline. The first SIGTERM/SIGINT drains, a second one exits at once.
  */
+import { errorMessage, withTimeout } from '@hookgate/contracts';
+
 export interface LifecycleLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
@@ -71,17 +73,11 @@ export class Lifecycle {
       hard.unref();
       for (const c of [...this.#closers].reverse()) {
         const started = Date.now();
-        let timer: NodeJS.Timeout | undefined;
         try {
-          const outcome = await Promise.race([
-            c.close().then(() => 'closed' as const),
-            new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), c.timeoutMs))),
-          ]);
+          const outcome = await withTimeout(c.close().then(() => 'closed' as const), c.timeoutMs, () => 'timeout' as const);
           if (outcome === 'timeout') this.#log.warn({ closer: c.name, timeoutMs: c.timeoutMs }, 'shutdown step did not finish in time; moving on');
         } catch (err) {
-          this.#log.warn({ closer: c.name, err: err instanceof Error ? err.message : String(err) }, 'closer failed');
-        } finally {
-          clearTimeout(timer);
+          this.#log.warn({ closer: c.name, err: errorMessage(err) }, 'closer failed');
         }
         // A slow step in a shutdown is worth seeing; the others are noise.
         if (Date.now() - started >= SLOW_CLOSE_MS) this.#log.warn({ closer: c.name, ms: Date.now() - started }, 'slow shutdown step');

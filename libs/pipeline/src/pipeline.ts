@@ -11,7 +11,7 @@ import {
   type VerdictRecord,
 } from '@hookgate/contracts';
 import { applyOverride, decide, selectPolicy, PLAIN_BANK, type CompiledRule, type DefaultReplies } from '@hookgate/verdict';
-import type { PolicyBank } from '@hookgate/contracts';
+import { withTimeout, type PolicyBank } from '@hookgate/contracts';
 import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
 import type { ScanProducer } from '@hookgate/queue';
@@ -415,14 +415,4 @@ let idCounter = 0;
 function newRequestId(): string {
   idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
   return `${ID_PREFIX}${idCounter.toString(36)}`;
-}
-
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,4 +1,4 @@
-import { ERR, errorCode, type Protocol, type SmtpReply, type StageRequest, type Verdict, type VerdictRecord } from '@hookgate/contracts';
+import { ERR, errorCode, errorMessage, withTimeout, type Protocol, type SmtpReply, type StageRequest, type Verdict, type VerdictRecord } from '@hookgate/contracts';
 import type { ScanLogger } from '@hookgate/scanner-sdk';
 
 /**
@@ -33,15 +33,13 @@ export async function keepQuarantined(
   const verdict = o.record.verdict;
   // The record names the transaction once the stage is recorded (normally long before any scan answered).
   const kept = o.dispatched.then(() => keeper.keep(o.request, o.message, { ...o.record, txnId: o.request.txnId }));
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, o.budgetMs))));
-  const outcome = await Promise.race([kept.then((id) => ({ id }), (err: unknown) => ({ err })), late]).finally(() => clearTimeout(timer));
+  const outcome = await withTimeout(kept.then((id) => ({ id }), (err: unknown) => ({ err })), o.budgetMs, () => 'late' as const);
   if (outcome !== 'late' && 'id' in outcome) {
     return { ...verdict, reply: keeper.reply(outcome.id), quarantine: { id: outcome.id, answer: o.answer } };
   }
   if (outcome === 'late') void kept.then((id) => keeper.forget(id)).catch(() => undefined);
   const full = outcome !== 'late' && errorCode(outcome.err) === ERR.QUARANTINE_FULL;
-  const why = outcome === 'late' ? `not kept within ${o.budgetMs} ms` : outcome.err instanceof Error ? outcome.err.message : String(outcome.err);
+  const why = outcome === 'late' ? `not kept within ${o.budgetMs} ms` : errorMessage(outcome.err);
   o.log.warn({ reqId: o.request.reqId, stage: o.request.stage, err: why }, 'quarantine could not keep the message: answered tempfail (the MTA keeps it)');
   return {
     ...verdict,

@@ -1,4 +1,4 @@
-import { ERR, HookgateError, type Protocol, type SmtpReply, type StageRequest, type VerdictRecord } from '@hookgate/contracts';
+import { ERR, HookgateError, errorMessage, type Protocol, type SmtpReply, type StageRequest, type VerdictRecord } from '@hookgate/contracts';
 import { headerSection, parseHeaders } from './head.js';
 import { idTime, isId, newId } from './ids.js';
 import type { Relay } from './relay.js';
@@ -16,23 +16,9 @@ export interface QuarantineOptions {
 }
 
 /** An item as the admin API shows it: headers and verdict, the message only when asked for. */
-export interface ItemView {
-  id: string;
+export interface ItemView extends Omit<ItemMeta, 'v' | 'sessionId'> {
   status: ItemStatus;
-  keptAt: number;
-  expiresAt: number;
-  size: number;
-  protocol: Protocol;
-  txnId: string;
-  reqId: string;
-  queueId?: string;
-  from: string;
-  to: string[];
-  client: { ip: string; helo?: string };
-  subject?: string;
-  lossy: boolean;
   headers: { name: string; value: string }[];
-  record: VerdictRecord;
   outcome?: ItemOutcome;
   audit: AuditEntry[];
   /** The kept message, base64 (only when asked for, and only while it is held). */
@@ -102,7 +88,7 @@ export class Quarantine {
       await this.store.keep(meta, message, headerSection(message), audit);
     } catch (err) {
       if (err instanceof HookgateError) throw err;
-      throw new HookgateError(ERR.QUARANTINE_UNAVAILABLE, `quarantine store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: true });
+      throw new HookgateError(ERR.QUARANTINE_UNAVAILABLE, `quarantine store failed: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     return id;
   }
@@ -174,7 +160,7 @@ export class Quarantine {
     try {
       delivery = await relay.deliver({ from: meta.from, to: meta.to }, message);
     } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
+      const detail = errorMessage(err);
       await this.store.settle(id, { released: false }, { at: this.#now(), who, what: 'release-failed', id, detail: detail.slice(0, 500) });
       throw err instanceof HookgateError ? err : new HookgateError(ERR.RELAY_FAILED, detail, { cause: err });
     }

@@ -198,6 +198,10 @@ export class RedisQuarantineStore implements QuarantineStore {
   #index(): string[] {
     return [this.#k('items'), this.#k('exp'), this.#k('held'), this.#k('bytes')];
   }
+  /** KEYS of the scripts that end an item's hold (SETTLE, REMOVE): item, held, bytes, item audit, audit stream. */
+  #holdKeys(id: string): string[] {
+    return [this.#item(id), this.#k('held'), this.#k('bytes'), this.#itemAudit(id), this.#k('audit')];
+  }
 
   async keep(meta: ItemMeta, message: Uint8Array, head: Uint8Array, audit: AuditEntry): Promise<void> {
     const held = await this.#redis.hgqKeep(
@@ -296,11 +300,7 @@ export class RedisQuarantineStore implements QuarantineStore {
 
   async settle(id: string, result: { released: true; outcome: ItemOutcome } | { released: false }, audit: AuditEntry): Promise<void> {
     await this.#redis.hgqSettle(
-      this.#item(id),
-      this.#k('held'),
-      this.#k('bytes'),
-      this.#itemAudit(id),
-      this.#k('audit'),
+      ...this.#holdKeys(id),
       id,
       result.released ? '1' : '0',
       result.released ? JSON.stringify(result.outcome) : '',
@@ -312,11 +312,7 @@ export class RedisQuarantineStore implements QuarantineStore {
   async remove(id: string, outcome: ItemOutcome, audit: AuditEntry, now: number, staleMs: number): Promise<RemoveResult> {
     const r = Number(
       await this.#redis.hgqRemove(
-        this.#item(id),
-        this.#k('held'),
-        this.#k('bytes'),
-        this.#itemAudit(id),
-        this.#k('audit'),
+        ...this.#holdKeys(id),
         id,
         now,
         staleMs,

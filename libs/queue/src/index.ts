@@ -4,7 +4,7 @@
  * A scanner's queue may be split into shards (./shards.ts): producers pick one by session, workers consume all.
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { scanJobId, scanQueueName, type ScanJob } from '@hookgate/contracts';
+import { scanJobId, scanQueueName, withTimeout, type ScanJob } from '@hookgate/contracts';
 import { shardLayout, shardOfSession, type ShardLayout } from './shards.js';
 
 export interface QueueOptions {
@@ -173,13 +173,7 @@ function shardWorker(
           void worker.disconnect().catch(() => undefined);
           return;
         }
-        let timer: NodeJS.Timeout | undefined;
-        const graceful = worker.close().then(() => true);
-        const timedOut = new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
-        });
-        const ok = await Promise.race([graceful, timedOut]).catch(() => false);
-        clearTimeout(timer);
+        const ok = await withTimeout(worker.close().then(() => true), timeoutMs, () => false).catch(() => false);
         // BullMQ memoises close(): close(true) after a hanging close() returns the same hanging promise. close()
         // hangs when the blocking connection is reconnecting (e.g. just after a Sentinel failover killed client
         // connections): ioredis never emits 'end' for a client disconnected while reconnecting. So drop the

@@ -3,6 +3,7 @@
  * what it created.
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis';
+import { withTimeout } from '@hookgate/contracts';
 
 /** Where Redis is: one server, a Sentinel group, or a Cluster (seed nodes). */
 export type RedisTarget =
@@ -120,17 +121,9 @@ function newClient(target: RedisTarget, ro: RedisOptions, role: RedisRole): Redi
 /** Connects and waits for `ready`, failing after `timeoutMs`. */
 export async function connectRedis(client: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (client.status === 'ready') return;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(client.connect(), timeoutMs, () => {
+    throw new Error(`Redis not ready after ${timeoutMs} ms`);
+  });
 }
 
 /** True when the client can send commands now (not connecting, reconnecting or closed). */
@@ -148,16 +141,9 @@ export async function closeRedis(client: RedisClient, timeoutMs = 2000): Promise
     client.disconnect();
     return;
   }
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.quit().catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
+    await withTimeout(client.quit().catch(() => undefined), timeoutMs);
   } finally {
-    clearTimeout(timer);
     client.disconnect();
   }
 }

@@ -1,4 +1,4 @@
-import { ERR, errorCode, errorMessage, scanQueueName, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
+import { ERR, errorCode, errorMessage, scanQueueName, withTimeout, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
 import { ATTR, SPAN, SpanKind, extractTrace, hookgateMetrics, inSpan, markError, seconds, type Span } from '@hookgate/telemetry';
 import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
@@ -57,16 +57,12 @@ export class ScannerRuntime {
     await Promise.all(
       this.#o.scanners.map(async ({ scanner }) => {
         const log = this.#o.log.child({ scanner: scanner.id });
-        let timer: NodeJS.Timeout | undefined;
         try {
-          await Promise.race([
-            scanner.init?.({ log }),
-            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${INIT_TIMEOUT_MS} ms`)), INIT_TIMEOUT_MS))),
-          ]);
+          await withTimeout(Promise.resolve(scanner.init?.({ log })), INIT_TIMEOUT_MS, () => {
+            throw new Error(`no answer within ${INIT_TIMEOUT_MS} ms`);
+          });
         } catch (err) {
           log.warn({ err: describeError(err) }, 'scanner init failed; scans will report engine errors until the engine answers');
-        } finally {
-          clearTimeout(timer);
         }
       }),
     );
@@ -220,15 +216,6 @@ const HEARTBEAT_MS = 1000;
 const HEARTBEAT_TTL_MS = 3000;
 /** Leaving the pools must not hold up shutdown when Redis is gone. */
 const LEAVE_TIMEOUT_MS = 500;
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Error facts that are safe to log: code and message, never request content. */
 export function describeError(err: unknown): { code?: string; message: string } {

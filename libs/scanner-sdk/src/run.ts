@@ -1,4 +1,4 @@
-import { ERR, errorCode, errorMessage, type ScanOutcome } from '@hookgate/contracts';
+import { ERR, errorCode, errorMessage, withTimeout, type ScanOutcome } from '@hookgate/contracts';
 import type { Scanner, ScanInput, ScanLogger } from './scanner.js';
 
 /**
@@ -29,13 +29,6 @@ export async function runScan(scanner: Scanner, input: ScanInput, o: RunScanOpti
   if (skip) return { status: 'skip', reason: skip };
   const until = o.deadlineAt - (o.marginMs ?? SCAN_MARGIN_MS);
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<ScanOutcome>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      resolve(timeoutOutcome('scan did not finish before the deadline'));
-    }, Math.max(0, until - now()));
-  });
   const scanned = Promise.resolve()
     .then(() => scanner.scan(input, { signal: controller.signal, deadlineAt: until, log: o.log }))
     .catch((err: unknown): ScanOutcome => {
@@ -44,11 +37,10 @@ export async function runScan(scanner: Scanner, input: ScanInput, o: RunScanOpti
       o.log.warn({ err: { ...(errorCode(err) ? { code } : {}), message: errorMessage(err) } }, 'scan failed');
       return { status: 'error', code, message: errorMessage(err), retryable: code === ERR.SCAN_ENGINE_UNAVAILABLE };
     });
-  try {
-    return await Promise.race([scanned, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(scanned, until - now(), () => {
+    controller.abort();
+    return timeoutOutcome('scan did not finish before the deadline');
+  });
 }
 
 function timeoutOutcome(message: string): ScanOutcome {

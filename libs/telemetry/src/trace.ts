@@ -3,6 +3,7 @@
  * root). Never throws into the request path.
  */
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { errorMessage } from '@hookgate/contracts';
 
 export { SpanKind, type Span, type Context, type Attributes };
 
@@ -15,7 +16,7 @@ export async function inSpan<T>(name: string, attrs: Attributes, fn: (span: Span
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
     throw err;
   } finally {
     span.end();

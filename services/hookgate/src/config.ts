@@ -3,105 +3,19 @@
  * validated once at startup with every problem listed. docs/configuration.md documents each key;
  * deploy/config/hookgate.example.yaml is a commented example.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { MAX_QUEUE_SHARDS } from '@hookgate/queue';
-import { ACTIONS, FAILURE_ACTIONS, STAGES, UNSCANNED_ACTIONS, DEFAULT_SEVERITY } from '@hookgate/contracts';
+import { Type, type Static } from '@sinclair/typebox';
+import { ACTIONS, DEFAULT_SEVERITY, STAGES, errorMessage, literals as lit, replySchema as Reply } from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
-import { RspamdConfigSchema, SpamdConfigSchema } from '@hookgate/scanner-spam';
 import { MilterConfigSchema } from '@hookgate/milter';
-import { DlpConfigSchema, validateDlpRules } from '@hookgate/scanner-dlp';
-import { ConfigError, closest, readConfigFile, setPath, unknownEnv, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import { ConfigError, closest, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
 import { ConnectionLimitsSchema } from '@hookgate/ingress';
-import { Draft01ConfigSchema, TlsConfigSchema, DRAFT01_ENV_KEYS, checkDraft01AndTls } from './draft01.js';
+import { Draft01ConfigSchema, TlsConfigSchema, checkDraft01AndTls } from './draft01.js';
 import { parseRelayUrl } from '@hookgate/quarantine';
+import { checkScanners, SCANNER_IDS, ScannersSchema } from './scanners.js';
+import { ENV_VARS } from './env.js';
+import { PolicyBankSchema, RuleSchema } from './policy-schema.js';
 
-const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
-  Type.Union(values.map((v) => Type.Literal(v)) as never, opts) as unknown as TSchema & { static: T[number] };
-
-const Reply = (code: number, enhanced: string, text: string) =>
-  Type.Object(
-    {
-      code: Type.Integer({ minimum: 200, maximum: 599 }),
-      enhanced: Type.Optional(Type.String({ pattern: '^[245]\\.\\d{1,3}\\.\\d{1,3}$' })),
-      text: Type.String({ minLength: 1, maxLength: 400, pattern: '^[^\\r\\n]*$' }),
-    },
-    { default: { code, enhanced, text } },
-  );
-
-const FailurePolicy = (required: boolean) => ({
-  required: Type.Boolean({ default: required }),
-  onError: Type.Optional(lit(FAILURE_ACTIONS)),
-  onTimeout: Type.Optional(lit(FAILURE_ACTIONS)),
-  onMissing: Type.Optional(lit(FAILURE_ACTIONS)),
-  onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
-  concurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
-});
-
-/**
- * Keys of scanners that run in worker pools behind a queue. `queueShards` splits the queue into that many BullMQ
- * queues, each its own Cluster slot (issue 13); 1 (the default) is the single queue of earlier versions.
- */
-const Queued = {
-  queueShards: Type.Integer({ minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1 }),
-};
-
-const StageList = (def: string[]) => Type.Array(lit(STAGES), { default: def, minItems: 1 });
-const Header = (name: string, value: string) =>
-  Type.Union([Type.Object({ name: Type.String({ pattern: '^[!-9;-~]+$' }), value: Type.String({ pattern: '^[^\\r\\n]*$' }) }), Type.Null()], {
-    default: { name, value },
-  });
-
-const ScannerOverrideSchema = Type.Object({
-  enabled: Type.Optional(Type.Boolean()),
-  required: Type.Optional(Type.Boolean()),
-  onError: Type.Optional(lit(FAILURE_ACTIONS)),
-  onTimeout: Type.Optional(lit(FAILURE_ACTIONS)),
-  onMissing: Type.Optional(lit(FAILURE_ACTIONS)),
-  onUnscanned: Type.Optional(lit(UNSCANNED_ACTIONS)),
-  action: Type.Optional(lit(ACTIONS)),
-});
-
-const Score = Type.Union([Type.Number(), Type.Null()], { default: null });
-
-/** A policy bank: how results become an action for one traffic class. */
-const PolicyBankSchema = Type.Object(
-  {
-    scanners: Type.Record(Type.String(), ScannerOverrideSchema, { default: {} }),
-    spam: Type.Object(
-      {
-        mode: lit(['scanner', 'score'] as const, { default: 'scanner' }),
-        addHeaderAt: Score,
-        quarantineAt: Score,
-        rejectAt: Score,
-        weights: Type.Record(Type.String(), Type.Number({ minimum: 0 }), { default: {} }),
-      },
-      { default: {} },
-    ),
-    stamp: Type.Object(
-      { verdict: Type.Boolean({ default: false }), spam: Type.Boolean({ default: true }), virus: Type.Boolean({ default: false }) },
-      { default: {} },
-    ),
-    subjectTag: Type.Union([Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\r\\n]*$' }), Type.Null()], { default: null }),
-  },
-  { default: {} },
-);
-
-const RuleSchema = Type.Object({
-  name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
-  match: Type.Object(
-    {
-      direction: Type.Optional(lit(['inbound', 'outbound'] as const)),
-      senderDomains: Type.Optional(Type.Array(Type.String())),
-      recipientDomains: Type.Optional(Type.Array(Type.String())),
-      clientNetworks: Type.Optional(Type.Array(Type.String())),
-      minSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-      maxSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-      stages: Type.Optional(Type.Array(lit(STAGES))),
-    },
-    { default: {} },
-  ),
-  policy: Type.String({ minLength: 1 }),
-});
+export { ENV_VARS, KNOWN_ENV, checkEnvironment } from './env.js';
 
 export const ConfigSchema = Type.Object({
   version: Type.Literal(1, { default: 1 }),
@@ -244,141 +158,11 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  scanners: Type.Object(
-    {
-      clamav: Type.Object(
-        {
-          /** `tcp://host:port` or a socket path; unset = scanner inactive. */
-          endpoint: Type.Optional(Type.String({ minLength: 1 })),
-          stages: StageList(['data']),
-          maxStreamBytes: Type.Integer({ minimum: 1, default: 26_214_400 }),
-          chunkBytes: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 65_536 }),
-          action: lit(['reject', 'quarantine', 'discard'] as const, { default: 'reject' }),
-          reply: Reply(550, '5.7.1', 'Virus found: {virus}'),
-          header: Header('X-Virus-Scanned', 'hookgate (ClamAV)'),
-          ...FailurePolicy(true),
-          ...Queued,
-        },
-        { default: {} },
-      ),
-      dlp: Type.Object({ enabled: Type.Boolean({ default: true }), ...DlpConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
-      rspamd: Type.Object({ ...RspamdConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
-      spamd: Type.Object({ ...SpamdConfigSchema.properties, ...FailurePolicy(false), ...Queued }, { default: {} }),
-      greylist: Type.Object(
-        {
-          enabled: Type.Boolean({ default: false }),
-          stages: StageList(['rcpt']),
-          delayMs: Type.Integer({ minimum: 0, default: 300_000 }),
-          retryWindowMs: Type.Integer({ minimum: 1000, default: 14_400_000 }),
-          passTtlMs: Type.Integer({ minimum: 1000, default: 3_110_400_000 }),
-          reply: Reply(451, '4.7.1', 'Greylisted, please try again in {wait} seconds'),
-          skipAuthenticated: Type.Boolean({ default: true }),
-          v4Prefix: Type.Integer({ minimum: 0, maximum: 32, default: 24 }),
-          v6Prefix: Type.Integer({ minimum: 0, maximum: 128, default: 64 }),
-          ...FailurePolicy(false),
-        },
-        { default: {} },
-      ),
-      ratelimit: Type.Object(
-        {
-          enabled: Type.Boolean({ default: false }),
-          stages: StageList(['mail']),
-          limits: Type.Array(
-            Type.Object({ key: lit(['clientIp', 'user', 'senderDomain'] as const), max: Type.Integer({ minimum: 1 }), windowSec: Type.Integer({ minimum: 1, maximum: 604_800 }) }),
-            { default: [{ key: 'clientIp', max: 120, windowSec: 60 }, { key: 'user', max: 600, windowSec: 3600 }, { key: 'senderDomain', max: 3000, windowSec: 3600 }] },
-          ),
-          reply: Reply(451, '4.7.1', 'Rate limit exceeded ({limit}), try again later'),
-          ...FailurePolicy(false),
-        },
-        { default: {} },
-      ),
-      noop: Type.Object(
-        { enabled: Type.Boolean({ default: false }), stages: StageList(['connect', 'ehlo', 'mail', 'rcpt', 'data']), ...FailurePolicy(false), ...Queued },
-        { default: {} },
-      ),
-    },
-    { default: {} },
-  ),
+  /** One section per scanner, derived from the registrations in src/scanners.ts. */
+  scanners: ScannersSchema,
 });
 
 export type HookgateConfig = Static<typeof ConfigSchema>;
-
-/** How one environment variable enters the config. */
-interface EnvVar {
-  /** The config key it sets. */
-  key: string;
-  /** A secret: `NAME_FILE` names a file holding the value (a mounted Secret). */
-  file?: true;
-  /** Turns the text into the key's value; without it, the validator converts the scalar. */
-  parse?: (value: string, problems: ConfigProblem[]) => unknown;
-}
-
-/**
- * Every HOOKGATE_* variable that sets a config key: the one list the loader applies and the unknown-variable check
- * knows (docs/configuration.md lists them).
- */
-export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
-  HOOKGATE_LISTEN: { key: 'listen' },
-  HOOKGATE_LOG_LEVEL: { key: 'log.level' },
-  HOOKGATE_REDIS_URL: { key: 'redis.url' },
-  HOOKGATE_REDIS_CLUSTER: { key: 'redis.cluster', parse: splitList },
-  HOOKGATE_REDIS_SENTINELS: { key: 'redis.sentinels', parse: splitList },
-  HOOKGATE_REDIS_SENTINEL_NAME: { key: 'redis.sentinelName' },
-  HOOKGATE_REDIS_PASSWORD: { key: 'redis.password', file: true },
-  HOOKGATE_REDIS_PREFIX: { key: 'redis.prefix' },
-  HOOKGATE_METRICS_LISTEN: { key: 'metrics.listen' },
-  HOOKGATE_AUTH_TOKENS: { key: 'auth.tokens', file: true, parse: (v) => identityTokens(v, 'token') },
-  HOOKGATE_AUTH_BASIC: { key: 'auth.basic', file: true, parse: basicPairs },
-  HOOKGATE_ALLOW_UNAUTHENTICATED: { key: 'auth.allowUnauthenticated' },
-  HOOKGATE_ADMIN_TOKENS: { key: 'admin.tokens', file: true, parse: (v) => identityTokens(v, 'admin') },
-  HOOKGATE_CLAMD: { key: 'scanners.clamav.endpoint' },
-  HOOKGATE_RSPAMD_URL: { key: 'scanners.rspamd.url' },
-  HOOKGATE_RSPAMD_PASSWORD: { key: 'scanners.rspamd.password', file: true },
-  HOOKGATE_SPAMD: { key: 'scanners.spamd.endpoint' },
-  HOOKGATE_MILTER_LISTEN: { key: 'milter.listen' },
-  HOOKGATE_QUARANTINE_RELAY: { key: 'quarantine.relay', file: true },
-  ...Object.fromEntries(Object.entries(DRAFT01_ENV_KEYS).map(([name, key]) => [name, { key }])),
-};
-
-/** HOOKGATE_* variables read for something other than a config key. */
-const OTHER_ENV = {
-  HOOKGATE_CONFIG: 'the config file',
-  HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
-  HOOKGATE_CHILD_NODE_ARGS: 'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
-  HOOKGATE_TEST_DOCKER_DIR: "the image test's own Docker engine directory (test/support/docker.ts)",
-  HOOKGATE_TEST_DOCKER_STORAGE: "the image test's Docker storage driver (test/support/docker.ts)",
-} as const;
-
-/** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
-export const KNOWN_ENV: readonly string[] = [
-  ...Object.keys(OTHER_ENV),
-  ...Object.entries(ENV_VARS).flatMap(([name, v]) => (v.file ? [name, `${name}_FILE`] : [name])),
-];
-
-/** Warnings for HOOKGATE_* variables hookgate does not read (a misspelt name would otherwise be ignored silently). */
-export function checkEnvironment(env: NodeJS.ProcessEnv): ConfigProblem[] {
-  return unknownEnv(env, 'HOOKGATE_', KNOWN_ENV);
-}
-
-/** `identity=token` names the holder; a bare token gets a stable, non-secret identity `<fallback>-N`. */
-function identityTokens(list: string, fallback: string): { identity: string; token: string }[] {
-  return splitList(list).map((t, i) => {
-    const eq = t.indexOf('=');
-    return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `${fallback}-${i + 1}`, token: t };
-  });
-}
-
-function basicPairs(list: string, problems: ConfigProblem[]): { username: string; secret: string }[] {
-  return splitList(list).map((p) => {
-    const colon = p.indexOf(':');
-    if (colon <= 0) problems.push({ path: 'HOOKGATE_AUTH_BASIC', reason: 'each entry must be user:secret' });
-    return { username: p.slice(0, Math.max(colon, 0)), secret: p.slice(colon + 1) };
-  });
-}
-
-function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
-}
 
 /**
  * Loads the file named by HOOKGATE_CONFIG (or `path`), applies environment overrides and validates. Throws a
@@ -428,21 +212,17 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     const want = kind === 'tempfail' ? 4 : 5;
     if (Math.floor(reply.code / 100) !== want) problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
   }
-  if (Math.floor(config.scanners.clamav.reply.code / 100) !== 5) problems.push({ path: 'scanners.clamav.reply.code', reason: 'must be 5xx' });
   if (Math.floor(config.quarantine.reply.code / 100) !== 5) problems.push({ path: 'quarantine.reply.code', reason: 'must be 5xx' });
   if (config.quarantine.store === 'filesystem' && !config.quarantine.directory) problems.push({ path: 'quarantine.directory', reason: 'required with quarantine.store: filesystem' });
   if (config.quarantine.relay) {
     try {
       parseRelayUrl(config.quarantine.relay);
     } catch (err) {
-      problems.push({ path: 'quarantine.relay', reason: err instanceof Error ? err.message : String(err) });
+      problems.push({ path: 'quarantine.relay', reason: errorMessage(err) });
     }
   }
-  for (const k of ['greylist', 'ratelimit'] as const) {
-    if (Math.floor(config.scanners[k].reply.code / 100) !== 4) problems.push({ path: `scanners.${k}.reply.code`, reason: 'must be 4xx (a temporary failure)' });
-  }
   if (!config.policies.default) problems.push({ path: 'policies.default', reason: 'a default policy is required (applies when no rule matches)' });
-  const knownScanners = new Set(Object.keys(config.scanners));
+  const knownScanners = new Set<string>(SCANNER_IDS);
   for (const [name, bank] of Object.entries(config.policies)) {
     // Records keyed by scanner id: open in the schema, checked against the scanners here.
     const byScanner = [...Object.keys(bank.scanners).map((id) => ['scanners', id]), ...Object.keys(bank.spam.weights).map((id) => ['spam.weights', id])];
@@ -462,7 +242,7 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
     if (!config.policies[rule.policy]) problems.push({ path: `rules.${i}.policy`, reason: `no policy named "${rule.policy}"` });
   });
   problems.push(...compileRules(config.rules).problems);
-  problems.push(...validateDlpRules(config.scanners.dlp, 'scanners.dlp'));
+  problems.push(...checkScanners(config.scanners));
   problems.push(...checkDraft01AndTls(config.tls, config.protocols.draft01));
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;

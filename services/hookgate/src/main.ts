@@ -16,6 +16,7 @@ import { startMilterRole } from './milter-role.js';
 import { startTelemetry } from '@hookgate/telemetry/sdk';
 import { runScan } from './scan/command.js';
 import type { PoolWatcher } from '@hookgate/pipeline';
+import { errorMessage } from '@hookgate/contracts';
 
 const USAGE = `usage: hookgate <command> [options]
 
@@ -87,7 +88,7 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(`${file}: OK (listen ${config.listen}; active scanners: ${active.join(', ') || 'none'})\n`);
       return 0;
     } catch (err) {
-      process.stdout.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      process.stdout.write(`${errorMessage(err)}\n`);
       return 1;
     }
   }
@@ -124,7 +125,7 @@ async function run(argv: string[]): Promise<number> {
     }
     selected = selected.filter((e) => e.placement === 'queue');
   } catch (err) {
-    say(err instanceof Error ? err.message : String(err));
+    say(errorMessage(err));
     return 2;
   }
   if (command !== 'worker' && command !== 'milter') {
@@ -164,7 +165,7 @@ async function run(argv: string[]): Promise<number> {
         metricsUrl = health.url;
       } catch (err) {
         // Scanning matters more than scraping: a second worker on one host must still start.
-        say(`health and metrics server not started on ${config.metrics.listen}: ${err instanceof Error ? err.message : String(err)} (set HOOKGATE_METRICS_LISTEN)`);
+        say(`health and metrics server not started on ${config.metrics.listen}: ${errorMessage(err)} (set HOOKGATE_METRICS_LISTEN)`);
       }
     }
     lifecycle.setReady(true);
@@ -193,8 +194,8 @@ async function run(argv: string[]): Promise<number> {
     // The last startup line: scripts and tests wait for it.
     say('ready');
   } catch (err) {
-    log.fatal({ err: { message: err instanceof Error ? err.message : String(err) } }, 'startup failed');
-    say(`startup failed: ${err instanceof Error ? err.message : String(err)}`);
+    log.fatal({ err: { message: errorMessage(err) } }, 'startup failed');
+    say(`startup failed: ${errorMessage(err)}`);
     await lifecycle.stop('startup failed');
     return 1;
   }
@@ -211,7 +212,7 @@ function poolNote(e: ScannerEntry, workers: number): string {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    say(`fatal: ${err instanceof Error ? err.message : String(err)}`);
+    say(`fatal: ${errorMessage(err)}`);
     process.exit(1);
   },
 );

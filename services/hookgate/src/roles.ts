@@ -2,8 +2,7 @@
  * The roles a hookgate process can run: ingress (HTTP frontends), workers (scanner pools) or both. Each role
  * creates its own clients and registers their closing with the lifecycle, in start order.
  */
-import type { Logger } from '@hookgate/logger';
-import { connectRedis, closeRedis, type ConnectionLog, type RedisTarget } from '@hookgate/redis';
+import { connectRedis, closeRedis } from '@hookgate/redis';
 import { redisClient } from './redis-clients.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -11,22 +10,15 @@ import { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-sto
 import { ScanProducer } from '@hookgate/queue';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import type { PoolWatcher } from '@hookgate/pipeline';
-import type { Lifecycle } from '@hookgate/lifecycle';
 import type { Telemetry } from '@hookgate/telemetry/sdk';
 import { buildApp, openFileLimit, resolveConnectionLimits, type PoolState } from '@hookgate/ingress';
 import type { HookgateConfig } from './config.js';
 import { queueShardsOf, type ScannerEntry } from './scanners.js';
-import { buildStagePipeline, observeQueueDepthOnce } from './stage-pipeline.js';
+import { buildStagePipeline, observeQueueDepthOnce, type PipelineContext } from './stage-pipeline.js';
 import { draft01Deps, ingressTls } from './draft01.js';
 
-export interface RoleContext {
+export interface RoleContext extends PipelineContext {
   telemetry: Pick<Telemetry, 'metricsHandler'>;
-  config: HookgateConfig;
-  redis: RedisTarget;
-  log: Logger;
-  lifecycle: Lifecycle;
-  scanners: ScannerEntry[];
-  connections: ConnectionLog;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;

@@ -1,21 +1,92 @@
 /**
- * The scanner registry: which scanners the config activates, their routes for the ingress and their plugins for
- * workers. Ingress and workers read the same config, so they agree on what is expected at each stage.
+ * The scanners hookgate knows, listed once (`SCANNERS`), and everything derived from that list: the `scanners`
+ * section of the config schema, the registry of what the config activates (routes for the ingress, plugins for
+ * workers), the ids `--scanners` accepts and the worker pools deployments run (deploy/k8s reads `WORKER_POOLS`).
+ * Ingress and workers read the same config, so they agree on what is expected at each stage.
+ *
+ * Adding a scanner is one package exporting its registration plus one line in `SCANNERS` (docs/scanners.md).
  */
 import { createHash } from 'node:crypto';
-import type { ScannerPolicy, Stage } from '@hookgate/contracts';
+import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { FAILURE_ACTIONS, UNSCANNED_ACTIONS, literals, type ScannerPolicy, type Stage } from '@hookgate/contracts';
 import { scannerPolicy } from '@hookgate/verdict';
 import type { RedisClient } from '@hookgate/redis';
-import { greylistCheck, rateLimitCheck } from '@hookgate/checks';
-import { noopScanner, type Scanner } from '@hookgate/scanner-sdk';
-import { clamavScanner } from '@hookgate/scanner-av';
-import { rspamdScanner, spamdScanner } from '@hookgate/scanner-spam';
-import { dlpScanner } from '@hookgate/scanner-dlp';
+import { MAX_QUEUE_SHARDS } from '@hookgate/queue/shards';
+import { greylistRegistration, rateLimitRegistration } from '@hookgate/checks';
+import { noopRegistration, type Scanner, type ScannerConfigProblem, type ScannerRegistration } from '@hookgate/scanner-sdk';
+import { clamavRegistration } from '@hookgate/scanner-av';
+import { rspamdRegistration, spamdRegistration } from '@hookgate/scanner-spam';
+import { dlpRegistration } from '@hookgate/scanner-dlp';
 import type { ScannerRoute } from '@hookgate/pipeline';
-import type { HookgateConfig } from './config.js';
 
-export const SCANNER_IDS = ['clamav', 'rspamd', 'spamd', 'dlp', 'greylist', 'ratelimit', 'noop'] as const;
-export type ScannerId = (typeof SCANNER_IDS)[number];
+/** Every scanner, one line each, in the order the config, the usage text and deployments list them. */
+export const SCANNERS = [
+  clamavRegistration,
+  rspamdRegistration,
+  spamdRegistration,
+  dlpRegistration,
+  greylistRegistration,
+  rateLimitRegistration,
+  noopRegistration,
+] as const;
+
+type Registration = (typeof SCANNERS)[number];
+export type ScannerId = Registration['id'];
+export const SCANNER_IDS: readonly ScannerId[] = SCANNERS.map((s) => s.id);
+
+/** Queued scanners that get a worker pool of their own in deployments (the noop scanner does not). */
+type PoolOf<R> = R extends { placement: 'queue'; pool?: true; id: infer Id } ? Id : never;
+export type WorkerPool = PoolOf<Registration>;
+export const WORKER_POOLS = SCANNERS.filter((s) => s.placement === 'queue' && s.pool !== false).map((s) => s.id) as WorkerPool[];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Config: each scanner's own keys, then the keys the host enforces
+
+/** How a scanner's failure counts (the host, not the plugin, decides it). */
+const failurePolicy = (required: boolean) => ({
+  required: Type.Boolean({ default: required }),
+  onError: Type.Optional(literals(FAILURE_ACTIONS)),
+  onTimeout: Type.Optional(literals(FAILURE_ACTIONS)),
+  onMissing: Type.Optional(literals(FAILURE_ACTIONS)),
+  onUnscanned: Type.Optional(literals(UNSCANNED_ACTIONS)),
+  concurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
+});
+
+/**
+ * Keys of scanners that run in worker pools behind a queue. `queueShards` splits the queue into that many BullMQ
+ * queues, each its own Cluster slot (issue 13); 1 (the default) is the single queue of earlier versions.
+ */
+const queued = {
+  queueShards: Type.Integer({ minimum: 1, maximum: MAX_QUEUE_SHARDS, default: 1 }),
+};
+
+type SectionProps<R> = R extends { schema: TObject<infer P>; placement: infer Placement }
+  ? P & ReturnType<typeof failurePolicy> & (Placement extends 'queue' ? typeof queued : unknown)
+  : never;
+
+/** `scanners.<id>`: the registration's keys, the failure policy, and `queueShards` for queued scanners. */
+function sectionSchema(r: Registration): TObject {
+  return Type.Object({ ...r.schema.properties, ...failurePolicy(r.required), ...(r.placement === 'queue' ? queued : {}) }, { default: {} });
+}
+
+/** The `scanners` section of the config, derived from `SCANNERS`. */
+export const ScannersSchema = Type.Object(Object.fromEntries(SCANNERS.map((r) => [r.id, sectionSchema(r)])) as TProperties, { default: {} }) as unknown as TObject<{
+  [R in Registration as R['id']]: TObject<SectionProps<R>>;
+}>;
+export type ScannersConfig = Static<typeof ScannersSchema>;
+
+/** Environment variables the scanners declare, as `name → key` under `scanners.`. */
+export const SCANNER_ENV: Readonly<Record<string, { key: string; file?: true }>> = Object.fromEntries(
+  SCANNERS.flatMap((r) => Object.entries(('env' in r ? r.env : undefined) ?? {}).map(([name, v]) => [name, { ...v, key: `scanners.${r.id}.${v.key}` }])),
+);
+
+/** The config rules each scanner states beyond its schema. */
+export function checkScanners(scanners: ScannersConfig): ScannerConfigProblem[] {
+  return SCANNERS.flatMap((r) => loose(r).check?.(scanners[r.id], `scanners.${r.id}`) ?? []);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Registry
 
 export interface ScannerEntry {
   id: ScannerId;
@@ -35,121 +106,36 @@ export interface ScannerEntry {
   configVersion: string;
 }
 
+/** A section as the host reads it: the keys every scanner config has, plus the host's own. */
+type Section = Record<string, unknown> & Parameters<typeof scannerPolicy>[1] & { stages: Stage[]; concurrency: number; queueShards?: number };
+type LooseRegistration = ScannerRegistration<ScannerId, TObject, 'queue' | 'inline', { prefix: string; redis?: RedisClient }>;
+
+/** A registration with its config typed as the host reads it (the list's union is typed per scanner above). */
+const loose = (r: Registration) => r as unknown as LooseRegistration & { check?: (c: unknown, path: string) => ScannerConfigProblem[] };
+
 function version(section: unknown): string {
   return createHash('sha256').update(JSON.stringify(section)).digest('base64url').slice(0, 12);
 }
 
-export function scannerRegistry(config: HookgateConfig): ScannerEntry[] {
-  const c = config.scanners.clamav;
-  const n = config.scanners.noop;
-  const g = config.scanners.greylist;
-  const rs = config.scanners.rspamd;
-  const { enabled: dlpEnabled, ...dlp } = config.scanners.dlp;
-  const sa = config.scanners.spamd;
-  const rl = config.scanners.ratelimit;
-  const prefix = config.redis.prefix;
-  return [
-    {
-      id: 'clamav',
-      active: c.endpoint !== undefined,
-      why: c.endpoint !== undefined ? `clamd at ${c.endpoint}` : 'no engine configured (set HOOKGATE_CLAMD or scanners.clamav.endpoint)',
-      stages: c.stages,
-      policy: scannerPolicy('clamav', c),
-      concurrency: c.concurrency,
-      queueShards: c.queueShards,
-      placement: 'queue',
-      configVersion: version(c),
-      create: () =>
-        clamavScanner({
-          endpoint: c.endpoint!,
-          stages: c.stages,
-          maxStreamBytes: c.maxStreamBytes,
-          chunkBytes: c.chunkBytes,
-          action: c.action,
-          reply: c.reply,
-          header: c.header,
-        }),
-    },
-    {
-      id: 'dlp',
-      active: dlpEnabled,
-      why: dlpEnabled
-        ? `built in (enforce outbound: ${dlp.enforce.outbound}, inbound: ${dlp.enforce.inbound}; ${dlp.rules.length} operator rules)`
-        : 'disabled (scanners.dlp.enabled: false)',
-      stages: dlp.stages,
-      policy: scannerPolicy('dlp', dlp),
-      concurrency: dlp.concurrency,
-      queueShards: dlp.queueShards,
-      placement: 'queue',
-      configVersion: version(dlp),
-      create: () => dlpScanner(dlp),
-    },
-    {
-      id: 'rspamd',
-      active: rs.url !== undefined,
-      why: rs.url !== undefined ? `rspamd at ${rs.url}` : 'no engine configured (set HOOKGATE_RSPAMD_URL or scanners.rspamd.url)',
-      stages: rs.stages,
-      policy: scannerPolicy('rspamd', rs),
-      concurrency: rs.concurrency,
-      queueShards: rs.queueShards,
-      placement: 'queue',
-      configVersion: version({ ...rs, password: undefined }),
-      create: () => rspamdScanner({ ...rs, url: rs.url! }),
-    },
-    {
-      id: 'spamd',
-      active: sa.endpoint !== undefined,
-      why: sa.endpoint !== undefined ? `spamd at ${sa.endpoint}` : 'no engine configured (set HOOKGATE_SPAMD or scanners.spamd.endpoint)',
-      stages: sa.stages,
-      policy: scannerPolicy('spamd', sa),
-      concurrency: sa.concurrency,
-      queueShards: sa.queueShards,
-      placement: 'queue',
-      configVersion: version(sa),
-      create: () => spamdScanner({ ...sa, endpoint: sa.endpoint! }),
-    },
-    {
-      id: 'noop',
-      active: n.enabled,
-      why: n.enabled ? 'enabled (passes everything; for benchmarks)' : 'disabled',
-      stages: n.stages,
-      policy: scannerPolicy('noop', n),
-      concurrency: n.concurrency,
-      queueShards: n.queueShards,
-      placement: 'queue',
-      configVersion: version(n),
-      create: () => noopScanner({ stages: n.stages }),
-    },
-    {
-      id: 'greylist',
-      active: g.enabled,
-      why: g.enabled ? `greylisting in the ingress (delay ${g.delayMs / 1000} s)` : 'disabled',
-      stages: g.stages,
-      policy: scannerPolicy('greylist', g),
-      concurrency: 1,
-      queueShards: 1,
-      placement: 'inline',
-      configVersion: version(g),
-      create: (redis) => greylistCheck(needRedis(redis, 'greylist'), { ...g, prefix }),
-    },
-    {
-      id: 'ratelimit',
-      active: rl.enabled,
-      why: rl.enabled ? `rate limits in the ingress (${rl.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})` : 'disabled',
-      stages: rl.stages,
-      policy: scannerPolicy('ratelimit', rl),
-      concurrency: 1,
-      queueShards: 1,
-      placement: 'inline',
-      configVersion: version(rl),
-      create: (redis) => rateLimitCheck(needRedis(redis, 'ratelimit'), { ...rl, prefix }),
-    },
-  ];
-}
-
-function needRedis(redis: RedisClient | undefined, id: string): RedisClient {
-  if (!redis) throw new Error(`${id} runs in the ingress and needs its Redis client`);
-  return redis;
+export function scannerRegistry(config: { scanners: ScannersConfig; redis: { prefix: string } }): ScannerEntry[] {
+  return SCANNERS.map((registration) => {
+    const r = loose(registration);
+    const section = config.scanners[r.id] as Section;
+    const { active, why } = r.status(section);
+    const inQueue = r.placement === 'queue';
+    return {
+      id: r.id,
+      active,
+      why,
+      stages: section.stages,
+      policy: scannerPolicy(r.id, section),
+      concurrency: inQueue ? section.concurrency : 1,
+      queueShards: inQueue ? (section.queueShards ?? 1) : 1,
+      placement: r.placement,
+      configVersion: version(r.cacheIdentity ? r.cacheIdentity(section) : section),
+      create: (redis) => r.create(section, { prefix: config.redis.prefix, ...(redis ? { redis } : {}) }),
+    };
+  });
 }
 
 /** Queue shards of every active queued scanner, by id (what producers and depth readers need). */

@@ -182,7 +182,7 @@ describe('unknown config keys', () => {
   });
 
   it('names the known keys when nothing is close (the issue\'s scanners.nosuch)', () => {
-    expect(problemsOf('scanners: { nosuch: 1 }\n')).toEqual(['scanners.nosuch: unknown key; known here: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop']);
+    expect(problemsOf('scanners: { nosuch: 1 }\n')).toEqual(['scanners.nosuch: unknown key; known here: clamav, rspamd, spamd, dlp, greylist, ratelimit, noop']);
   });
 
   it('accepts any name inside the deliberately open records, and checks scanner ids there by meaning', () => {
@@ -194,8 +194,8 @@ rules: [{ name: r, policy: strict-inbound, match: { direction: inbound } }]
     expect(Object.keys(c.policies).sort()).toEqual(['default', 'strict-inbound']);
     expect(c.policies['strict-inbound']!.spam.weights).toEqual({ rspamd: 1.5, spamd: 0.5 });
     expect(problemsOf('policies: { default: { scanners: { clamv: { enabled: false } }, spam: { weights: { rspamdd: 2 } } } }\n')).toEqual([
-      'policies.default.scanners.clamv: unknown scanner; did you mean clamav? known: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop',
-      'policies.default.spam.weights.rspamdd: unknown scanner; did you mean rspamd? known: clamav, dlp, rspamd, spamd, greylist, ratelimit, noop',
+      'policies.default.scanners.clamv: unknown scanner; did you mean clamav? known: clamav, rspamd, spamd, dlp, greylist, ratelimit, noop',
+      'policies.default.spam.weights.rspamdd: unknown scanner; did you mean rspamd? known: clamav, rspamd, spamd, dlp, greylist, ratelimit, noop',
     ]);
     expect(problemsOf('policies: { "no spaces": {} }\n')).toEqual(['policies.no spaces: not an allowed name (must match ^[A-Za-z0-9_.-]+$)']);
   });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import { decode } from '@msgpack/msgpack';
-import { ERR } from '@hookgate/contracts';
+import { ERRORS, errorCode, errorMessage } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { authenticate, type AuthConfig } from './plugins/auth.js';
 import { MSGPACK_TYPES, encodeBody, responseEncoding } from './plugins/encoding.js';
@@ -10,7 +10,7 @@ import { stalwartRoute } from './routes/stalwart.js';
 import { adminRoutes } from './routes/admin.js';
 import { operatorRoutes, type OperatorDeps } from './routes/operator.js';
 import type { TransactionStore } from '@hookgate/state-store';
-import { HttpError } from './errors.js';
+import { HttpError, toHttpError } from './errors.js';
 import type { StalwartSettings } from './adapters/stalwart.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { draft01Routes, type Draft01Deps } from './routes/draft01.js';
@@ -105,11 +105,11 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
 
   registerJsonParser(app);
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
-    if (msgpackNestsDeeper(body, MAX_NESTING)) return done(new HttpError(400, ERR.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
+    if (msgpackNestsDeeper(body, MAX_NESTING)) return done(new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
     try {
       done(null, decode(body));
     } catch {
-      done(new HttpError(400, ERR.REQUEST_INVALID, 'body is not valid MessagePack'), undefined);
+      done(new HttpError(ERRORS.REQUEST_INVALID, 'body is not valid MessagePack'), undefined);
     }
   });
 
@@ -126,18 +126,19 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
       : authenticateRequest(deps.auth, deps.clientCerts ?? [], req.headers.authorization, req.raw.socket);
     if (!result.ok) {
       req.log.warn({ reason: result.reason, ip: req.ip }, 'authentication failed');
-      throw new HttpError(401, ERR.AUTH_REQUIRED, 'authentication required');
+      throw new HttpError(ERRORS.AUTH_REQUIRED);
     }
     req.mtaIdentity = result.identity;
     guard.trust(req.raw.socket);
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    const { status, code, message } = classify(err);
-    if (status >= 500) req.log.error({ err: { code: (err as FastifyError).code, message: err.message } }, 'request failed');
-    if (status === 401) void reply.header('www-authenticate', 'Basic realm="hookgate", Bearer');
+  app.setErrorHandler((err, req, reply) => {
+    const e = toHttpError(err);
+    if (e.statusCode >= 500) req.log.error({ err: { code: errorCode(err), message: errorMessage(err) } }, 'request failed');
+    if (e.statusCode === 401) void reply.header('www-authenticate', 'Basic realm="hookgate", Bearer');
+    if (e.retryAfterSec) void reply.header('retry-after', String(e.retryAfterSec));
     const { encoding, type } = responseEncoding(req.headers['content-type'], req.headers.accept);
-    return reply.code(status).type(type).send(encodeBody({ error: { code, message } }, encoding));
+    return reply.code(e.statusCode).type(type).send(encodeBody({ error: { code: e.code, message: e.message } }, encoding));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -158,24 +159,4 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   if (deps.operator) operatorRoutes(app, deps.operator);
   if (deps.draft01) draft01Routes(app, deps.pipeline, deps.draft01);
   return app;
-}
-
-function classify(err: FastifyError | HttpError): { status: number; code: string; message: string } {
-  if (err instanceof HttpError) return { status: err.statusCode, code: err.code, message: err.message };
-  if (err.validation) {
-    return { status: 400, code: ERR.REQUEST_INVALID, message: `${err.validationContext ?? 'body'}${err.message.slice((err.validationContext ?? 'body').length)}` };
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: ERR.BODY_TOO_LARGE, message: err.message };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: ERR.REQUEST_INVALID, message: 'unsupported Content-Type: send application/json or application/msgpack' };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, code: ERR.REQUEST_INVALID, message: 'body is not valid JSON' };
-  }
-  const status = err.statusCode ?? 500;
-  if (status >= 400 && status < 500) return { status, code: err.code ?? ERR.REQUEST_INVALID, message: err.message };
-  // Never a stack trace or internal detail in an answer.
-  return { status: 500, code: 'HOOKGATE_ERR_INTERNAL', message: 'internal error' };
 }

@@ -46,7 +46,6 @@ async function harness(limits: Partial<ConnectionLimits> = {}): Promise<Harness>
   const clock = { now: 1_000_000 };
   const held: ServerResponse[] = [];
   const received: Record<string, number> = {};
-  let guard!: ConnectionGuard;
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/trusted') guard.trust(req.socket);
     if (req.url === '/hold') return void held.push(res);
@@ -58,7 +57,8 @@ async function harness(limits: Partial<ConnectionLimits> = {}): Promise<Harness>
     req.on('data', (b: Buffer) => (received[req.url!] = (received[req.url!] ?? 0) + b.length));
     req.on('end', () => res.end('ok'));
   });
-  guard = new ConnectionGuard(server, { ...LIMITS, ...limits }, quiet, () => clock.now);
+  // The request handler above runs only once the server listens, after this.
+  const guard = new ConnectionGuard(server, { ...LIMITS, ...limits }, quiet, () => clock.now);
   const accepted: Socket[] = [];
   server.on('connection', (s: Socket) => accepted.push(s));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -122,16 +122,22 @@ describe('open-file limit', () => {
   });
 });
 
+/** An authenticated and an unauthenticated idle keep-alive connection, and one with a request in progress. */
+async function keepAliveAndBusy(h: Harness): Promise<{ trusted: Client; pub: Client; busy: Client }> {
+  const trusted = await open(h.port, 'trusted');
+  await request(trusted, '/trusted');
+  const pub = await open(h.port, 'public');
+  await request(pub, '/public');
+  const busy = await open(h.port, 'busy');
+  await request(busy, '/hold');
+  await expect.poll(() => h.held.length).toBe(1);
+  return { trusted, pub, busy };
+}
+
 describe('room for newcomers near maxConnections', () => {
   it('closes lingering, then never-used, then unauthenticated idle, then authenticated idle connections, oldest first; never a request in progress', async () => {
     const h = await harness();
-    const trusted = await open(h.port, 'trusted');
-    await request(trusted, '/trusted');
-    const pub = await open(h.port, 'public');
-    await request(pub, '/public');
-    const busy = await open(h.port, 'busy');
-    await request(busy, '/hold');
-    await expect.poll(() => h.held.length).toBe(1);
+    const { trusted, pub, busy } = await keepAliveAndBusy(h);
     const lingering = await open(h.port, 'lingering');
     await request(lingering, '/early', 'Content-Length: 100000\r\n');
     const fresh: Client[] = [];
@@ -158,13 +164,7 @@ describe('room for newcomers near maxConnections', () => {
   it('takes idle keep-alive connections when nothing else is left, unauthenticated before authenticated', async () => {
     const h = await harness({ maxConnections: 4 });
     // Pressure mark: 3 of 4.
-    const trusted = await open(h.port, 'trusted');
-    await request(trusted, '/trusted');
-    const pub = await open(h.port, 'public');
-    await request(pub, '/public');
-    const busy = await open(h.port, 'busy');
-    await request(busy, '/hold');
-    await expect.poll(() => h.held.length).toBe(1);
+    const { trusted, pub, busy } = await keepAliveAndBusy(h);
     const a = await open(h.port, 'a');
     await request(a, '/hold');
     await expect.poll(() => pub.closed).toBe(true);

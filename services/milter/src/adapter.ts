@@ -2,7 +2,7 @@
  * The milter adapter, sibling of the Stalwart one: milter session state → hookgate's IncomingStage, and a Verdict →
  * the milter replies the MTA granted (docs/protocols/milter.md records each rule).
  */
-import type { ClientInfo, EnvelopeAddress, MessageInfo, Modification, ServerInfo, SmtpReply, Stage, Verdict } from '@hookgate/contracts';
+import { smtpReplyText, unfoldHeader, type ClientInfo, type EnvelopeAddress, type MessageInfo, type Modification, type ServerInfo, type SmtpReply, type Stage, type Verdict } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 import { Act, Reply } from './constants.js';
 import {
@@ -94,7 +94,7 @@ export function assembleMessage(headers: readonly RawHeader[], body: readonly Bu
 /** The first Subject, unfolded and trimmed (for subject tagging; never logged). */
 export function subjectOf(headers: readonly RawHeader[]): string | undefined {
   const h = headers.find((x) => x.name.toString('latin1').toLowerCase() === 'subject');
-  return h ? h.value.toString('utf8').replace(/\r?\n[ \t]+/g, ' ').trim() : undefined;
+  return h ? unfoldHeader(h.value.toString('utf8')) : undefined;
 }
 
 export interface ReplyContext {
@@ -128,7 +128,7 @@ export function replyLine(r: SmtpReply | undefined, kind: 'tempfail' | 'reject',
   // The enhanced code's class must agree with the reply code, or the MTA rejects the reply as malformed.
   if (enhanced[0] !== String(want)) enhanced = `${want}${enhanced.slice(1)}`;
   // libmilter treats a single `%` as a format character: double it, as smfi_setreply documents.
-  const text = use.text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').replace(/%/g, '%%').slice(0, 400) || 'rejected';
+  const text = smtpReplyText(use.text.replace(/%/g, '%%')) || 'rejected';
   return `${code} ${enhanced} ${text}`;
 }
 

@@ -14,7 +14,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { FrameDecoder, type Frame } from './codec.js';
 import { COMMAND_NAMES } from './constants.js';
-import { errorCode } from '@hookgate/contracts';
+import { errorCode, errorMessage, withTimeout } from '@hookgate/contracts';
 import { formatListen, type ListenTarget } from './config.js';
 import { MilterProtocolError } from './errors.js';
 import { MilterSession, type MilterLogger, type SessionOptions } from './session.js';
@@ -243,7 +243,7 @@ export class MilterServer {
     const fail = (err: unknown, cmd?: string) => {
       if (socket.destroyed) return;
       const protocol = err instanceof MilterProtocolError;
-      const fields = { sessionId: session.sessionId, peer, code: errorCode(err), ...(cmd ? { command: COMMAND_NAMES[cmd] ?? `0x${cmd.charCodeAt(0).toString(16)}` } : {}), reason: err instanceof Error ? err.message : String(err) };
+      const fields = { sessionId: session.sessionId, peer, code: errorCode(err), ...(cmd ? { command: COMMAND_NAMES[cmd] ?? `0x${cmd.charCodeAt(0).toString(16)}` } : {}), reason: errorMessage(err) };
       if (protocol) log.warn(fields, 'milter connection closed: protocol error');
       else log.error(fields, 'milter connection closed: internal error');
       session.close();
@@ -312,10 +312,7 @@ export class MilterServer {
   close(timeoutMs = 10_000): Promise<void> {
     this.#closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      let timer: NodeJS.Timeout | undefined;
-      const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-      await Promise.race([Promise.allSettled([...this.#connections].flatMap((c) => (c.busy ? [c.busy] : []))), limit]);
-      clearTimeout(timer);
+      await withTimeout(Promise.allSettled([...this.#connections].flatMap((c) => (c.busy ? [c.busy] : []))), timeoutMs);
       clearTimeout(this.#reportTimer);
       for (const c of [...this.#connections]) this.#drop(c);
       await closed;

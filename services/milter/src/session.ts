@@ -4,93 +4,23 @@
  * replies go out through `io.write`.
  */
 import { randomBytes } from 'node:crypto';
-import type { SmtpReply, Stage, Verdict } from '@hookgate/contracts';
-import type { IncomingStage, StagePipeline } from '@hookgate/pipeline';
-import {
-  Act,
-  Cmd,
-  COMMAND_NAMES,
-  MILTER_VERSION_MAX,
-  MILTER_VERSION_MIN,
-  Proto,
-  Reply,
-  WANTED_ACTIONS,
-  NO_REPLY_STEPS,
-  WANTED_MACROS,
-  WANTED_PROTOCOL,
-} from './constants.js';
+import { errorMessage, withTimeout, type Stage, type Verdict } from '@hookgate/contracts';
+import type { IncomingStage } from '@hookgate/pipeline';
+import { Cmd, COMMAND_NAMES, Proto, Reply, WANTED_MACROS } from './constants.js';
 import { encodeOptnegReply, encodeSimple, parseConnect, parseEnvelope, parseHeader, parseMacros, parseOptneg, type Frame } from './codec.js';
 import { assembleMessage, subjectOf, toEnvelopeAddress, toIncoming, verdictReplies, type MilterEnvelope, type RawHeader } from './adapter.js';
 import { MILTER_ERR, MilterProtocolError } from './errors.js';
+import { Macros } from './macros.js';
+import { agree, hex, noReplyFor, type Negotiated } from './negotiation.js';
 
-/** The part of StagePipeline a session uses (tests pass their own). */
-export type StageRunner = Pick<StagePipeline, 'handle' | 'deadlineFor'>;
+import type { SessionIO, SessionOptions } from './session-options.js';
 
-/** pino-compatible. */
-export interface MilterLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export interface SessionOptions {
-  pipeline: StageRunner;
-  /** Stages run through the pipeline; other callbacks are answered `continue` at once. */
-  stages: readonly Stage[];
-  /** Above this many bytes (headers + body) the message is not buffered and `oversize` applies at end of message. */
-  maxMessageBytes: number;
-  /** What to answer for a message above `maxMessageBytes`. */
-  oversize: 'reject' | 'tempfail' | 'accept';
-  /** The answer when the pipeline fails or has not answered `graceMs` after its deadline. */
-  onError: 'tempfail' | 'accept';
-  /** Replies for reject/tempfail verdicts that carry none (verdict.replies of the config). */
-  replies: { tempfail: SmtpReply; reject: SmtpReply };
-  /** How long after the pipeline's own deadline the session stops waiting for it, ms. */
-  graceMs: number;
-  /** Send the macro list with the OPTNEG reply (v6, when the MTA offers SMFIF_SETSYMLIST). */
-  requestMacros: boolean;
-  /** Negotiate no replies for steps without a decision (NO_REPLY_STEPS), where the MTA offers it. */
-  noReply: boolean;
-  log: MilterLogger;
-  newSessionId?: () => string;
-}
-
-/** Where replies go. */
-export interface SessionIO {
-  write(packet: Buffer): void;
-  /** Closes the connection after what was written (QUIT). */
-  end(): void;
-}
-
-/** What was agreed in OPTNEG. */
-export interface Negotiated {
-  version: number;
-  actions: number;
-  protocol: number;
-}
+export type { Negotiated } from './negotiation.js';
+export type { MilterLogger, SessionIO, SessionOptions, StageRunner } from './session-options.js';
 
 function randomSessionId(): string {
   return randomBytes(16).toString('base64url').slice(0, 22);
 }
-
-/** Which NR_* bit spares the reply to a command. */
-const NO_REPLY_BIT: Readonly<Record<string, number>> = {
-  [Cmd.CONNECT]: Proto.NR_CONN,
-  [Cmd.HELO]: Proto.NR_HELO,
-  [Cmd.MAIL]: Proto.NR_MAIL,
-  [Cmd.RCPT]: Proto.NR_RCPT,
-  [Cmd.DATA]: Proto.NR_DATA,
-  [Cmd.UNKNOWN]: Proto.NR_UNKN,
-  [Cmd.EOH]: Proto.NR_EOH,
-  [Cmd.BODY]: Proto.NR_BODY,
-  [Cmd.HEADER]: Proto.NR_HDR,
-};
-
-/** Macros of a transaction: cleared when it ends. */
-const TRANSACTION_MACROS = [Cmd.MAIL, Cmd.RCPT, Cmd.DATA, Cmd.HEADER, Cmd.EOH, Cmd.BODY, Cmd.BODYEOB];
-/** Lookup order: the most recent stage first. */
-const MACRO_ORDER = [Cmd.BODYEOB, Cmd.EOH, Cmd.BODY, Cmd.HEADER, Cmd.DATA, Cmd.RCPT, Cmd.MAIL, Cmd.HELO, Cmd.CONNECT];
 
 export class MilterSession {
   readonly #o: SessionOptions;
@@ -98,7 +28,7 @@ export class MilterSession {
   readonly #newId: () => string;
   #negotiated: Negotiated | undefined;
   #closed = false;
-  #macros = new Map<string, Map<string, string>>();
+  readonly #macros = new Macros();
   #sessionId: string;
   #client: MilterEnvelope['client'] = { ip: '0.0.0.0' };
   #connected = false;
@@ -207,17 +137,7 @@ export class MilterSession {
 
   #optneg(data: Buffer): undefined {
     const offer = parseOptneg(data);
-    if (offer.version < MILTER_VERSION_MIN) {
-      throw new MilterProtocolError(MILTER_ERR.PROTOCOL, `MTA offers milter protocol version ${offer.version}; at least ${MILTER_VERSION_MIN} is needed`);
-    }
-    const version = Math.min(offer.version, MILTER_VERSION_MAX);
-    const symlist = this.#o.requestMacros && version >= 6 && (offer.actions & Act.SETSYMLIST) !== 0;
-    const agreed: Negotiated = {
-      version,
-      actions: (WANTED_ACTIONS | (symlist ? Act.SETSYMLIST : 0)) & offer.actions,
-      // Only steps the MTA offered: it refuses a milter that asks for more.
-      protocol: (WANTED_PROTOCOL | (this.#o.noReply ? NO_REPLY_STEPS : 0)) & offer.protocol,
-    };
+    const { agreed, symlist } = agree(offer, this.#o);
     this.#negotiated = agreed;
     this.#o.log.debug({ sessionId: this.#sessionId, offered: hex(offer), agreed: hex(agreed) }, 'milter options negotiated');
     this.#write(encodeOptnegReply(agreed, symlist ? WANTED_MACROS : undefined));
@@ -230,7 +150,7 @@ export class MilterSession {
     if (this.#connected) this.#resetSession(Cmd.CONNECT);
     this.#connected = true;
     const ip = c.family === '4' || c.family === '6' ? (c.address ?? '').replace(/^IPv6:/i, '') : c.family === 'L' ? '127.0.0.1' : '0.0.0.0';
-    const ptr = this.#macro('{client_ptr}') ?? (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
+    const ptr = this.#macros.get('{client_ptr}') ?? (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
     this.#client = { ip, ...(c.port !== undefined && c.family !== 'L' ? { port: c.port } : {}), ...(ptr ? { ptr } : {}) };
     return this.#stage('connect', Cmd.CONNECT);
   }
@@ -253,35 +173,17 @@ export class MilterSession {
   }
 
   #noReply(cmd: string): boolean {
-    const bit = NO_REPLY_BIT[cmd];
-    return bit !== undefined && this.#negotiated !== undefined && (this.#negotiated.protocol & bit) !== 0;
-  }
-
-  #macro(name: string): string | undefined {
-    for (const cmd of MACRO_ORDER) {
-      const v = this.#macros.get(cmd)?.get(name);
-      if (v !== undefined && v !== '') return v;
-    }
-    return undefined;
+    return noReplyFor(this.#negotiated, cmd);
   }
 
   #envelope(): MilterEnvelope {
-    const server = {
-      ...(this.#macro('j') ? { name: this.#macro('j')! } : {}),
-      ...(this.#macro('{daemon_addr}') ? { ip: this.#macro('{daemon_addr}')! } : {}),
-      ...(Number(this.#macro('{daemon_port}')) > 0 ? { port: Number(this.#macro('{daemon_port}')) } : {}),
-    };
-    const tlsVersion = this.#macro('{tls_version}');
-    const cipher = this.#macro('{cipher}');
-    const login = this.#macro('{auth_authen}');
-    const method = this.#macro('{auth_type}');
-    const queueId = this.#macro('i');
+    const { server, tls, auth, queueId } = this.#macros.envelopeFacts();
     return {
       sessionId: this.#sessionId,
       client: this.#client,
-      ...(Object.keys(server).length > 0 ? { server } : {}),
-      ...(tlsVersion || cipher ? { tls: { ...(tlsVersion ? { version: tlsVersion } : {}), ...(cipher ? { cipher } : {}) } } : {}),
-      ...(login ? { auth: { login, ...(method ? { method } : {}) } } : {}),
+      ...(server ? { server } : {}),
+      ...(tls ? { tls } : {}),
+      ...(auth ? { auth } : {}),
       ...(this.#from ? { from: this.#from } : {}),
       rcpts: this.#rcpts,
       ...(queueId ? { queueId } : {}),
@@ -341,16 +243,12 @@ export class MilterSession {
   async #run(incoming: IncomingStage, message?: Buffer): Promise<Verdict> {
     const receivedAt = Date.now();
     const deadlineAt = this.#o.pipeline.deadlineFor(incoming.stage, receivedAt, incoming.mtaTimeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const guard = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs)));
     try {
-      const outcome = await Promise.race([this.#o.pipeline.handle({ ...incoming, receivedAt }, message), guard]);
+      const outcome = await withTimeout(this.#o.pipeline.handle({ ...incoming, receivedAt }, message), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs, () => 'late' as const);
       if (outcome !== 'late') return outcome.verdict;
       this.#o.log.warn({ sessionId: this.#sessionId, stage: incoming.stage, onError: this.#o.onError }, 'pipeline did not answer by its deadline');
     } catch (err) {
-      this.#o.log.error({ sessionId: this.#sessionId, stage: incoming.stage, err: { message: err instanceof Error ? err.message : String(err) } }, 'pipeline failed');
-    } finally {
-      clearTimeout(timer);
+      this.#o.log.error({ sessionId: this.#sessionId, stage: incoming.stage, err: { message: errorMessage(err) } }, 'pipeline failed');
     }
     return this.#fallback();
   }
@@ -396,14 +294,12 @@ export class MilterSession {
     this.#messageBytes = 0;
     this.#oversize = false;
     this.#pendingQuarantine = undefined;
-    // MAIL's own macros arrive just before MAIL: a new transaction keeps them, an ended one drops them.
-    for (const cmd of TRANSACTION_MACROS) if (clearMacros || cmd !== Cmd.MAIL) this.#macros.delete(cmd);
+    this.#macros.endTransaction(clearMacros);
   }
 
   #resetSession(keepMacrosFor?: string): void {
     this.#resetTransaction(true);
-    const keep = keepMacrosFor ? this.#macros.get(keepMacrosFor) : undefined;
-    this.#macros = new Map(keep ? [[keepMacrosFor!, keep]] : []);
+    this.#macros.newSession(keepMacrosFor);
     this.#sessionId = this.#newId();
     this.#client = { ip: '0.0.0.0' };
     this.#connected = false;
@@ -412,8 +308,4 @@ export class MilterSession {
 
 function acceptVerdict(): Verdict {
   return { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: ['milter'], partial: false };
-}
-
-function hex(o: Negotiated): Record<string, string | number> {
-  return { version: o.version, actions: `0x${o.actions.toString(16)}`, protocol: `0x${o.protocol.toString(16)}` };
 }

@@ -2,10 +2,8 @@
  * The DLP scanner's config schema, declared next to the plugin (style §4.5). Every key has a default, so `{}` is a
  * valid config; `resolveDlpConfig` applies them and lists every problem, including invalid operator rules.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-
-const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
-  Type.Union(values.map((v) => Type.Literal(v)) as never, opts) as unknown as TSchema & { static: T[number] };
+import { Type, type Static } from '@sinclair/typebox';
+import { literals as lit } from '@hookgate/contracts';
 
 /** Severities, lowest first. */
 export const SEVERITIES = ['low', 'medium', 'high'] as const;

@@ -3,7 +3,7 @@
  * matches per rule. Matched values stay inside a scan; reports carry rule ids and counts only.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { ERR, HookgateError, errorCode } from '@hookgate/contracts';
+import { ERR, HookgateError, errorCode, errorMessage, errorSpec } from '@hookgate/contracts';
 import type { DlpScannerConfig, Severity } from './config.js';
 import { dlpConfigError, validateDlpRules } from './validate.js';
 import { builtinDetectors } from './detectors/index.js';
@@ -144,9 +144,9 @@ export class DlpEngine {
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (errorCode(err)?.startsWith('HOOKGATE_ERR_')) throw err;
+      if (errorSpec(errorCode(err))) throw err;
       // Walker errors describe structure, not content; keep them for the operator.
-      throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${errorMessage(err)}`, { cause: err });
     }
     return tally.report(state.parts, state.notInspected);
   }

@@ -4,6 +4,7 @@
  * the config loader.
  */
 export { dlpScanner } from './scanner.js';
+export { dlpRegistration, DlpScannerSettingsSchema } from './registration.js';
 export { DlpEngine, type DlpFinding, type DlpReport, type InspectOptions } from './engine.js';
 export {
   DlpConfigSchema,

@@ -6,6 +6,7 @@ import { RE2JS, RE2Set } from 're2js';
 import type { DlpConfigProblem, OperatorRule } from './config.js';
 import type { DetectorFamily } from './detectors/types.js';
 import { KeywordMatcher, keywordProblem } from './text/keywords.js';
+import { errorMessage } from '@hookgate/contracts';
 
 function compileRegex(rule: Pick<OperatorRule, 'pattern' | 'caseInsensitive'>): RE2JS {
   return RE2JS.compile(rule.pattern!, rule.caseInsensitive ? RE2JS.CASE_INSENSITIVE : 0);
@@ -31,7 +32,7 @@ export function validateOperatorRules(rules: readonly OperatorRule[], reserved: 
         if (re.matches('')) problems.push({ path: `${at}.pattern`, reason: 'matches the empty string' });
       } catch (err) {
         // RE2 rejects backreferences and lookarounds; the message names the construct.
-        problems.push({ path: `${at}.pattern`, reason: `invalid RE2 regex: ${err instanceof Error ? err.message : String(err)}` });
+        problems.push({ path: `${at}.pattern`, reason: `invalid RE2 regex: ${errorMessage(err)}` });
       }
     }
     rule.keywords?.forEach((k, j) => {

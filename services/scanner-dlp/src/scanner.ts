@@ -1,5 +1,5 @@
 import type { ScanOutcome } from '@hookgate/contracts';
-import type { Scanner, ScanInput } from '@hookgate/scanner-sdk';
+import { tooLarge, type Scanner, type ScanInput } from '@hookgate/scanner-sdk';
 import type { DlpScannerConfig } from './config.js';
 import { DlpEngine } from './engine.js';
 import { decideOutcome, type Direction } from './policy.js';
@@ -30,9 +30,8 @@ export function dlpScanner(config: DlpScannerConfig): Scanner {
     async scan(input, ctx): Promise<ScanOutcome> {
       const bytes = input.message;
       if (!bytes) return { status: 'skip', reason: 'no message at this stage' };
-      if (bytes.byteLength > config.limits.maxMessageBytes) {
-        return { status: 'unscanned', reason: 'too-large', detail: `${bytes.byteLength} bytes > maxMessageBytes ${config.limits.maxMessageBytes}` };
-      }
+      const over = tooLarge(bytes, config.limits.maxMessageBytes, 'maxMessageBytes');
+      if (over) return over;
       const report = await engine.inspectMessage(bytes, { signal: ctx.signal });
       const direction = directionOf(input);
       // Rule ids, counts and types only: never matched text (style §4.6).

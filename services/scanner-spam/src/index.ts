@@ -4,6 +4,7 @@
  */
 export { rspamdScanner } from './rspamd/scanner.js';
 export { RspamdConfigSchema, type RspamdConfig, type RspamdScannerConfig } from './rspamd/config.js';
+export { rspamdRegistration } from './rspamd/registration.js';
 export {
   checkRspamd,
   pingRspamd,
@@ -20,6 +21,7 @@ export { milterModifications } from './rspamd/milter.js';
 
 export { spamdScanner, mapSpamdResult, type SpamdMappingConfig } from './spamd/scanner.js';
 export { SpamdConfigSchema, type SpamdConfig, type SpamdScannerConfig } from './spamd/config.js';
+export { spamdRegistration } from './spamd/registration.js';
 export {
   spamdCheck,
   spamdPing,

@@ -2,6 +2,7 @@
  * Just enough of RFC 5322 to know which header fields a message has: milter-style modifications address
  * headers by per-name occurrence, and "delete all X-Spam" needs to know how many there are.
  */
+import { smtpReplyText } from '@hookgate/contracts';
 
 export interface HeaderIndex {
   /** False when the message was not available: counts are then unknown, not zero. */
@@ -44,9 +45,9 @@ export function oneLine(value: string, max = 2000): string {
     .slice(0, max);
 }
 
-/** Text for an SMTP reply: one line of printable ASCII. */
+/** Text for an SMTP reply: one line of printable ASCII, trimmed. */
 export function replyText(value: string, max = 400): string {
-  return value.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').trim().slice(0, max);
+  return smtpReplyText(value, Infinity).trim().slice(0, max);
 }
 
 /** Rule and symbol names are engine output: keep results and logs to a safe charset and length. */

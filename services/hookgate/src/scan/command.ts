@@ -12,6 +12,7 @@ import { collect, messages, type Message } from './sources.js';
 import { exitCode, line, ProgressBar, summarize, summaryText, type Output, type ScannedMessage } from './report.js';
 import { remoteScanner } from './remote.js';
 import { localScanner } from './local.js';
+import { errorMessage } from '@hookgate/contracts';
 
 export const SCAN_USAGE = `usage: hookgate scan [--url URL | --local] [--json] [--from ADDR] [--to ADDR,...] [--concurrency N] PATH...
 
@@ -95,7 +96,7 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
       scan = (label, bytes) => local.scan(label, bytes);
       close = () => local.close();
     } catch (err) {
-      say(`cannot start the local scanners: ${err instanceof Error ? err.message : String(err)}`);
+      say(`cannot start the local scanners: ${errorMessage(err)}`);
       return 2;
     }
   }

@@ -1,4 +1,5 @@
 /** The envelope and facts `hookgate scan` gives a message from a file: From:, To: and Cc:, Subject:. */
+import { unfoldHeader } from '@hookgate/contracts';
 
 type Header = [string, string];
 
@@ -36,6 +37,6 @@ export function envelopeOf(headers: Header[], overrides: { from?: string; to?: s
   return {
     from: overrides.from ?? addressesOf(headers, ['from'])[0] ?? '',
     to: to.length ? to : ['postmaster@localhost'],
-    ...(subject !== undefined ? { subject: subject.replace(/\r?\n[ \t]+/g, ' ').trim() } : {}),
+    ...(subject !== undefined ? { subject: unfoldHeader(subject) } : {}),
   };
 }

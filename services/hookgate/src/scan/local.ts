@@ -15,6 +15,7 @@ import { startWorkers } from '../roles.js';
 import { buildStagePipeline } from '../stage-pipeline.js';
 import type { ScannedMessage } from './report.js';
 import { envelopeOf, splitMessage } from './envelope.js';
+import { errorMessage } from '@hookgate/contracts';
 
 export interface LocalScanner {
   scan(label: string, bytes: Buffer): Promise<ScannedMessage>;
@@ -65,7 +66,7 @@ export async function localScanner(config: HookgateConfig, log: Logger, say: (li
             durationMs: Date.now() - started,
           };
         } catch (err) {
-          return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+          return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: errorMessage(err) };
         }
       },
       close: () => lifecycle.stop('scan finished'),

@@ -4,7 +4,7 @@
  * verdict record is read back (reasons, scanner timings); without one, only the answer is known.
  */
 import { randomInt } from 'node:crypto';
-import type { Action, VerdictRecord } from '@hookgate/contracts';
+import { errorMessage, type Action, type VerdictRecord } from '@hookgate/contracts';
 import type { HookgateConfig } from '../config.js';
 import type { ScannedMessage } from './report.js';
 import { envelopeOf, splitMessage } from './envelope.js';
@@ -93,7 +93,7 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
     try {
       answer = actionOf(JSON.parse(text) as Parameters<typeof actionOf>[0]);
     } catch (err) {
-      return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+      return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: errorMessage(err) };
     }
     const txnId = res.headers.get('x-hookgate-transaction-id') ?? undefined;
     const reqId = res.headers.get('x-hookgate-request-id') ?? undefined;

@@ -7,6 +7,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { looksLikeMbox, splitMbox } from './mbox.js';
+import { errorMessage } from '@hookgate/contracts';
 
 export interface Message {
   /** File (and position in an mbox: `file#3`), or `-` for standard input. */
@@ -126,7 +127,7 @@ export async function* messages(inputs: Inputs, stdin: Readable, onBytes: (n: nu
         yield bytes.length === 0 ? { label: file, error: 'empty file' } : { label: file, bytes };
       }
     } catch (err) {
-      yield { label: file, error: err instanceof Error ? err.message : String(err) };
+      yield { label: file, error: errorMessage(err) };
     }
   }
 }

@@ -3,13 +3,15 @@
  * Stalwart's parser accepts (docs/protocols/stalwart.md records every rule applied here).
  */
 import { hash } from 'node:crypto';
-import type {
-  Modification,
-  SmtpReply,
-  StalwartModification,
-  StalwartRequest,
-  StalwartResponse,
-  Verdict,
+import {
+  smtpReplyText,
+  unfoldHeader,
+  type Modification,
+  type SmtpReply,
+  type StalwartModification,
+  type StalwartRequest,
+  type StalwartResponse,
+  type Verdict,
 } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 
@@ -74,14 +76,9 @@ export function fromStalwart(body: StalwartRequest): { incoming: IncomingStage; 
     size: body.message.size,
     storedBytes: message.byteLength,
     lossy: message.byteLength !== body.message.size || body.message.contents.includes('\uFFFD'),
-    ...(subject !== undefined ? { subject: subject.replace(/\r?\n[ \t]+/g, ' ').trim() } : {}),
+    ...(subject !== undefined ? { subject: unfoldHeader(subject) } : {}),
   };
   return { incoming, message };
-}
-
-/** One line, no CR/LF, printable: what Stalwart writes into the SMTP reply verbatim. */
-function replyText(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
 }
 
 function headerValue(value: string): string {
@@ -93,7 +90,8 @@ function reply(r: SmtpReply): NonNullable<StalwartResponse['response']> {
   return {
     status: r.code,
     ...(r.enhanced ? { enhanced_status: r.enhanced, enhancedStatus: r.enhanced } : {}),
-    message: replyText(r.text),
+    // Stalwart writes the text into the SMTP reply verbatim.
+    message: smtpReplyText(r.text),
   };
 }
 

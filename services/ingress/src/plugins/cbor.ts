@@ -8,6 +8,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Decoder, Encoder } from 'cbor-x';
+import { ERRORS, errorMessage } from '@hookgate/contracts';
+import { HttpError } from '../errors.js';
 
 export const CBOR_TYPE = 'application/cbor';
 
@@ -63,7 +65,7 @@ export function decodeCbor(bytes: Buffer): unknown {
   try {
     value = decoder.decode(bytes);
   } catch (err) {
-    throw new CborError(`body is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CborError(`body is not valid CBOR: ${errorMessage(err)}`);
   }
   return normalize(value, 0);
 }
@@ -85,14 +87,14 @@ function stripUndefined(value: unknown): unknown {
 
 /**
  * Registers the `application/cbor` body parser on a (child) fastify scope. A body that does not decode is passed
- * on as a CborError with status 400, which the scope's error handler maps to its protocol's error body.
+ * on as REQUEST_INVALID, which the scope's error handler writes in its protocol's error body.
  */
 export function registerCborParser(scope: FastifyInstance): void {
   scope.addContentTypeParser(CBOR_TYPE, { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
     try {
       done(null, decodeCbor(body));
     } catch (err) {
-      done(Object.assign(err instanceof Error ? err : new CborError(String(err)), { statusCode: 400 }), undefined);
+      done(new HttpError(ERRORS.REQUEST_INVALID, errorMessage(err)), undefined);
     }
   });
 }

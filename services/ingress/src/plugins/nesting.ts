@@ -6,7 +6,7 @@
  * nests beyond a handful of levels; CBOR bodies have the same limit in plugins/cbor.ts.
  */
 import type { FastifyInstance } from 'fastify';
-import { ERR } from '@hookgate/contracts';
+import { ERRORS } from '@hookgate/contracts';
 import { HttpError } from '../errors.js';
 
 /** Deepest nesting of arrays and objects accepted in a request body. */
@@ -96,7 +96,7 @@ export function registerJsonParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
-    if (jsonNestsDeeper(text, MAX_NESTING)) return done(new HttpError(400, ERR.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
+    if (jsonNestsDeeper(text, MAX_NESTING)) return done(new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
     // fastify's parser answers through `done`; its declared type also allows a promise, which it never returns here.
     void parse(req, text, done);
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TransactionStore } from '@hookgate/state-store';
-import { ERR, type VerdictRecord } from '@hookgate/contracts';
+import { ERRORS, type VerdictRecord } from '@hookgate/contracts';
 import { HttpError } from '../errors.js';
 
 /**
@@ -15,10 +15,10 @@ export function adminRoutes(app: FastifyInstance, store: TransactionStore): void
 /** Every stage request of a transaction with its verdict record (also looked up by queue id: routes/operator.ts). */
 export async function transactionView(store: TransactionStore, txnId: string) {
   const m = /^([A-Za-z0-9_-]{1,64})\.(\d{1,9})$/.exec(txnId);
-  if (!m) throw new HttpError(400, ERR.REQUEST_INVALID, 'transaction id must look like <session>.<n>');
+  if (!m) throw new HttpError(ERRORS.REQUEST_INVALID, 'transaction id must look like <session>.<n>');
   const [, sessionId, n] = m as unknown as [string, string, string];
   const log = (await store.stageLog(sessionId)).filter((e) => e.txn === Number(n));
-  if (log.length === 0) throw new HttpError(404, ERR.NOT_FOUND, 'no such transaction (unknown, or expired from Redis)');
+  if (log.length === 0) throw new HttpError(ERRORS.NOT_FOUND, 'no such transaction (unknown, or expired from Redis)');
   const records = await Promise.all(log.map((e) => store.verdict(sessionId, e.reqId)));
   return {
     txnId,

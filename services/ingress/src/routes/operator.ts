@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ERR, HookgateError, errorCode } from '@hookgate/contracts';
+import { ERR, ERRORS } from '@hookgate/contracts';
 import type { FeedEntry, TransactionStore } from '@hookgate/state-store';
 import type { ListFilter, Quarantine } from '@hookgate/quarantine';
 import { HttpError } from '../errors.js';
@@ -39,32 +39,11 @@ declare module 'fastify' {
   }
 }
 
-const STATUS: Record<string, number> = {
-  [ERR.REQUEST_INVALID]: 400,
-  [ERR.NOT_FOUND]: 404,
-  [ERR.QUARANTINE_GONE]: 410,
-  [ERR.QUARANTINE_CONFLICT]: 409,
-  [ERR.RELAY_FAILED]: 502,
-  [ERR.RELAY_UNCONFIGURED]: 503,
-  [ERR.QUARANTINE_UNAVAILABLE]: 503,
-};
-
-/** A HookgateError with a known code becomes its HTTP status; anything else stays a 500. */
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    const status = STATUS[errorCode(err) ?? ''];
-    if (status && err instanceof HookgateError) throw new HttpError(status, err.code, err.message);
-    throw err;
-  }
-}
-
 /** Epoch ms or an ISO 8601 date; undefined when absent; 400 when unreadable. */
 function time(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(n)) throw new HttpError(400, ERR.REQUEST_INVALID, `${name} must be epoch milliseconds or an ISO 8601 date`);
+  if (!Number.isFinite(n)) throw new HttpError(ERRORS.REQUEST_INVALID, `${name} must be epoch milliseconds or an ISO 8601 date`);
   return n;
 }
 
@@ -77,17 +56,17 @@ export function operatorRoutes(app: FastifyInstance, deps: OperatorDeps): void {
 
   app.get<{ Querystring: { after?: string; count?: string } }>('/admin/verdicts', async (req) => {
     const { after, count } = req.query;
-    if (after !== undefined && !/^\d{1,16}-\d{1,10}$/.test(after)) throw new HttpError(400, ERR.REQUEST_INVALID, 'after must be a feed entry id (<ms>-<seq>)');
+    if (after !== undefined && !/^\d{1,16}-\d{1,10}$/.test(after)) throw new HttpError(ERRORS.REQUEST_INVALID, 'after must be a feed entry id (<ms>-<seq>)');
     const n = count === undefined ? 100 : Number(count);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HttpError(400, ERR.REQUEST_INVALID, 'count must be an integer from 1 to 1000');
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HttpError(ERRORS.REQUEST_INVALID, 'count must be an integer from 1 to 1000');
     return { entries: await store.recentVerdicts({ ...(after ? { after } : {}), count: n }) };
   });
 
   app.get<{ Querystring: { queueId?: string } }>('/admin/transactions', async (req) => {
     const queueId = req.query.queueId;
-    if (!queueId || queueId.length > 128 || /[\s\0]/.test(queueId)) throw new HttpError(400, ERR.REQUEST_INVALID, 'give queueId (the MTA queue id, up to 128 characters)');
+    if (!queueId || queueId.length > 128 || /[\s\0]/.test(queueId)) throw new HttpError(ERRORS.REQUEST_INVALID, 'give queueId (the MTA queue id, up to 128 characters)');
     const txnId = await store.transactionOfQueueId(queueId);
-    if (!txnId) throw new HttpError(404, ERR.NOT_FOUND, `no transaction seen with queue id ${queueId} (unknown, or expired from Redis)`);
+    if (!txnId) throw new HttpError(ERRORS.NOT_FOUND, `no transaction seen with queue id ${queueId} (unknown, or expired from Redis)`);
     return { queueId, ...(await transactionView(store, txnId)) };
   });
 
@@ -104,10 +83,10 @@ function quarantineRoutes(app: FastifyInstance, q: Quarantine): void {
   app.get<{ Querystring: Record<string, string | undefined> }>('/admin/quarantine', async (req) => {
     const x = req.query;
     const status = x.status ?? 'held';
-    if (!(STATUSES as readonly string[]).includes(status)) throw new HttpError(400, ERR.REQUEST_INVALID, `status must be one of ${STATUSES.join(', ')}`);
+    if (!(STATUSES as readonly string[]).includes(status)) throw new HttpError(ERRORS.REQUEST_INVALID, `status must be one of ${STATUSES.join(', ')}`);
     const limit = x.limit === undefined ? undefined : Number(x.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 500)) throw new HttpError(400, ERR.REQUEST_INVALID, 'limit must be an integer from 1 to 500');
-    if (x.cursor !== undefined && !/^\d{1,15}\.[0-9a-z]{19}$/.test(x.cursor)) throw new HttpError(400, ERR.REQUEST_INVALID, 'cursor must be a `next` value from a previous page');
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 500)) throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 500');
+    if (x.cursor !== undefined && !/^\d{1,15}\.[0-9a-z]{19}$/.test(x.cursor)) throw new HttpError(ERRORS.REQUEST_INVALID, 'cursor must be a `next` value from a previous page');
     const since = time(x.since, 'since');
     const until = time(x.until, 'until');
     const filter: ListFilter = {
@@ -120,33 +99,31 @@ function quarantineRoutes(app: FastifyInstance, q: Quarantine): void {
       ...(limit !== undefined ? { limit } : {}),
       ...(x.cursor ? { cursor: x.cursor } : {}),
     };
-    return mapped(async () => {
-      const [page, usage] = await Promise.all([q.list(filter), q.usage()]);
-      return { ...page, usage, store: q.store.kind, relay: q.relayTarget ?? null };
-    });
+    const [page, usage] = await Promise.all([q.list(filter), q.usage()]);
+    return { ...page, usage, store: q.store.kind, relay: q.relayTarget ?? null };
   });
 
   app.get<{ Params: { id: string }; Querystring: { body?: string } }>('/admin/quarantine/:id', async (req) => {
     const body = req.query.body === '1' || req.query.body === 'true';
-    return mapped(() => q.show(req.params.id, req.mtaIdentity, body));
+    return q.show(req.params.id, req.mtaIdentity, body);
   });
 
   app.post<{ Params: { id: string } }>('/admin/quarantine/:id/release', async (req) => {
-    const r = await mapped(() => q.release(req.params.id, req.mtaIdentity));
+    const r = await q.release(req.params.id, req.mtaIdentity);
     req.log.info({ quarantineId: r.id, admin: req.mtaIdentity, relay: r.relay, refused: r.refused.length }, 'quarantine release');
     return r;
   });
 
   app.delete<{ Params: { id: string } }>('/admin/quarantine/:id', async (req) => {
-    const r = await mapped(() => q.delete(req.params.id, req.mtaIdentity));
+    const r = await q.delete(req.params.id, req.mtaIdentity);
     req.log.info({ quarantineId: r.id, admin: req.mtaIdentity }, 'quarantine delete');
     return r;
   });
 
   app.get<{ Querystring: { limit?: string } }>('/admin/audit', async (req) => {
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, ERR.REQUEST_INVALID, 'limit must be an integer from 1 to 1000');
-    return { entries: await mapped(() => q.audit(limit)) };
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 1000');
+    return { entries: await q.audit(limit) };
   });
 }
 
@@ -203,7 +180,7 @@ function consoleRoutes(app: FastifyInstance, path: string): void {
   const files = new Map(Object.entries(CONSOLE_FILES).map(([name, type]) => [name, { type, body: readFileSync(new URL(name, dir)) }]));
   const send = (name: string) => async (_req: unknown, reply: FastifyReply) => {
     const f = files.get(name);
-    if (!f) throw new HttpError(404, ERR.NOT_FOUND, 'no such console file');
+    if (!f) throw new HttpError(ERRORS.NOT_FOUND, 'no such console file');
     return reply
       .header('content-type', f.type)
       .header('content-security-policy', CSP)

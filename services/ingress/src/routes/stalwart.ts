@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { LEGACY_STAGES, StalwartRequest, type Verdict } from '@hookgate/contracts';
+import { ERRORS, LEGACY_STAGES, StalwartRequest, errorMessage, type Verdict } from '@hookgate/contracts';
 import type { StagePipeline } from '@hookgate/pipeline';
 import { DEFAULT_REPLIES, fallbackVerdict } from '@hookgate/verdict';
 import { fromStalwart, toStalwart, type StalwartSettings } from '../adapters/stalwart.js';
@@ -25,14 +25,14 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
         // A clear answer for the common mistakes before schema validation: wrong body shape, unknown stage.
         const body = req.body as { context?: { stage?: unknown } } | null;
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          throw new HttpError(400, 'HOOKGATE_ERR_REQUEST_INVALID', 'body must be a JSON or MessagePack object');
+          throw new HttpError(ERRORS.REQUEST_INVALID, 'body must be a JSON or MessagePack object');
         }
         const stage = body.context?.stage;
         if (typeof stage === 'string') {
           const lower = stage.toLowerCase();
           // Stalwart's docs show upper-case stages; its code sends lower case. Accept both.
           if ((LEGACY_STAGES as readonly string[]).includes(lower)) body.context!.stage = lower;
-          else throw new HttpError(400, 'HOOKGATE_ERR_STAGE_UNKNOWN', `unknown stage "${stage.slice(0, 32)}": expected one of ${LEGACY_STAGES.join(', ')}`);
+          else throw new HttpError(ERRORS.STAGE_UNKNOWN, `unknown stage "${stage.slice(0, 32)}": expected one of ${LEGACY_STAGES.join(', ')}`);
         }
       },
     },
@@ -49,7 +49,7 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
         if (reasonHeader) void reply.header('x-hookgate-reason', reasonOf(outcome.verdict));
       } catch (err) {
         // An explicit tempfail rather than leaning on Stalwart's tempFailOnError.
-        req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'stalwart hook failed');
+        req.log.error({ err: { message: errorMessage(err) } }, 'stalwart hook failed');
         answer = toStalwart(fallbackVerdict('tempfail', 'internal-error', DEFAULT_REPLIES), req.body.context.stage, settings);
       }
       return reply.code(200).type(type).send(encodeBody(answer, encoding));

@@ -1,5 +1,5 @@
 import { ERR, type Action, type Modification, type ScanOutcome, type SmtpReply, type Stage } from '@hookgate/contracts';
-import { formatEndpoint, parseEndpoint, type Scanner } from '@hookgate/scanner-sdk';
+import { formatEndpoint, parseEndpoint, tooLarge, type Scanner } from '@hookgate/scanner-sdk';
 import { ClamdClient } from './protocol.js';
 
 export interface ClamavScannerConfig {
@@ -41,9 +41,8 @@ export function clamavScanner(config: ClamavScannerConfig): Scanner {
     cacheKey: () => '',
     async scan(input, ctx): Promise<ScanOutcome> {
       const bytes = input.message!;
-      if (bytes.byteLength > config.maxStreamBytes) {
-        return { status: 'unscanned', reason: 'too-large', detail: `${bytes.byteLength} bytes > maxStreamBytes ${config.maxStreamBytes}` };
-      }
+      const over = tooLarge(bytes, config.maxStreamBytes, 'maxStreamBytes');
+      if (over) return over;
       const reply = await client.instream(bytes, ctx.signal);
       switch (reply.kind) {
         case 'clean':

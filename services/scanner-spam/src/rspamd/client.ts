@@ -8,6 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { EngineProtocolError, EngineUnavailableError } from '@hookgate/scanner-sdk';
 import { deadline } from '../abort.js';
+import { errorMessage } from '@hookgate/contracts';
 
 /** Request headers for rspamd; an array value is sent as one header line per element. */
 export type RspamdHeaders = Record<string, string | string[]>;
@@ -87,7 +88,7 @@ function exchange(
       req = send(url, { method, headers: all, agent: false, signal });
     } catch (err) {
       // Invalid header characters and the like: our bug or a bad config, not the engine's.
-      reject(new EngineProtocolError(`cannot build a request for ${where}: ${err instanceof Error ? err.message : String(err)}`, err));
+      reject(new EngineProtocolError(`cannot build a request for ${where}: ${errorMessage(err)}`, err));
       return;
     }
     req.on('error', (err) => reject(new EngineUnavailableError(`${where} unreachable: ${err.message}`, err)));

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Header, HeaderName, lit, Reply, SpamAction, StageList } from '../schema.js';
+import { headerNameSchema, headerSchema, literals, replySchema, stageList } from '@hookgate/contracts';
+import { SpamAction } from '../schema.js';
 
 /**
  * Config of the Rspamd scanner (`scanners.rspamd` in hookgate's config; `HOOKGATE_RSPAMD_URL` sets `url`).
@@ -12,7 +13,7 @@ export const RspamdConfigSchema = Type.Object(
     url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
     /** Sent as the `Password` header (a controller or proxy that requires one); a secret, never logged. */
     password: Type.Optional(Type.String({ minLength: 1 })),
-    stages: StageList(['data']),
+    stages: stageList(['data']),
     /** Per-request timeout, ms; the scan's deadline applies as well, whichever comes first. */
     timeoutMs: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
     /** Larger messages are not sent and are reported unscanned (too large), never clean. */
@@ -20,15 +21,15 @@ export const RspamdConfigSchema = Type.Object(
     /** What rspamd's `reject` asks for (rspamd's milter `reject: discard|quarantine` still wins). */
     action: SpamAction('reject'),
     /** Reply on reject; rspamd's `smtp_message` replaces the text (and the code, when it starts with a 5xx). */
-    reply: Reply(550, '5.7.1', 'Spam message rejected'),
+    reply: replySchema(550, '5.7.1', 'Spam message rejected'),
     /** Reply on `soft reject` (and `greylist`); rspamd's `smtp_message` replaces the text. */
-    tempfailReply: Reply(451, '4.7.1', 'Try again later'),
+    tempfailReply: replySchema(451, '4.7.1', 'Try again later'),
     /** What rspamd's `greylist` action means here: a 4xx (default) or accept, as rspamd's own milter proxy does. */
-    greylist: lit(['tempfail', 'accept'] as const, { default: 'tempfail' }),
+    greylist: literals(['tempfail', 'accept'] as const, { default: 'tempfail' }),
     /** Set (existing ones replaced) when rspamd says `add header`, and on spam that is kept (quarantine). */
-    spamHeader: Header('X-Spam', 'Yes'),
+    spamHeader: headerSchema('X-Spam', 'Yes'),
     /** Carries rspamd's score (e.g. `3.70`) on every scanned message that goes on; `null` adds none. */
-    scoreHeader: HeaderName(null),
+    scoreHeader: headerNameSchema(null),
     /** Apply rspamd's `milter` block (add/remove headers, envelope changes) and `dkim-signature`. */
     milter: Type.Boolean({ default: true }),
     /** How many symbol names (highest score first) a result carries. */

@@ -1,5 +1,5 @@
 import { ERR, HookgateError, type ScanOutcome } from '@hookgate/contracts';
-import type { Scanner } from '@hookgate/scanner-sdk';
+import { tooLarge, type Scanner } from '@hookgate/scanner-sdk';
 import { indexHeaders } from '../message.js';
 import { withDefaults } from '../schema.js';
 import { checkRspamd, pingRspamd } from './client.js';
@@ -43,9 +43,8 @@ export function rspamdScanner(input: RspamdScannerConfig): Scanner {
     // greylisting, reputation), so the same bytes do not mean the same verdict.
     async scan(input, ctx): Promise<ScanOutcome> {
       const message = input.message!;
-      if (message.byteLength > config.maxMessageBytes) {
-        return { status: 'unscanned', reason: 'too-large', detail: `${message.byteLength} bytes > maxMessageBytes ${config.maxMessageBytes}` };
-      }
+      const over = tooLarge(message, config.maxMessageBytes, 'maxMessageBytes');
+      if (over) return over;
       const headers = rspamdHeaders(input.request, { password: config.password });
       const result = await checkRspamd(url, message, headers, { signal: ctx.signal, timeoutMs: config.timeoutMs });
       return mapRspamdResult(result, config, indexHeaders(message));

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Header, HeaderName, lit, Reply, SpamAction, StageList } from '../schema.js';
+import { headerNameSchema, headerSchema, literals, replySchema, stageList } from '@hookgate/contracts';
+import { SpamAction } from '../schema.js';
 
 /**
  * Config of the SpamAssassin scanner (`scanners.spamd` in hookgate's config; `HOOKGATE_SPAMD` sets `endpoint`).
@@ -10,9 +11,9 @@ export const SpamdConfigSchema = Type.Object(
   {
     /** `tcp://host:port`, `host:port` or a spamd socket path; unset = scanner inactive. */
     endpoint: Type.Optional(Type.String({ minLength: 1 })),
-    stages: StageList(['data']),
+    stages: stageList(['data']),
     /** `SYMBOLS` returns rule names; `REPORT` also per-rule scores (names then sort by score). */
-    command: lit(['SYMBOLS', 'REPORT'] as const, { default: 'SYMBOLS' }),
+    command: literals(['SYMBOLS', 'REPORT'] as const, { default: 'SYMBOLS' }),
     /** Sent as `User:` (per-user preferences, if spamd allows them). */
     user: Type.Optional(Type.String({ pattern: '^[\\w.@+-]{1,64}$' })),
     /** Per-request timeout, ms (SpamAssassin is slow: about 0.4 s per 20 KB on one core). */
@@ -21,13 +22,13 @@ export const SpamdConfigSchema = Type.Object(
     maxMessageBytes: Type.Integer({ minimum: 1, default: 512_000 }),
     /** What spam asks for. */
     action: SpamAction('reject'),
-    reply: Reply(550, '5.7.1', 'Message identified as spam'),
+    reply: replySchema(550, '5.7.1', 'Message identified as spam'),
     /** Set on spam that is kept (quarantine), as SpamAssassin itself does. */
-    spamHeader: Header('X-Spam-Flag', 'YES'),
+    spamHeader: headerSchema('X-Spam-Flag', 'YES'),
     /** SpamAssassin-style `No, score=-0.0 required=5.0 tests=...` on every scanned message; `null` adds none. */
-    statusHeader: HeaderName('X-Spam-Status'),
+    statusHeader: headerNameSchema('X-Spam-Status'),
     /** Carries the score alone (e.g. `-0.0`); `null` adds none. */
-    scoreHeader: HeaderName(null),
+    scoreHeader: headerNameSchema(null),
     /** How many rule names a result carries. */
     maxSymbols: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
   },

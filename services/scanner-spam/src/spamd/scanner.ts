@@ -1,5 +1,5 @@
 import type { Modification, ScanOutcome } from '@hookgate/contracts';
-import { formatEndpoint, parseEndpoint, type Scanner } from '@hookgate/scanner-sdk';
+import { formatEndpoint, parseEndpoint, tooLarge, type Scanner } from '@hookgate/scanner-sdk';
 import { indexHeaders, safeName, UNKNOWN_HEADERS } from '../message.js';
 import { dedupe, replaceHeader } from '../modifications.js';
 import { withDefaults } from '../schema.js';
@@ -63,9 +63,8 @@ export function spamdScanner(input: SpamdScannerConfig): Scanner {
     cacheKey: () => config.user ?? '',
     async scan(input, ctx): Promise<ScanOutcome> {
       const message = input.message!;
-      if (message.byteLength > config.maxMessageBytes) {
-        return { status: 'unscanned', reason: 'too-large', detail: `${message.byteLength} bytes > maxMessageBytes ${config.maxMessageBytes}` };
-      }
+      const over = tooLarge(message, config.maxMessageBytes, 'maxMessageBytes');
+      if (over) return over;
       try {
         const { command, user, timeoutMs } = config;
         const result = await spamdCheck(endpoint, message, { command, user, timeoutMs, signal: ctx.signal });
