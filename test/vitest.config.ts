@@ -28,11 +28,19 @@ export default defineConfig({
     reporters: ['default', 'json'],
     outputFile: { json: 'test/.results/vitest.json' },
     projects: [
-      { extends: true, test: { name: 'unit', include: ALL, exclude: [...IGNORED, ...NOT_UNIT], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: { name: 'unit', include: ALL, exclude: [...IGNORED, ...NOT_UNIT], sequence: { groupOrder: 0 } },
+      },
       {
         extends: true,
         // The rest but the image test: real Redis, engines, Postfix, the built executable.
-        test: { name: 'suite', include: NOT_UNIT, exclude: [...IGNORED, IMAGE_TEST], sequence: { groupOrder: 0 } },
+        test: {
+          name: 'suite',
+          include: NOT_UNIT,
+          exclude: [...IGNORED, IMAGE_TEST],
+          sequence: { groupOrder: 0 },
+        },
       },
       { extends: true, test: { name: 'image', include: [IMAGE_TEST], sequence: { groupOrder: 1 } } },
     ],

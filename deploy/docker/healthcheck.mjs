@@ -8,7 +8,14 @@ const candidates = [process.env.HOOKGATE_LISTEN, process.env.HOOKGATE_METRICS_LI
     const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
     const port = listen.slice(i + 1);
     // A wildcard address is reached through loopback.
-    const target = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    const target =
+      host === '0.0.0.0' || host === ''
+        ? '127.0.0.1'
+        : host === '::'
+          ? '[::1]'
+          : host.includes(':')
+            ? `[${host}]`
+            : host;
     return `http://${target}:${port}/healthz`;
   });
 
@@ -20,5 +27,7 @@ for (const url of candidates) {
     // Nothing listening there (another role); try the next one.
   }
 }
-process.stderr.write(`unhealthy: no 200 from ${candidates.join(', ') || '(no HOOKGATE_LISTEN / HOOKGATE_METRICS_LISTEN)'}\n`);
+process.stderr.write(
+  `unhealthy: no 200 from ${candidates.join(', ') || '(no HOOKGATE_LISTEN / HOOKGATE_METRICS_LISTEN)'}\n`,
+);
 process.exit(1);

@@ -25,7 +25,9 @@ for (const [overlay, files] of renderAll(Object.values(OVERLAYS))) {
     const current = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
     if (current === text) continue;
     if (check) {
-      problems.push(`${renderedDir(overlay)}/${file}: ${current === undefined ? 'missing' : 'differs from the generator'}`);
+      problems.push(
+        `${renderedDir(overlay)}/${file}: ${current === undefined ? 'missing' : 'differs from the generator'}`,
+      );
     } else {
       mkdirSync(dir, { recursive: true });
       writeFileSync(path, text);

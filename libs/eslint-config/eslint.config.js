@@ -39,11 +39,24 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
-      'no-restricted-imports': ['error', { paths: restricted, patterns: [{ group: ['../../*'], message: 'import other packages by name, not by path' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: restricted,
+          patterns: [{ group: ['../../*'], message: 'import other packages by name, not by path' }],
+        },
+      ],
       'no-restricted-syntax': [
         'error',
         { selector: 'ExportAllDeclaration', message: 'no export * barrels: name what a package exports' },
-        ...(mayReadEnv ? [] : [{ selector: "MemberExpression[object.name='process'][property.name='env']", message: 'only composition roots read process.env' }]),
+        ...(mayReadEnv
+          ? []
+          : [
+              {
+                selector: "MemberExpression[object.name='process'][property.name='env']",
+                message: 'only composition roots read process.env',
+              },
+            ]),
       ],
     },
   },
@@ -60,8 +73,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       'no-restricted-imports': atRoot
         ? 'off'
-        : ['error', { patterns: [{ regex: '^(\\.\\./){2,}(?!(\\.\\./)*test/support/)', message: 'import other packages by name, not by path' }] }],
-      'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'no export * barrels: name what a package exports' }],
+        : [
+            'error',
+            {
+              patterns: [
+                {
+                  regex: '^(\\.\\./){2,}(?!(\\.\\./)*test/support/)',
+                  message: 'import other packages by name, not by path',
+                },
+              ],
+            },
+          ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'no export * barrels: name what a package exports' },
+      ],
     },
   },
 );

@@ -42,18 +42,28 @@ export async function draft01Bench(opts: Draft01BenchOptions): Promise<Draft01Be
   });
   try {
     await client.register();
-    const res = await closedLoop(opts.concurrency, opts.warmupMs ?? Math.min(2_000, Math.round(opts.durationMs / 10)), opts.durationMs, async (i) => {
-      const bodies = draft01Transaction({ clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` }, opts.body);
-      const lat: Record<string, number> = {};
-      for (const [j, body] of bodies.entries()) {
-        const t = performance.now();
-        const r = await client.hook(body);
-        if (r.status !== 204 && r.status !== 200) throw new Error(`${String(body.stage)}: ${r.status} ${r.error?.code ?? ''}`);
-        if (r.ops?.set?.some((o) => o.path === '/action')) throw new Error(`${String(body.stage)}: action changed`);
-        lat[STAGES[j]!] = performance.now() - t;
-      }
-      return lat;
-    });
+    const res = await closedLoop(
+      opts.concurrency,
+      opts.warmupMs ?? Math.min(2_000, Math.round(opts.durationMs / 10)),
+      opts.durationMs,
+      async (i) => {
+        const bodies = draft01Transaction(
+          { clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` },
+          opts.body,
+        );
+        const lat: Record<string, number> = {};
+        for (const [j, body] of bodies.entries()) {
+          const t = performance.now();
+          const r = await client.hook(body);
+          if (r.status !== 204 && r.status !== 200)
+            throw new Error(`${String(body.stage)}: ${r.status} ${r.error?.code ?? ''}`);
+          if (r.ops?.set?.some((o) => o.path === '/action'))
+            throw new Error(`${String(body.stage)}: action changed`);
+          lat[STAGES[j]!] = performance.now() - t;
+        }
+        return lat;
+      },
+    );
     return {
       txnPerSec: Math.round((res.count / (res.elapsedMs / 1000)) * 10) / 10,
       p50: Object.fromEntries(STAGES.map((s) => [s, round(percentile(res.latencies[s] ?? [], 50))])),

@@ -24,7 +24,9 @@ export function redisCommand(port: number, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host: '127.0.0.1', port });
     let out = '';
-    sock.on('connect', () => sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    sock.on('connect', () =>
+      sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
+    );
     sock.on('data', (b) => {
       out += b.toString();
       const m = /^\$(\d+)\r\n/.exec(out);
@@ -65,7 +67,8 @@ export async function commandsSent(metricsUrls: readonly string[]): Promise<numb
   let sum = 0;
   for (const url of metricsUrls) {
     const text = await (await fetch(url)).text();
-    for (const m of text.matchAll(/^hookgate_redis_round_trips_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)) sum += Number(m[1]);
+    for (const m of text.matchAll(/^hookgate_redis_round_trips_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm))
+      sum += Number(m[1]);
   }
   return sum;
 }

@@ -29,7 +29,12 @@ export interface MilterBenchResult {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-async function row(port: number, o: MilterBenchOptions, message: string, cpuOf: HookgateProcess[]): Promise<{ perSec: number; errors: number; cpuMsPerMsg: number }> {
+async function row(
+  port: number,
+  o: MilterBenchOptions,
+  message: string,
+  cpuOf: HookgateProcess[],
+): Promise<{ perSec: number; errors: number; cpuMsPerMsg: number }> {
   let cpu0 = 0;
   const cpu = () => cpuOf.reduce((sum, p) => sum + cpuMs(p.child.pid!), 0);
   const res = await closedLoop(
@@ -45,7 +50,11 @@ async function row(port: number, o: MilterBenchOptions, message: string, cpuOf: 
       cpu0 = cpu();
     },
   );
-  return { perSec: round(res.count / (res.elapsedMs / 1000)), errors: res.errors, cpuMsPerMsg: res.count ? round((cpu() - cpu0) / res.count) : NaN };
+  return {
+    perSec: round(res.count / (res.elapsedMs / 1000)),
+    errors: res.errors,
+    cpuMsPerMsg: res.count ? round((cpu() - cpu0) / res.count) : NaN,
+  };
 }
 
 /**
@@ -55,7 +64,9 @@ async function row(port: number, o: MilterBenchOptions, message: string, cpuOf: 
 export async function milterBench(opts: MilterBenchOptions): Promise<MilterBenchResult> {
   const prefix = `benchmilter${process.pid}`;
   const env = {
-    HOOKGATE_CONFIG: writeConfig(`redis: { prefix: ${prefix} }\nlog: { level: warn }\nscanners:\n  clamav: { stages: [data] }\n  dlp: { enabled: false }\n`),
+    HOOKGATE_CONFIG: writeConfig(
+      `redis: { prefix: ${prefix} }\nlog: { level: warn }\nscanners:\n  clamav: { stages: [data] }\n  dlp: { enabled: false }\n`,
+    ),
     HOOKGATE_REDIS_URL: opts.redisUrl,
     HOOKGATE_CLAMD: opts.clamdTcp,
     HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
@@ -64,10 +75,20 @@ export async function milterBench(opts: MilterBenchOptions): Promise<MilterBench
   let postfix: PostfixInstance | undefined;
   try {
     started.push(await startHookgate(['worker', '--scanners', 'clamav'], env));
-    const milter = await startHookgate(['milter'], { ...env, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' }, /milter listening on \S+/);
+    const milter = await startHookgate(
+      ['milter'],
+      { ...env, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' },
+      /milter listening on \S+/,
+    );
     started.push(milter);
     const spec = /\(Postfix: smtpd_milters = (\S+)\)/.exec(milter.stderr())![1]!;
-    postfix = await startPostfix({ deliver: 'discard', listeners: [{ name: 'milter', milters: spec }, { name: 'plain', milters: null }] });
+    postfix = await startPostfix({
+      deliver: 'discard',
+      listeners: [
+        { name: 'milter', milters: spec },
+        { name: 'plain', milters: null },
+      ],
+    });
     const message = toEml(clean20k());
     const withMilter = await row(postfix.ports.milter!, opts, message, started);
     const withoutMilter = await row(postfix.ports.plain!, opts, message, started);

@@ -156,7 +156,8 @@ interface Snapshot {
 }
 
 async function snapshot(p: Path): Promise<Snapshot> {
-  const read = (r: Record<string, () => number>) => Object.fromEntries(Object.entries(r).map(([k, f]) => [k, f()]));
+  const read = (r: Record<string, () => number>) =>
+    Object.fromEntries(Object.entries(r).map(([k, f]) => [k, f()]));
   return {
     filter: read(p.filter),
     engine: read(p.engineCpu),
@@ -178,7 +179,17 @@ interface Tally {
   notes: string[];
 }
 
-const tally = (): Tally => ({ sent: 0, tried: 0, elapsedMs: 0, filter: {}, engine: {}, redis: 0, redisInfo: 0, postfix: 0, notes: [] });
+const tally = (): Tally => ({
+  sent: 0,
+  tried: 0,
+  elapsedMs: 0,
+  filter: {},
+  engine: {},
+  redis: 0,
+  redisInfo: 0,
+  postfix: 0,
+  notes: [],
+});
 
 function addDiff(into: Record<string, number>, a: Record<string, number>, b: Record<string, number>): void {
   for (const k of Object.keys(b)) into[k] = (into[k] ?? 0) + b[k]! - a[k]!;
@@ -191,11 +202,17 @@ interface Bed {
   file: string;
 }
 
-async function warmUp(p: Path, sessions: number, messages: number, { postfix, sent, file }: Bed): Promise<void> {
+async function warmUp(
+  p: Path,
+  sessions: number,
+  messages: number,
+  { postfix, sent, file }: Bed,
+): Promise<void> {
   if (messages <= 0) return;
   const before = sent();
   const w = await smtpSource({ port: postfix.ports[p.listener]!, sessions, messages, file });
-  if (w.code !== 0) throw new Error(`${p.path} warm-up failed: smtp-source exited ${w.code}: ${w.output.trim()}`);
+  if (w.code !== 0)
+    throw new Error(`${p.path} warm-up failed: smtp-source exited ${w.code}: ${w.output.trim()}`);
   await drained(sent, before + messages);
 }
 
@@ -204,9 +221,14 @@ async function warmUp(p: Path, sessions: number, messages: number, { postfix, se
  * after answering Postfix (state cleanup, job bookkeeping) belongs to the round that caused it.
  */
 async function settled(p: Path): Promise<void> {
-  const total = () => sum(Object.fromEntries([...Object.entries(p.filter), ...Object.entries(p.engineCpu)].map(([k, f]) => [k, f()]))) + (p.redis ? ownCpu(p.redis.pid)() : 0);
+  const total = () =>
+    sum(
+      Object.fromEntries(
+        [...Object.entries(p.filter), ...Object.entries(p.engineCpu)].map(([k, f]) => [k, f()]),
+      ),
+    ) + (p.redis ? ownCpu(p.redis.pid)() : 0);
   const until = Date.now() + 3000;
-  for (let last = total(); Date.now() < until; ) {
+  for (let last = total(); Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 100));
     const now = total();
     if (now === last) return;
@@ -215,7 +237,13 @@ async function settled(p: Path): Promise<void> {
 }
 
 /** One measured round: `messages` through the path; CPU read when the path is idle before and after. */
-async function measureRound(p: Path, sessions: number, messages: number, { postfix, sent: delivered, file }: Bed, t: Tally): Promise<void> {
+async function measureRound(
+  p: Path,
+  sessions: number,
+  messages: number,
+  { postfix, sent: delivered, file }: Bed,
+  t: Tally,
+): Promise<void> {
   const before = delivered();
   await settled(p);
   const s0 = await snapshot(p);
@@ -237,7 +265,8 @@ async function measureRound(p: Path, sessions: number, messages: number, { postf
 
 function toRow(p: Path, sessions: number, t: Tally): PeerRow {
   const n = Math.max(1, t.sent);
-  const per = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v / n)]));
+  const per = (r: Record<string, number>) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v / n)]));
   const filter = per(t.filter);
   const engineCpu = per(t.engine);
   const filterMs = round(sum(t.filter) / n);
@@ -276,10 +305,17 @@ async function measurePair(paths: [Path, Path], sessions: number, o: Counts, bed
 }
 
 /** `hookgate milter` and one `hookgate worker` for a single engine, as deployed: separate processes, one Redis. */
-async function startHookgatePair(engine: Engine, o: PeerBenchOptions, redis: RedisDaemon, milterPort: number): Promise<HookgateProcess[]> {
+async function startHookgatePair(
+  engine: Engine,
+  o: PeerBenchOptions,
+  redis: RedisDaemon,
+  milterPort: number,
+): Promise<HookgateProcess[]> {
   const env: Record<string, string> = {
     // No result cache: smtp-source repeats one message (see the top of this file).
-    HOOKGATE_CONFIG: writeConfig(`redis: { prefix: peers${engine} }\nlog: { level: warn }\ncache: { ttlMs: 0 }\nscanners:\n  dlp: { enabled: false }\n  ${engine}: { stages: [data] }\n`),
+    HOOKGATE_CONFIG: writeConfig(
+      `redis: { prefix: peers${engine} }\nlog: { level: warn }\ncache: { ttlMs: 0 }\nscanners:\n  dlp: { enabled: false }\n  ${engine}: { stages: [data] }\n`,
+    ),
     HOOKGATE_REDIS_URL: redis.url,
     HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
     ...(engine === 'clamav' ? { HOOKGATE_CLAMD: o.clamd.tcp } : { HOOKGATE_RSPAMD_URL: o.rspamd!.url }),
@@ -287,7 +323,9 @@ async function startHookgatePair(engine: Engine, o: PeerBenchOptions, redis: Red
   const started: HookgateProcess[] = [];
   try {
     started.push(await startHookgate(['worker', '--scanners', engine], env));
-    started.push(await startHookgate(['milter'], { ...env, HOOKGATE_MILTER_LISTEN: `127.0.0.1:${milterPort}` }));
+    started.push(
+      await startHookgate(['milter'], { ...env, HOOKGATE_MILTER_LISTEN: `127.0.0.1:${milterPort}` }),
+    );
     return started;
   } catch (err) {
     await Promise.all(started.map((p) => p.stop()));
@@ -302,7 +340,11 @@ async function startHookgatePair(engine: Engine, o: PeerBenchOptions, redis: Red
 export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> {
   const t0 = performance.now();
   const sessions = o.sessions ?? [8, 40];
-  const counts: Counts = { messages: o.messages ?? 1000, warmupMessages: o.warmupMessages ?? 200, rounds: Math.max(1, o.rounds ?? 4) };
+  const counts: Counts = {
+    messages: o.messages ?? 1000,
+    warmupMessages: o.warmupMessages ?? 200,
+    rounds: Math.max(1, o.rounds ?? 4),
+  };
   const engines = (o.engines ?? ['clamav', 'rspamd']).filter((e) => e !== 'rspamd' || o.rspamd?.milterSpec);
   const dir = tempDir('peers');
   const message = toEml(clean20k({ messageId: 'peers20k' }));
@@ -337,14 +379,28 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
         const engineCpu: Record<string, () => number> = {};
         if (engine === 'clamav') {
           engineCpu.clamd = ownCpu(o.clamd.pid);
-          peer = { engine, path: 'clamav-milter', listener: 'clamav-milter', filter: { 'clamav-milter': () => treeCpuMs(clamavMilter!.pid) }, engineCpu };
+          peer = {
+            engine,
+            path: 'clamav-milter',
+            listener: 'clamav-milter',
+            filter: { 'clamav-milter': () => treeCpuMs(clamavMilter!.pid) },
+            engineCpu,
+          };
         } else {
           const procs = o.rspamd!.processes();
           const pids = (role: string) => procs.filter((p) => p.role === role).map((p) => p.pid);
           engineCpu.normal = rolesCpu(pids('normal'));
           // main, controller, hs_helper: idle here, counted so that nothing of rspamd's is left out.
-          engineCpu.other = rolesCpu(procs.filter((p) => !['normal', 'rspamd_proxy'].includes(p.role)).map((p) => p.pid));
-          peer = { engine, path: 'rspamd proxy', listener: 'rspamd-proxy', filter: { proxy: rolesCpu(pids('rspamd_proxy')) }, engineCpu };
+          engineCpu.other = rolesCpu(
+            procs.filter((p) => !['normal', 'rspamd_proxy'].includes(p.role)).map((p) => p.pid),
+          );
+          peer = {
+            engine,
+            path: 'rspamd proxy',
+            listener: 'rspamd-proxy',
+            filter: { proxy: rolesCpu(pids('rspamd_proxy')) },
+            engineCpu,
+          };
         }
         const [worker, milter] = pair as [HookgateProcess, HookgateProcess];
         const hookgate: Path = {
@@ -368,18 +424,36 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
   const isHookgate = (r: PeerRow) => r.path.startsWith('hookgate');
   for (const h of rows.filter(isHookgate)) {
     const p = rows.find((r) => r.engine === h.engine && r.sessions === h.sessions && !isHookgate(r));
-    if (p) ratios[`${h.engine}@${h.sessions}`] = { msgsPerSec: round(h.msgsPerSec / p.msgsPerSec, 3), totalCpu: round(h.totalMs / p.totalMs, 3), filterCpu: round(h.filterMs / p.filterMs, 3) };
+    if (p)
+      ratios[`${h.engine}@${h.sessions}`] = {
+        msgsPerSec: round(h.msgsPerSec / p.msgsPerSec, 3),
+        totalCpu: round(h.totalMs / p.totalMs, 3),
+        filterCpu: round(h.filterMs / p.filterMs, 3),
+      };
   }
-  return { rows, ratios, ...counts, messageBytes: message.length, wallMs: Math.round(performance.now() - t0) };
+  return {
+    rows,
+    ratios,
+    ...counts,
+    messageBytes: message.length,
+    wallMs: Math.round(performance.now() - t0),
+  };
 }
 
 function table(head: string[], lines: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), ...lines.map(fmt)].join('\n');
 }
 
-const parts = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(' + ');
+const parts = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(' + ');
 
 /** The bench's table: one line per row, then hookgate ÷ peer per engine and session count against the targets. */
 export function printPeers(r: PeerBenchResult): void {
@@ -389,7 +463,17 @@ export function printPeers(r: PeerBenchResult): void {
   );
   console.log(
     table(
-      ['path', 'sessions', 'msgs/s', 'err', 'filter ms/msg', 'engine ms/msg', 'redis ms/msg (/proc, INFO)', 'TOTAL ms/msg', 'postfix ms/msg'],
+      [
+        'path',
+        'sessions',
+        'msgs/s',
+        'err',
+        'filter ms/msg',
+        'engine ms/msg',
+        'redis ms/msg (/proc, INFO)',
+        'TOTAL ms/msg',
+        'postfix ms/msg',
+      ],
       r.rows.map((x) => [
         x.path,
         String(x.sessions),
@@ -406,7 +490,14 @@ export function printPeers(r: PeerBenchResult): void {
   for (const x of r.rows) if (x.note) console.log(`note (${x.path}, ${x.sessions} sessions): ${x.note}`);
   console.log(
     table(
-      ['hookgate ÷ peer (same run)', 'sessions', 'msgs/s', 'total CPU/msg', 'filter CPU/msg', 'targets at 40 sessions'],
+      [
+        'hookgate ÷ peer (same run)',
+        'sessions',
+        'msgs/s',
+        'total CPU/msg',
+        'filter CPU/msg',
+        'targets at 40 sessions',
+      ],
       Object.entries(r.ratios).map(([k, v]) => {
         const [engine, s] = k.split('@') as [Engine, string];
         const t = TARGETS[engine];
@@ -416,7 +507,9 @@ export function printPeers(r: PeerBenchResult): void {
           `${v.msgsPerSec}×`,
           `${v.totalCpu}×`,
           `${v.filterCpu}×`,
-          s === '40' ? `msgs/s ≥ ${t.msgsPerSec}× ${v.msgsPerSec >= t.msgsPerSec ? 'met' : 'NOT met'}; CPU ≤ ${t.totalCpu}× ${v.totalCpu <= t.totalCpu ? 'met' : 'NOT met'}` : '-',
+          s === '40'
+            ? `msgs/s ≥ ${t.msgsPerSec}× ${v.msgsPerSec >= t.msgsPerSec ? 'met' : 'NOT met'}; CPU ≤ ${t.totalCpu}× ${v.totalCpu <= t.totalCpu ? 'met' : 'NOT met'}`
+            : '-',
         ];
       }),
     ),
@@ -425,7 +518,9 @@ export function printPeers(r: PeerBenchResult): void {
 }
 
 /** `BENCH_PEER_SESSIONS=8,40`, `BENCH_PEER_MESSAGES=1000`, `BENCH_PEER_ROUNDS=4`, `BENCH_PEER_WARMUP=200`. */
-export function peerOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'rounds' | 'warmupMessages'> {
+export function peerOptionsFromEnv(
+  env: NodeJS.ProcessEnv,
+): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'rounds' | 'warmupMessages'> {
   return {
     ...(env.BENCH_PEER_SESSIONS ? { sessions: env.BENCH_PEER_SESSIONS.split(',').map(Number) } : {}),
     ...(env.BENCH_PEER_MESSAGES ? { messages: Number(env.BENCH_PEER_MESSAGES) } : {}),

@@ -66,7 +66,15 @@ async function idleRate(ports: number[], ms = 1500): Promise<number[]> {
   return b.map((x, i) => (x - a[i]!) / (ms / 1000));
 }
 
-function rowFrom(name: string, units: number, elapsedMs: number, before: number[], after: number[], idle: number[], note?: string): ShardRow {
+function rowFrom(
+  name: string,
+  units: number,
+  elapsedMs: number,
+  before: number[],
+  after: number[],
+  idle: number[],
+  note?: string,
+): ShardRow {
   const secs = elapsedMs / 1000;
   const used = after.map((a, i) => Math.max(0, a - before[i]! - idle[i]! * secs));
   const total = used.reduce((a, b) => a + b, 0);
@@ -79,7 +87,10 @@ function rowFrom(name: string, units: number, elapsedMs: number, before: number[
     totalUs: round(per(total), 1),
     busiestShare: round(busiest / Math.max(total, 1e-9), 3),
     redisCores: round(after.reduce((a, x, i) => a + x - before[i]!, 0) / secs, 3),
-    idleCores: round(idle.reduce((a, b) => a + b, 0), 3),
+    idleCores: round(
+      idle.reduce((a, b) => a + b, 0),
+      3,
+    ),
     projectedPerSecPerCore: Math.round(1e6 / Math.max(per(busiest), 1e-9)),
     nodes: before.length,
     ...(note ? { note } : {}),
@@ -101,11 +112,19 @@ async function workerChild(args: WorkerArgs): Promise<void> {
   const client = createRedisClient(args.target, { role: 'worker' });
   await connectRedis(client);
   let done = 0;
-  const w = createScanWorker('bench', client, async () => void done++, { prefix: args.prefix, concurrency: args.concurrency, shards: args.shards });
+  const w = createScanWorker('bench', client, async () => void done++, {
+    prefix: args.prefix,
+    concurrency: args.concurrency,
+    shards: args.shards,
+  });
   w.run();
   process.on('message', (m: string) => {
     if (m === 'count') process.send!({ done });
-    if (m === 'stop') void w.close(2000).then(() => closeRedis(client)).then(() => process.exit(0));
+    if (m === 'stop')
+      void w
+        .close(2000)
+        .then(() => closeRedis(client))
+        .then(() => process.exit(0));
   });
   process.send!({ ready: true });
 }
@@ -122,14 +141,27 @@ function ask(child: ChildProcess, msg: string): Promise<{ done: number }> {
   });
 }
 
-async function queueRow(name: string, target: RedisTarget, ports: number[], shards: number, o: { warmupMs: number; durationMs: number }): Promise<ShardRow> {
+async function queueRow(
+  name: string,
+  target: RedisTarget,
+  ports: number[],
+  shards: number,
+  o: { warmupMs: number; durationMs: number },
+): Promise<ShardRow> {
   const prefix = `qb${randomBytes(3).toString('hex')}`;
   const self = fileURLToPath(import.meta.url);
   const workers = await Promise.all(
     [0, 1].map(
       () =>
         new Promise<ChildProcess>((resolve, reject) => {
-          const c = fork(self, ['queue-worker', JSON.stringify({ target, prefix, shards, concurrency: 64 } satisfies WorkerArgs)], { stdio: 'inherit' });
+          const c = fork(
+            self,
+            [
+              'queue-worker',
+              JSON.stringify({ target, prefix, shards, concurrency: 64 } satisfies WorkerArgs),
+            ],
+            { stdio: 'inherit' },
+          );
           c.once('message', () => resolve(c));
           c.once('error', reject);
         }),
@@ -141,7 +173,8 @@ async function queueRow(name: string, target: RedisTarget, ports: number[], shar
   let cpu0: number[] = [];
   let done0 = 0;
   const idle = await idleRate(ports);
-  const count = async () => (await Promise.all(workers.map((w) => ask(w, 'count')))).reduce((a, b) => a + b.done, 0);
+  const count = async () =>
+    (await Promise.all(workers.map((w) => ask(w, 'count')))).reduce((a, b) => a + b.done, 0);
   try {
     const res = await closedLoop(
       24,
@@ -149,7 +182,18 @@ async function queueRow(name: string, target: RedisTarget, ports: number[], shar
       o.durationMs,
       async (i) => {
         const sid = `bench-${i}-${randomBytes(4).toString('hex')}`;
-        await producer.fanOut([{ v: 1, sessionId: sid, txnId: `${sid}.1`, reqId: `r${i}`, stage: 'data', scanner: 'bench', deadlineAt: Date.now() + 60_000, replyTo: '' }]);
+        await producer.fanOut([
+          {
+            v: 1,
+            sessionId: sid,
+            txnId: `${sid}.1`,
+            reqId: `r${i}`,
+            stage: 'data',
+            scanner: 'bench',
+            deadlineAt: Date.now() + 60_000,
+            replyTo: '',
+          },
+        ]);
         return {};
       },
       async () => {
@@ -171,7 +215,14 @@ async function queueRow(name: string, target: RedisTarget, ports: number[], shar
 // ---------------------------------------------------------------------------------------------------------------
 // Fan-out rows: the whole pipeline, `hookgate all`
 
-async function fanoutRow(name: string, redisEnv: Record<string, string>, ports: number[], shards: number, o: { warmupMs: number; durationMs: number; concurrency: number }, withDlp = false): Promise<ShardRow & { hookgateCpuMsPerTxn: number }> {
+async function fanoutRow(
+  name: string,
+  redisEnv: Record<string, string>,
+  ports: number[],
+  shards: number,
+  o: { warmupMs: number; durationMs: number; concurrency: number },
+  withDlp = false,
+): Promise<ShardRow & { hookgateCpuMsPerTxn: number }> {
   // The no-op scanner at data; `withDlp` adds the built-in DLP as a second queued scanner (two jobs per transaction,
   // as in the capacity model), whose engine costs the worker CPU but Redis no more than any job.
   const cfg = writeConfig(`redis: { prefix: fb${randomBytes(3).toString('hex')} }
@@ -180,7 +231,11 @@ scanners:
   dlp: { enabled: ${withDlp}, stages: [data], queueShards: ${shards} }
   noop: { enabled: true, stages: [data], queueShards: ${shards} }
 `);
-  const p = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`, ...redisEnv });
+  const p = await startHookgate(['all'], {
+    HOOKGATE_CONFIG: cfg,
+    HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+    ...redisEnv,
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency * 2 });
   const url = new URL(`${p.url}/hooks/stalwart`);
   const post = postJson(url, agent);
@@ -193,11 +248,15 @@ scanners:
       o.warmupMs,
       o.durationMs,
       async (i) => {
-        const bodies = transaction({ clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` }, clean20k({ messageId: `fan-${i}` }));
+        const bodies = transaction(
+          { clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` },
+          clean20k({ messageId: `fan-${i}` }),
+        );
         for (const body of bodies) {
           const r = await post(JSON.stringify(body));
           // A real verdict only: an answer decided by the deadline would hide a lost notice.
-          if (r.status !== 200 || !/"accept"/.test(r.text)) throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 200)}`);
+          if (r.status !== 200 || !/"accept"/.test(r.text))
+            throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 200)}`);
         }
         return {};
       },
@@ -208,7 +267,10 @@ scanners:
     );
     const cpu1 = await cpuAll(ports);
     const hg = cpuMs(p.child.pid!) - hg0;
-    return { ...rowFrom(name, res.count, res.elapsedMs, cpu0, cpu1, idle, `errors ${res.errors}`), hookgateCpuMsPerTxn: round(hg / Math.max(1, res.count)) };
+    return {
+      ...rowFrom(name, res.count, res.elapsedMs, cpu0, cpu1, idle, `errors ${res.errors}`),
+      hookgateCpuMsPerTxn: round(hg / Math.max(1, res.count)),
+    };
   } finally {
     agent.destroy();
     await p.stop('SIGTERM');
@@ -221,14 +283,21 @@ export interface ShardsResult {
   ratios: Record<string, number>;
 }
 
-export async function shardsBench(o: { warmupMs: number; durationMs: number; concurrency: number }): Promise<ShardsResult> {
+export async function shardsBench(o: {
+  warmupMs: number;
+  durationMs: number;
+  concurrency: number;
+}): Promise<ShardsResult> {
   const redis = await startRedis(['--maxmemory-policy', 'noeviction']);
   const cluster = await startRedisCluster({ masters: 3 }).catch(async (err: unknown) => {
     await redis.stop();
     throw err;
   });
   const single: RedisTarget = { mode: 'standalone', url: redis.url };
-  const clustered: RedisTarget = { mode: 'cluster', nodes: cluster.nodes.map((n) => ({ host: n.host, port: n.port })) };
+  const clustered: RedisTarget = {
+    mode: 'cluster',
+    nodes: cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+  };
   const masterPorts = cluster.nodes.map((n) => n.port);
   try {
     const queue = [
@@ -239,23 +308,64 @@ export async function shardsBench(o: { warmupMs: number; durationMs: number; con
     ];
     const fanout = [
       await fanoutRow('fan-out: 1 Redis, 1 shard', { HOOKGATE_REDIS_URL: redis.url }, [redis.port], 1, o),
-      await fanoutRow('fan-out: Cluster 3 masters, 1 shard', { HOOKGATE_REDIS_CLUSTER: cluster.seeds }, masterPorts, 1, o),
-      await fanoutRow('fan-out: Cluster 3 masters, 3 shards', { HOOKGATE_REDIS_CLUSTER: cluster.seeds }, masterPorts, 3, o),
-      await fanoutRow('fan-out 2 scanners: 1 Redis, 1 shard', { HOOKGATE_REDIS_URL: redis.url }, [redis.port], 1, o, true),
-      await fanoutRow('fan-out 2 scanners: Cluster 3 masters, 3 shards', { HOOKGATE_REDIS_CLUSTER: cluster.seeds }, masterPorts, 3, o, true),
+      await fanoutRow(
+        'fan-out: Cluster 3 masters, 1 shard',
+        { HOOKGATE_REDIS_CLUSTER: cluster.seeds },
+        masterPorts,
+        1,
+        o,
+      ),
+      await fanoutRow(
+        'fan-out: Cluster 3 masters, 3 shards',
+        { HOOKGATE_REDIS_CLUSTER: cluster.seeds },
+        masterPorts,
+        3,
+        o,
+      ),
+      await fanoutRow(
+        'fan-out 2 scanners: 1 Redis, 1 shard',
+        { HOOKGATE_REDIS_URL: redis.url },
+        [redis.port],
+        1,
+        o,
+        true,
+      ),
+      await fanoutRow(
+        'fan-out 2 scanners: Cluster 3 masters, 3 shards',
+        { HOOKGATE_REDIS_CLUSTER: cluster.seeds },
+        masterPorts,
+        3,
+        o,
+        true,
+      ),
     ];
     const [q1, q3, qc1, qc] = [queue[0]!, queue[1]!, queue[2]!, queue[3]!];
     const [f1, fc1, fc, f2, fc2] = [fanout[0]!, fanout[1]!, fanout[2]!, fanout[3]!, fanout[4]!];
     const ratios = {
       'queue CPU/job, 3 shards ÷ 1 shard (one Redis)': round(q3.totalUs / q1.totalUs, 3),
       'queue CPU/job on the busiest master, Cluster ÷ one Redis': round(qc.busiestUs / q1.busiestUs, 3),
-      'queue jobs/s per busiest core, Cluster ÷ one Redis': round(qc.projectedPerSecPerCore / q1.projectedPerSecPerCore, 3),
-      'queue jobs/s per busiest core, Cluster 3 shards ÷ Cluster 1 shard': round(qc.projectedPerSecPerCore / qc1.projectedPerSecPerCore, 3),
-      'fan-out txn/s per busiest core, Cluster 3 shards ÷ Cluster 1 shard': round(fc.projectedPerSecPerCore / fc1.projectedPerSecPerCore, 3),
+      'queue jobs/s per busiest core, Cluster ÷ one Redis': round(
+        qc.projectedPerSecPerCore / q1.projectedPerSecPerCore,
+        3,
+      ),
+      'queue jobs/s per busiest core, Cluster 3 shards ÷ Cluster 1 shard': round(
+        qc.projectedPerSecPerCore / qc1.projectedPerSecPerCore,
+        3,
+      ),
+      'fan-out txn/s per busiest core, Cluster 3 shards ÷ Cluster 1 shard': round(
+        fc.projectedPerSecPerCore / fc1.projectedPerSecPerCore,
+        3,
+      ),
       'fan-out CPU/txn, Cluster all masters ÷ one Redis': round(fc.totalUs / f1.totalUs, 3),
       'fan-out CPU/txn, Cluster busiest master ÷ one Redis': round(fc.busiestUs / f1.busiestUs, 3),
-      'fan-out txn/s per busiest core, Cluster ÷ one Redis': round(fc.projectedPerSecPerCore / f1.projectedPerSecPerCore, 3),
-      'fan-out 2 scanners txn/s per busiest core, Cluster ÷ one Redis': round(fc2.projectedPerSecPerCore / f2.projectedPerSecPerCore, 3),
+      'fan-out txn/s per busiest core, Cluster ÷ one Redis': round(
+        fc.projectedPerSecPerCore / f1.projectedPerSecPerCore,
+        3,
+      ),
+      'fan-out 2 scanners txn/s per busiest core, Cluster ÷ one Redis': round(
+        fc2.projectedPerSecPerCore / f2.projectedPerSecPerCore,
+        3,
+      ),
     };
     return { queue, fanout, ratios };
   } finally {
@@ -265,7 +375,16 @@ export async function shardsBench(o: { warmupMs: number; durationMs: number; con
 }
 
 export function printShards(r: ShardsResult): void {
-  const head = ['row', 'per s', 'redis µs busiest/all', 'busiest share', 'redis cores (idle)', 'projected per s per core', 'hookgate cpu ms/txn', 'note'];
+  const head = [
+    'row',
+    'per s',
+    'redis µs busiest/all',
+    'busiest share',
+    'redis cores (idle)',
+    'projected per s per core',
+    'hookgate cpu ms/txn',
+    'note',
+  ];
   const lines = [...r.queue, ...r.fanout].map((x) => [
     x.name,
     String(x.perSec),

@@ -18,7 +18,15 @@ import { ClamdClient } from '@hookgate/scanner-av';
 import { parseEndpoint } from '@hookgate/scanner-sdk';
 import { checkRspamd, spamdCheck } from '@hookgate/scanner-spam';
 import { DlpEngine, resolveDlpConfig } from '@hookgate/scanner-dlp';
-import { closedLoop, commandsSent, cpuMs, percentile, redisCounts, redisCpuMs, diffCounts } from './measure.js';
+import {
+  closedLoop,
+  commandsSent,
+  cpuMs,
+  percentile,
+  redisCounts,
+  redisCpuMs,
+  diffCounts,
+} from './measure.js';
 import { postJson } from '../support/http.js';
 import { draft01Bench } from './draft01.js';
 import { milterBench } from './milter.js';
@@ -54,7 +62,10 @@ export interface Row {
 }
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
-const lat = (xs: number[] | undefined) => ({ p50: round(percentile(xs ?? [], 50)), p99: round(percentile(xs ?? [], 99)) });
+const lat = (xs: number[] | undefined) => ({
+  p50: round(percentile(xs ?? [], 50)),
+  p99: round(percentile(xs ?? [], 99)),
+});
 
 interface Scenario {
   name: string;
@@ -81,7 +92,9 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
   const metricsUrls: string[] = [];
   if (s.split) {
     const metrics = `127.0.0.1:${await freePort()}`;
-    procs.push(await startHookgate(['worker', '--scanners', s.split], { ...env, HOOKGATE_METRICS_LISTEN: metrics }));
+    procs.push(
+      await startHookgate(['worker', '--scanners', s.split], { ...env, HOOKGATE_METRICS_LISTEN: metrics }),
+    );
     metricsUrls.push(`http://${metrics}/metrics`);
   }
   const p = await startHookgate([s.split ? 'ingress' : 'all'], { ...env, HOOKGATE_LISTEN: listen });
@@ -105,13 +118,19 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
       WARMUP_MS,
       DURATION_MS,
       async (i) => {
-        const sample = clean20k(s.repeatMessage ? { messageId: 'bench-repeat', date: RUN_DATE } : { messageId: `bench-${i}` });
-        const bodies = transaction({ clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` }, sample);
+        const sample = clean20k(
+          s.repeatMessage ? { messageId: 'bench-repeat', date: RUN_DATE } : { messageId: `bench-${i}` },
+        );
+        const bodies = transaction(
+          { clientPort: 10_000 + (i % 50_000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` },
+          sample,
+        );
         const l: Record<string, number> = {};
         for (const [j, body] of bodies.entries()) {
           const t = performance.now();
           const r = await post(JSON.stringify(body));
-          if (r.status !== 200 || !accept.test(r.text)) throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 200)}`);
+          if (r.status !== 200 || !accept.test(r.text))
+            throw new Error(`unexpected answer ${r.status} ${r.text.slice(0, 200)}`);
           l[STAGES[j]!] = performance.now() - t;
           if (STAGES[j] === 'data') {
             const verdict = /X-Hookgate-Verdict","value":"([^"]*)"/.exec(r.text)?.[1] ?? '';
@@ -135,14 +154,23 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
     const redis = diffCounts(r0, await redisCounts(redisPort));
     const redisCpu = (await redisCpuMs(redisPort)) - rc0;
     const commands = (await commandsSent(metricsUrls)) - cmd0;
-    const top = Object.fromEntries(Object.entries(redis.perCommand).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / res.count)]));
+    const top = Object.fromEntries(
+      Object.entries(redis.perCommand)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, v]) => [k, round(v / res.count)]),
+    );
     return {
       name: s.name,
       perSec: round(res.count / (res.elapsedMs / 1000), 1),
       errors: res.errors,
       stageMs: Object.fromEntries(STAGES.map((st) => [st, lat(res.latencies[st])])),
       cpuMsPerTxn: round(cpu / Math.max(1, res.count)),
-      redisPerTxn: { scripts: round((redis.perCommand.evalsha ?? 0) / Math.max(1, res.count), 1), executed: round(redis.executed / Math.max(1, res.count), 1), top },
+      redisPerTxn: {
+        scripts: round((redis.perCommand.evalsha ?? 0) / Math.max(1, res.count), 1),
+        executed: round(redis.executed / Math.max(1, res.count), 1),
+        top,
+      },
       redisCpuMsPerTxn: round(redisCpu / Math.max(1, res.count), 3),
       roundTripsPerTxn: round(commands / Math.max(1, res.count), 1),
       ...(scanned > 0 ? { cacheHitRate: round(cached / scanned, 3) } : {}),
@@ -154,13 +182,31 @@ ${s.scannersYaml.includes('dlp:') ? '' : '  dlp: { enabled: false }\n'}${s.scann
 }
 
 /** The same no-op pipeline driven by a draft-01 MTA (JSON or CBOR), for the row next to the legacy `noop`. */
-async function draft01Row(name: string, serialization: 'json' | 'cbor', redisUrl: string, redisPort: number): Promise<Row> {
-  const cfg = writeConfig(`redis: { prefix: bench${name.replace(/\W/g, '')} }\nlog: { level: warn }\nscanners:\n  dlp: { enabled: false }\n  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }\n`);
-  const p = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redisUrl, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}` });
+async function draft01Row(
+  name: string,
+  serialization: 'json' | 'cbor',
+  redisUrl: string,
+  redisPort: number,
+): Promise<Row> {
+  const cfg = writeConfig(
+    `redis: { prefix: bench${name.replace(/\W/g, '')} }\nlog: { level: warn }\nscanners:\n  dlp: { enabled: false }\n  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }\n`,
+  );
+  const p = await startHookgate(['all'], {
+    HOOKGATE_CONFIG: cfg,
+    HOOKGATE_REDIS_URL: redisUrl,
+    HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+  });
   try {
     const cpu0 = cpuMs(p.child.pid!);
     const r0 = await redisCounts(redisPort);
-    const res = await draft01Bench({ url: p.url!, durationMs: DURATION_MS, warmupMs: WARMUP_MS, concurrency: CONCURRENCY, body: Buffer.from(toEml(clean20k())), serialization });
+    const res = await draft01Bench({
+      url: p.url!,
+      durationMs: DURATION_MS,
+      warmupMs: WARMUP_MS,
+      concurrency: CONCURRENCY,
+      body: Buffer.from(toEml(clean20k())),
+      serialization,
+    });
     // Warm-up included in CPU and Redis counts: scale by the measured share of the run.
     const share = DURATION_MS / (DURATION_MS + WARMUP_MS);
     const txns = Math.max(1, (res.txnPerSec * (DURATION_MS + WARMUP_MS)) / 1000);
@@ -169,16 +215,26 @@ async function draft01Row(name: string, serialization: 'json' | 'cbor', redisUrl
       name,
       perSec: res.txnPerSec,
       errors: res.errors ?? 0,
-      stageMs: Object.fromEntries(STAGES.map((st) => [st, { p50: res.p50[st] ?? NaN, p99: res.p99[st] ?? NaN }])),
+      stageMs: Object.fromEntries(
+        STAGES.map((st) => [st, { p50: res.p50[st] ?? NaN, p99: res.p99[st] ?? NaN }]),
+      ),
       cpuMsPerTxn: round(((cpuMs(p.child.pid!) - cpu0) * share) / (txns * share)),
-      redisPerTxn: { scripts: round((redis.perCommand.evalsha ?? 0) / txns, 1), executed: round(redis.executed / txns, 1), top: {} },
+      redisPerTxn: {
+        scripts: round((redis.perCommand.evalsha ?? 0) / txns, 1),
+        executed: round(redis.executed / txns, 1),
+        top: {},
+      },
     };
   } finally {
     await p.stop('SIGTERM');
   }
 }
 
-async function directRow(name: string, call: (bytes: Buffer) => Promise<void>, concurrency = CONCURRENCY): Promise<Row> {
+async function directRow(
+  name: string,
+  call: (bytes: Buffer) => Promise<void>,
+  concurrency = CONCURRENCY,
+): Promise<Row> {
   let i = 0;
   const res = await closedLoop(concurrency, WARMUP_MS, DURATION_MS, async () => {
     const bytes = Buffer.from(toEml(clean20k({ messageId: `direct-${i++}` })));
@@ -186,11 +242,26 @@ async function directRow(name: string, call: (bytes: Buffer) => Promise<void>, c
     await call(bytes);
     return { data: performance.now() - t };
   });
-  return { name, perSec: round(res.count / (res.elapsedMs / 1000), 1), errors: res.errors, stageMs: { data: lat(res.latencies.data) } };
+  return {
+    name,
+    perSec: round(res.count / (res.elapsedMs / 1000), 1),
+    errors: res.errors,
+    stageMs: { data: lat(res.latencies.data) },
+  };
 }
 
 function print(rows: Row[]): void {
-  const head = ['scenario', 'per s', 'err', ...STAGES.map((s) => `${s} p50/p99 ms`), 'cpu ms/txn', 'redis cpu ms/txn', 'round trips/txn', 'redis evalsha/all per txn', 'cache hits'];
+  const head = [
+    'scenario',
+    'per s',
+    'err',
+    ...STAGES.map((s) => `${s} p50/p99 ms`),
+    'cpu ms/txn',
+    'redis cpu ms/txn',
+    'round trips/txn',
+    'redis evalsha/all per txn',
+    'cache hits',
+  ];
   const lines = rows.map((r) => [
     r.name,
     String(r.perSec),
@@ -211,7 +282,9 @@ function print(rows: Row[]): void {
 const want = (name: string) => !ONLY || ONLY.some((o) => name.startsWith(o));
 
 async function main(): Promise<void> {
-  console.log(`bench: concurrency ${CONCURRENCY}, warm-up ${WARMUP_MS} ms, measured ${DURATION_MS} ms per row, message ${toEml(clean20k()).length} bytes`);
+  console.log(
+    `bench: concurrency ${CONCURRENCY}, warm-up ${WARMUP_MS} ms, measured ${DURATION_MS} ms per row, message ${toEml(clean20k()).length} bytes`,
+  );
   const stops: (() => Promise<void>)[] = [];
   const started = async <T extends { stop(): Promise<void> }>(p: Promise<T>): Promise<T> => {
     const d = await p;
@@ -241,8 +314,27 @@ async function main(): Promise<void> {
   };
   try {
     if (want('noop')) {
-      rows.push(await hookgateRow({ name: 'noop', scannersYaml: '  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }' }, redis.url, redis.port));
-      rows.push(await hookgateRow({ name: 'noop+tracing', scannersYaml: '  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }', env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } }, redis.url, redis.port));
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'noop',
+            scannersYaml: '  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }',
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'noop+tracing',
+            scannersYaml: '  noop: { enabled: true, stages: [connect, ehlo, mail, rcpt, data] }',
+            env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
       ratio('tracingThroughput(noop+tracing/noop)', 'noop+tracing', 'noop');
       ratio('tracingCpu(noop+tracing/noop)', 'noop+tracing', 'noop', 'cpuMsPerTxn');
     }
@@ -253,63 +345,207 @@ async function main(): Promise<void> {
     }
     if (want('clamav')) {
       // The headline: ingress and worker as separate processes, as deployed; then the same in one process.
-      rows.push(await hookgateRow({ name: 'clamav (split)', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp }, split: 'clamav' }, redis.url, redis.port));
-      rows.push(await hookgateRow({ name: 'clamav', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp } }, redis.url, redis.port));
-      rows.push(await hookgateRow({ name: 'clamav-repeated', scannersYaml: '  clamav: { stages: [data] }', env: { HOOKGATE_CLAMD: clamd.tcp }, repeatMessage: true }, redis.url, redis.port));
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'clamav (split)',
+            scannersYaml: '  clamav: { stages: [data] }',
+            env: { HOOKGATE_CLAMD: clamd.tcp },
+            split: 'clamav',
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'clamav',
+            scannersYaml: '  clamav: { stages: [data] }',
+            env: { HOOKGATE_CLAMD: clamd.tcp },
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'clamav-repeated',
+            scannersYaml: '  clamav: { stages: [data] }',
+            env: { HOOKGATE_CLAMD: clamd.tcp },
+            repeatMessage: true,
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
       const client = new ClamdClient(parseEndpoint(clamd.tcp));
-      rows.push(await directRow('clamd-direct', async (b) => void (await client.instream(b, AbortSignal.timeout(10_000)))));
+      rows.push(
+        await directRow(
+          'clamd-direct',
+          async (b) => void (await client.instream(b, AbortSignal.timeout(10_000))),
+        ),
+      );
       ratio('clamav(hookgate txn/s ÷ clamd scans/s)', 'clamav', 'clamd-direct');
     }
     if (want('dlp')) {
-      rows.push(await hookgateRow({ name: 'dlp', scannersYaml: '  dlp: { enabled: true }' }, redis.url, redis.port));
+      rows.push(
+        await hookgateRow({ name: 'dlp', scannersYaml: '  dlp: { enabled: true }' }, redis.url, redis.port),
+      );
       // The default scanners (clamav + DLP), split and in one process.
-      rows.push(await hookgateRow({ name: 'default (split)', scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }', env: { HOOKGATE_CLAMD: clamd.tcp }, split: 'clamav,dlp' }, redis.url, redis.port));
-      rows.push(await hookgateRow({ name: 'default', scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }', env: { HOOKGATE_CLAMD: clamd.tcp } }, redis.url, redis.port));
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'default (split)',
+            scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }',
+            env: { HOOKGATE_CLAMD: clamd.tcp },
+            split: 'clamav,dlp',
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'default',
+            scannersYaml: '  clamav: { stages: [data] }\n  dlp: { enabled: true }',
+            env: { HOOKGATE_CLAMD: clamd.tcp },
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
       const engine = new DlpEngine(resolveDlpConfig({}));
       rows.push(await directRow('dlp-direct', async (b) => void (await engine.inspectMessage(b)), 1));
       ratio('dlp(hookgate txn/s ÷ engine msgs/s, 1 core)', 'dlp', 'dlp-direct');
     }
     if (want('milter')) {
-      const m = await milterBench({ redisUrl: redis.url, clamdTcp: clamd.tcp, durationMs: DURATION_MS, concurrency: CONCURRENCY });
+      const m = await milterBench({
+        redisUrl: redis.url,
+        clamdTcp: clamd.tcp,
+        durationMs: DURATION_MS,
+        concurrency: CONCURRENCY,
+      });
       rows.push({ name: 'postfix+milter+clamav (msgs)', perSec: m.withMilter, errors: 0, stageMs: {} });
       rows.push({ name: 'postfix-alone (msgs)', perSec: m.withoutMilter, errors: 0, stageMs: {} });
-      ratio('milter(postfix+hookgate ÷ postfix alone)', 'postfix+milter+clamav (msgs)', 'postfix-alone (msgs)');
+      ratio(
+        'milter(postfix+hookgate ÷ postfix alone)',
+        'postfix+milter+clamav (msgs)',
+        'postfix-alone (msgs)',
+      );
     }
     // One rspamd for its own rows and the peer rows; the milter proxy worker only when the peer rows run.
-    const rspamd = want('rspamd') || want('peers') ? await startRspamd({ milterProxy: want('peers') }) : undefined;
+    const rspamd =
+      want('rspamd') || want('peers') ? await startRspamd({ milterProxy: want('peers') }) : undefined;
     if (rspamd) stops.push(() => rspamd.stop());
     if (rspamd && want('rspamd')) {
-      rows.push(await hookgateRow({ name: 'rspamd', scannersYaml: '  rspamd: { stages: [data] }', env: { HOOKGATE_RSPAMD_URL: rspamd.url }, accept: /"action":"(accept|reject)"/ }, redis.url, redis.port));
-      rows.push(await directRow('rspamd-direct', async (b) => void (await checkRspamd(rspamd.url, b, { IP: '198.51.100.1', Helo: 'mail.sender.example', From: 'alice@example.org', Rcpt: 'bob@example.net' }, { timeoutMs: 10_000 }))));
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'rspamd',
+            scannersYaml: '  rspamd: { stages: [data] }',
+            env: { HOOKGATE_RSPAMD_URL: rspamd.url },
+            accept: /"action":"(accept|reject)"/,
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await directRow(
+          'rspamd-direct',
+          async (b) =>
+            void (await checkRspamd(
+              rspamd.url,
+              b,
+              {
+                IP: '198.51.100.1',
+                Helo: 'mail.sender.example',
+                From: 'alice@example.org',
+                Rcpt: 'bob@example.net',
+              },
+              { timeoutMs: 10_000 },
+            )),
+        ),
+      );
       ratio('rspamd(hookgate txn/s ÷ rspamd checks/s)', 'rspamd', 'rspamd-direct');
     }
     if (want('spamd')) {
       const spamd = await startSpamd();
       stops.push(() => spamd.stop());
-      rows.push(await hookgateRow({ name: 'spamd', scannersYaml: '  spamd: { stages: [data], timeoutMs: 15000 }', env: { HOOKGATE_SPAMD: spamd.endpoint }, concurrency: SPAMD_CONCURRENCY, accept: /"action":"(accept|reject)"/ }, redis.url, redis.port));
-      rows.push(await directRow('spamd-direct', async (b) => void (await spamdCheck(spamd.endpoint, b, { timeoutMs: 15_000 })), SPAMD_CONCURRENCY));
+      rows.push(
+        await hookgateRow(
+          {
+            name: 'spamd',
+            scannersYaml: '  spamd: { stages: [data], timeoutMs: 15000 }',
+            env: { HOOKGATE_SPAMD: spamd.endpoint },
+            concurrency: SPAMD_CONCURRENCY,
+            accept: /"action":"(accept|reject)"/,
+          },
+          redis.url,
+          redis.port,
+        ),
+      );
+      rows.push(
+        await directRow(
+          'spamd-direct',
+          async (b) => void (await spamdCheck(spamd.endpoint, b, { timeoutMs: 15_000 })),
+          SPAMD_CONCURRENCY,
+        ),
+      );
       ratio('spamd(hookgate txn/s ÷ spamd checks/s)', 'spamd', 'spamd-direct');
     }
     // Queue shards and Redis Cluster (issue 13): their own Redis and Cluster, started and stopped by the rows.
-    if (want('shards')) shards = await shardsBench({ warmupMs: WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY });
+    if (want('shards'))
+      shards = await shardsBench({ warmupMs: WARMUP_MS, durationMs: DURATION_MS, concurrency: CONCURRENCY });
     // A broken peer setup fails the run, but only after the other rows are printed and saved.
-    if (want('peers')) peers = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...peerOptionsFromEnv(process.env) }).catch((err: unknown) => void (peersError = err));
+    if (want('peers'))
+      peers = await peersBench({
+        clamd,
+        ...(rspamd ? { rspamd } : {}),
+        ...peerOptionsFromEnv(process.env),
+      }).catch((err: unknown) => void (peersError = err));
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
   if (rows.length > 0) {
     print(rows);
     console.log(`ratios (same run): ${JSON.stringify(ratios)}`);
-    for (const r of rows) if (r.redisPerTxn) console.log(`redis commands per txn (${r.name}): ${JSON.stringify(r.redisPerTxn.top)}`);
+    for (const r of rows)
+      if (r.redisPerTxn)
+        console.log(`redis commands per txn (${r.name}): ${JSON.stringify(r.redisPerTxn.top)}`);
   }
   if (peers) printPeers(peers);
   if (shards) printShards(shards);
   const wallMs = Math.round(performance.now() - t0);
   console.log(`bench: ${Math.round(wallMs / 1000)} s wall`);
   mkdirSync('test/bench/results', { recursive: true });
-  writeFileSync('test/bench/results/latest.json', JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, durationMs: DURATION_MS, wallMs, rows, ratios, peers, shards }, null, 2));
-  if (peersError) throw peersError instanceof Error ? peersError : new Error('the peers benchmark failed', { cause: peersError });
-  console.log(`BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}), ...(shards ? { shards } : {}) })}`);
+  writeFileSync(
+    'test/bench/results/latest.json',
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        concurrency: CONCURRENCY,
+        durationMs: DURATION_MS,
+        wallMs,
+        rows,
+        ratios,
+        peers,
+        shards,
+      },
+      null,
+      2,
+    ),
+  );
+  if (peersError)
+    throw peersError instanceof Error
+      ? peersError
+      : new Error('the peers benchmark failed', { cause: peersError });
+  console.log(
+    `BENCH ${JSON.stringify({ rows: rows.map((r) => ({ name: r.name, perSec: r.perSec, cpuMsPerTxn: r.cpuMsPerTxn, redis: r.redisPerTxn?.executed, cacheHitRate: r.cacheHitRate })), ratios, ...(peers ? { peers: { ratios: peers.ratios, rows: peers.rows.map((r) => ({ path: r.path, engine: r.engine, sessions: r.sessions, msgsPerSec: r.msgsPerSec, totalMs: r.totalMs })) } } : {}), ...(shards ? { shards } : {}) })}`,
+  );
 }
 
 main().then(

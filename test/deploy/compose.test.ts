@@ -42,7 +42,10 @@ interface ComposeService {
   healthcheck?: unknown;
 }
 
-const compose = parse(readRepo('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+const compose = parse(readRepo('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+};
 const services = compose.services;
 const names = Object.keys(services);
 const version = (JSON.parse(readRepo('package.json')) as { version: string }).version;
@@ -50,18 +53,24 @@ const version = (JSON.parse(readRepo('package.json')) as { version: string }).ve
 const buildOf = (s: ComposeService) => (typeof s.build === 'string' ? { context: s.build } : s.build);
 const isHookgate = (s: ComposeService) => buildOf(s)?.dockerfile === 'deploy/docker/Dockerfile';
 const hookgateServices = Object.entries(services).filter(([, s]) => isHookgate(s));
-const argv = (s: ComposeService): string[] => (Array.isArray(s.command) ? s.command.map(String) : (s.command ?? '').split(/\s+/).filter(Boolean));
+const argv = (s: ComposeService): string[] =>
+  Array.isArray(s.command) ? s.command.map(String) : (s.command ?? '').split(/\s+/).filter(Boolean);
 
 function environment(s: ComposeService): Record<string, string> {
   const env = s.environment ?? {};
-  if (Array.isArray(env)) return Object.fromEntries(env.map((e) => [e.split('=')[0]!, e.slice(e.indexOf('=') + 1)]));
+  if (Array.isArray(env))
+    return Object.fromEntries(env.map((e) => [e.split('=')[0]!, e.slice(e.indexOf('=') + 1)]));
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
 /** Compose interpolation with test values: `${X}`, `${X:-default}`, `${X:?error}`. */
 const SAMPLE: Record<string, string> = { HOOKGATE_AUTH_TOKENS: 'compose=0123456789abcdef0123' };
 const interpolate = (v: string) =>
-  v.replace(/\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}/g, (_, name: string, rest: string | undefined) => SAMPLE[name] ?? (v.includes(':-') ? (rest ?? '') : 'sample'));
+  v.replace(
+    /\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}/g,
+    (_, name: string, rest: string | undefined) =>
+      SAMPLE[name] ?? (v.includes(':-') ? (rest ?? '') : 'sample'),
+  );
 
 /** Bind mounts: container path → repository path. */
 function binds(s: ComposeService): Map<string, string> {
@@ -75,7 +84,9 @@ function binds(s: ComposeService): Map<string, string> {
 }
 
 function containerPorts(s: ComposeService): number[] {
-  return (s.ports ?? []).map((p) => (typeof p === 'string' ? Number(p.split(':').at(-1)!.split('/')[0]) : p.target));
+  return (s.ports ?? []).map((p) =>
+    typeof p === 'string' ? Number(p.split(':').at(-1)!.split('/')[0]) : p.target,
+  );
 }
 
 function dependsOn(s: ComposeService): string[] {
@@ -86,7 +97,8 @@ function dependsOn(s: ComposeService): string[] {
 function serviceConfig(s: ComposeService) {
   const env = Object.fromEntries(Object.entries(environment(s)).map(([k, v]) => [k, interpolate(v)]));
   const file = env.HOOKGATE_CONFIG ? binds(s).get(env.HOOKGATE_CONFIG) : undefined;
-  if (env.HOOKGATE_CONFIG) expect(file, `${env.HOOKGATE_CONFIG} is bind-mounted from the repository`).toBeDefined();
+  if (env.HOOKGATE_CONFIG)
+    expect(file, `${env.HOOKGATE_CONFIG} is bind-mounted from the repository`).toBeDefined();
   return loadConfig({ ...env, ...(file ? { HOOKGATE_CONFIG: repoPath(file) } : {}) });
 }
 
@@ -95,10 +107,19 @@ function enginePort(s: ComposeService): number | undefined {
   const build = buildOf(s);
   if (build && !isHookgate(s)) {
     const df = parseDockerfile(readRepo(`${build.context}/${build.dockerfile ?? 'Dockerfile'}`));
-    const exposed = df.stages.at(-1)!.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((e) => e.args.split(/\s+/));
+    const exposed = df.stages
+      .at(-1)!
+      .instructions.filter((i) => i.keyword === 'EXPOSE')
+      .flatMap((e) => e.args.split(/\s+/));
     return Number(exposed[0]);
   }
-  const known: Record<string, number> = { 'clamav/clamav': 3310, 'rspamd/rspamd': 11333, redis: 6379, 'jaegertracing/jaeger': 4317, 'prom/prometheus': 9090 };
+  const known: Record<string, number> = {
+    'clamav/clamav': 3310,
+    'rspamd/rspamd': 11333,
+    redis: 6379,
+    'jaegertracing/jaeger': 4317,
+    'prom/prometheus': 9090,
+  };
   return known[parseImage(s.image ?? '').repository];
 }
 
@@ -109,9 +130,21 @@ describe('docker-compose.yml', () => {
 
   it('runs the hookgate image (deploy/docker/Dockerfile) for the ingress, the milter and one pool per scanner', () => {
     const roles = hookgateServices.map(([, s]) => argv(s).join(' '));
-    expect(roles).toEqual(expect.arrayContaining(['ingress', 'milter', ...WORKER_POOLS.map((id) => `worker --scanners ${id}`)]));
+    expect(roles).toEqual(
+      expect.arrayContaining(['ingress', 'milter', ...WORKER_POOLS.map((id) => `worker --scanners ${id}`)]),
+    );
     for (const [name, s] of hookgateServices) expect(s.image, name).toBe(`hookgate:${version}`);
-    for (const e of ['redis', 'clamd', 'rspamd', 'spamd', 'otel-collector', 'jaeger', 'prometheus', 'grafana']) expect(names).toContain(e);
+    for (const e of [
+      'redis',
+      'clamd',
+      'rspamd',
+      'spamd',
+      'otel-collector',
+      'jaeger',
+      'prometheus',
+      'grafana',
+    ])
+      expect(names).toContain(e);
   });
 
   describe.each(hookgateServices)('%s', (name, s) => {
@@ -119,14 +152,17 @@ describe('docker-compose.yml', () => {
     const verdict = commandVerdict(command!, commands);
 
     it('runs a real hookgate command with real scanner ids', () => {
-      expect(verdict, `"${command}" is not a hookgate command (${[...commands].join(', ')})`).not.toBe('unknown');
+      expect(verdict, `"${command}" is not a hookgate command (${[...commands].join(', ')})`).not.toBe(
+        'unknown',
+      );
       const at = rest.indexOf('--scanners');
       if (command === 'worker') expect(at, 'workers need --scanners').toBeGreaterThanOrEqual(0);
       if (at >= 0) for (const id of rest[at + 1]!.split(',')) expect(ids, `scanner "${id}"`).toContain(id);
     });
 
     it('sets only environment variables the code reads', () => {
-      for (const key of Object.keys(environment(s))) expect(judgeVariable(key, read), key).not.toBe('unknown');
+      for (const key of Object.keys(environment(s)))
+        expect(judgeVariable(key, read), key).not.toBe('unknown');
     });
 
     it('loads its configuration with hookgate’s loader; its scanners are active, its listener allowed', () => {
@@ -148,15 +184,19 @@ describe('docker-compose.yml', () => {
     it('is hardened and stops within hookgate’s own shutdown deadline', () => {
       const config = serviceConfig(s);
       const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number)) / 1000;
-      expect(Number(/^(\d+)s$/.exec(s.stop_grace_period ?? '')?.[1])).toBeGreaterThanOrEqual(longest + DRAIN_SECONDS);
+      expect(Number(/^(\d+)s$/.exec(s.stop_grace_period ?? '')?.[1])).toBeGreaterThanOrEqual(
+        longest + DRAIN_SECONDS,
+      );
       expect(s.read_only).toBe(true);
       expect(s.cap_drop).toEqual(['ALL']);
     });
   });
 
   // Pending names (support.ts) are allowed until the code has them; listed here so nobody forgets them.
-  for (const c of PENDING.commands.filter((c) => !commands.has(c))) it.todo(`pending: command "${c}" is not in hookgate's usage yet`);
-  for (const v of PENDING.env.filter((v) => !read.has(v))) it.todo(`pending: variable ${v} is not read by the code yet`);
+  for (const c of PENDING.commands.filter((c) => !commands.has(c)))
+    it.todo(`pending: command "${c}" is not in hookgate's usage yet`);
+  for (const v of PENDING.env.filter((v) => !read.has(v)))
+    it.todo(`pending: variable ${v} is not read by the code yet`);
 
   it('publishes the milter on the address it listens on, and lets it listen there', () => {
     const milter = services.milter!;
@@ -164,7 +204,8 @@ describe('docker-compose.yml', () => {
     expect(containerPorts(milter)).toEqual([splitListen(config.milter.listen).port]);
     expect(checkMilterExposure(config)).toBeUndefined();
     // Only the milter may run without credentials: the ingress must not inherit that consent.
-    for (const [name, s] of hookgateServices.filter(([n]) => n !== 'milter')) expect(serviceConfig(s).auth.allowUnauthenticated, name).toBe(false);
+    for (const [name, s] of hookgateServices.filter(([n]) => n !== 'milter'))
+      expect(serviceConfig(s).auth.allowUnauthenticated, name).toBe(false);
   });
 
   it('points hookgate at engines and Redis that are services here, on the ports their images listen on', () => {
@@ -182,7 +223,11 @@ describe('docker-compose.yml', () => {
       expect(enginePort(services[hp!.host]!), `${what}: port`).toBe(hp!.port);
     }
     // Workers depend on their engine, so compose starts it first.
-    for (const [id, engine] of [['clamav', 'clamd'], ['rspamd', 'rspamd'], ['spamd', 'spamd']] as const) {
+    for (const [id, engine] of [
+      ['clamav', 'clamd'],
+      ['rspamd', 'rspamd'],
+      ['spamd', 'spamd'],
+    ] as const) {
       expect(dependsOn(services[`worker-${id}`]!)).toContain(engine);
     }
   });
@@ -202,7 +247,10 @@ describe('docker-compose.yml', () => {
     expect(opt('--appendonly')).toBe('yes');
     expect(redis.volumes?.some((v) => typeof v === 'string' && v.endsWith(':/data'))).toBe(true);
     expect(redis.healthcheck).toBeDefined();
-    for (const [name, s] of hookgateServices) expect((s.depends_on as Record<string, { condition?: string }>).redis?.condition, name).toBe('service_healthy');
+    for (const [name, s] of hookgateServices)
+      expect((s.depends_on as Record<string, { condition?: string }>).redis?.condition, name).toBe(
+        'service_healthy',
+      );
   });
 
   it('sends traces to the collector, which receives OTLP/HTTP on that port and exports to Jaeger', () => {
@@ -216,12 +264,16 @@ describe('docker-compose.yml', () => {
       processors: Record<string, unknown>;
       exporters: Record<string, { endpoint?: string }>;
       extensions?: Record<string, unknown>;
-      service: { extensions?: string[]; pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }> };
+      service: {
+        extensions?: string[];
+        pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }>;
+      };
     };
     expect(hostPort(otel.receivers.otlp!.protocols!.http!.endpoint)!.port).toBe(endpoint.port);
     for (const [name, p] of Object.entries(otel.service.pipelines)) {
       for (const r of p.receivers) expect(otel.receivers, `${name}: receiver ${r}`).toHaveProperty([r]);
-      for (const x of p.processors ?? []) expect(otel.processors, `${name}: processor ${x}`).toHaveProperty([x]);
+      for (const x of p.processors ?? [])
+        expect(otel.processors, `${name}: processor ${x}`).toHaveProperty([x]);
       for (const e of p.exporters) expect(otel.exporters, `${name}: exporter ${e}`).toHaveProperty([e]);
     }
     for (const x of otel.service.extensions ?? []) expect(otel.extensions).toHaveProperty([x]);
@@ -233,16 +285,22 @@ describe('docker-compose.yml', () => {
   });
 
   it('scrapes every hookgate service on the port that serves its /metrics', () => {
-    const prom = parse(readRepo('deploy/prometheus/prometheus.yml')) as { scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; port: number }[] }[] };
+    const prom = parse(readRepo('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
     const scraped = new Map<string, number>();
-    for (const job of prom.scrape_configs) for (const sd of job.dns_sd_configs ?? []) for (const n of sd.names) scraped.set(n, sd.port);
+    for (const job of prom.scrape_configs)
+      for (const sd of job.dns_sd_configs ?? []) for (const n of sd.names) scraped.set(n, sd.port);
     for (const [name, s] of hookgateServices) {
       const config = serviceConfig(s);
-      const port = argv(s)[0] === 'ingress' ? splitListen(config.listen).port : splitListen(config.metrics.listen!).port;
+      const port =
+        argv(s)[0] === 'ingress' ? splitListen(config.listen).port : splitListen(config.metrics.listen!).port;
       expect(scraped.get(name), name).toBe(port);
     }
     for (const n of scraped.keys()) expect(names).toContain(n);
-    const grafana = parse(readRepo('deploy/grafana/provisioning/datasources/hookgate.yaml')) as { datasources: { url: string }[] };
+    const grafana = parse(readRepo('deploy/grafana/provisioning/datasources/hookgate.yaml')) as {
+      datasources: { url: string }[];
+    };
     for (const d of grafana.datasources) expect(names).toContain(hostPort(d.url)!.host);
   });
 
@@ -250,20 +308,37 @@ describe('docker-compose.yml', () => {
     const prom = parse(readRepo('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
     const promBinds = binds(services.prometheus!);
     expect(prom.rule_files?.length).toBeGreaterThan(0);
-    for (const f of prom.rule_files ?? []) expect(promBinds.get(f), `rule file ${f} is mounted`).toBeDefined();
+    for (const f of prom.rule_files ?? [])
+      expect(promBinds.get(f), `rule file ${f} is mounted`).toBeDefined();
     const grafanaBinds = binds(services.grafana!);
     const provisioning = grafanaBinds.get('/etc/grafana/provisioning');
     expect(provisioning).toBe('deploy/grafana/provisioning');
-    const providers = parse(readRepo(`${provisioning}/dashboards/hookgate.yaml`)) as { providers: { options: { path: string } }[] };
+    const providers = parse(readRepo(`${provisioning}/dashboards/hookgate.yaml`)) as {
+      providers: { options: { path: string } }[];
+    };
     for (const p of providers.providers) {
-      expect([...grafanaBinds.keys()].some((target) => target.startsWith(`${p.options.path}/`) && target.endsWith('.json')), p.options.path).toBe(true);
+      expect(
+        [...grafanaBinds.keys()].some(
+          (target) => target.startsWith(`${p.options.path}/`) && target.endsWith('.json'),
+        ),
+        p.options.path,
+      ).toBe(true);
     }
   });
 
   it('reads the same under YAML 1.1 and 1.2, as do the configs it mounts', () => {
-    for (const f of ['docker-compose.yml', 'deploy/config/hookgate.container.yaml', 'deploy/otel/collector.yaml', 'deploy/prometheus/prometheus.yml', 'deploy/grafana/provisioning/datasources/hookgate.yaml', 'deploy/grafana/provisioning/dashboards/hookgate.yaml']) {
+    for (const f of [
+      'docker-compose.yml',
+      'deploy/config/hookgate.container.yaml',
+      'deploy/otel/collector.yaml',
+      'deploy/prometheus/prometheus.yml',
+      'deploy/grafana/provisioning/datasources/hookgate.yaml',
+      'deploy/grafana/provisioning/dashboards/hookgate.yaml',
+    ]) {
       const text = readRepo(f);
-      expect(parse(text, { version: '1.1', merge: true }), f).toEqual(parse(text, { version: '1.2', merge: true }));
+      expect(parse(text, { version: '1.1', merge: true }), f).toEqual(
+        parse(text, { version: '1.2', merge: true }),
+      );
     }
   });
 
@@ -277,7 +352,11 @@ describe('docker-compose.yml', () => {
         else expect(Object.keys(compose.volumes ?? {}), `${name}: volume ${src}`).toContain(src);
       }
       const build = buildOf(s);
-      if (build) expect(existsInRepo(`${build.context}/${build.dockerfile ?? 'Dockerfile'}`.replace(/^\.\//, '')), name).toBe(true);
+      if (build)
+        expect(
+          existsInRepo(`${build.context}/${build.dockerfile ?? 'Dockerfile'}`.replace(/^\.\//, '')),
+          name,
+        ).toBe(true);
     }
     const visiting = new Set<string>();
     const done = new Set<string>();

@@ -32,7 +32,8 @@ const dockerfile = parseDockerfile(readRepo(DOCKERFILE));
 const ignoreRules = parseDockerignore(readRepo(`${DOCKERFILE}.dockerignore`));
 const stageNames = dockerfile.stages.map((s) => s.name);
 const runtime = dockerfile.stages.at(-1)!;
-const all = (s: BuildStage, keyword: string): Instruction[] => s.instructions.filter((i) => i.keyword === keyword);
+const all = (s: BuildStage, keyword: string): Instruction[] =>
+  s.instructions.filter((i) => i.keyword === keyword);
 const everyInstruction = dockerfile.stages.flatMap((s) => s.instructions);
 
 describe('deploy/docker/Dockerfile', () => {
@@ -56,7 +57,8 @@ describe('deploy/docker/Dockerfile', () => {
 
   it('is multi-stage, every stage named, COPY --from only naming earlier stages, ending in the runtime', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(3);
-    for (const s of dockerfile.stages) expect(s.name, `stage at line ${s.from.line}`).toMatch(/^[a-z][a-z0-9-]*$/);
+    for (const s of dockerfile.stages)
+      expect(s.name, `stage at line ${s.from.line}`).toMatch(/^[a-z][a-z0-9-]*$/);
     expect(new Set(stageNames).size).toBe(stageNames.length);
     expect(runtime.name).toBe('runtime');
     for (const s of dockerfile.stages) {
@@ -70,11 +72,15 @@ describe('deploy/docker/Dockerfile', () => {
   it('prunes the monorepo to @hookgate/hookgate with turbo, at the lockfile version of turbo', () => {
     const prune = everyInstruction.find((i) => i.keyword === 'RUN' && /\bturbo prune\b/.test(i.args));
     expect(prune?.args).toMatch(/turbo prune @hookgate\/hookgate --docker/);
-    const lock = JSON.parse(readRepo('package-lock.json')) as { packages: Record<string, { version?: string }> };
+    const lock = JSON.parse(readRepo('package-lock.json')) as {
+      packages: Record<string, { version?: string }>;
+    };
     const turboArg = dockerfile.globalArgs.find((a) => a.args.startsWith('TURBO_VERSION='));
     expect(turboArg?.args).toBe(`TURBO_VERSION=${lock.packages['node_modules/turbo']?.version}`);
     // The only npm install allowed is the pinned turbo CLI; dependencies come from the lockfile (npm ci).
-    for (const i of everyInstruction.filter((i) => i.keyword === 'RUN' && /\bnpm (install|i)\b/.test(i.args))) {
+    for (const i of everyInstruction.filter(
+      (i) => i.keyword === 'RUN' && /\bnpm (install|i)\b/.test(i.args),
+    )) {
       expect(i.args, `line ${i.line}`).toMatch(/^npm install --global "?turbo@\$\{TURBO_VERSION\}"?$/);
     }
   });
@@ -82,20 +88,30 @@ describe('deploy/docker/Dockerfile', () => {
   it('installs dependencies with npm ci from the lockfile, and the runtime gets only the --omit=dev install', () => {
     const installs = dockerfile.stages.filter((s) => all(s, 'RUN').some((r) => /\bnpm ci\b/.test(r.args)));
     expect(installs.length).toBeGreaterThanOrEqual(2);
-    const prodStages = installs.filter((s) => all(s, 'RUN').some((r) => /\bnpm ci\b.*--omit=dev/.test(r.args))).map((s) => s.name);
+    const prodStages = installs
+      .filter((s) => all(s, 'RUN').some((r) => /\bnpm ci\b.*--omit=dev/.test(r.args)))
+      .map((s) => s.name);
     expect(prodStages.length).toBe(1);
     // Whatever the runtime copies from a stage that installed dependencies must come from the production install.
     // From a stage that installed dev dependencies, the runtime may copy a collected directory, never the install
     // tree itself (its WORKDIR) nor any node_modules.
     for (const c of all(runtime, 'COPY').filter((c) => c.flags.from)) {
       const from = dockerfile.stages.find((s) => s.name === c.flags.from)!;
-      const devInstall = all(from, 'RUN').some((r) => /\bnpm ci\b/.test(r.args) && !/--omit=dev/.test(r.args));
+      const devInstall = all(from, 'RUN').some(
+        (r) => /\bnpm ci\b/.test(r.args) && !/--omit=dev/.test(r.args),
+      );
       if (!devInstall) continue;
       for (const src of c.args.split(/\s+/).slice(0, -1)) {
-        expect(src, `line ${c.line}: COPY --from=${c.flags.from} ${src}`).not.toMatch(/^(\/app\/?|\.\/?)$|node_modules/);
+        expect(src, `line ${c.line}: COPY --from=${c.flags.from} ${src}`).not.toMatch(
+          /^(\/app\/?|\.\/?)$|node_modules/,
+        );
       }
     }
-    expect(all(runtime, 'COPY').some((c) => prodStages.includes(c.flags.from) && /^\/app\/?$/.test(c.args.split(/\s+/)[0]!))).toBe(true);
+    expect(
+      all(runtime, 'COPY').some(
+        (c) => prodStages.includes(c.flags.from) && /^\/app\/?$/.test(c.args.split(/\s+/)[0]!),
+      ),
+    ).toBe(true);
     // The build stage's sources, tests and typings stay behind.
     const release = everyInstruction.find((i) => i.keyword === 'RUN' && i.args.includes('/release'));
     expect(release?.args).toMatch(/\*\.d\.ts/);
@@ -107,14 +123,18 @@ describe('deploy/docker/Dockerfile', () => {
     // npm ci. The registry this project is built against lacks turbo's darwin/windows binaries, so their entries
     // are written by hand (version, os, cpu; npm skips them on Linux without fetching). KNOWN lists any new gap.
     const KNOWN: string[] = [];
-    const lock = JSON.parse(readRepo('package-lock.json')) as { lockfileVersion: number; packages: Record<string, LockEntry> };
+    const lock = JSON.parse(readRepo('package-lock.json')) as {
+      lockfileVersion: number;
+      packages: Record<string, LockEntry>;
+    };
     expect(lock.lockfileVersion).toBe(3);
     expect(missingLockEntries(lock.packages).sort()).toEqual(KNOWN);
   });
 
   it('never ADDs (no remote URLs, no implicit archive extraction) and never pipes downloads into a shell', () => {
     expect(everyInstruction.filter((i) => i.keyword === 'ADD')).toEqual([]);
-    for (const r of everyInstruction.filter((i) => i.keyword === 'RUN')) expect(r.args, `line ${r.line}`).not.toMatch(/\b(curl|wget)\b[^|]*\|\s*(ba)?sh/);
+    for (const r of everyInstruction.filter((i) => i.keyword === 'RUN'))
+      expect(r.args, `line ${r.line}`).not.toMatch(/\b(curl|wget)\b[^|]*\|\s*(ba)?sh/);
   });
 
   it('installs Debian packages without recommends and leaves no apt lists behind', () => {
@@ -163,11 +183,15 @@ describe('deploy/docker/Dockerfile', () => {
 
   it('sets only environment variables the code reads, and exposes the default ports', () => {
     const read = hookgateVariables();
-    const env = all(runtime, 'ENV').flatMap((e) => [...e.args.matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1]!, m[2]!] as const));
+    const env = all(runtime, 'ENV').flatMap((e) =>
+      [...e.args.matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1]!, m[2]!] as const),
+    );
     for (const [name] of env) expect(judgeVariable(name, read), name).not.toBe('unknown');
     const listen = env.find(([n]) => n === 'HOOKGATE_LISTEN')?.[1];
     const metrics = env.find(([n]) => n === 'HOOKGATE_METRICS_LISTEN')?.[1];
-    const exposed = all(runtime, 'EXPOSE').flatMap((e) => e.args.split(/\s+/)).map(Number);
+    const exposed = all(runtime, 'EXPOSE')
+      .flatMap((e) => e.args.split(/\s+/))
+      .map(Number);
     expect(exposed).toContain(Number(listen?.split(':').at(-1)));
     expect(exposed).toContain(Number(metrics?.split(':').at(-1)));
     expect(exposed).toContain(11332); // the milter
@@ -188,16 +212,34 @@ describe('deploy/docker/Dockerfile', () => {
 
   it('sends turbo prune the workspace sources and manifests, and keeps build output, tests and docs out of the context', () => {
     const kept = new Set(repoFiles().filter((f) => !isIgnored(f, ignoreRules)));
-    for (const f of ['package.json', 'package-lock.json', 'turbo.json', 'tsconfig.json', 'services/hookgate/bin/hookgate.js']) expect(kept.has(f), f).toBe(true);
+    for (const f of [
+      'package.json',
+      'package-lock.json',
+      'turbo.json',
+      'tsconfig.json',
+      'services/hookgate/bin/hookgate.js',
+    ])
+      expect(kept.has(f), f).toBe(true);
     for (const top of ['libs', 'services']) {
       for (const pkg of repoFiles(top).filter((f) => /^[^/]+\/[^/]+\/package\.json$/.test(f))) {
         const dir = pkg.replace(/\/package\.json$/, '');
         expect(kept.has(pkg), pkg).toBe(true);
         for (const f of repoFiles(`${dir}/src`)) expect(kept.has(f), f).toBe(true);
-        for (const t of ['tsconfig.json', 'tsconfig.build.json']) if (existsInRepo(`${dir}/${t}`)) expect(kept.has(`${dir}/${t}`), `${dir}/${t}`).toBe(true);
+        for (const t of ['tsconfig.json', 'tsconfig.build.json'])
+          if (existsInRepo(`${dir}/${t}`)) expect(kept.has(`${dir}/${t}`), `${dir}/${t}`).toBe(true);
       }
     }
-    for (const p of ['node_modules/x/index.js', 'libs/queue/dist/index.js', '.git/HEAD', 'libs/queue/test/a.test.ts', 'docs/deploy.md', 'test/deploy/k8s.test.ts', '.turbo/cache', 'deploy/k8s/rendered/dev/ingress.yaml', 'docker-compose.yml']) {
+    for (const p of [
+      'node_modules/x/index.js',
+      'libs/queue/dist/index.js',
+      '.git/HEAD',
+      'libs/queue/test/a.test.ts',
+      'docs/deploy.md',
+      'test/deploy/k8s.test.ts',
+      '.turbo/cache',
+      'deploy/k8s/rendered/dev/ingress.yaml',
+      'docker-compose.yml',
+    ]) {
       expect(isIgnored(p, ignoreRules), p).toBe(true);
     }
   });
@@ -229,7 +271,9 @@ describe('deploy/docker/spamd/Dockerfile', () => {
   it('listens where hookgate expects spamd (EXPOSE = the --listen port)', () => {
     const cmd = last.instructions.find((i) => i.keyword === 'CMD')!;
     const listen = cmd.exec!.find((a) => a.startsWith('--listen='))!;
-    const exposed = last.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((e) => e.args.split(/\s+/));
+    const exposed = last.instructions
+      .filter((i) => i.keyword === 'EXPOSE')
+      .flatMap((e) => e.args.split(/\s+/));
     expect(exposed).toContain(listen.split(':').at(-1));
   });
 });
@@ -258,7 +302,11 @@ function missingLockEntries(packages: Record<string, LockEntry>): string[] {
   const missing: string[] = [];
   for (const [path, e] of Object.entries(packages)) {
     if (e.link || e.optional) continue;
-    const optionalPeers = new Set(Object.entries(e.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([k]) => k));
+    const optionalPeers = new Set(
+      Object.entries(e.peerDependenciesMeta ?? {})
+        .filter(([, m]) => m.optional)
+        .map(([k]) => k),
+    );
     const workspace = !path.includes('node_modules/');
     const deps = [
       ...Object.keys(e.dependencies ?? {}),
@@ -285,14 +333,34 @@ function builtInFrontendProblems(df: Dockerfile): string[] {
     COPY: ['from', 'chown'],
     HEALTHCHECK: ['interval', 'timeout', 'start-period', 'retries'],
   };
-  const KEYWORDS = ['FROM', 'ARG', 'ENV', 'WORKDIR', 'RUN', 'COPY', 'LABEL', 'EXPOSE', 'USER', 'HEALTHCHECK', 'ENTRYPOINT', 'CMD', 'STOPSIGNAL', 'SHELL', 'VOLUME'];
+  const KEYWORDS = [
+    'FROM',
+    'ARG',
+    'ENV',
+    'WORKDIR',
+    'RUN',
+    'COPY',
+    'LABEL',
+    'EXPOSE',
+    'USER',
+    'HEALTHCHECK',
+    'ENTRYPOINT',
+    'CMD',
+    'STOPSIGNAL',
+    'SHELL',
+    'VOLUME',
+  ];
   const MOUNTS = ['cache', 'bind', 'secret', 'ssh', 'tmpfs'];
-  const problems = Object.keys(df.directives).filter((d) => d !== 'escape').map((d) => `directive ${d}=${df.directives[d]}`);
+  const problems = Object.keys(df.directives)
+    .filter((d) => d !== 'escape')
+    .map((d) => `directive ${d}=${df.directives[d]}`);
   for (const i of [df.stages.map((s) => s.from), df.stages.flatMap((s) => s.instructions)].flat()) {
     if (!KEYWORDS.includes(i.keyword)) problems.push(`line ${i.line}: ${i.keyword}`);
-    for (const f of Object.keys(i.flags)) if (!(FLAGS[i.keyword] ?? []).includes(f)) problems.push(`line ${i.line}: ${i.keyword} --${f}`);
+    for (const f of Object.keys(i.flags))
+      if (!(FLAGS[i.keyword] ?? []).includes(f)) problems.push(`line ${i.line}: ${i.keyword} --${f}`);
     const mount = i.flags.mount && /(?:^|,)type=([a-z]+)/.exec(i.flags.mount)?.[1];
-    if (i.flags.mount && !MOUNTS.includes(mount ?? 'bind')) problems.push(`line ${i.line}: RUN --mount=type=${mount}`);
+    if (i.flags.mount && !MOUNTS.includes(mount ?? 'bind'))
+      problems.push(`line ${i.line}: RUN --mount=type=${mount}`);
     if (/<<-?\s*["']?[A-Za-z_]/.test(i.args)) problems.push(`line ${i.line}: heredoc`);
   }
   return problems;

@@ -39,7 +39,16 @@ import {
   renderedDir,
   type Overlay,
 } from '../../deploy/k8s/src/manifests.js';
-import { commandVerdict, hookgateCommands, hookgateVariables, judgeVariable, parseImage, repoPath, scannerIds, unpinned } from './support.js';
+import {
+  commandVerdict,
+  hookgateCommands,
+  hookgateVariables,
+  judgeVariable,
+  parseImage,
+  repoPath,
+  scannerIds,
+  unpinned,
+} from './support.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Loose views of the rendered objects (the schemas are checked by kubernetes-models; these are for navigation).
@@ -62,7 +71,11 @@ interface Probe {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string }; fieldRef?: unknown };
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    configMapKeyRef?: { name: string; key: string };
+    fieldRef?: unknown;
+  };
 }
 interface Container {
   name: string;
@@ -72,7 +85,15 @@ interface Container {
   ports?: Port[];
   env?: EnvVar[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; privileged?: boolean; capabilities?: { drop?: string[]; add?: string[] }; seccompProfile?: { type: string } };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    privileged?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+    seccompProfile?: { type: string };
+  };
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   startupProbe?: Probe;
@@ -83,7 +104,12 @@ interface Volume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[] };
   secret?: { secretName: string; items?: { key: string; path: string }[] };
-  projected?: { sources: { secret?: { name: string; items?: { key: string; path: string }[] }; configMap?: { name: string } }[] };
+  projected?: {
+    sources: {
+      secret?: { name: string; items?: { key: string; path: string }[] };
+      configMap?: { name: string };
+    }[];
+  };
   emptyDir?: unknown;
   hostPath?: unknown;
 }
@@ -91,7 +117,12 @@ interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
   volumes?: Volume[];
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string }; sysctls?: { name: string; value: string }[] };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    seccompProfile?: { type: string };
+    sysctls?: { name: string; value: string }[];
+  };
   terminationGracePeriodSeconds?: number;
   automountServiceAccountToken?: boolean;
   serviceAccountName?: string;
@@ -108,7 +139,11 @@ interface K8sObject {
   stringData?: Record<string, string>;
 }
 interface Workload extends K8sObject {
-  spec: { replicas?: number; selector: Selector; template: { metadata: { labels: Labels; annotations?: Labels }; spec: PodSpec } };
+  spec: {
+    replicas?: number;
+    selector: Selector;
+    template: { metadata: { labels: Labels; annotations?: Labels }; spec: PodSpec };
+  };
 }
 interface NetPolPeer {
   podSelector?: Selector;
@@ -161,12 +196,17 @@ function quantity(q: string | undefined): number {
   const m = /^([\d.]+)(m|Ki|Mi|Gi|Ti|k|M|G)?$/.exec(q);
   if (!m) return NaN;
   const n = Number(m[1]);
-  const unit = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1;
+  const unit =
+    { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1;
   return n * unit;
 }
 
-const containersOf = (w: Workload): Container[] => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers];
-const portOf = (c: Container, p: number | string): Port | undefined => c.ports?.find((x) => x.name === p || x.containerPort === p);
+const containersOf = (w: Workload): Container[] => [
+  ...(w.spec.template.spec.initContainers ?? []),
+  ...w.spec.template.spec.containers,
+];
+const portOf = (c: Container, p: number | string): Port | undefined =>
+  c.ports?.find((x) => x.name === p || x.containerPort === p);
 
 function ipv4(ip: string): number {
   return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
@@ -183,12 +223,21 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 /** A party in a network flow: a pod (namespace, labels, ports) or an address outside the cluster. */
-type Party = { ns: string; nsLabels: Labels; labels: Labels; ports?: Port[]; name: string } | { ip: string; name: string };
+type Party =
+  | { ns: string; nsLabels: Labels; labels: Labels; ports?: Port[]; name: string }
+  | { ip: string; name: string };
 
 function peerMatches(peer: NetPolPeer, policyNs: string, other: Party): boolean {
-  if (peer.ipBlock) return 'ip' in other && inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip, c));
+  if (peer.ipBlock)
+    return (
+      'ip' in other &&
+      inCidr(other.ip, peer.ipBlock.cidr) &&
+      !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip, c))
+    );
   if ('ip' in other) return false;
-  const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, other.nsLabels) : other.ns === policyNs;
+  const nsOk = peer.namespaceSelector
+    ? selects(peer.namespaceSelector, other.nsLabels)
+    : other.ns === policyNs;
   return nsOk && selects(peer.podSelector, other.labels);
 }
 
@@ -198,15 +247,26 @@ function portMatches(rule: NetPolRule, port: number, protocol: string, target: P
     if ((p.protocol ?? 'TCP') !== protocol) return false;
     if (p.port === undefined) return true;
     if (typeof p.port === 'number') return p.port === port;
-    return !('ip' in target) && target.ports?.some((x) => x.name === p.port && x.containerPort === port) === true;
+    return (
+      !('ip' in target) && target.ports?.some((x) => x.name === p.port && x.containerPort === port) === true
+    );
   });
 }
 
 /** Whether NetworkPolicies in `ns` let `from` reach `to` on a port (both directions' policies must allow it). */
-function flowAllowed(policies: NetPol[], ns: string, from: Party, to: Party, port: number, protocol = 'TCP'): boolean {
+function flowAllowed(
+  policies: NetPol[],
+  ns: string,
+  from: Party,
+  to: Party,
+  port: number,
+  protocol = 'TCP',
+): boolean {
   const check = (subject: Party, other: Party, dir: 'Ingress' | 'Egress'): boolean => {
     if ('ip' in subject || subject.ns !== ns) return true; // outside the namespace these manifests govern
-    const applicable = policies.filter((p) => p.spec.policyTypes.includes(dir) && selects(p.spec.podSelector, subject.labels));
+    const applicable = policies.filter(
+      (p) => p.spec.policyTypes.includes(dir) && selects(p.spec.podSelector, subject.labels),
+    );
     if (applicable.length === 0) return true;
     const dst = dir === 'Ingress' ? subject : other;
     return applicable.some((p) =>
@@ -246,29 +306,42 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
   const files = rendered.get(name)!;
 
   it('is committed as rendered (CI fails on drift; re-render with `node deploy/k8s/render.ts` or -u)', async () => {
-    for (const [file, text] of files) await expect(text).toMatchFileSnapshot(repoPath(`${renderedDir(name)}/${file}`));
-    const onDisk = (existsSync(repoPath(renderedDir(name))) ? readdirSync(repoPath(renderedDir(name))) : []).filter((f) => f.endsWith('.yaml'));
+    for (const [file, text] of files)
+      await expect(text).toMatchFileSnapshot(repoPath(`${renderedDir(name)}/${file}`));
+    const onDisk = (
+      existsSync(repoPath(renderedDir(name))) ? readdirSync(repoPath(renderedDir(name))) : []
+    ).filter((f) => f.endsWith('.yaml'));
     expect(onDisk.sort(), 'files no generator renders any more').toEqual([...files.keys()].sort());
-    const kustomization = parseAllDocuments(files.get('kustomization.yaml')!)[0]!.toJS() as { resources: string[] };
-    expect(kustomization.resources.sort()).toEqual([...files.keys()].filter((f) => f !== 'kustomization.yaml').sort());
+    const kustomization = parseAllDocuments(files.get('kustomization.yaml')!)[0]!.toJS() as {
+      resources: string[];
+    };
+    expect(kustomization.resources.sort()).toEqual(
+      [...files.keys()].filter((f) => f !== 'kustomization.yaml').sort(),
+    );
   });
 
   it('reads the same under YAML 1.1 and 1.2 (kubectl parses 1.1: an unquoted `yes` would become a boolean)', () => {
     for (const [file, text] of files) {
-      const as = (version: '1.1' | '1.2') => parseAllDocuments(text, { version }).map((d) => d.toJS() as unknown);
+      const as = (version: '1.1' | '1.2') =>
+        parseAllDocuments(text, { version }).map((d) => d.toJS() as unknown);
       expect(as('1.1'), file).toEqual(as('1.2'));
     }
   });
 
   const objects = loadObjects(name);
-  const byKind = <T extends K8sObject = K8sObject>(kind: string) => objects.filter((x) => x.kind === kind) as T[];
+  const byKind = <T extends K8sObject = K8sObject>(kind: string) =>
+    objects.filter((x) => x.kind === kind) as T[];
   const workloads = [...byKind<Workload>('Deployment'), ...byKind<Workload>('StatefulSet')];
   const deployments = byKind<Workload>('Deployment');
-  const hookgatePods = deployments.filter((d) => d.spec.template.metadata.labels['app.kubernetes.io/name'] === 'hookgate');
+  const hookgatePods = deployments.filter(
+    (d) => d.spec.template.metadata.labels['app.kubernetes.io/name'] === 'hookgate',
+  );
   const role = (w: Workload) => w.spec.template.metadata.labels['app.kubernetes.io/component'];
   const deployment = (n: string) => deployments.find((d) => d.metadata.name === n);
   const secrets = new Map<string, Set<string>>([
-    ...byKind('Secret').map((s) => [s.metadata.name, new Set(Object.keys({ ...s.data, ...s.stringData }))] as const),
+    ...byKind('Secret').map(
+      (s) => [s.metadata.name, new Set(Object.keys({ ...s.data, ...s.stringData }))] as const,
+    ),
     ...Object.entries(externalSecretKeys(o)).map(([n, keys]) => [n, new Set(keys)] as const),
   ]);
   const configMaps = new Map(byKind('ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
@@ -281,20 +354,25 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       expect(() => new Model!(obj as never).validate(), `${obj.kind}/${obj.metadata.name}`).not.toThrow();
     }
     // The in-memory objects too (they are what the files are written from).
-    for (const f of buildManifests(o, inputs)) for (const obj of f.objects) expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
+    for (const f of buildManifests(o, inputs))
+      for (const obj of f.objects)
+        expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
   });
 
   it('names every object once, in the overlay namespace, which enforces the restricted Pod Security Standard', () => {
     const keys = objects.map((x) => `${x.kind}/${x.metadata.namespace ?? ''}/${x.metadata.name}`);
     expect(new Set(keys).size).toBe(keys.length);
-    for (const x of objects.filter((x) => x.kind !== 'Namespace')) expect(x.metadata.namespace, `${x.kind}/${x.metadata.name}`).toBe(o.namespace);
+    for (const x of objects.filter((x) => x.kind !== 'Namespace'))
+      expect(x.metadata.namespace, `${x.kind}/${x.metadata.name}`).toBe(o.namespace);
     const ns = byKind('Namespace');
     expect(ns.map((n) => n.metadata.name)).toEqual([o.namespace]);
     expect(ns[0]!.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 
   it('runs one Deployment per role: ingress, milter, and a worker pool per scanner with real commands and ids', () => {
-    expect(hookgatePods.map(role).sort()).toEqual(['ingress', 'milter', ...WORKER_POOLS.map((p) => `worker-${p}`)].sort());
+    expect(hookgatePods.map(role).sort()).toEqual(
+      ['ingress', 'milter', ...WORKER_POOLS.map((p) => `worker-${p}`)].sort(),
+    );
     for (const d of hookgatePods) {
       const [cmd, ...rest] = d.spec.template.spec.containers[0]!.args ?? [];
       expect(commandVerdict(cmd!, commands), `${d.metadata.name}: ${cmd}`).toBe('read');
@@ -309,17 +387,36 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
   it('selects pods with every Service and PDB, and routes Services to ports the containers have', () => {
     for (const svc of byKind('Service')) {
       const spec = svc.spec as { selector: Labels; ports: { port: number; targetPort?: number | string }[] };
-      const targets = workloads.filter((w) => selects({ matchLabels: spec.selector }, w.spec.template.metadata.labels));
+      const targets = workloads.filter((w) =>
+        selects({ matchLabels: spec.selector }, w.spec.template.metadata.labels),
+      );
       expect(targets.length, `Service ${svc.metadata.name} selects no pods`).toBeGreaterThan(0);
-      for (const p of spec.ports) for (const w of targets) expect(w.spec.template.spec.containers.some((c) => portOf(c, p.targetPort ?? p.port)), `${svc.metadata.name}:${p.port}`).toBe(true);
+      for (const p of spec.ports)
+        for (const w of targets)
+          expect(
+            w.spec.template.spec.containers.some((c) => portOf(c, p.targetPort ?? p.port)),
+            `${svc.metadata.name}:${p.port}`,
+          ).toBe(true);
     }
-    for (const w of workloads) expect(selects(w.spec.selector, w.spec.template.metadata.labels), `${w.metadata.name}: selector vs template`).toBe(true);
+    for (const w of workloads)
+      expect(
+        selects(w.spec.selector, w.spec.template.metadata.labels),
+        `${w.metadata.name}: selector vs template`,
+      ).toBe(true);
     for (const pdb of byKind('PodDisruptionBudget')) {
       const sel = (pdb.spec as { selector: Selector }).selector;
-      expect(workloads.filter((w) => selects(sel, w.spec.template.metadata.labels)).length, `PDB ${pdb.metadata.name}`).toBe(1);
+      expect(
+        workloads.filter((w) => selects(sel, w.spec.template.metadata.labels)).length,
+        `PDB ${pdb.metadata.name}`,
+      ).toBe(1);
     }
-    for (const r of ['ingress', 'milter']) expect(byKind('Service').some((s) => s.metadata.name === `hookgate-${r}`)).toBe(true);
-    for (const d of [...hookgatePods, deployment('clamd')!]) expect(byKind('PodDisruptionBudget').some((p) => p.metadata.name === d.metadata.name), `PDB for ${d.metadata.name}`).toBe(true);
+    for (const r of ['ingress', 'milter'])
+      expect(byKind('Service').some((s) => s.metadata.name === `hookgate-${r}`)).toBe(true);
+    for (const d of [...hookgatePods, deployment('clamd')!])
+      expect(
+        byKind('PodDisruptionBudget').some((p) => p.metadata.name === d.metadata.name),
+        `PDB for ${d.metadata.name}`,
+      ).toBe(true);
   });
 
   it('probes ports the containers have: /readyz for readiness and /healthz for liveness on hookgate pods', () => {
@@ -329,7 +426,8 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
           const p = c[kind];
           if (!p) continue;
           const port = p.httpGet?.port ?? p.tcpSocket?.port;
-          if (port !== undefined) expect(portOf(c, port), `${w.metadata.name}/${c.name} ${kind} port ${port}`).toBeDefined();
+          if (port !== undefined)
+            expect(portOf(c, port), `${w.metadata.name}/${c.name} ${kind} port ${port}`).toBeDefined();
         }
         expect(c.readinessProbe, `${w.metadata.name}/${c.name}: readiness`).toBeDefined();
         expect(c.livenessProbe, `${w.metadata.name}/${c.name}: liveness`).toBeDefined();
@@ -349,15 +447,33 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
     const scaled = byKind('ScaledObject');
     const targets = [
       ...hpas.map((h) => (h.spec as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef),
-      ...scaled.map((s) => ({ kind: 'Deployment', ...(s.spec as { scaleTargetRef: { name: string; kind?: string } }).scaleTargetRef })),
+      ...scaled.map((s) => ({
+        kind: 'Deployment',
+        ...(s.spec as { scaleTargetRef: { name: string; kind?: string } }).scaleTargetRef,
+      })),
     ];
-    for (const t of targets) expect(deployment(t.name), `autoscaler target ${t.kind}/${t.name}`).toBeDefined();
-    expect(new Set(targets.map((t) => t.name)).size, 'a Deployment with two autoscalers').toBe(targets.length);
+    for (const t of targets)
+      expect(deployment(t.name), `autoscaler target ${t.kind}/${t.name}`).toBeDefined();
+    expect(new Set(targets.map((t) => t.name)).size, 'a Deployment with two autoscalers').toBe(
+      targets.length,
+    );
     for (const r of ['hookgate-ingress', 'hookgate-milter']) {
       const h = hpas.find((x) => x.metadata.name === r);
-      const spec = h?.spec as { metrics: { type: string; resource?: { name: string; target: { type: string } } }[]; minReplicas: number; maxReplicas: number };
+      const spec = h?.spec as {
+        metrics: { type: string; resource?: { name: string; target: { type: string } } }[];
+        minReplicas: number;
+        maxReplicas: number;
+      };
       expect(h?.apiVersion).toBe('autoscaling/v2');
-      expect(spec.metrics).toEqual([expect.objectContaining({ type: 'Resource', resource: expect.objectContaining({ name: 'cpu', target: expect.objectContaining({ type: 'Utilization' }) }) })]);
+      expect(spec.metrics).toEqual([
+        expect.objectContaining({
+          type: 'Resource',
+          resource: expect.objectContaining({
+            name: 'cpu',
+            target: expect.objectContaining({ type: 'Utilization' }),
+          }),
+        }),
+      ]);
       expect(spec.minReplicas).toBeLessThanOrEqual(spec.maxReplicas);
     }
     // An autoscaled Deployment leaves `replicas` to its autoscaler (re-applying must not reset it).
@@ -374,29 +490,49 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
         scaleTargetRef: { name: string; envSourceContainerName?: string };
         minReplicaCount: number;
         maxReplicaCount: number;
-        triggers: { type: string; name: string; metadata: Record<string, string>; authenticationRef?: { name: string } }[];
+        triggers: {
+          type: string;
+          name: string;
+          metadata: Record<string, string>;
+          authenticationRef?: { name: string };
+        }[];
       };
       const target = deployment(spec.scaleTargetRef.name)!;
       expect(target.spec.template.spec.containers[0]!.args).toEqual(['worker', '--scanners', pool]);
       expect(spec.minReplicaCount, 'never scale a deadline-bound pool to zero').toBeGreaterThanOrEqual(1);
       // The keys BullMQ really uses: the prefix plus the hash-tagged queue name of libs/queue.
       const lists = spec.triggers.map((t) => t.metadata.listName);
-      expect(lists.sort()).toEqual([`${facts.prefix}:${bullQueueName(pool)}:active`, `${facts.prefix}:${bullQueueName(pool)}:wait`]);
-      expect(queueListKeys(facts.prefix, pool, 'wait')).toEqual([`${facts.prefix}:${bullQueueName(pool)}:wait`]);
+      expect(lists.sort()).toEqual([
+        `${facts.prefix}:${bullQueueName(pool)}:active`,
+        `${facts.prefix}:${bullQueueName(pool)}:wait`,
+      ]);
+      expect(queueListKeys(facts.prefix, pool, 'wait')).toEqual([
+        `${facts.prefix}:${bullQueueName(pool)}:wait`,
+      ]);
       expect(facts.queueShards[pool]).toBe(1);
-      const container = target.spec.template.spec.containers.find((c) => c.name === (spec.scaleTargetRef.envSourceContainerName ?? target.spec.template.spec.containers[0]!.name))!;
+      const container = target.spec.template.spec.containers.find(
+        (c) =>
+          c.name ===
+          (spec.scaleTargetRef.envSourceContainerName ?? target.spec.template.spec.containers[0]!.name),
+      )!;
       for (const t of spec.triggers) {
         expect(['redis', 'redis-cluster']).toContain(t.type);
         expect(Number(t.metadata.listLength)).toBeGreaterThan(0);
         const envName = t.metadata.addressFromEnv ?? t.metadata.addressesFromEnv;
-        expect(container.env?.some((e) => e.name === envName), `${pool}: ${envName} in the worker's env`).toBe(true);
+        expect(
+          container.env?.some((e) => e.name === envName),
+          `${pool}: ${envName} in the worker's env`,
+        ).toBe(true);
         expect(auths.has(t.authenticationRef?.name ?? ''), `${pool}: TriggerAuthentication`).toBe(true);
       }
-      const inFlight = Number(spec.triggers.find((t) => t.metadata.listName?.endsWith(':active'))!.metadata.listLength);
+      const inFlight = Number(
+        spec.triggers.find((t) => t.metadata.listName?.endsWith(':active'))!.metadata.listLength,
+      );
       expect(inFlight).toBeLessThanOrEqual(facts.concurrency[pool]);
     }
     for (const ta of byKind('TriggerAuthentication')) {
-      for (const ref of (ta.spec as { secretTargetRef: { name: string; key: string }[] }).secretTargetRef) expect(secrets.get(ref.name)?.has(ref.key), `${ref.name}/${ref.key}`).toBe(true);
+      for (const ref of (ta.spec as { secretTargetRef: { name: string; key: string }[] }).secretTargetRef)
+        expect(secrets.get(ref.name)?.has(ref.key), `${ref.name}/${ref.key}`).toBe(true);
     }
   });
 
@@ -408,7 +544,9 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       const env: Record<string, string> = {};
       for (const e of c.env ?? []) {
         if (e.value !== undefined) env[e.name] = e.value;
-        else if (e.valueFrom?.secretKeyRef) env[e.name] = e.valueFrom.secretKeyRef.key === 'url' ? 'redis://redis:6379' : 'redis-0:6379,redis-1:6379';
+        else if (e.valueFrom?.secretKeyRef)
+          env[e.name] =
+            e.valueFrom.secretKeyRef.key === 'url' ? 'redis://redis:6379' : 'redis-0:6379,redis-1:6379';
       }
       // Files come from volumes: map each path to a file written here with what the volume would hold.
       for (const [k, v] of Object.entries(env)) {
@@ -423,10 +561,15 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
           expect(data?.[rel], `${vol.configMap.name} has ${rel}`).toBeDefined();
           writeFileSync(local, data![rel]!);
         } else {
-          const item = vol.projected?.sources.flatMap((s) => (s.secret?.items ?? []).map((i) => ({ ...i, secret: s.secret!.name }))).find((i) => i.path === rel);
+          const item = vol.projected?.sources
+            .flatMap((s) => (s.secret?.items ?? []).map((i) => ({ ...i, secret: s.secret!.name })))
+            .find((i) => i.path === rel);
           expect(item, `${d.metadata.name}: ${v} is projected from a Secret`).toBeDefined();
           expect(secrets.get(item!.secret)?.has(item!.key), `${item!.secret}/${item!.key}`).toBe(true);
-          writeFileSync(local, k === 'HOOKGATE_AUTH_TOKENS_FILE' ? 'mta=0123456789abcdef0123' : 'sample-password');
+          writeFileSync(
+            local,
+            k === 'HOOKGATE_AUTH_TOKENS_FILE' ? 'mta=0123456789abcdef0123' : 'sample-password',
+          );
         }
         env[k] = local;
       }
@@ -454,8 +597,10 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       // What the generator read from the config equals what hookgate makes of it.
       expect(facts.prefix).toBe(config.redis.prefix);
       expect(facts.longestDeadlineMs).toBe(Math.max(...Object.values(config.stages.deadlineMs).map(Number)));
-      for (const pool of WORKER_POOLS) expect(facts.concurrency[pool], pool).toBe(config.scanners[pool].concurrency);
-      for (const pool of WORKER_POOLS) expect(facts.queueShards[pool], pool).toBe(config.scanners[pool].queueShards);
+      for (const pool of WORKER_POOLS)
+        expect(facts.concurrency[pool], pool).toBe(config.scanners[pool].concurrency);
+      for (const pool of WORKER_POOLS)
+        expect(facts.queueShards[pool], pool).toBe(config.scanners[pool].queueShards);
       expect(facts.clamdStreamMaxBytes).toBe(config.scanners.clamav.maxStreamBytes);
       expect(d.spec.template.metadata.annotations?.['hookgate.io/config-hash']).toBe(facts.configHash);
     }
@@ -466,17 +611,29 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       for (const c of containersOf(w)) {
         const seen = new Set<string>();
         for (const e of c.env ?? []) {
-          if (w.spec.template.metadata.labels['app.kubernetes.io/name'] === 'hookgate') expect(judgeVariable(e.name, read), `${w.metadata.name}: ${e.name}`).toBe('read');
-          for (const m of (e.value ?? '').matchAll(/\$\(([A-Z0-9_]+)\)/g)) expect(seen.has(m[1]!), `${w.metadata.name}: ${e.name} uses $(${m[1]}) before it is set`).toBe(true);
+          if (w.spec.template.metadata.labels['app.kubernetes.io/name'] === 'hookgate')
+            expect(judgeVariable(e.name, read), `${w.metadata.name}: ${e.name}`).toBe('read');
+          for (const m of (e.value ?? '').matchAll(/\$\(([A-Z0-9_]+)\)/g))
+            expect(seen.has(m[1]!), `${w.metadata.name}: ${e.name} uses $(${m[1]}) before it is set`).toBe(
+              true,
+            );
           const s = e.valueFrom?.secretKeyRef;
-          if (s) expect(secrets.get(s.name)?.has(s.key), `${w.metadata.name}: ${e.name} ← ${s.name}/${s.key}`).toBe(true);
+          if (s)
+            expect(
+              secrets.get(s.name)?.has(s.key),
+              `${w.metadata.name}: ${e.name} ← ${s.name}/${s.key}`,
+            ).toBe(true);
           seen.add(e.name);
         }
-        for (const a of [...(c.args ?? []), ...(c.command ?? [])]) for (const m of a.matchAll(/\$\(([A-Z0-9_]+)\)/g)) expect(seen.has(m[1]!), `${w.metadata.name}: $(${m[1]}) in args`).toBe(true);
+        for (const a of [...(c.args ?? []), ...(c.command ?? [])])
+          for (const m of a.matchAll(/\$\(([A-Z0-9_]+)\)/g))
+            expect(seen.has(m[1]!), `${w.metadata.name}: $(${m[1]}) in args`).toBe(true);
       }
       for (const v of w.spec.template.spec.volumes ?? []) {
         if (v.configMap) expect(configMaps.has(v.configMap.name), v.configMap.name).toBe(true);
-        for (const s of v.projected?.sources ?? []) for (const i of s.secret?.items ?? []) expect(secrets.get(s.secret!.name)?.has(i.key), `${s.secret!.name}/${i.key}`).toBe(true);
+        for (const s of v.projected?.sources ?? [])
+          for (const i of s.secret?.items ?? [])
+            expect(secrets.get(s.secret!.name)?.has(i.key), `${s.secret!.name}/${i.key}`).toBe(true);
       }
     }
   });
@@ -486,12 +643,20 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
     for (const d of hookgatePods) {
       const spec = d.spec.template.spec;
       const preStop = spec.containers[0]!.lifecycle?.preStop?.sleep?.seconds ?? 0;
-      if (['ingress', 'milter'].includes(role(d)!)) expect(preStop, `${d.metadata.name}: preStop`).toBe(PRESTOP_SECONDS);
-      expect(spec.terminationGracePeriodSeconds!, d.metadata.name).toBeGreaterThan(preStop + facts.longestDeadlineMs / 1000 + DRAIN_SECONDS);
+      if (['ingress', 'milter'].includes(role(d)!))
+        expect(preStop, `${d.metadata.name}: preStop`).toBe(PRESTOP_SECONDS);
+      expect(spec.terminationGracePeriodSeconds!, d.metadata.name).toBeGreaterThan(
+        preStop + facts.longestDeadlineMs / 1000 + DRAIN_SECONDS,
+      );
     }
     for (const w of workloads) {
-      const preStop = Math.max(0, ...w.spec.template.spec.containers.map((c) => c.lifecycle?.preStop?.sleep?.seconds ?? 0));
-      expect(w.spec.template.spec.terminationGracePeriodSeconds ?? 30, w.metadata.name).toBeGreaterThan(preStop);
+      const preStop = Math.max(
+        0,
+        ...w.spec.template.spec.containers.map((c) => c.lifecycle?.preStop?.sleep?.seconds ?? 0),
+      );
+      expect(w.spec.template.spec.terminationGracePeriodSeconds ?? 30, w.metadata.name).toBeGreaterThan(
+        preStop,
+      );
     }
   });
 
@@ -500,7 +665,8 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       for (const c of containersOf(w)) {
         expect(unpinned(c.image), `${w.metadata.name}/${c.name}`).toBeUndefined();
         const ref = parseImage(c.image);
-        if (ref.repository.endsWith('/hookgate') || ref.repository.endsWith('/spamd')) expect(ref.tag).toBe(inputs.version);
+        if (ref.repository.endsWith('/hookgate') || ref.repository.endsWith('/spamd'))
+          expect(ref.tag).toBe(inputs.version);
       }
     }
     expect(deployment('clamd')!.spec.template.spec.containers[0]!.image).toBe(ENGINE_IMAGES.clamd);
@@ -508,7 +674,12 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
   });
 
   it('runs every container non-root, read-only, without capabilities or privilege escalation, with seccomp', () => {
-    const SAFE_SYSCTLS = ['net.ipv4.ip_unprivileged_port_start', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range'];
+    const SAFE_SYSCTLS = [
+      'net.ipv4.ip_unprivileged_port_start',
+      'net.ipv4.ip_local_port_range',
+      'net.ipv4.tcp_syncookies',
+      'net.ipv4.ping_group_range',
+    ];
     for (const w of workloads) {
       const spec = w.spec.template.spec;
       expect(spec.automountServiceAccountToken, w.metadata.name).toBe(false);
@@ -529,7 +700,12 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       }
     }
     for (const d of hookgatePods) expect(d.spec.template.spec.serviceAccountName).toBe('hookgate');
-    expect(byKind('ServiceAccount').every((s) => (s as unknown as { automountServiceAccountToken?: boolean }).automountServiceAccountToken === false)).toBe(true);
+    expect(
+      byKind('ServiceAccount').every(
+        (s) =>
+          (s as unknown as { automountServiceAccountToken?: boolean }).automountServiceAccountToken === false,
+      ),
+    ).toBe(true);
   });
 
   it('sets resources on every container; clamd is sized for a signature reload (two copies of ~1 GiB)', () => {
@@ -539,17 +715,24 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
         const r = c.resources ?? {};
         expect(quantity(r.requests?.cpu), `${at}: cpu request`).toBeGreaterThan(0);
         expect(quantity(r.requests?.memory), `${at}: memory request`).toBeGreaterThan(0);
-        expect(quantity(r.limits?.memory), `${at}: memory limit`).toBeGreaterThanOrEqual(quantity(r.requests?.memory));
+        expect(quantity(r.limits?.memory), `${at}: memory limit`).toBeGreaterThanOrEqual(
+          quantity(r.requests?.memory),
+        );
       }
     }
     const clamd = deployment('clamd')!.spec.template.spec.containers[0]!;
     const GiB = 2 ** 30;
     expect(quantity(clamd.resources?.limits?.memory)).toBeGreaterThanOrEqual(2.5 * GiB);
-    expect(quantity(clamd.resources?.requests?.memory), 'request the peak: a reload must not find the node short').toBe(quantity(clamd.resources?.limits?.memory));
+    expect(
+      quantity(clamd.resources?.requests?.memory),
+      'request the peak: a reload must not find the node short',
+    ).toBe(quantity(clamd.resources?.limits?.memory));
     expect(clamd.startupProbe, 'the first signature download takes minutes').toBeDefined();
     const facts = configFacts(inputs.configYaml);
     const stream = clamd.env?.find((e) => e.name === 'CLAMD_CONF_StreamMaxLength')?.value;
-    expect(Number(/^(\d+)M$/.exec(stream ?? '')?.[1]) * 2 ** 20).toBeGreaterThanOrEqual(facts.clamdStreamMaxBytes);
+    expect(Number(/^(\d+)M$/.exec(stream ?? '')?.[1]) * 2 ** 20).toBeGreaterThanOrEqual(
+      facts.clamdStreamMaxBytes,
+    );
   });
 
   it('runs Redis in the namespace only for development (noeviction, AOF), and otherwise uses the external Secret', () => {
@@ -558,7 +741,9 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       const args = redis!.spec.template.spec.containers[0]!.args!;
       expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
       expect(args[args.indexOf('--appendonly') + 1]).toBe('yes');
-      expect((redis!.spec as unknown as { volumeClaimTemplates: unknown[] }).volumeClaimTemplates.length).toBe(1);
+      expect(
+        (redis!.spec as unknown as { volumeClaimTemplates: unknown[] }).volumeClaimTemplates.length,
+      ).toBe(1);
       const secret = byKind('Secret').find((s) => s.metadata.name === 'hookgate-redis')!;
       expect(hostPortOf(secret.stringData!.address!).host).toBe(`redis.${o.namespace}.svc`);
     } else {
@@ -569,7 +754,10 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
 
   describe('network policies', () => {
     const policies = byKind<NetPol>('NetworkPolicy');
-    const nsLabels = { 'kubernetes.io/metadata.name': o.namespace, ...byKind('Namespace')[0]?.metadata.labels };
+    const nsLabels = {
+      'kubernetes.io/metadata.name': o.namespace,
+      ...byKind('Namespace')[0]?.metadata.labels,
+    };
     const pod = (w: Workload): Party => ({
       name: w.metadata.name,
       ns: o.namespace,
@@ -581,9 +769,19 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       const found = workloads.find((x) => x.metadata.name === n);
       return found ? pod(found) : { name: `missing ${n}`, ns: o.namespace, nsLabels, labels: { missing: n } };
     };
-    const outside = (name: string, ns: string, nsExtra: Labels, labels: Labels): Party => ({ name, ns, nsLabels: { 'kubernetes.io/metadata.name': ns, ...nsExtra }, labels });
+    const outside = (name: string, ns: string, nsExtra: Labels, labels: Labels): Party => ({
+      name,
+      ns,
+      nsLabels: { 'kubernetes.io/metadata.name': ns, ...nsExtra },
+      labels,
+    });
     const mta = outside('mta', 'mail', { [MTA_LABEL]: 'true' }, { [MTA_LABEL]: 'true', app: 'postfix' });
-    const mtaUnlabelledPod = outside('unlabelled pod in an MTA namespace', 'mail', { [MTA_LABEL]: 'true' }, { app: 'webmail' });
+    const mtaUnlabelledPod = outside(
+      'unlabelled pod in an MTA namespace',
+      'mail',
+      { [MTA_LABEL]: 'true' },
+      { app: 'webmail' },
+    );
     const mtaUnlabelledNs = outside('MTA-labelled pod elsewhere', 'default', {}, { [MTA_LABEL]: 'true' });
     const prometheus = outside('prometheus', o.monitoring.namespace, {}, o.monitoring.podLabels);
     const keda = outside('keda', o.kedaNamespace, {}, { app: 'keda-operator' });
@@ -591,23 +789,39 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
     const dns = outside('dns', 'kube-system', {}, { 'k8s-app': 'kube-dns' });
     const stranger = outside('stranger', 'default', {}, { app: 'something' });
     const internet: Party = { name: 'internet', ip: '203.0.113.10' };
-    const redis: Party = o.redis.kind === 'in-cluster' ? w('redis') : { name: 'managed redis', ip: addressIn(o.redis.egressCidrs[0]!) };
+    const redis: Party =
+      o.redis.kind === 'in-cluster'
+        ? w('redis')
+        : { name: 'managed redis', ip: addressIn(o.redis.egressCidrs[0]!) };
     const redisPort = o.redis.kind === 'in-cluster' ? 6379 : o.redis.ports[0]!;
     const hookgate = hookgatePods.map(pod);
-    const workers = Object.fromEntries(WORKER_POOLS.map((p) => [p, w(`hookgate-worker-${p}`)])) as Record<(typeof WORKER_POOLS)[number], Party>;
+    const workers = Object.fromEntries(WORKER_POOLS.map((p) => [p, w(`hookgate-worker-${p}`)])) as Record<
+      (typeof WORKER_POOLS)[number],
+      Party
+    >;
 
     it('select pods that exist', () => {
       for (const p of policies) {
         const sel = p.spec.podSelector;
         if (Object.keys(sel.matchLabels ?? {}).length === 0 && !sel.matchExpressions) continue; // the whole namespace
-        expect(workloads.some((x) => selects(sel, x.spec.template.metadata.labels)), `${p.metadata.name}: spec.podSelector`).toBe(true);
+        expect(
+          workloads.some((x) => selects(sel, x.spec.template.metadata.labels)),
+          `${p.metadata.name}: spec.podSelector`,
+        ).toBe(true);
         for (const rule of [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])]) {
           for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
-            if (peer.podSelector && !peer.namespaceSelector) expect(workloads.some((x) => selects(peer.podSelector, x.spec.template.metadata.labels)), `${p.metadata.name}: peer ${JSON.stringify(peer.podSelector)}`).toBe(true);
+            if (peer.podSelector && !peer.namespaceSelector)
+              expect(
+                workloads.some((x) => selects(peer.podSelector, x.spec.template.metadata.labels)),
+                `${p.metadata.name}: peer ${JSON.stringify(peer.podSelector)}`,
+              ).toBe(true);
           }
         }
       }
-      expect(policies.find((p) => p.metadata.name === 'default-deny')?.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
+      expect(policies.find((p) => p.metadata.name === 'default-deny')?.spec.policyTypes.sort()).toEqual([
+        'Egress',
+        'Ingress',
+      ]);
     });
 
     const allowed: [string, Party, Party, number, string?][] = [
@@ -615,15 +829,29 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
       ['the MTA → milter', mta, w('hookgate-milter'), 11332],
       ['Prometheus → ingress /metrics', prometheus, w('hookgate-ingress'), 8080],
       ['Prometheus → milter /metrics', prometheus, w('hookgate-milter'), 9464],
-      ...WORKER_POOLS.map((p) => [`Prometheus → worker-${p} /metrics`, prometheus, workers[p], 9464] as [string, Party, Party, number]),
+      ...WORKER_POOLS.map(
+        (p) =>
+          [`Prometheus → worker-${p} /metrics`, prometheus, workers[p], 9464] as [
+            string,
+            Party,
+            Party,
+            number,
+          ],
+      ),
       ...hookgate.map((h) => [`${h.name} → Redis`, h, redis, redisPort] as [string, Party, Party, number]),
-      ...hookgate.map((h) => [`${h.name} → OTel collector`, h, otel, o.otel.port] as [string, Party, Party, number]),
-      ...hookgate.map((h) => [`${h.name} → DNS`, h, dns, 53, 'UDP'] as [string, Party, Party, number, string]),
+      ...hookgate.map(
+        (h) => [`${h.name} → OTel collector`, h, otel, o.otel.port] as [string, Party, Party, number],
+      ),
+      ...hookgate.map(
+        (h) => [`${h.name} → DNS`, h, dns, 53, 'UDP'] as [string, Party, Party, number, string],
+      ),
       ['worker-clamav → clamd', workers.clamav, w('clamd'), 3310],
       ['worker-rspamd → rspamd', workers.rspamd, w('rspamd'), 11333],
       ['worker-spamd → spamd', workers.spamd, w('spamd'), 783],
       ['clamd → signature mirrors', w('clamd'), internet, 443],
-      ...(o.redis.kind === 'in-cluster' ? [['KEDA → Redis', keda, redis, 6379] as [string, Party, Party, number]] : []),
+      ...(o.redis.kind === 'in-cluster'
+        ? [['KEDA → Redis', keda, redis, 6379] as [string, Party, Party, number]]
+        : []),
     ];
     it.each(allowed)('allow: %s', (_, from, to, port, protocol) => {
       expect(flowAllowed(policies, o.namespace, from, to, port, protocol)).toBe(true);
@@ -631,7 +859,12 @@ describe.each(Object.values(OVERLAYS).map((o) => [o.name, o] as const))('overlay
 
     const denied: [string, Party, Party, number][] = [
       ['an unlabelled pod in an MTA namespace → ingress', mtaUnlabelledPod, w('hookgate-ingress'), 8080],
-      ['an MTA-labelled pod in an unlabelled namespace → ingress', mtaUnlabelledNs, w('hookgate-ingress'), 8080],
+      [
+        'an MTA-labelled pod in an unlabelled namespace → ingress',
+        mtaUnlabelledNs,
+        w('hookgate-ingress'),
+        8080,
+      ],
       ['any other pod → ingress', stranger, w('hookgate-ingress'), 8080],
       ['any other pod → milter', stranger, w('hookgate-milter'), 11332],
       ['the MTA → ingress on another port', mta, w('hookgate-ingress'), 9464],
@@ -667,50 +900,92 @@ function hostPortOf(v: string): { host: string; port: number } {
 
 describe('generator variants', () => {
   it('renders Redis Cluster for production as valid objects, with redis-cluster triggers and seed nodes from the Secret', () => {
-    const cluster: Overlay = { ...prod, name: 'prod-cluster', redis: { kind: 'external', topology: 'cluster', tls: true, egressCidrs: ['10.0.0.0/8'], ports: [6379] } };
+    const cluster: Overlay = {
+      ...prod,
+      name: 'prod-cluster',
+      redis: { kind: 'external', topology: 'cluster', tls: true, egressCidrs: ['10.0.0.0/8'], ports: [6379] },
+    };
     const objects = buildManifests(cluster, inputs).flatMap((f) => f.objects);
-    for (const obj of objects) expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
+    for (const obj of objects)
+      expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
     const json = objects.map((x) => x.toJSON() as K8sObject);
-    const triggers = json.filter((x) => x.kind === 'ScaledObject').flatMap((x) => (x.spec as { triggers: { type: string; metadata: Record<string, string> }[] }).triggers);
+    const triggers = json
+      .filter((x) => x.kind === 'ScaledObject')
+      .flatMap(
+        (x) => (x.spec as { triggers: { type: string; metadata: Record<string, string> }[] }).triggers,
+      );
     expect(new Set(triggers.map((t) => t.type))).toEqual(new Set(['redis-cluster']));
-    expect(triggers.every((t) => t.metadata.addressesFromEnv === 'KEDA_REDIS_ADDRESSES' && t.metadata.enableTLS === 'true')).toBe(true);
-    const env = (json.filter((x) => x.kind === 'Deployment') as Workload[]).filter((d) => d.metadata.name.startsWith('hookgate-')).flatMap((d) => d.spec.template.spec.containers[0]!.env ?? []);
-    expect(env.some((e) => e.name === 'HOOKGATE_REDIS_CLUSTER' && e.valueFrom?.secretKeyRef?.key === 'cluster-nodes')).toBe(true);
+    expect(
+      triggers.every(
+        (t) => t.metadata.addressesFromEnv === 'KEDA_REDIS_ADDRESSES' && t.metadata.enableTLS === 'true',
+      ),
+    ).toBe(true);
+    const env = (json.filter((x) => x.kind === 'Deployment') as Workload[])
+      .filter((d) => d.metadata.name.startsWith('hookgate-'))
+      .flatMap((d) => d.spec.template.spec.containers[0]!.env ?? []);
+    expect(
+      env.some(
+        (e) => e.name === 'HOOKGATE_REDIS_CLUSTER' && e.valueFrom?.secretKeyRef?.key === 'cluster-nodes',
+      ),
+    ).toBe(true);
     expect(env.some((e) => e.name === 'HOOKGATE_REDIS_URL')).toBe(false);
     expect(judgeVariable('HOOKGATE_REDIS_CLUSTER', read)).toBe('read');
     expect(externalSecretKeys(cluster)['hookgate-redis']).toContain('cluster-nodes');
   });
 
   it('a pool whose queue has 3 shards scales on the sum over the shards: one trigger per list, one KEDA formula', () => {
-    const cluster: Overlay = { ...prod, name: 'prod-cluster', redis: { kind: 'external', topology: 'cluster', tls: true, egressCidrs: ['10.0.0.0/8'], ports: [6379] } };
-    const sharded = { ...inputs, configYaml: inputs.configYaml.replace(/^  clamav:\n/m, '  clamav:\n    queueShards: 3\n') };
+    const cluster: Overlay = {
+      ...prod,
+      name: 'prod-cluster',
+      redis: { kind: 'external', topology: 'cluster', tls: true, egressCidrs: ['10.0.0.0/8'], ports: [6379] },
+    };
+    const sharded = {
+      ...inputs,
+      configYaml: inputs.configYaml.replace(/^  clamav:\n/m, '  clamav:\n    queueShards: 3\n'),
+    };
     const facts = configFacts(sharded.configYaml);
     expect(facts.queueShards.clamav).toBe(3);
     const objects = buildManifests(cluster, sharded).flatMap((f) => f.objects);
-    for (const obj of objects) expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
-    const so = objects.map((x) => x.toJSON() as K8sObject).find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-clamav')!;
+    for (const obj of objects)
+      expect(() => (obj as unknown as { validate(): void }).validate()).not.toThrow();
+    const so = objects
+      .map((x) => x.toJSON() as K8sObject)
+      .find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-clamav')!;
     const spec = so.spec as {
       triggers: { name: string; metadata: Record<string, string> }[];
       advanced: { scalingModifiers: { formula: string; target: string; metricType: string } };
     };
     const names = bullQueueNames('clamav', 3);
     // Every shard's wait and active lists, the names the workers use.
-    expect(spec.triggers.map((t) => t.metadata.listName).sort()).toEqual(names.flatMap((n) => [`${facts.prefix}:${n}:wait`, `${facts.prefix}:${n}:active`]).sort());
+    expect(spec.triggers.map((t) => t.metadata.listName).sort()).toEqual(
+      names.flatMap((n) => [`${facts.prefix}:${n}:wait`, `${facts.prefix}:${n}:active`]).sort(),
+    );
     const backlog = Number(spec.triggers.find((t) => t.name === 'backlog_0')!.metadata.listLength);
     const inFlight = Number(spec.triggers.find((t) => t.name === 'in_flight_0')!.metadata.listLength);
     const { formula, target, metricType } = spec.advanced.scalingModifiers;
-    expect(formula).toBe(`max(backlog_0 + backlog_1 + backlog_2, (in_flight_0 + in_flight_1 + in_flight_2) * ${backlog} / ${inFlight})`);
+    expect(formula).toBe(
+      `max(backlog_0 + backlog_1 + backlog_2, (in_flight_0 + in_flight_1 + in_flight_2) * ${backlog} / ${inFlight})`,
+    );
     expect([target, metricType]).toEqual([String(backlog), 'AverageValue']);
     // The formula is the sum: evaluated on lengths, it asks for as many replicas as the summed lists need.
     const evaluate = (len: Record<string, number>) => {
-      const expr = formula.replace(/\b(backlog|in_flight)_\d\b/g, (v) => String(len[v] ?? 0)).replace(/^max/, 'Math.max');
+      const expr = formula
+        .replace(/\b(backlog|in_flight)_\d\b/g, (v) => String(len[v] ?? 0))
+        .replace(/^max/, 'Math.max');
       // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the generator's own arithmetic, evaluated as KEDA would
       return Function(`return ${expr}`)() as number;
     };
     expect(evaluate({ backlog_0: 10, backlog_1: 20, backlog_2: 30 })).toBe(60);
-    expect(evaluate({ in_flight_0: inFlight, in_flight_1: inFlight, in_flight_2: inFlight })).toBe(3 * backlog);
+    expect(evaluate({ in_flight_0: inFlight, in_flight_1: inFlight, in_flight_2: inFlight })).toBe(
+      3 * backlog,
+    );
     // Other pools keep their single queue and plain triggers.
-    const dlp = objects.map((x) => x.toJSON() as K8sObject).find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-dlp')!;
-    expect((dlp.spec as { triggers: { name: string }[] }).triggers.map((t) => t.name)).toEqual(['backlog', 'in-flight']);
+    const dlp = objects
+      .map((x) => x.toJSON() as K8sObject)
+      .find((x) => x.kind === 'ScaledObject' && x.metadata.name === 'hookgate-worker-dlp')!;
+    expect((dlp.spec as { triggers: { name: string }[] }).triggers.map((t) => t.name)).toEqual([
+      'backlog',
+      'in-flight',
+    ]);
   });
 });

@@ -50,7 +50,8 @@ export function codeSources(): { path: string; text: string }[] {
 export function hookgateVariables(): Set<string> {
   const names = new Set<string>(KNOWN_ENV);
   for (const { text } of codeSources()) {
-    for (const m of text.matchAll(/\bHOOKGATE_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!m[0].startsWith('HOOKGATE_ERR_')) names.add(m[0]);
+    for (const m of text.matchAll(/\bHOOKGATE_[A-Z0-9_]*[A-Z0-9]\b/g))
+      if (!m[0].startsWith('HOOKGATE_ERR_')) names.add(m[0]);
   }
   return names;
 }
@@ -76,7 +77,12 @@ export function hookgateCommands(): Set<string> {
   const main = readRepo('services/hookgate/src/main.ts');
   const block = /commands:\n((?:[ \t]+\S.*\n)+)/.exec(main);
   if (!block?.[1]) throw new Error('no "commands:" block in the usage text of services/hookgate/src/main.ts');
-  return new Set(block[1].split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((w): w is string => !!w));
+  return new Set(
+    block[1]
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((w): w is string => !!w),
+  );
 }
 
 /** The scanner ids hookgate knows (`SCANNER_IDS` of services/hookgate/src/scanners.ts). */
@@ -104,10 +110,28 @@ export function parseImage(ref: string): ImageRef {
   const slash = nameTag.lastIndexOf('/');
   const colon = nameTag.lastIndexOf(':');
   const hasTag = colon > slash;
-  return { repository: hasTag ? nameTag.slice(0, colon) : nameTag, ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}), ...(digest ? { digest } : {}) };
+  return {
+    repository: hasTag ? nameTag.slice(0, colon) : nameTag,
+    ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}),
+    ...(digest ? { digest } : {}),
+  };
 }
 
-const FLOATING = new Set(['latest', 'stable', 'edge', 'nightly', 'mainline', 'current', 'lts', 'rolling', 'unstable', 'testing', 'main', 'master', 'dev']);
+const FLOATING = new Set([
+  'latest',
+  'stable',
+  'edge',
+  'nightly',
+  'mainline',
+  'current',
+  'lts',
+  'rolling',
+  'unstable',
+  'testing',
+  'main',
+  'master',
+  'dev',
+]);
 const DEBIAN_CODENAMES = ['bookworm', 'trixie', 'forky'];
 
 /** Why an image reference is not pinned, or undefined: a digest, or a tag naming a version (or a Debian release). */
@@ -116,7 +140,8 @@ export function unpinned(ref: string): string | undefined {
   if (img.digest) return undefined;
   if (!img.tag) return `${ref}: no tag (means latest)`;
   if (FLOATING.has(img.tag)) return `${ref}: floating tag "${img.tag}"`;
-  if (!/\d/.test(img.tag) && !DEBIAN_CODENAMES.some((c) => img.tag!.includes(c))) return `${ref}: tag "${img.tag}" names no version`;
+  if (!/\d/.test(img.tag) && !DEBIAN_CODENAMES.some((c) => img.tag!.includes(c)))
+    return `${ref}: tag "${img.tag}" names no version`;
   return undefined;
 }
 
@@ -208,7 +233,13 @@ export function parseDockerfile(text: string): Dockerfile {
     }
     if (keyword === 'FROM') {
       const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest);
-      stages.push({ index: stages.length, image: m?.[1] ?? rest, ...(m?.[2] ? { name: m[2] } : {}), from: ins, instructions: [] });
+      stages.push({
+        index: stages.length,
+        image: m?.[1] ?? rest,
+        ...(m?.[2] ? { name: m[2] } : {}),
+        from: ins,
+        instructions: [],
+      });
     } else if (stages.length === 0) {
       if (keyword === 'ARG') globalArgs.push(ins);
       else throw new Error(`line ${line}: ${keyword} before the first FROM`);
@@ -221,7 +252,11 @@ export function parseDockerfile(text: string): Dockerfile {
 
 /** Resolves `${NAME}` / `$NAME` in a FROM line from the global ARG defaults. */
 export function expandArgs(value: string, args: Instruction[]): string {
-  const defaults = new Map(args.map((a) => a.args.split('=') as [string, string | undefined]).map(([k, v]) => [k.trim(), (v ?? '').trim()]));
+  const defaults = new Map(
+    args
+      .map((a) => a.args.split('=') as [string, string | undefined])
+      .map(([k, v]) => [k.trim(), (v ?? '').trim()]),
+  );
   return value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, n: string) => defaults.get(n) ?? '');
 }
 

@@ -9,7 +9,11 @@ import { expect, it } from 'vitest';
 import { ROOT } from './support.js';
 
 it('typechecks the generator and its CLI (tsc -p deploy/k8s/tsconfig.json)', () => {
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'deploy/k8s/tsconfig.json', '--pretty', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    ['node_modules/typescript/bin/tsc', '-p', 'deploy/k8s/tsconfig.json', '--pretty', 'false'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   const errors = `${tsc.stdout}${tsc.stderr}`.split('\n').filter((l) => /error TS\d+/.test(l));
   expect(errors).toEqual([]);
   expect(tsc.status).toBe(0);

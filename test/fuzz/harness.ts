@@ -87,9 +87,14 @@ function processWatch(): { check: () => void; stop: () => void } {
     check() {
       if (events.length > 0) violated('process', events.splice(0).join('; '));
       protos.forEach((p, i) => {
-        if (Object.getOwnPropertyNames(p).length !== baseline[i]) violated('prototype', `a built-in prototype gained properties: ${Object.getOwnPropertyNames(p).slice(baseline[i]).join(', ')}`);
+        if (Object.getOwnPropertyNames(p).length !== baseline[i])
+          violated(
+            'prototype',
+            `a built-in prototype gained properties: ${Object.getOwnPropertyNames(p).slice(baseline[i]).join(', ')}`,
+          );
       });
-      if (({} as Record<string, unknown>).polluted !== undefined) violated('prototype', 'Object.prototype.polluted is set');
+      if (({} as Record<string, unknown>).polluted !== undefined)
+        violated('prototype', 'Object.prototype.polluted is set');
     },
     stop() {
       process.off('unhandledRejection', onRejection);
@@ -99,7 +104,8 @@ function processWatch(): { check: () => void; stop: () => void } {
 }
 
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}${err instanceof OracleViolation ? '' : `\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`}`;
+  if (err instanceof Error)
+    return `${err.name}: ${err.message}${err instanceof OracleViolation ? '' : `\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`}`;
   return String(err);
 }
 
@@ -123,7 +129,8 @@ export async function runTarget<T>(target: Target<T>, options: RunOptions): Prom
       ms = Math.min(ms, await timed(input));
     }
     slowest = Math.max(slowest, ms);
-    if (ms > options.slowMs) violated('time', `case used ${ms.toFixed(0)} ms of CPU three times (limit ${options.slowMs} ms)`);
+    if (ms > options.slowMs)
+      violated('time', `case used ${ms.toFixed(0)} ms of CPU three times (limit ${options.slowMs} ms)`);
     // Events of this case surface after its microtasks: yield once so they are attributed to it.
     await new Promise<void>((resolve) => setImmediate(resolve));
     watch.check();
@@ -139,14 +146,24 @@ export async function runTarget<T>(target: Target<T>, options: RunOptions): Prom
       numRuns: options.cases,
       seed: options.seed,
       ...(options.path ? { path: options.path } : {}),
-      ...(options.timeLimitMs ? { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false } : {}),
+      ...(options.timeLimitMs
+        ? { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false }
+        : {}),
     });
   } finally {
     watch.stop();
     await target.teardown();
   }
   const ms = performance.now() - started;
-  const result: RunResult = { target: target.name, seed: options.seed, cases: done, ms, casesPerSec: done / (ms / 1000), slowestMs: slowest, interrupted: details.interrupted };
+  const result: RunResult = {
+    target: target.name,
+    seed: options.seed,
+    cases: done,
+    ms,
+    casesPerSec: done / (ms / 1000),
+    slowestMs: slowest,
+    interrupted: details.interrupted,
+  };
   if (details.failed && details.counterexample) {
     result.failure = {
       path: details.counterexamplePath ?? '',

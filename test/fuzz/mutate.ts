@@ -13,7 +13,18 @@ import { encode as msgpackEncode } from '@msgpack/msgpack';
 import { Encoder as CborEncoder } from 'cbor-x';
 
 /** A value before encoding. `Nest` and `Raw` are written by the encoders as bytes no encoder would produce. */
-export type Tree = null | undefined | boolean | number | bigint | string | Uint8Array | Nest | Raw | Tree[] | { [key: string]: Tree };
+export type Tree =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Nest
+  | Raw
+  | Tree[]
+  | { [key: string]: Tree };
 
 /** `depth` levels of one-element arrays or maps around a null: deep nesting without deep recursion here. */
 export class Nest {
@@ -33,19 +44,102 @@ export class Raw {
 
 /** Strings that have broken parsers: injection, prototype keys, lone surrogates, NUL, bidi, case variants. */
 export const EVIL_STRINGS: readonly string[] = [
-  '', ' ', '\u0000', 'a\u0000b', '\r\n', 'x\r\nX-Injected: yes', '\n.\r\n', '__proto__', 'constructor', 'prototype',
-  'hasOwnProperty', 'toString', '\ud800', '\udfff', 'a\udc00b', '\u202e', '\ufeff', '\uffff', 'é', '😀', 'ı', 'CONNECT',
-  'Data', 'dsn', 'delivery', 'null', 'NaN', '-0', '1e309', '<>', '<@>', '"', '\\', '%00', '%2e%2e', '../../etc/passwd',
-  '{registration_id}', '/', '~', '~2', '/action', '/rawMessage', '/envelope/to/-', '*', 'AND', 'NOT', '::1', '0.0.0.0',
-  '256.256.256.256', 'IPv6:::1', '2001:db8::1', 'x'.repeat(65), 'A'.repeat(257), '=?utf-8?b?w6k=?=', '%s%n%x', '${jndi:x}',
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\r\n',
+  'x\r\nX-Injected: yes',
+  '\n.\r\n',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'hasOwnProperty',
+  'toString',
+  '\ud800',
+  '\udfff',
+  'a\udc00b',
+  '\u202e',
+  '\ufeff',
+  '\uffff',
+  'é',
+  '😀',
+  'ı',
+  'CONNECT',
+  'Data',
+  'dsn',
+  'delivery',
+  'null',
+  'NaN',
+  '-0',
+  '1e309',
+  '<>',
+  '<@>',
+  '"',
+  '\\',
+  '%00',
+  '%2e%2e',
+  '../../etc/passwd',
+  '{registration_id}',
+  '/',
+  '~',
+  '~2',
+  '/action',
+  '/rawMessage',
+  '/envelope/to/-',
+  '*',
+  'AND',
+  'NOT',
+  '::1',
+  '0.0.0.0',
+  '256.256.256.256',
+  'IPv6:::1',
+  '2001:db8::1',
+  'x'.repeat(65),
+  'A'.repeat(257),
+  '=?utf-8?b?w6k=?=',
+  '%s%n%x',
+  '${jndi:x}',
 ];
 
 export const EVIL_NUMBERS: readonly (number | bigint | Raw)[] = [
-  0, -0, -1, 1, 1.5, 0.1, 199, 200, 451, 550, 599, 600, 65535, 65536, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53 + 2,
-  -(2 ** 53), Number.MAX_VALUE, Number.MIN_VALUE, Infinity, -Infinity, NaN, 2n ** 64n - 1n, -(2n ** 63n), 2n ** 53n + 1n,
-  new Raw('1e309', Infinity), new Raw('-1e309', -Infinity), new Raw('-0', -0), new Raw('1e-400', 0),
-  new Raw('123456789012345678901234567890', 123456789012345678901234567890n), new Raw('NaN', NaN), new Raw('0x10', 16),
-  new Raw('01', 1), new Raw('1.', 1), new Raw('+1', 1),
+  0,
+  -0,
+  -1,
+  1,
+  1.5,
+  0.1,
+  199,
+  200,
+  451,
+  550,
+  599,
+  600,
+  65535,
+  65536,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  Infinity,
+  -Infinity,
+  NaN,
+  2n ** 64n - 1n,
+  -(2n ** 63n),
+  2n ** 53n + 1n,
+  new Raw('1e309', Infinity),
+  new Raw('-1e309', -Infinity),
+  new Raw('-0', -0),
+  new Raw('1e-400', 0),
+  new Raw('123456789012345678901234567890', 123456789012345678901234567890n),
+  new Raw('NaN', NaN),
+  new Raw('0x10', 16),
+  new Raw('01', 1),
+  new Raw('1.', 1),
+  new Raw('+1', 1),
 ];
 
 /** One value of any type: the type confusion every field should survive. */
@@ -80,24 +174,92 @@ export type TreeOp =
   | { k: 'bigString'; at: number; n: number; unit: string }
   | { k: 'wrap'; at: number; kind: 'array' | 'map' };
 
-const KEYS = ['__proto__', 'constructor', 'prototype', 'toString', '', 'context', 'stage', 'envelope', 'message', 'client', 'ip', 'action', 'x'];
+const KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  '',
+  'context',
+  'stage',
+  'envelope',
+  'message',
+  'client',
+  'ip',
+  'action',
+  'x',
+];
 
 export const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ k: fc.constant('replace' as const), at: fc.nat(), v: evilValue }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('delete' as const), at: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('addKey' as const), at: fc.nat(), key: fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 8 })), v: evilValue }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('addKey' as const),
+      at: fc.nat(),
+      key: fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 8 })),
+      v: evilValue,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('dupKey' as const), at: fc.nat(), v: evilValue }) },
   // Sizes past the limits (nesting, items, bytes) are rarer than ordinary ones: they cost the harness most.
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('nest' as const), at: fc.nat(), kind: fc.constantFrom('array' as const, 'map' as const), depth: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 2, max: 200 }) }, { weight: 1, arbitrary: fc.constantFrom(1_000, 10_000, 100_000) }) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('bigArray' as const), at: fc.nat(), n: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 2, max: 300 }) }, { weight: 1, arbitrary: fc.constantFrom(5_000, 30_000) }) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('bigString' as const), at: fc.nat(), n: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 65, max: 5_000 }) }, { weight: 1, arbitrary: fc.constantFrom(70_000, 300_000) }), unit: fc.constantFrom('a', 'é', '😀', '\u0000', '\r\n', '\ud800', '%') }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('wrap' as const), at: fc.nat(), kind: fc.constantFrom('array' as const, 'map' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('nest' as const),
+      at: fc.nat(),
+      kind: fc.constantFrom('array' as const, 'map' as const),
+      depth: fc.oneof(
+        { weight: 9, arbitrary: fc.integer({ min: 2, max: 200 }) },
+        { weight: 1, arbitrary: fc.constantFrom(1_000, 10_000, 100_000) },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('bigArray' as const),
+      at: fc.nat(),
+      n: fc.oneof(
+        { weight: 9, arbitrary: fc.integer({ min: 2, max: 300 }) },
+        { weight: 1, arbitrary: fc.constantFrom(5_000, 30_000) },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('bigString' as const),
+      at: fc.nat(),
+      n: fc.oneof(
+        { weight: 9, arbitrary: fc.integer({ min: 65, max: 5_000 }) },
+        { weight: 1, arbitrary: fc.constantFrom(70_000, 300_000) },
+      ),
+      unit: fc.constantFrom('a', 'é', '😀', '\u0000', '\r\n', '\ud800', '%'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('wrap' as const),
+      at: fc.nat(),
+      kind: fc.constantFrom('array' as const, 'map' as const),
+    }),
+  },
 );
 
 type Slot = { get: () => Tree; set: (v: Tree) => void; remove: () => void };
 
 function isMap(v: Tree): v is { [key: string]: Tree } {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Nest) && !(v instanceof Raw);
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    !(v instanceof Uint8Array) &&
+    !(v instanceof Nest) &&
+    !(v instanceof Raw)
+  );
 }
 
 /** Every node of the tree as a slot that can be read, replaced or removed; index 0 is the root. */
@@ -132,7 +294,13 @@ function clone(v: Tree): Tree {
   if (Array.isArray(v)) return v.map(clone);
   if (isMap(v)) {
     const out: { [key: string]: Tree } = {};
-    for (const k of Object.keys(v)) Object.defineProperty(out, k, { value: clone(v[k]), enumerable: true, writable: true, configurable: true });
+    for (const k of Object.keys(v))
+      Object.defineProperty(out, k, {
+        value: clone(v[k]),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return out;
   }
   return v;
@@ -150,7 +318,8 @@ function approxSize(v: Tree): number {
     if (typeof x === 'string') return x.length * 3 + 2;
     if (x instanceof Uint8Array) return x.length + 2;
     if (x instanceof Nest) return x.depth * 5 + 1;
-    if (Array.isArray(x)) return BIG.has(x) ? x.length * size(x[0]) + 5 : x.reduce<number>((n, e) => n + size(e), 2);
+    if (Array.isArray(x))
+      return BIG.has(x) ? x.length * size(x[0]) + 5 : x.reduce<number>((n, e) => n + size(e), 2);
     if (isMap(x)) return Object.keys(x).reduce((n, k) => n + k.length + size(x[k]), 2);
     return 9;
   };
@@ -175,7 +344,13 @@ export function mutateTree(tree: Tree, ops: readonly TreeOp[]): Tree {
       case 'addKey': {
         const t = slot.get();
         // defineProperty: `__proto__` becomes an own key, as a wire decoder would produce it.
-        if (isMap(t)) Object.defineProperty(t, op.key, { value: clone(op.v), enumerable: true, writable: true, configurable: true });
+        if (isMap(t))
+          Object.defineProperty(t, op.key, {
+            value: clone(op.v),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         else if (Array.isArray(t)) t.push(clone(op.v));
         break;
       }
@@ -197,7 +372,9 @@ export function mutateTree(tree: Tree, ops: readonly TreeOp[]): Tree {
         // Copies share one subtree (the harness does not pay for n clones); the encoded array stays within a few
         // MiB: past every body limit, without making the harness the slow part.
         const t = slot.get();
-        const big = new Array<Tree>(Math.max(2, Math.min(op.n, Math.floor(MAX_BIG_BYTES / approxSize(t))))).fill(t);
+        const big = new Array<Tree>(
+          Math.max(2, Math.min(op.n, Math.floor(MAX_BIG_BYTES / approxSize(t)))),
+        ).fill(t);
         BIG.add(big);
         slot.set(big);
         break;
@@ -231,7 +408,14 @@ interface Marks {
 
 function nestBytes(n: Nest, format: 'msgpack' | 'cbor'): Buffer {
   // msgpack: fixarray(1) 0x91 / fixmap(1) 0x81 + fixstr "k"; CBOR: array(1) 0x81 / map(1) 0xa1 + text "k".
-  const open = format === 'msgpack' ? (n.kind === 'array' ? [0x91] : [0x81, 0xa1, 0x6b]) : n.kind === 'array' ? [0x81] : [0xa1, 0x61, 0x6b];
+  const open =
+    format === 'msgpack'
+      ? n.kind === 'array'
+        ? [0x91]
+        : [0x81, 0xa1, 0x6b]
+      : n.kind === 'array'
+        ? [0x81]
+        : [0xa1, 0x61, 0x6b];
   const leaf = format === 'msgpack' ? 0xc0 : 0xf6;
   const out = Buffer.alloc(open.length * n.depth + 1);
   for (let i = 0; i < n.depth; i++) out.set(open, i * open.length);
@@ -240,7 +424,9 @@ function nestBytes(n: Nest, format: 'msgpack' | 'cbor'): Buffer {
 }
 
 function nestJson(n: Nest): string {
-  return n.kind === 'array' ? `${'['.repeat(n.depth)}null${']'.repeat(n.depth)}` : `${'{"k":'.repeat(n.depth)}null${'}'.repeat(n.depth)}`;
+  return n.kind === 'array'
+    ? `${'['.repeat(n.depth)}null${']'.repeat(n.depth)}`
+    : `${'{"k":'.repeat(n.depth)}null${'}'.repeat(n.depth)}`;
 }
 
 /** Replaces special values by marker strings the encoders find again in their output. */
@@ -253,14 +439,24 @@ function prepare(tree: Tree, marks: Marks, format: 'json' | 'msgpack' | 'cbor'):
     if (known !== undefined) return known;
     const id = `${MARK}${marks.table.size.toString(36)}${MARK}`;
     ids.set(key, id);
-    marks.table.set(id, { json, msgpack: nested ? nestBytes(nested, 'msgpack') : Buffer.alloc(0), cbor: nested ? nestBytes(nested, 'cbor') : Buffer.alloc(0) });
+    marks.table.set(id, {
+      json,
+      msgpack: nested ? nestBytes(nested, 'msgpack') : Buffer.alloc(0),
+      cbor: nested ? nestBytes(nested, 'cbor') : Buffer.alloc(0),
+    });
     return id;
   };
   const walk = (v: Tree): unknown => {
     if (v instanceof Nest) return mark(nestJson(v), v);
-    if (v instanceof Raw) return format === 'json' ? mark(v.json) : typeof v.value === 'bigint' && format === 'msgpack' ? Number(v.value) : v.value;
+    if (v instanceof Raw)
+      return format === 'json'
+        ? mark(v.json)
+        : typeof v.value === 'bigint' && format === 'msgpack'
+          ? Number(v.value)
+          : v.value;
     if (typeof v === 'number') {
-      if (format === 'json' && (!Number.isFinite(v) || Object.is(v, -0))) return mark(Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v > 0 ? '1e999' : '-1e999');
+      if (format === 'json' && (!Number.isFinite(v) || Object.is(v, -0)))
+        return mark(Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v > 0 ? '1e999' : '-1e999');
       return v;
     }
     if (typeof v === 'bigint') return format === 'json' ? mark(v.toString()) : v;
@@ -268,7 +464,13 @@ function prepare(tree: Tree, marks: Marks, format: 'json' | 'msgpack' | 'cbor'):
     if (Array.isArray(v)) return v.map(walk);
     if (isMap(v)) {
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v)) Object.defineProperty(out, k, { value: walk(v[k]), enumerable: true, writable: true, configurable: true });
+      for (const k of Object.keys(v))
+        Object.defineProperty(out, k, {
+          value: walk(v[k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       return out;
     }
     return v;
@@ -340,7 +542,12 @@ function restoreDupKeys(buf: Buffer, tree: Tree, format: 'json' | 'msgpack' | 'c
     // which character that was. In msgpack and CBOR the marker must have the key's byte length (length prefixes).
     const original = findOriginal(tree, marker);
     if (original === undefined) continue;
-    const enc = (s: string) => (format === 'json' ? Buffer.from(JSON.stringify(s)) : format === 'msgpack' ? Buffer.from(msgpackEncode(s)) : Buffer.from(cborEncoder.encode(s)));
+    const enc = (s: string) =>
+      format === 'json'
+        ? Buffer.from(JSON.stringify(s))
+        : format === 'msgpack'
+          ? Buffer.from(msgpackEncode(s))
+          : Buffer.from(cborEncoder.encode(s));
     const from = enc(marker);
     const to = enc(original);
     if (format === 'json' || from.length === to.length) out = replaceAll(out, from, to);
@@ -357,7 +564,14 @@ function findOriginal(tree: Tree, marker: string): string | undefined {
       for (let i = 0; i < v.length; i += step) walk(v[i], depth + 1);
     } else if (isMap(v)) {
       const keys = Object.keys(v);
-      if (keys.includes(marker)) found = keys.find((k) => k !== marker && k.length === marker.length && k.slice(1) === marker.slice(1) && dupKeyMarker(k) === marker);
+      if (keys.includes(marker))
+        found = keys.find(
+          (k) =>
+            k !== marker &&
+            k.length === marker.length &&
+            k.slice(1) === marker.slice(1) &&
+            dupKeyMarker(k) === marker,
+        );
       for (const k of keys) walk(v[k], depth + 1);
     }
   };
@@ -378,17 +592,69 @@ export type ByteOp =
   | { k: 'badUtf8'; at: number; seq: number };
 
 /** Byte sequences that are not UTF-8: lone continuation bytes, overlong forms, surrogates, code points above U+10FFFF. */
-const BAD_UTF8 = [[0x80], [0xbf], [0xc0, 0xaf], [0xc3], [0xc3, 0x28], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xfe], [0xff], [0xef, 0xbf, 0xbe]];
-const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, 0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x3a, 0x2c, 0xc0, 0xc1, 0xc4, 0xd9, 0xdc, 0xde, 0xdf, 0xc7, 0xd4, 0xff, 0x9f, 0xbf, 0x5f, 0x7f, 0xf7, 0xf9, 0xfb, 0x1f, 0x3f];
+const BAD_UTF8 = [
+  [0x80],
+  [0xbf],
+  [0xc0, 0xaf],
+  [0xc3],
+  [0xc3, 0x28],
+  [0xe0, 0x80, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xfe],
+  [0xff],
+  [0xef, 0xbf, 0xbe],
+];
+const INTERESTING = [
+  0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, 0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x3a, 0x2c, 0xc0, 0xc1, 0xc4, 0xd9,
+  0xdc, 0xde, 0xdf, 0xc7, 0xd4, 0xff, 0x9f, 0xbf, 0x5f, 0x7f, 0xf7, 0xf9, 0xfb, 0x1f, 0x3f,
+];
 
 export const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('set' as const), at: fc.nat(), byte: fc.oneof(fc.constantFrom(...INTERESTING), fc.nat(255)) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 16 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('set' as const),
+      at: fc.nat(),
+      byte: fc.oneof(fc.constantFrom(...INTERESTING), fc.nat(255)),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('insert' as const),
+      at: fc.nat(),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('delete' as const),
+      at: fc.nat(),
+      n: fc.integer({ min: 1, max: 16 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('repeat' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 32 }), times: fc.integer({ min: 2, max: 64 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('badUtf8' as const), at: fc.nat(), seq: fc.nat(BAD_UTF8.length - 1) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('repeat' as const),
+      at: fc.nat(),
+      n: fc.integer({ min: 1, max: 32 }),
+      times: fc.integer({ min: 2, max: 64 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('badUtf8' as const),
+      at: fc.nat(),
+      seq: fc.nat(BAD_UTF8.length - 1),
+    }),
+  },
 );
 
 export function mutateBytes(input: Buffer, ops: readonly ByteOp[]): Buffer {
@@ -416,7 +682,11 @@ export function mutateBytes(input: Buffer, ops: readonly ByteOp[]): Buffer {
         break;
       case 'repeat': {
         const piece = b.subarray(at, at + op.n);
-        b = Buffer.concat([b.subarray(0, at), ...Array.from({ length: op.times }, () => piece), b.subarray(at + op.n)]);
+        b = Buffer.concat([
+          b.subarray(0, at),
+          ...Array.from({ length: op.times }, () => piece),
+          b.subarray(at + op.n),
+        ]);
         break;
       }
     }
@@ -426,7 +696,11 @@ export function mutateBytes(input: Buffer, ops: readonly ByteOp[]): Buffer {
 
 /** Printable form of bytes for a failure report: text when it is mostly text, else hex; bounded. */
 export function showBytes(b: Buffer, max = 1500): string {
-  const printable = b.subarray(0, 2000).filter((c) => c >= 0x20 && c < 0x7f).length / Math.max(1, Math.min(b.length, 2000));
-  const body = printable > 0.85 ? JSON.stringify(b.subarray(0, max).toString('latin1')) : b.subarray(0, max / 2).toString('hex');
+  const printable =
+    b.subarray(0, 2000).filter((c) => c >= 0x20 && c < 0x7f).length / Math.max(1, Math.min(b.length, 2000));
+  const body =
+    printable > 0.85
+      ? JSON.stringify(b.subarray(0, max).toString('latin1'))
+      : b.subarray(0, max / 2).toString('hex');
   return `${b.length} bytes${b.length > max ? ' (truncated)' : ''}${printable > 0.85 ? ' latin1 ' : ' hex '}${body}`;
 }

@@ -41,7 +41,8 @@ export interface SlowAttack {
 /** Connects in flight at once, well below Node's listen backlog (511). */
 const MAX_CONNECTING = 64;
 
-const DEFAULT_HEAD = 'POST /hooks/stalwart HTTP/1.1\r\nHost: hookgate\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
+const DEFAULT_HEAD =
+  'POST /hooks/stalwart HTTP/1.1\r\nHost: hookgate\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
 
 /**
  * Keeps `sockets` slow connections to 127.0.0.1:`port`, reopening each one the server closes (unless `reconnect`
@@ -180,11 +181,17 @@ export function upload(o: UploadOptions): Promise<string> {
       resolve(r);
     };
     const chunk = Buffer.alloc(16_384, 'a');
-    const frame = (b: Buffer) => (o.framing === 'chunked' ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]) : b);
+    const frame = (b: Buffer) =>
+      o.framing === 'chunked'
+        ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')])
+        : b;
     s.on('connect', () => {
       if (o.reading === 'after-writing') s.pause();
-      const length = o.framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${o.bodyBytes}`;
-      s.write(`POST ${o.path ?? '/hooks/stalwart'} HTTP/1.1\r\nHost: hookgate\r\nContent-Type: application/json\r\n${o.headers ?? ''}${length}\r\n\r\n`);
+      const length =
+        o.framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${o.bodyBytes}`;
+      s.write(
+        `POST ${o.path ?? '/hooks/stalwart'} HTTP/1.1\r\nHost: hookgate\r\nContent-Type: application/json\r\n${o.headers ?? ''}${length}\r\n\r\n`,
+      );
       let sent = 0;
       const pump = () => {
         while (!done && sent < o.bodyBytes) {

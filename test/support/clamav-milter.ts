@@ -64,7 +64,10 @@ export async function startClamavMilter(o: ClamavMilterOptions): Promise<ClamavM
   try {
     await waitUntil(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`clamav-milter exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-2000)}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(
+            `clamav-milter exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-2000)}`,
+          );
         return acceptsConnection(port);
       },
       o.readyTimeoutMs ?? 20_000,

@@ -38,7 +38,11 @@ export interface CoreStack {
  * `hookgate ingress` processes (Redis from the environment). Greylisting and rate limits are active and applied
  * by policy to clients in 192.0.2.0/24 only, so other flows are not deferred.
  */
-export async function startCoreStack(redis: RedisSelection, prefix: string, options: { queueShards?: number } = {}): Promise<CoreStack> {
+export async function startCoreStack(
+  redis: RedisSelection,
+  prefix: string,
+  options: { queueShards?: number } = {},
+): Promise<CoreStack> {
   const clamd = await startClamd();
   const procs: HookgateProcess[] = [];
   const stop = async () => {
@@ -67,17 +71,32 @@ rules:
   - { name: checked-clients, match: { clientNetworks: [192.0.2.0/24] }, policy: checked }
 `;
     const ingressCfg = writeConfig(base);
-    const workerCfg = writeConfig(base.replace(`redis: { prefix: ${prefix} }`, `redis: { prefix: ${prefix}, ${redis.yaml} }`));
-    const common = { HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_AUTH_TOKENS: `stalwart=${MTA_TOKEN}`, HOOKGATE_ADMIN_TOKENS: `ops=${ADMIN_TOKEN}` };
+    const workerCfg = writeConfig(
+      base.replace(`redis: { prefix: ${prefix} }`, `redis: { prefix: ${prefix}, ${redis.yaml} }`),
+    );
+    const common = {
+      HOOKGATE_CLAMD: clamd.tcp,
+      HOOKGATE_AUTH_TOKENS: `stalwart=${MTA_TOKEN}`,
+      HOOKGATE_ADMIN_TOKENS: `ops=${ADMIN_TOKEN}`,
+    };
     const workers: HookgateProcess[] = [];
     for (let i = 0; i < 2; i++) {
-      const w = await startHookgate(['worker', '--scanners', 'clamav,dlp'], { ...common, HOOKGATE_CONFIG: workerCfg, HOOKGATE_METRICS_LISTEN: `127.0.0.1:${await freePort()}` });
+      const w = await startHookgate(['worker', '--scanners', 'clamav,dlp'], {
+        ...common,
+        HOOKGATE_CONFIG: workerCfg,
+        HOOKGATE_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
+      });
       procs.push(w);
       workers.push(w);
     }
     const ingresses: HookgateProcess[] = [];
     for (let i = 0; i < 2; i++) {
-      const p = await startHookgate(['ingress'], { ...common, ...redis.env, HOOKGATE_CONFIG: ingressCfg, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}` });
+      const p = await startHookgate(['ingress'], {
+        ...common,
+        ...redis.env,
+        HOOKGATE_CONFIG: ingressCfg,
+        HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+      });
       procs.push(p);
       ingresses.push(p);
     }
@@ -122,9 +141,14 @@ export async function call(p: HookgateProcess, body: unknown): Promise<HookAnswe
 }
 
 /** A full 5-stage transaction (connect, ehlo, mail, rcpt, data), stages alternating over `via`. */
-export async function fullTransaction(via: HookgateProcess[], session: Session, sample: Sample): Promise<HookAnswer[]> {
+export async function fullTransaction(
+  via: HookgateProcess[],
+  session: Session,
+  sample: Sample,
+): Promise<HookAnswer[]> {
   const out: HookAnswer[] = [];
-  for (const [i, body] of transaction(session, sample).entries()) out.push(await call(via[i % via.length]!, body));
+  for (const [i, body] of transaction(session, sample).entries())
+    out.push(await call(via[i % via.length]!, body));
   return out;
 }
 
@@ -160,9 +184,15 @@ export function loadAcrossFailover(
     while (!stopped) {
       const i = n++;
       const virus = i % 4 === 0;
-      const sample = virus ? eicarInline({ messageId: `${o.tag}v${i}` }) : clean({ subject: `${o.tag} ${i}`, messageId: `${o.tag}c${i}` });
+      const sample = virus
+        ? eicarInline({ messageId: `${o.tag}v${i}` })
+        : clean({ subject: `${o.tag} ${i}`, messageId: `${o.tag}c${i}` });
       const at = phase;
-      const t = await fullTransaction(stack.ingresses, { clientIp: o.clientIp, clientPort: o.portBase + c * 1000 + i }, sample);
+      const t = await fullTransaction(
+        stack.ingresses,
+        { clientIp: o.clientIp, clientPort: o.portBase + c * 1000 + i },
+        sample,
+      );
       const tagged: LoadPhase = at !== phase ? 'failover' : at;
       t.forEach((a, s) => answers.push({ stage: FLOW_STAGES[s]!, a, phase: tagged, virus }));
       if (tagged === 'after') afterTxns.push(t);
@@ -184,11 +214,22 @@ export function loadAcrossFailover(
 }
 
 export interface AdminRecord {
-  stages: { stage: string; record: { verdict: { action: string; decidedBy: string[]; partial: boolean }; results: { scanner: string; cached?: boolean; outcome: { status: string } }[] } | null }[];
+  stages: {
+    stage: string;
+    record: {
+      verdict: { action: string; decidedBy: string[]; partial: boolean };
+      results: { scanner: string; cached?: boolean; outcome: { status: string } }[];
+    } | null;
+  }[];
 }
 
-export async function adminRecord(p: HookgateProcess, txnId: string): Promise<{ status: number; body: AdminRecord }> {
-  const res = await fetch(`${p.url}/admin/transactions/${txnId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+export async function adminRecord(
+  p: HookgateProcess,
+  txnId: string,
+): Promise<{ status: number; body: AdminRecord }> {
+  const res = await fetch(`${p.url}/admin/transactions/${txnId}`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
   return { status: res.status, body: (await res.json()) as AdminRecord };
 }
 
@@ -197,19 +238,35 @@ export async function adminRecord(p: HookgateProcess, txnId: string): Promise<{ 
  * Results come from the worker processes through the reply channel of whichever ingress waits.
  * Returns the session ids' client ports used, for key-placement checks.
  */
-export async function flowTransactions(stack: CoreStack, count: number, portBase: number): Promise<HookAnswer[][]> {
+export async function flowTransactions(
+  stack: CoreStack,
+  count: number,
+  portBase: number,
+): Promise<HookAnswer[][]> {
   const all: HookAnswer[][] = [];
   for (let i = 0; i < count; i++) {
     const virus = i % 3 === 0;
-    const sample = virus ? eicarInline({ messageId: `v${portBase + i}` }) : clean({ subject: `notes ${portBase + i}`, messageId: `c${portBase + i}` });
-    const answers = await fullTransaction(stack.ingresses, { clientIp: '203.0.113.45', clientPort: portBase + i }, sample);
+    const sample = virus
+      ? eicarInline({ messageId: `v${portBase + i}` })
+      : clean({ subject: `notes ${portBase + i}`, messageId: `c${portBase + i}` });
+    const answers = await fullTransaction(
+      stack.ingresses,
+      { clientIp: '203.0.113.45', clientPort: portBase + i },
+      sample,
+    );
     for (const a of answers.slice(0, 4)) expect(a.body).toEqual({ action: 'accept' });
     const data = answers[4]!;
     if (virus) {
-      expect(data.body).toMatchObject({ action: 'reject', response: { status: 550, message: expect.stringMatching(/^Virus found: Test\.EICAR/) } });
+      expect(data.body).toMatchObject({
+        action: 'reject',
+        response: { status: 550, message: expect.stringMatching(/^Virus found: Test\.EICAR/) },
+      });
       expect(data.reason).toMatch(/^reject; by=clamav;/);
     } else {
-      expect(data.body).toEqual({ action: 'accept', modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }] });
+      expect(data.body).toEqual({
+        action: 'accept',
+        modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }],
+      });
     }
     expect(isRealVerdict(data), data.reason).toBe(true);
     all.push(answers);
@@ -236,22 +293,42 @@ export async function flowAdminRecord(stack: CoreStack, answers: HookAnswer[]): 
 /** Flow 3: greylisting holds across both ingress processes: deferred until the delay passed, then accepted. */
 export async function flowGreylist(stack: CoreStack, clientPort: number): Promise<void> {
   const [a, b] = stack.ingresses as [HookgateProcess, HookgateProcess];
-  const session: Session = { clientIp: '192.0.2.7', clientPort, from: `news${clientPort}@sender.example`, rcpts: ['bob@example.net'] };
+  const session: Session = {
+    clientIp: '192.0.2.7',
+    clientPort,
+    from: `news${clientPort}@sender.example`,
+    rcpts: ['bob@example.net'],
+  };
   const t0 = Date.now();
   const first = await call(a, stalwartRequest('rcpt', session));
-  expect(first.body).toMatchObject({ action: 'reject', response: { status: 451, message: expect.stringMatching(/^Greylisted/) } });
+  expect(first.body).toMatchObject({
+    action: 'reject',
+    response: { status: 451, message: expect.stringMatching(/^Greylisted/) },
+  });
   expect((await call(b, stalwartRequest('rcpt', session))).body).toMatchObject({ response: { status: 451 } });
   let n = 0;
-  await expect.poll(async () => (await call(n++ % 2 ? a : b, stalwartRequest('rcpt', session))).body.action, { timeout: 15_000, interval: 200 }).toBe('accept');
+  await expect
+    .poll(async () => (await call(n++ % 2 ? a : b, stalwartRequest('rcpt', session))).body.action, {
+      timeout: 15_000,
+      interval: 200,
+    })
+    .toBe('accept');
   expect(Date.now() - t0).toBeGreaterThanOrEqual(GREY_DELAY_MS - 100);
 }
 
 /** Flow 4: a rate limit counts MAIL commands of one client IP on both ingress processes. */
 export async function flowRateLimit(stack: CoreStack, clientIp: string, portBase: number): Promise<void> {
   const answers = [];
-  for (let i = 0; i < 4; i++) answers.push((await call(stack.ingresses[i % 2]!, stalwartRequest('mail', { clientIp, clientPort: portBase + i }))).body);
+  for (let i = 0; i < 4; i++)
+    answers.push(
+      (await call(stack.ingresses[i % 2]!, stalwartRequest('mail', { clientIp, clientPort: portBase + i })))
+        .body,
+    );
   expect(answers.slice(0, 3)).toEqual([{ action: 'accept' }, { action: 'accept' }, { action: 'accept' }]);
-  expect(answers[3]).toMatchObject({ action: 'reject', response: { status: 451, message: 'Rate limit exceeded (clientIp), try again later' } });
+  expect(answers[3]).toMatchObject({
+    action: 'reject',
+    response: { status: 451, message: 'Rate limit exceeded (clientIp), try again later' },
+  });
 }
 
 /** Flow 5: the same message in two transactions: the second clamav result comes from the result cache. */
@@ -260,7 +337,9 @@ export async function flowResultCache(stack: CoreStack, portBase: number): Promi
   const first = await fullTransaction(stack.ingresses, { clientPort: portBase }, sample);
   const second = await fullTransaction(stack.ingresses, { clientPort: portBase + 1 }, sample);
   for (const t of [first, second]) expect(t[4]!.body.action).toBe('accept');
-  const rec = async (answers: HookAnswer[]) => (await adminRecord(stack.ingresses[0]!, answers[4]!.txnId)).body.stages.find((s) => s.stage === 'data')!.record!;
+  const rec = async (answers: HookAnswer[]) =>
+    (await adminRecord(stack.ingresses[0]!, answers[4]!.txnId)).body.stages.find((s) => s.stage === 'data')!
+      .record!;
   const clamav = (r: Awaited<ReturnType<typeof rec>>) => r.results.find((x) => x.scanner === 'clamav')!;
   expect(clamav(await rec(first)).cached).toBeUndefined();
   expect(clamav(await rec(second))).toMatchObject({ cached: true, outcome: { status: 'pass' } });

@@ -30,7 +30,11 @@ export function tempDir(name: string): string {
 }
 
 /** Polls `probe` every 25 ms until it resolves true, failing after `timeoutMs` (readiness, not timing). */
-export async function waitUntil(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await probe()) return;
@@ -40,9 +44,14 @@ export async function waitUntil(probe: () => Promise<boolean> | boolean, timeout
 }
 
 /** Sends `payload` and resolves with everything read until the peer closes or `until` matches. */
-export function talk(target: { port: number } | { path: string }, payload: string | Buffer, until?: RegExp): Promise<string> {
+export function talk(
+  target: { port: number } | { path: string },
+  payload: string | Buffer,
+  until?: RegExp,
+): Promise<string> {
   return new Promise((resolve) => {
-    const sock: Socket = 'port' in target ? connect({ host: '127.0.0.1', port: target.port }) : connect({ path: target.path });
+    const sock: Socket =
+      'port' in target ? connect({ host: '127.0.0.1', port: target.port }) : connect({ path: target.path });
     let out = '';
     sock.setTimeout(2000, () => sock.destroy());
     sock.on('connect', () => sock.write(payload));
@@ -103,7 +112,9 @@ function stopPid(pidFile: string): Promise<void> {
 
 export function requireBinary(name: string, pkg: string): void {
   if (spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(`${name} is not installed: run "npm test" (it installs the Debian package ${pkg}) or apt-get install ${pkg}`);
+    throw new Error(
+      `${name} is not installed: run "npm test" (it installs the Debian package ${pkg}) or apt-get install ${pkg}`,
+    );
   }
 }
 
@@ -125,8 +136,30 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisDaemon>
   const dir = tempDir('redis');
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', ...extraArgs], { stdio: 'ignore' });
-    await waitUntil(async () => (await talk({ port }, 'PING\r\n', /\r\n/)).startsWith('+PONG'), 10_000, 'redis-server');
+    child = spawn(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--loglevel',
+        'warning',
+        ...extraArgs,
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitUntil(
+      async () => (await talk({ port }, 'PING\r\n', /\r\n/)).startsWith('+PONG'),
+      10_000,
+      'redis-server',
+    );
   };
   await launch();
   return {
@@ -177,7 +210,10 @@ async function startClamdOnce(options: { streamMaxLength?: string }): Promise<Cl
   mkdirSync(join(dir, 'tmp'));
   const eicar = Buffer.from(EICAR, 'latin1');
   writeFileSync(join(db, 'test-eicar.ndb'), `Test.EICAR-Body:0:*:${eicar.toString('hex')}\n`);
-  writeFileSync(join(db, 'test-eicar.hdb'), `${createHash('md5').update(eicar).digest('hex')}:${eicar.length}:Test.EICAR-MD5\n`);
+  writeFileSync(
+    join(db, 'test-eicar.hdb'),
+    `${createHash('md5').update(eicar).digest('hex')}:${eicar.length}:Test.EICAR-MD5\n`,
+  );
   const socket = join(dir, 'clamd.sock');
   const conf = join(dir, 'clamd.conf');
   writeFileSync(
@@ -203,12 +239,20 @@ async function startClamdOnce(options: { streamMaxLength?: string }): Promise<Cl
   );
   const r = spawnSync('clamd', ['-c', conf], { encoding: 'utf8' });
   if (r.status !== 0) {
-    const log = existsSync(join(dir, 'clamd.log')) ? readFileSync(join(dir, 'clamd.log'), 'utf8').split('\n').slice(-5).join('\n') : '';
+    const log = existsSync(join(dir, 'clamd.log'))
+      ? readFileSync(join(dir, 'clamd.log'), 'utf8').split('\n').slice(-5).join('\n')
+      : '';
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`clamd failed to start (exit ${r.status}, signal ${r.signal}): ${r.stderr || r.stdout}\n${log}`);
+    throw new Error(
+      `clamd failed to start (exit ${r.status}, signal ${r.signal}): ${r.stderr || r.stdout}\n${log}`,
+    );
   }
   await waitUntil(async () => (await talk({ port }, 'zPING\0', /\0/)).startsWith('PONG'), 15_000, 'clamd');
-  await waitUntil(() => existsSync(join(dir, 'clamd.pid')) && readFileSync(join(dir, 'clamd.pid'), 'utf8').trim() !== '', 5_000, 'clamd pid file');
+  await waitUntil(
+    () => existsSync(join(dir, 'clamd.pid')) && readFileSync(join(dir, 'clamd.pid'), 'utf8').trim() !== '',
+    5_000,
+    'clamd pid file',
+  );
   return {
     tcp: `tcp://127.0.0.1:${port}`,
     port,

@@ -8,7 +8,16 @@
  * waits for the first to finish (a lock left by a dead process is taken over, as is the dockerd it left running).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { alive } from './daemons.js';
 import { ensureDebian } from './netns.js';
@@ -39,7 +48,11 @@ export interface RunOptions {
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: o.cwd,
+      env: o.env ?? process.env,
+      stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     if (o.stdin) o.stdin.pipe(child.stdin!);
     let stdout = '';
     let stderr = '';
@@ -51,13 +64,16 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
       if (timer) clearTimeout(timer);
       const r = { code, stdout, stderr, ms: Date.now() - t0 };
       if (code === 0 || o.allowFail) return resolve(r);
-      const why = signal ? `killed by ${signal}${o.timeoutMs ? ` (timeout ${o.timeoutMs} ms?)` : ''}` : `exit ${code}`;
+      const why = signal
+        ? `killed by ${signal}${o.timeoutMs ? ` (timeout ${o.timeoutMs} ms?)` : ''}`
+        : `exit ${code}`;
       reject(new Error(`${cmd} ${args.join(' ')}: ${why}\n${tail(stderr || stdout, 40)}`));
     });
   });
 }
 
-export const tail = (text: string, lines: number): string => text.trimEnd().split('\n').slice(-lines).join('\n');
+export const tail = (text: string, lines: number): string =>
+  text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /**
  * The Docker CLI: Debian's (docker.io), whose 20.10 client builds with the daemon's built-in BuildKit; a newer
@@ -74,7 +90,13 @@ export class Docker {
 
   /** Environment for docker and docker-compose: this engine, BuildKit, and the engine's helpers on PATH. */
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    return { ...process.env, DOCKER_HOST: this.host, DOCKER_BUILDKIT: '1', PATH: `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ''}`, ...extra };
+    return {
+      ...process.env,
+      DOCKER_HOST: this.host,
+      DOCKER_BUILDKIT: '1',
+      PATH: `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ''}`,
+      ...extra,
+    };
   }
 
   run(args: string[], o: RunOptions = {}): Promise<RunResult> {
@@ -82,11 +104,17 @@ export class Docker {
   }
 
   async answers(): Promise<boolean> {
-    return (await this.run(['version', '--format', '{{.Server.Version}}'], { allowFail: true, timeoutMs: 10_000 })).code === 0;
+    return (
+      (await this.run(['version', '--format', '{{.Server.Version}}'], { allowFail: true, timeoutMs: 10_000 }))
+        .code === 0
+    );
   }
 
   /** `docker inspect` of one object, or undefined when it does not exist. */
-  async inspect<T = Record<string, unknown>>(what: 'image' | 'container', name: string): Promise<T | undefined> {
+  async inspect<T = Record<string, unknown>>(
+    what: 'image' | 'container',
+    name: string,
+  ): Promise<T | undefined> {
     const r = await this.run([what, 'inspect', name], { allowFail: true });
     if (r.code !== 0) return undefined;
     return (JSON.parse(r.stdout) as T[])[0];
@@ -94,7 +122,9 @@ export class Docker {
 
   /** Removes every container the tests created (running or not) and images the last build left untagged. */
   async cleanup(imageLabel: string): Promise<void> {
-    const ids = (await this.run(['ps', '-aq', '--filter', `label=${TEST_LABEL}`])).stdout.split(/\s+/).filter(Boolean);
+    const ids = (await this.run(['ps', '-aq', '--filter', `label=${TEST_LABEL}`])).stdout
+      .split(/\s+/)
+      .filter(Boolean);
     if (ids.length) await this.run(['rm', '-f', '-v', ...ids], { allowFail: true });
     await this.run(['image', 'prune', '-f', '--filter', `label=${imageLabel}`], { allowFail: true });
   }
@@ -114,8 +144,17 @@ export interface DockerEngine {
 const lockFile = join(DOCKER_CACHE_DIR, 'lock');
 
 /** Polls `probe` every `everyMs` until true; fails after `timeoutMs` (each probe may start a docker CLI). */
-async function poll(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 250): Promise<void> {
-  for (const until = Date.now() + timeoutMs; !(await probe()); await new Promise((r) => setTimeout(r, everyMs))) {
+async function poll(
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+  everyMs = 250,
+): Promise<void> {
+  for (
+    const until = Date.now() + timeoutMs;
+    !(await probe());
+    await new Promise((r) => setTimeout(r, everyMs))
+  ) {
     if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
   }
 }
@@ -173,8 +212,10 @@ export async function dockerEngine(): Promise<DockerEngine> {
     for (const host of [process.env.DOCKER_HOST, 'unix:///var/run/docker.sock']) {
       if (!host || (host.startsWith('unix://') && !existsSync(host.slice(7)))) continue;
       const docker = new Docker(host);
-      if (await docker.answers()) return { docker, kind: 'system', startMs: Date.now() - t0, stop: async () => unlock() };
-      if (host === process.env.DOCKER_HOST) throw new Error(`DOCKER_HOST=${host} does not answer (docker version failed)`);
+      if (await docker.answers())
+        return { docker, kind: 'system', startMs: Date.now() - t0, stop: async () => unlock() };
+      if (host === process.env.DOCKER_HOST)
+        throw new Error(`DOCKER_HOST=${host} does not answer (docker version failed)`);
     }
     return await privateEngine(t0);
   } catch (err) {
@@ -185,7 +226,9 @@ export async function dockerEngine(): Promise<DockerEngine> {
 
 async function privateEngine(t0: number): Promise<DockerEngine> {
   if (process.getuid?.() !== 0) {
-    throw new Error('no Docker engine answers and a private dockerd needs root: run the tests as root, or start Docker (or set DOCKER_HOST)');
+    throw new Error(
+      'no Docker engine answers and a private dockerd needs root: run the tests as root, or start Docker (or set DOCKER_HOST)',
+    );
   }
   ensureDebian('dockerd', 'docker.io');
   const dir = DOCKER_CACHE_DIR;
@@ -205,7 +248,21 @@ async function privateEngine(t0: number): Promise<DockerEngine> {
     // data root per storage driver (a data root holds one driver's layers).
     child = spawn(
       'dockerd',
-      ['--storage-driver', driver, '--iptables=false', '--ip-masq=false', '--bridge=none', '--data-root', join(dir, `data-${driver}`), '--exec-root', join(dir, 'exec'), '--pidfile', pidFile, '-H', `unix://${socket}`],
+      [
+        '--storage-driver',
+        driver,
+        '--iptables=false',
+        '--ip-masq=false',
+        '--bridge=none',
+        '--data-root',
+        join(dir, `data-${driver}`),
+        '--exec-root',
+        join(dir, 'exec'),
+        '--pidfile',
+        pidFile,
+        '-H',
+        `unix://${socket}`,
+      ],
       { stdio: ['ignore', log, log], env: docker.env(), detached: true },
     );
     closeSync(log);
@@ -213,10 +270,17 @@ async function privateEngine(t0: number): Promise<DockerEngine> {
     const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     let gone = false;
     void exited.then(() => (gone = true));
-    await poll(async () => {
-      if (gone) throw new Error(`dockerd exited at start:\n${tail(readFileSync(join(dir, 'dockerd.log'), 'utf8'), 20)}`);
-      return existsSync(socket) && (await docker.answers());
-    }, 120_000, 'dockerd answering');
+    await poll(
+      async () => {
+        if (gone)
+          throw new Error(
+            `dockerd exited at start:\n${tail(readFileSync(join(dir, 'dockerd.log'), 'utf8'), 20)}`,
+          );
+        return existsSync(socket) && (await docker.answers());
+      },
+      120_000,
+      'dockerd answering',
+    );
   }
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const onExit = () => {
@@ -260,7 +324,18 @@ async function storageDriver(dir: string): Promise<string> {
   const probe = join(dir, 'overlay-probe');
   rmSync(probe, { recursive: true, force: true });
   for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(probe, d), { recursive: true });
-  const mounted = await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${probe}/lower,upperdir=${probe}/upper,workdir=${probe}/work`, `${probe}/merged`], { allowFail: true });
+  const mounted = await run(
+    'mount',
+    [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${probe}/lower,upperdir=${probe}/upper,workdir=${probe}/work`,
+      `${probe}/merged`,
+    ],
+    { allowFail: true },
+  );
   if (mounted.code === 0) await run('umount', [`${probe}/merged`], { allowFail: true });
   rmSync(probe, { recursive: true, force: true });
   return mounted.code === 0 ? 'overlay2' : 'vfs';
@@ -268,7 +343,10 @@ async function storageDriver(dir: string): Promise<string> {
 
 /** Unmounts whatever is mounted below `dir` (deepest first), so the directory can be removed. */
 export async function unmountBelow(dir: string): Promise<void> {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`));
   for (const m of mounts.sort().reverse()) await run('umount', ['-l', m], { allowFail: true });
 }
 

@@ -26,9 +26,11 @@ export function encodeBody(value: unknown, serialization: Serialization): Buffer
 }
 
 function base64Binary(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
   if (Array.isArray(value)) return value.map(base64Binary);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, base64Binary(v)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, base64Binary(v)]));
   return value;
 }
 
@@ -82,7 +84,11 @@ export interface Registration {
   createdAt: string;
   expiresAt: string | null;
   hookEndpoint: string;
-  negotiated: { serialization: string; inbound: { stages: string[]; properties: string[] } | null; outbound: { stages: string[]; properties: string[] } | null };
+  negotiated: {
+    serialization: string;
+    inbound: { stages: string[]; properties: string[] } | null;
+    outbound: { stages: string[]; properties: string[] } | null;
+  };
   endpoints: { deregistration: string; status: string };
 }
 
@@ -106,21 +112,49 @@ export interface HookResult {
 
 export const DEFAULT_INBOUND = ['connect', 'ehlo', 'mail', 'rcpt', 'data'];
 /** What the bridge offers in its latest version. */
-export const BRIDGE_PROPERTIES = ['/stage', '/action', '/timestamp', '/protocol', '/rawMessage', '/envelope', '/queue', '/client', '/tls', '/auth', '/server'];
+export const BRIDGE_PROPERTIES = [
+  '/stage',
+  '/action',
+  '/timestamp',
+  '/protocol',
+  '/rawMessage',
+  '/envelope',
+  '/queue',
+  '/client',
+  '/tls',
+  '/auth',
+  '/server',
+];
 
 const REGISTRATION_ID = /^[A-Za-z0-9_:-]{1,255}$/;
 
 export class Draft01Client {
-  readonly options: Required<Pick<ClientOptions, 'serialization' | 'maxRetries' | 'backoffMs' | 'maxRetryAfterMs' | 'requestTimeoutMs' | 'name'>> & ClientOptions;
+  readonly options: Required<
+    Pick<
+      ClientOptions,
+      'serialization' | 'maxRetries' | 'backoffMs' | 'maxRetryAfterMs' | 'requestTimeoutMs' | 'name'
+    >
+  > &
+    ClientOptions;
   registration?: Registration;
   discovery?: Record<string, unknown>;
   readonly #agent: HttpAgent | HttpsAgent;
   readonly #https: boolean;
 
   constructor(options: ClientOptions) {
-    this.options = { serialization: 'json', maxRetries: 2, backoffMs: 100, maxRetryAfterMs: 5_000, requestTimeoutMs: 30_000, name: 'mx.test.invalid', ...options };
+    this.options = {
+      serialization: 'json',
+      maxRetries: 2,
+      backoffMs: 100,
+      maxRetryAfterMs: 5_000,
+      requestTimeoutMs: 30_000,
+      name: 'mx.test.invalid',
+      ...options,
+    };
     this.#https = options.baseUrl.startsWith('https:');
-    this.#agent = this.#https ? new HttpsAgent({ keepAlive: true, maxSockets: 64, ...(options.tls ?? {}) }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+    this.#agent = this.#https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 64, ...(options.tls ?? {}) })
+      : new HttpAgent({ keepAlive: true, maxSockets: 64 });
   }
 
   close(): void {
@@ -128,7 +162,12 @@ export class Draft01Client {
   }
 
   /** One HTTP exchange, no retries. */
-  async http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  async http(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpAnswer> {
     const url = new URL(path, this.options.baseUrl);
     const payload = body === undefined ? undefined : encodeBody(body, this.options.serialization);
     const type = this.options.serialization === 'cbor' ? 'application/cbor' : 'application/json';
@@ -141,24 +180,30 @@ export class Draft01Client {
     for (const [k, v] of Object.entries(h)) if (v === '') delete h[k];
     const send = this.#https ? httpsRequest : httpRequest;
     return new Promise<HttpAnswer>((resolve, reject) => {
-      const req = send(url, { method, headers: h, agent: this.#agent, timeout: this.options.requestTimeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const answer: HttpAnswer = { status: res.statusCode ?? 0, headers: res.headers, raw };
-          if (raw.byteLength > 0) {
-            try {
-              answer.body = decodeBody(raw, res.headers['content-type']);
-            } catch (err) {
-              return reject(err instanceof Error ? err : new Error(String(err)));
+      const req = send(
+        url,
+        { method, headers: h, agent: this.#agent, timeout: this.options.requestTimeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const raw = Buffer.concat(chunks);
+            const answer: HttpAnswer = { status: res.statusCode ?? 0, headers: res.headers, raw };
+            if (raw.byteLength > 0) {
+              try {
+                answer.body = decodeBody(raw, res.headers['content-type']);
+              } catch (err) {
+                return reject(err instanceof Error ? err : new Error(String(err)));
+              }
             }
-          }
-          resolve(answer);
-        });
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+            resolve(answer);
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -177,7 +222,10 @@ export class Draft01Client {
       version: 'draft01-client 1.0',
       timeoutMs: this.options.timeoutMs ?? null,
       serialization: this.options.serialization,
-      inbound: this.options.inbound === undefined ? { stages: DEFAULT_INBOUND, properties: BRIDGE_PROPERTIES } : this.options.inbound,
+      inbound:
+        this.options.inbound === undefined
+          ? { stages: DEFAULT_INBOUND, properties: BRIDGE_PROPERTIES }
+          : this.options.inbound,
       outbound: this.options.outbound ?? null,
     };
   }
@@ -187,7 +235,10 @@ export class Draft01Client {
     const endpoints = (this.discovery ?? (await this.discover())).endpoints as { registration: string };
     const request = this.registrationRequest();
     const res = await this.http('POST', endpoints.registration, request, extraHeaders);
-    if (res.status !== 201) throw Object.assign(new Error(`registration answered ${res.status}: ${JSON.stringify(res.body)}`), { answer: res });
+    if (res.status !== 201)
+      throw Object.assign(new Error(`registration answered ${res.status}: ${JSON.stringify(res.body)}`), {
+        answer: res,
+      });
     const reg = res.body as Registration;
     const problems: string[] = [];
     if (typeof res.headers.location !== 'string') problems.push('no Location header');
@@ -198,22 +249,29 @@ export class Draft01Client {
       const asked = request[dir] as { stages: string[]; properties: string[] | null } | null;
       const got = reg.negotiated[dir];
       if (!asked) continue;
-      if (!got || JSON.stringify(got.stages) !== JSON.stringify(asked.stages)) problems.push(`${dir} stages differ from the request`);
-      if (got && asked.properties && got.properties.some((p) => !asked.properties!.includes(p))) problems.push(`${dir} properties not a subset`);
-      if (got && (!got.properties.includes('/stage') || !got.properties.includes('/action'))) problems.push(`${dir} properties lack /stage or /action`);
+      if (!got || JSON.stringify(got.stages) !== JSON.stringify(asked.stages))
+        problems.push(`${dir} stages differ from the request`);
+      if (got && asked.properties && got.properties.some((p) => !asked.properties!.includes(p)))
+        problems.push(`${dir} properties not a subset`);
+      if (got && (!got.properties.includes('/stage') || !got.properties.includes('/action')))
+        problems.push(`${dir} properties lack /stage or /action`);
     }
     const base = new URL(endpoints.registration, this.options.baseUrl);
     for (const u of [reg.hookEndpoint, reg.endpoints.deregistration, reg.endpoints.status]) {
       if (new URL(u, base).origin !== base.origin) problems.push(`${u} is not same-origin`);
     }
-    if (reg.expiresAt !== null && Date.parse(reg.expiresAt) <= Date.now()) problems.push('expiresAt not in the future');
+    if (reg.expiresAt !== null && Date.parse(reg.expiresAt) <= Date.now())
+      problems.push('expiresAt not in the future');
     if (problems.length > 0) throw new Error(`registration answer refused: ${problems.join('; ')}`);
     this.registration = reg;
     return reg;
   }
 
   #resolve(u: string): string {
-    const base = new URL((this.discovery?.endpoints as { registration?: string } | undefined)?.registration ?? '/', this.options.baseUrl);
+    const base = new URL(
+      (this.discovery?.endpoints as { registration?: string } | undefined)?.registration ?? '/',
+      this.options.baseUrl,
+    );
     const r = new URL(u, base);
     return `${r.pathname}${r.search}`;
   }
@@ -226,7 +284,12 @@ export class Draft01Client {
   /** Deregisters; 200, 204, 404 and 410 all count as done (the bridge's rule). */
   async deregister(): Promise<HttpAnswer> {
     if (!this.registration) throw new Error('not registered');
-    const res = await this.http('DELETE', this.#resolve(this.registration.endpoints.deregistration), undefined, { 'x-mta-hooks-registration': this.registration.registrationId });
+    const res = await this.http(
+      'DELETE',
+      this.#resolve(this.registration.endpoints.deregistration),
+      undefined,
+      { 'x-mta-hooks-registration': this.registration.registrationId },
+    );
     if (![200, 204, 404, 410].includes(res.status)) throw new Error(`deregistration answered ${res.status}`);
     return res;
   }
@@ -235,12 +298,15 @@ export class Draft01Client {
    * One hook invocation as an MTA makes it: same request id on every retry; 5xx, 429 and network errors retried
    * with backoff; 404/410 → register again once and resend. 200 must carry JSON or CBOR with only set/add/delete.
    */
-  async hook(body: Record<string, unknown>, opts: { requestId?: string; headers?: Record<string, string> } = {}): Promise<HookResult> {
+  async hook(
+    body: Record<string, unknown>,
+    opts: { requestId?: string; headers?: Record<string, string> } = {},
+  ): Promise<HookResult> {
     if (!this.registration) await this.register();
     const requestId = opts.requestId ?? randomUUID();
     let attempts = 0;
     let reregistered = 0;
-    for (let retry = 0; ; ) {
+    for (let retry = 0; ;) {
       const reg = this.registration!;
       attempts++;
       let res: HttpAnswer;
@@ -264,7 +330,13 @@ export class Draft01Client {
         await this.#backoff(retry++, res.headers['retry-after']);
         continue;
       }
-      const result: HookResult = { status: res.status, headers: res.headers, requestId, attempts, reregistered };
+      const result: HookResult = {
+        status: res.status,
+        headers: res.headers,
+        requestId,
+        attempts,
+        reregistered,
+      };
       if (res.status === 200) {
         const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
         const want = this.options.serialization === 'cbor' ? 'application/cbor' : 'application/json';
@@ -274,15 +346,22 @@ export class Draft01Client {
         if (unknown.length) throw new Error(`answer has unknown keys ${unknown.join(', ')}`);
         result.ops = ops as Operations;
       } else if (res.status !== 204) {
-        result.error = (res.body as { error?: { code: string; message: string } } | undefined)?.error ?? { code: '', message: '' };
+        result.error = (res.body as { error?: { code: string; message: string } } | undefined)?.error ?? {
+          code: '',
+          message: '',
+        };
       }
       return result;
     }
   }
 
   async #backoff(retry: number, retryAfter: string | string[] | undefined): Promise<void> {
-    const ra = typeof retryAfter === 'string' && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
-    const wait = ra !== undefined ? Math.min(ra, this.options.maxRetryAfterMs) : Math.min(this.options.backoffMs * 2 ** retry, 5_000) + Math.random() * 100;
+    const ra =
+      typeof retryAfter === 'string' && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+    const wait =
+      ra !== undefined
+        ? Math.min(ra, this.options.maxRetryAfterMs)
+        : Math.min(this.options.backoffMs * 2 ** retry, 5_000) + Math.random() * 100;
     await new Promise((r) => setTimeout(r, wait));
   }
 }
@@ -311,20 +390,49 @@ export function timestamp(at = Date.now()): string {
 }
 
 /** One inbound stage request. `rawMessage` is a Buffer (the client encodes it per serialization). */
-export function draft01Request(stage: 'connect' | 'ehlo' | 'mail' | 'rcpt' | 'data', s: Session = {}, sample?: Sample | Buffer, rcptCount?: number): Record<string, unknown> {
+export function draft01Request(
+  stage: 'connect' | 'ehlo' | 'mail' | 'rcpt' | 'data',
+  s: Session = {},
+  sample?: Sample | Buffer,
+  rcptCount?: number,
+): Record<string, unknown> {
   const rcpts = s.rcpts ?? ['bob@example.net'];
   const early = stage === 'connect' || stage === 'ehlo';
-  const to = stage === 'mail' || early ? [] : rcpts.slice(0, rcptCount ?? rcpts.length).map((address) => ({ address, parameters: { NOTIFY: 'FAILURE,DELAY' } }));
-  const raw = stage === 'data' && sample ? (Buffer.isBuffer(sample) ? sample : Buffer.from(toEml(sample), 'utf8')) : null;
+  const to =
+    stage === 'mail' || early
+      ? []
+      : rcpts
+          .slice(0, rcptCount ?? rcpts.length)
+          .map((address) => ({ address, parameters: { NOTIFY: 'FAILURE,DELAY' } }));
+  const raw =
+    stage === 'data' && sample
+      ? Buffer.isBuffer(sample)
+        ? sample
+        : Buffer.from(toEml(sample), 'utf8')
+      : null;
   const body: Record<string, unknown> = {
     stage,
     action: 'accept',
     timestamp: timestamp(),
     protocol: { version: '1.0' },
     rawMessage: raw,
-    envelope: early ? null : { from: { address: s.from === undefined ? 'alice@example.org' : s.from, parameters: { SIZE: '2048', BODY: '8BITMIME', SMTPUTF8: '' } }, to },
+    envelope: early
+      ? null
+      : {
+          from: {
+            address: s.from === undefined ? 'alice@example.org' : s.from,
+            parameters: { SIZE: '2048', BODY: '8BITMIME', SMTPUTF8: '' },
+          },
+          to,
+        },
     queue: stage === 'data' ? { id: s.queueId ?? '4Xk2Lz0m1Tz9q' } : null,
-    client: { ip: s.clientIp ?? '203.0.113.45', port: s.clientPort ?? 40522, ptr: 'mail.sender.example', ehlo: stage === 'connect' ? null : (s.helo ?? 'mail.sender.example'), activeConnections: 1 },
+    client: {
+      ip: s.clientIp ?? '203.0.113.45',
+      port: s.clientPort ?? 40522,
+      ptr: 'mail.sender.example',
+      ehlo: stage === 'connect' ? null : (s.helo ?? 'mail.sender.example'),
+      activeConnections: 1,
+    },
     tls: null,
     auth: s.login ? { login: s.login, method: 'PLAIN' } : null,
     server,
@@ -352,7 +460,12 @@ export interface OutboundRecipient {
 }
 
 /** One outbound stage request (delivery, defer or dsn). At dsn, `message` is the DSN about to be sent. */
-export function outboundRequest(stage: 'delivery' | 'defer' | 'dsn', recipients: OutboundRecipient[], message?: Buffer, queueId = 'q-7f3a91'): Record<string, unknown> {
+export function outboundRequest(
+  stage: 'delivery' | 'defer' | 'dsn',
+  recipients: OutboundRecipient[],
+  message?: Buffer,
+  queueId = 'q-7f3a91',
+): Record<string, unknown> {
   return {
     stage,
     action: 'continue',
@@ -367,7 +480,9 @@ export function outboundRequest(stage: 'delivery' | 'defer' | 'dsn', recipients:
         parameters: {},
         status: r.status,
         attempt: 1,
-        lastResponse: r.code ? { code: r.code, enhancedCode: `${String(r.code)[0]}.0.0`, message: 'remote said so' } : null,
+        lastResponse: r.code
+          ? { code: r.code, enhancedCode: `${String(r.code)[0]}.0.0`, message: 'remote said so' }
+          : null,
         nextAttemptAt: r.status === 'deferred' ? timestamp(Date.now() + 900_000) : null,
         nextDsnAt: null,
         queueName: 'remote',
@@ -396,10 +511,16 @@ export function dsnMessage(original: Sample, rcpt = 'u3@gone.example'): Buffer {
 
 function decodePointer(path: string): string[] {
   if (!path.startsWith('/')) throw new Error(`not a JSON Pointer: ${path}`);
-  return path.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function parent(root: Record<string, unknown>, path: string): { container: Record<string, unknown> | unknown[]; key: string } {
+function parent(
+  root: Record<string, unknown>,
+  path: string,
+): { container: Record<string, unknown> | unknown[]; key: string } {
   const parts = decodePointer(path);
   let node: unknown = root;
   for (const p of parts.slice(0, -1)) {
@@ -415,9 +536,16 @@ function parent(root: Record<string, unknown>, path: string): { container: Recor
  * then all `delete`, each in array order, indices against the structure as it is at that moment. Binary values are
  * decoded from Base64 for JSON answers. Returns a new object; throws on an operation that does not apply.
  */
-export function applyOperations(body: Record<string, unknown>, ops: Operations | undefined, serialization: Serialization = 'json'): Record<string, unknown> {
+export function applyOperations(
+  body: Record<string, unknown>,
+  ops: Operations | undefined,
+  serialization: Serialization = 'json',
+): Record<string, unknown> {
   const out = structuredClone(body);
-  const value = (path: string, v: unknown) => (path === '/rawMessage' && serialization === 'json' && typeof v === 'string' ? Buffer.from(v, 'base64') : v);
+  const value = (path: string, v: unknown) =>
+    path === '/rawMessage' && serialization === 'json' && typeof v === 'string'
+      ? Buffer.from(v, 'base64')
+      : v;
   for (const op of ops?.set ?? []) {
     const { container, key } = parent(out, op.path);
     if (Array.isArray(container)) container[Number(key)] = op.value;
@@ -457,5 +585,11 @@ export function headersOf(raw: Buffer): { name: string; value: string }[] {
   return section
     .split(/\r?\n(?![ \t])/)
     .filter((l) => l.includes(':'))
-    .map((l) => ({ name: l.slice(0, l.indexOf(':')), value: l.slice(l.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim() }));
+    .map((l) => ({
+      name: l.slice(0, l.indexOf(':')),
+      value: l
+        .slice(l.indexOf(':') + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
+    }));
 }

@@ -39,17 +39,62 @@ function files(dir: string, name: string): CertFiles {
 
 function selfSignedCa(dir: string, name: string, subject: string): CertFiles {
   openssl(dir, [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', subject,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-subj',
+    subject,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return files(dir, name);
 }
 
 function issue(dir: string, ca: string, name: string, subject: string, ext: string): CertFiles {
   writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
+  openssl(dir, [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    subject,
+  ]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    `${name}.crt`,
+    '-extfile',
+    `${name}.ext`,
+  ]);
   return files(dir, name);
 }
 
@@ -57,9 +102,21 @@ export function makeTestPki(): TestPki {
   requireBinary('openssl', 'openssl');
   const dir = tempDir('pki');
   const ca = selfSignedCa(dir, 'ca', '/CN=hookgate test CA');
-  const server = issue(dir, 'ca', 'server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  const server = issue(
+    dir,
+    'ca',
+    'server',
+    '/CN=127.0.0.1',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+  );
   selfSignedCa(dir, 'rogue-ca', '/CN=some other CA');
-  const rogue = issue(dir, 'rogue-ca', 'rogue', '/CN=mx1.test.invalid/O=Hookgate Test', 'extendedKeyUsage=clientAuth\n');
+  const rogue = issue(
+    dir,
+    'rogue-ca',
+    'rogue',
+    '/CN=mx1.test.invalid/O=Hookgate Test',
+    'extendedKeyUsage=clientAuth\n',
+  );
   return {
     dir,
     ca,

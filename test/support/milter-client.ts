@@ -21,7 +21,17 @@ export interface Negotiation {
 /** Replies that end the answer to a command; the others (modifications, progress) come before one of these. */
 const FINAL = new Set(['a', 'c', 'd', 'r', 't', 'y', 'f', 's']);
 /** Command → the SMFIP_NR_* bit that spares its reply. */
-const NO_REPLY: Record<string, number> = { C: 0x1000, H: 0x2000, M: 0x4000, R: 0x8000, T: 0x10000, U: 0x20000, N: 0x40000, B: 0x80000, L: 0x80 };
+const NO_REPLY: Record<string, number> = {
+  C: 0x1000,
+  H: 0x2000,
+  M: 0x4000,
+  R: 0x8000,
+  T: 0x10000,
+  U: 0x20000,
+  N: 0x40000,
+  B: 0x80000,
+  L: 0x80,
+};
 
 export function packet(cmd: string, data: Buffer | string = Buffer.alloc(0)): Buffer {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8');
@@ -50,7 +60,10 @@ export class MilterClient {
       this.#buf = Buffer.concat([this.#buf, chunk]);
       while (this.#buf.length >= 4 && this.#buf.length >= 4 + this.#buf.readUInt32BE(0)) {
         const len = this.#buf.readUInt32BE(0);
-        const p = { cmd: String.fromCharCode(this.#buf[4]!), data: Buffer.from(this.#buf.subarray(5, 4 + len)) };
+        const p = {
+          cmd: String.fromCharCode(this.#buf[4]!),
+          data: Buffer.from(this.#buf.subarray(5, 4 + len)),
+        };
         this.#buf = this.#buf.subarray(4 + len);
         const w = this.#waiters.shift();
         if (w) w(p);
@@ -66,7 +79,10 @@ export class MilterClient {
 
   static open(target: { port: number; host?: string } | { path: string }): Promise<MilterClient> {
     return new Promise((resolve, reject) => {
-      const s = 'path' in target ? connect({ path: target.path }) : connect({ host: target.host ?? '127.0.0.1', port: target.port });
+      const s =
+        'path' in target
+          ? connect({ path: target.path })
+          : connect({ host: target.host ?? '127.0.0.1', port: target.port });
       s.setNoDelay(true);
       s.once('connect', () => resolve(new MilterClient(s)));
       s.once('error', reject);
@@ -123,7 +139,12 @@ export class MilterClient {
       macros[stage] = r.data.toString('utf8', at + 4, end < 0 ? undefined : end);
       at = end < 0 ? r.data.length : end + 1;
     }
-    this.negotiated = { version: r.data.readUInt32BE(0), actions: r.data.readUInt32BE(4), protocol: r.data.readUInt32BE(8), macros };
+    this.negotiated = {
+      version: r.data.readUInt32BE(0),
+      actions: r.data.readUInt32BE(4),
+      protocol: r.data.readUInt32BE(8),
+      macros,
+    };
     return this.negotiated;
   }
 
@@ -182,7 +203,8 @@ export class MilterClient {
       await this.command('L', z(line.slice(0, colon), leadingSpace ? value : value.replace(/^[ \t]+/, '')));
     }
     await this.command('N');
-    for (let i = 0; i < body.length; i += chunkBytes) await this.command('B', body.subarray(i, i + chunkBytes));
+    for (let i = 0; i < body.length; i += chunkBytes)
+      await this.command('B', body.subarray(i, i + chunkBytes));
     this.send('E');
     return this.answer();
   }
@@ -207,7 +229,10 @@ export class MilterClient {
 /** Reply packets as `cmd:text` strings (NULs shown as `|`), for readable assertions. */
 export function show(packets: MilterPacket[]): string[] {
   return packets.map((p) => {
-    const text = p.cmd === 'i' || p.cmd === 'm' ? `${p.data.readUInt32BE(0)}|${p.data.subarray(4).toString('utf8')}` : p.data.toString('utf8');
+    const text =
+      p.cmd === 'i' || p.cmd === 'm'
+        ? `${p.data.readUInt32BE(0)}|${p.data.subarray(4).toString('utf8')}`
+        : p.data.toString('utf8');
     return `${p.cmd}:${text.replace(/\0$/, '').replace(/\0/g, '|')}`;
   });
 }

@@ -34,17 +34,49 @@ export interface LabRedis {
 export async function startLabRedis(host: Host, password: string): Promise<LabRedis> {
   const dir = tempDir('mh-redis');
   const args = [
-    '--bind', host.ip, '--port', '6379', '--requirepass', password, '--dir', dir,
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
-    '--maxmemory-policy', 'noeviction', '--loglevel', 'warning', '--logfile', join(dir, 'redis.log'),
+    '--bind',
+    host.ip,
+    '--port',
+    '6379',
+    '--requirepass',
+    password,
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--maxmemory-policy',
+    'noeviction',
+    '--loglevel',
+    'warning',
+    '--logfile',
+    join(dir, 'redis.log'),
   ];
   const control = () => {
-    const r = new Redis({ host: host.ip, port: 6379, password, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    const r = new Redis({
+      host: host.ip,
+      port: 6379,
+      password,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 200,
+    });
     r.on('error', () => undefined);
     return r;
   };
   const ping = async () => {
-    const r = new Redis({ host: host.ip, port: 6379, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    const r = new Redis({
+      host: host.ip,
+      port: 6379,
+      password,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 500,
+    });
     r.on('error', () => undefined);
     try {
       await r.connect();
@@ -58,10 +90,15 @@ export async function startLabRedis(host: Host, password: string): Promise<LabRe
   };
   const launch = async () => {
     const proc = await host.start('redis-server', args);
-    await waitUntil(async () => {
-      if (proc.child.exitCode !== null) throw new Error(`redis-server on ${host.name} exited ${proc.child.exitCode}`);
-      return ping();
-    }, 20_000, `redis on ${host.name}`);
+    await waitUntil(
+      async () => {
+        if (proc.child.exitCode !== null)
+          throw new Error(`redis-server on ${host.name} exited ${proc.child.exitCode}`);
+        return ping();
+      },
+      20_000,
+      `redis on ${host.name}`,
+    );
     return proc;
   };
   const r: LabRedis = {
@@ -103,12 +140,26 @@ export function labClamd(host: Host): LabClamd {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const eicar = Buffer.from(EICAR, 'latin1');
   writeFileSync(join(db, 'test-eicar.ndb'), `Test.EICAR-Body:0:*:${eicar.toString('hex')}\n`);
-  writeFileSync(join(db, 'test-eicar.hdb'), `${createHash('md5').update(eicar).digest('hex')}:${eicar.length}:Test.EICAR-MD5\n`);
+  writeFileSync(
+    join(db, 'test-eicar.hdb'),
+    `${createHash('md5').update(eicar).digest('hex')}:${eicar.length}:Test.EICAR-MD5\n`,
+  );
   const conf = join(dir, 'clamd.conf');
-  writeFileSync(conf, [
-    `DatabaseDirectory ${db}`, `TemporaryDirectory ${join(dir, 'tmp')}`, 'TCPSocket 3310', `TCPAddr ${host.ip}`,
-    `LogFile ${join(dir, 'clamd.log')}`, 'Foreground yes', 'SelfCheck 0', 'MaxThreads 10', 'ScanMail yes', '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      `DatabaseDirectory ${db}`,
+      `TemporaryDirectory ${join(dir, 'tmp')}`,
+      'TCPSocket 3310',
+      `TCPAddr ${host.ip}`,
+      `LogFile ${join(dir, 'clamd.log')}`,
+      'Foreground yes',
+      'SelfCheck 0',
+      'MaxThreads 10',
+      'ScanMail yes',
+      '',
+    ].join('\n'),
+  );
   let proc: NsProcess | undefined;
   return {
     endpoint: `tcp://${host.ip}:3310`,
@@ -116,10 +167,14 @@ export function labClamd(host: Host): LabClamd {
     async start() {
       proc = await host.start('clamd', ['-c', conf]);
       const p = proc;
-      await waitUntil(() => {
-        if (p.child.exitCode !== null) throw new Error(`clamd on ${host.name} exited: ${p.stderr()}`);
-        return tcpOpen(host.ip, 3310);
-      }, 20_000, `clamd on ${host.name}`);
+      await waitUntil(
+        () => {
+          if (p.child.exitCode !== null) throw new Error(`clamd on ${host.name} exited: ${p.stderr()}`);
+          return tcpOpen(host.ip, 3310);
+        },
+        20_000,
+        `clamd on ${host.name}`,
+      );
     },
     async stop() {
       await proc?.stop('SIGTERM');
@@ -158,11 +213,16 @@ export interface LabBalancer {
  * connections, closing without an answer, or answering 503 (hookgate shutting down) is retried on the other
  * replica: the client never sees a replica restart.
  */
-export async function startBalancer(host: Host, backends: { name: string; ip: string; port: number }[]): Promise<LabBalancer> {
+export async function startBalancer(
+  host: Host,
+  backends: { name: string; ip: string; port: number }[],
+): Promise<LabBalancer> {
   ensureDebian('haproxy', 'haproxy');
   const dir = tempDir('mh-haproxy');
   const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, `
+  writeFileSync(
+    cfg,
+    `
 global
   maxconn 2000
   # Whole hook requests fit in one buffer, so a request can be replayed on another server (L7 retries).
@@ -191,7 +251,8 @@ listen stats
   bind ${host.ip}:8404
   stats enable
   stats uri /stats
-`);
+`,
+  );
   const proc = await host.start('haproxy', ['-f', cfg, '-db']);
   const servers = async (): Promise<Record<string, string>> => {
     const res = await fetch(`http://${host.ip}:8404/stats;csv`);
@@ -202,10 +263,14 @@ listen stats
     }
     return out;
   };
-  await waitUntil(async () => {
-    if (proc.child.exitCode !== null) throw new Error(`haproxy exited: ${proc.stderr()}`);
-    return (await tcpOpen(host.ip, 8404)) && Object.values(await servers()).every((s) => s === 'UP');
-  }, 20_000, 'haproxy with every backend UP');
+  await waitUntil(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`haproxy exited: ${proc.stderr()}`);
+      return (await tcpOpen(host.ip, 8404)) && Object.values(await servers()).every((s) => s === 'UP');
+    },
+    20_000,
+    'haproxy with every backend UP',
+  );
   return {
     url: `http://${host.ip}:8080`,
     proc,
@@ -298,7 +363,9 @@ export class LoadGenerator {
   #launch(): void {
     const txn = this.#txns++;
     const virus = txn % this.o.virusEvery === 0;
-    const sample = virus ? eicarInline({ messageId: `mv${txn}` }) : clean({ subject: `load ${txn}`, messageId: `mc${txn}` });
+    const sample = virus
+      ? eicarInline({ messageId: `mv${txn}` })
+      : clean({ subject: `load ${txn}`, messageId: `mc${txn}` });
     const bodies = transaction({ clientIp: '203.0.113.50', clientPort: this.o.portBase + txn }, sample);
     const p = (async () => {
       for (const [i, body] of bodies.entries()) {
@@ -321,30 +388,38 @@ export class LoadGenerator {
         this.answers.push(a);
         resolve(a);
       };
-      const req = request(`${this.o.url}/hooks/stalwart`, {
-        method: 'POST',
-        agent: this.#agent,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${this.o.token}` },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => done({ error: `response: ${err.message}` }));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: { action?: string; response?: { status?: number } } = {};
-          try {
-            parsed = JSON.parse(text) as typeof parsed;
-          } catch {
-            // not JSON: recorded by status
-          }
-          done({
-            status: res.statusCode ?? 0,
-            ...(parsed.action ? { action: parsed.action } : {}),
-            ...(parsed.response?.status ? { reply: parsed.response.status } : {}),
-            reason: String(res.headers['x-hookgate-reason'] ?? ''),
+      const req = request(
+        `${this.o.url}/hooks/stalwart`,
+        {
+          method: 'POST',
+          agent: this.#agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': payload.length,
+            authorization: `Bearer ${this.o.token}`,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => done({ error: `response: ${err.message}` }));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            let parsed: { action?: string; response?: { status?: number } } = {};
+            try {
+              parsed = JSON.parse(text) as typeof parsed;
+            } catch {
+              // not JSON: recorded by status
+            }
+            done({
+              status: res.statusCode ?? 0,
+              ...(parsed.action ? { action: parsed.action } : {}),
+              ...(parsed.response?.status ? { reply: parsed.response.status } : {}),
+              reason: String(res.headers['x-hookgate-reason'] ?? ''),
+            });
           });
-        });
-      });
+        },
+      );
       req.on('error', (err: NodeJS.ErrnoException) => done({ error: err.code ?? err.message }));
       req.end(payload);
     });

@@ -19,28 +19,40 @@ function sh(cmd: string, args: string[], what = `${cmd} ${args.join(' ')}`): str
 }
 
 function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name} || test -x /usr/sbin/${name}`], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync('sh', ['-c', `command -v ${name} || test -x /usr/sbin/${name}`], { stdio: 'ignore' }).status ===
+    0
+  );
 }
 
 /** Installs Debian packages for missing commands (as root); a clear error when that is not possible. */
 export function ensureDebian(command: string, pkg: string): void {
   if (hasCommand(command)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${command} is missing: apt-get install ${pkg} (as root), or run the tests as root`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`${command} is missing: apt-get install ${pkg} (as root), or run the tests as root`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', pkg]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', pkg],
+  ]) {
     const r = spawnSync('apt-get', args, { encoding: 'utf8', env });
-    if (r.status !== 0) throw new Error(`${command} is missing and "apt-get ${args.join(' ')}" failed: ${r.stderr}`);
+    if (r.status !== 0)
+      throw new Error(`${command} is missing and "apt-get ${args.join(' ')}" failed: ${r.stderr}`);
   }
   if (!hasCommand(command)) throw new Error(`${command} still missing after installing ${pkg}`);
 }
 
 /** Network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and iproute2. */
 export function requireNetns(): void {
-  if (process.getuid?.() !== 0) throw new Error('the multi-host test needs root: it creates network namespaces, veth pairs and a bridge');
+  if (process.getuid?.() !== 0)
+    throw new Error('the multi-host test needs root: it creates network namespaces, veth pairs and a bridge');
   ensureDebian('ip', 'iproute2');
   const probe = `hgprobe-${process.pid}`;
   const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`cannot create a network namespace here ("ip netns add" failed: ${r.stderr.trim()}); the container needs CAP_SYS_ADMIN`);
+  if (r.status !== 0)
+    throw new Error(
+      `cannot create a network namespace here ("ip netns add" failed: ${r.stderr.trim()}); the container needs CAP_SYS_ADMIN`,
+    );
   spawnSync('ip', ['netns', 'del', probe]);
 }
 
@@ -63,7 +75,11 @@ export interface Host {
   /** The veth end in the switch namespace: the host's "cable". */
   port: string;
   /** Starts `cmd` in this namespace; resolves once `ready` matches its stderr or stdout (or at once without it). */
-  start(cmd: string, args: string[], options?: { env?: Record<string, string>; ready?: RegExp; timeoutMs?: number }): Promise<NsProcess>;
+  start(
+    cmd: string,
+    args: string[],
+    options?: { env?: Record<string, string>; ready?: RegExp; timeoutMs?: number },
+  ): Promise<NsProcess>;
   /** Runs a command in this namespace to completion. */
   run(cmd: string, args: string[]): string;
   /** SIGKILL every process in the namespace: the host dies. */
@@ -147,7 +163,11 @@ export function createLab(): Lab {
         run: (cmd, args) => sh('ip', ['netns', 'exec', ns, cmd, ...args]),
         async start(cmd, args, options = {}) {
           const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
-            env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
+            env: {
+              PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+              HOME: process.env.HOME ?? '/tmp',
+              ...options.env,
+            },
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           procs.add(child);
@@ -155,16 +175,25 @@ export function createLab(): Lab {
           let err = '';
           child.stdout!.on('data', (b) => (out += String(b)));
           child.stderr!.on('data', (b) => (err += String(b)));
-          const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-            procs.delete(child);
-            resolve(code);
-          }));
+          const exited = new Promise<number | null>((resolve) =>
+            child.once('exit', (code) => {
+              procs.delete(child);
+              resolve(code);
+            }),
+          );
           if (options.ready) {
             const ready = options.ready;
-            await waitUntil(() => {
-              if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${cmd} ${args.join(' ')} on ${name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${err}\n${out}`);
-              return ready.test(err) || ready.test(out);
-            }, options.timeoutMs ?? 30_000, `${cmd} on ${name}`);
+            await waitUntil(
+              () => {
+                if (child.exitCode !== null || child.signalCode !== null)
+                  throw new Error(
+                    `${cmd} ${args.join(' ')} on ${name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${err}\n${out}`,
+                  );
+                return ready.test(err) || ready.test(out);
+              },
+              options.timeoutMs ?? 30_000,
+              `${cmd} on ${name}`,
+            );
           }
           return {
             child,
@@ -187,7 +216,11 @@ export function createLab(): Lab {
               // already gone
             }
           }
-          await waitUntil(() => sh('ip', ['netns', 'pids', ns]).trim() === '', 10_000, `processes of ${name} gone`);
+          await waitUntil(
+            () => sh('ip', ['netns', 'pids', ns]).trim() === '',
+            10_000,
+            `processes of ${name} gone`,
+          );
         },
         link(state) {
           sh('ip', ['-n', sw, 'link', 'set', port, state]);
@@ -203,7 +236,9 @@ export function createLab(): Lab {
       for (const c of procs) c.kill('SIGKILL');
       for (const ns of namespaces) {
         // Any process still inside (clamd, haproxy children) dies with its host.
-        const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
+        const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+          .stdout.split(/\s+/)
+          .filter(Boolean);
         for (const pid of pids) {
           try {
             process.kill(Number(pid), 'SIGKILL');

@@ -26,7 +26,11 @@ function flatten(kvs: KeyValue[] | undefined): Record<string, unknown> {
   return out;
 }
 
-export async function startOtlpSink(): Promise<{ url: string; spans: CollectedSpan[]; stop(): Promise<void> }> {
+export async function startOtlpSink(): Promise<{
+  url: string;
+  spans: CollectedSpan[];
+  stop(): Promise<void>;
+}> {
   const spans: CollectedSpan[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -34,10 +38,18 @@ export async function startOtlpSink(): Promise<{ url: string; spans: CollectedSp
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
       if (req.url === '/v1/traces') {
-        const doc = JSON.parse(body) as { resourceSpans?: { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: (Omit<CollectedSpan, 'attributes' | 'resource'> & { attributes?: KeyValue[] })[] }[] }[] };
+        const doc = JSON.parse(body) as {
+          resourceSpans?: {
+            resource?: { attributes?: KeyValue[] };
+            scopeSpans?: {
+              spans?: (Omit<CollectedSpan, 'attributes' | 'resource'> & { attributes?: KeyValue[] })[];
+            }[];
+          }[];
+        };
         for (const rs of doc.resourceSpans ?? []) {
           const resource = flatten(rs.resource?.attributes);
-          for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) spans.push({ ...s, attributes: flatten(s.attributes), resource });
+          for (const ss of rs.scopeSpans ?? [])
+            for (const s of ss.spans ?? []) spans.push({ ...s, attributes: flatten(s.attributes), resource });
         }
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -46,5 +58,9 @@ export async function startOtlpSink(): Promise<{ url: string; spans: CollectedSp
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { url: `http://127.0.0.1:${port}`, spans, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    spans,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -56,7 +56,10 @@ export interface PostfixInstance {
 
 function postfixCmd(configDir: string, ...args: string[]): { status: number | null; out: string } {
   // Postfix prints its errors only to a tty; `script` gives it one.
-  const r = spawnSync('script', ['-qec', ['postfix', '-c', configDir, ...args].join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('script', ['-qec', ['postfix', '-c', configDir, ...args].join(' '), '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
@@ -69,7 +72,9 @@ function read(file: string): string {
 }
 
 function masterCf(listeners: PostfixListener[], ports: Record<string, number>): string {
-  const smtpd = listeners.map((l) => `127.0.0.1:${ports[l.name]} inet n - n - - smtpd\n  -o smtpd_milters=${l.milters ?? ''}`);
+  const smtpd = listeners.map(
+    (l) => `127.0.0.1:${ports[l.name]} inet n - n - - smtpd\n  -o smtpd_milters=${l.milters ?? ''}`,
+  );
   const unix = [
     'pickup unix n - n 60 1 pickup',
     'cleanup unix n - n - 0 cleanup',
@@ -98,7 +103,8 @@ function masterCf(listeners: PostfixListener[], ports: Record<string, number>): 
 /** Starts Postfix (and smtp-sink); resolves once every listener answers 220. */
 export async function startPostfix(options: PostfixOptions): Promise<PostfixInstance> {
   requireBinary('postfix', 'postfix');
-  if (process.getuid?.() !== 0) throw new Error('the Postfix tests need root (the Postfix master runs as root)');
+  if (process.getuid?.() !== 0)
+    throw new Error('the Postfix tests need root (the Postfix master runs as root)');
   const dir = tempDir('postfix');
   // Postfix daemons drop to the postfix user: they must be able to walk into the temp dir.
   chmodSync(dir, 0o755);
@@ -117,8 +123,25 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   if (deliver === 'sink') {
     requireBinary('smtp-sink', 'postfix');
     const sinkPort = await freePort();
-    sink = spawn('smtp-sink', ['-u', 'postfix', '-h', 'sink.test.invalid', '-d', join(sinkDir, '%Y%m%d%H%M%S.'), `127.0.0.1:${sinkPort}`, '100'], { stdio: 'ignore' });
-    await waitUntil(async () => (await talk({ port: sinkPort }, '', /^220/)).startsWith('220'), 10_000, 'smtp-sink');
+    sink = spawn(
+      'smtp-sink',
+      [
+        '-u',
+        'postfix',
+        '-h',
+        'sink.test.invalid',
+        '-d',
+        join(sinkDir, '%Y%m%d%H%M%S.'),
+        `127.0.0.1:${sinkPort}`,
+        '100',
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitUntil(
+      async () => (await talk({ port: sinkPort }, '', /^220/)).startsWith('220'),
+      10_000,
+      'smtp-sink',
+    );
     transport = `smtp:[127.0.0.1]:${sinkPort}`;
   }
   const main: Record<string, string> = {
@@ -163,7 +186,12 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
     smtpd_client_connection_rate_limit: '0',
     ...options.main,
   };
-  writeFileSync(join(configDir, 'main.cf'), Object.entries(main).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+  writeFileSync(
+    join(configDir, 'main.cf'),
+    Object.entries(main)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n') + '\n',
+  );
   writeFileSync(join(configDir, 'master.cf'), masterCf(options.listeners, ports));
 
   const cleanup = async () => {
@@ -184,7 +212,10 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
 
   const started = postfixCmd(configDir, 'start');
   try {
-    if (started.status !== 0) throw new Error(`postfix start failed (${started.status}):\n${started.out}\n${read(join(dir, 'maillog')).slice(-3000)}`);
+    if (started.status !== 0)
+      throw new Error(
+        `postfix start failed (${started.status}):\n${started.out}\n${read(join(dir, 'maillog')).slice(-3000)}`,
+      );
     for (const port of Object.values(ports)) {
       await waitUntil(() => banner(port), 30_000, `postfix smtpd on ${port}`);
     }
@@ -242,4 +273,3 @@ function banner(port: number): Promise<boolean> {
     sock.on('close', () => resolve(got.startsWith('220')));
   });
 }
-

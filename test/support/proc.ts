@@ -25,7 +25,10 @@ export function procStat(pid: number): ProcStat | undefined {
     return undefined;
   }
   // The command name (field 2) may hold spaces and parentheses: fields restart after the last ')'.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { pid, ppid: f[1]!, cpuMs: (f[11]! + f[12]!) * TICK_MS, childrenCpuMs: (f[13]! + f[14]!) * TICK_MS };
 }
 

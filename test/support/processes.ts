@@ -48,14 +48,34 @@ export interface StartOptions {
   fileLimit?: number;
 }
 
-export async function startHookgate(args: string[], env: Record<string, string>, ready: RegExp = /^hookgate: ready$/m, options: StartOptions = {}): Promise<HookgateProcess> {
+export async function startHookgate(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp = /^hookgate: ready$/m,
+  options: StartOptions = {},
+): Promise<HookgateProcess> {
   // The shell lowers the limit, then exec replaces it: the child's pid is hookgate's own.
   const [cmd, argv] =
     options.fileLimit === undefined
       ? [process.execPath, [...childNodeArgs(), HOOKGATE_BIN, ...args]]
-      : ['bash', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...childNodeArgs(), HOOKGATE_BIN, ...args]];
+      : [
+          'bash',
+          [
+            '-c',
+            `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+            process.execPath,
+            ...childNodeArgs(),
+            HOOKGATE_BIN,
+            ...args,
+          ],
+        ];
   const child = spawn(cmd, argv, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOOKGATE_LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      HOOKGATE_LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -70,7 +90,9 @@ export async function startHookgate(args: string[], env: Record<string, string>,
       }
     };
     child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`hookgate ${args.join(' ')} exited with ${code} before ready:\n${err}\n${out}`)));
+    void exited.then((code) =>
+      reject(new Error(`hookgate ${args.join(' ')} exited with ${code} before ready:\n${err}\n${out}`)),
+    );
   });
   const url = /listening on (http:\/\/\S+)/.exec(err)?.[1];
   return {
@@ -87,9 +109,15 @@ export async function startHookgate(args: string[], env: Record<string, string>,
 }
 
 /** Runs hookgate to completion (e.g. `config check`) and returns its exit code and output. */
-export function runHookgate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runHookgate(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HOOKGATE_BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [HOOKGATE_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b) => (stdout += String(b)));
@@ -98,8 +126,16 @@ export function runHookgate(args: string[], env: Record<string, string> = {}): P
   });
 }
 
-export async function postStalwart(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}/hooks/stalwart`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+export async function postStalwart(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}/hooks/stalwart`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }

@@ -30,9 +30,15 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-
 async function control<T>(node: HostPort, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  const r = new Redis({
+    host: node.host,
+    port: node.port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();
@@ -64,7 +70,24 @@ export async function startRedisNode(args: string[] = [], dir = tempDir('redis-n
 
 async function launchRedisNode(args: string[], dir: string): Promise<RedisNode> {
   const port = await freePort();
-  const base = ['--bind', LOOPBACK, '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning', '--logfile', join(dir, 'redis.log')];
+  const base = [
+    '--bind',
+    LOOPBACK,
+    '--port',
+    String(port),
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    '--loglevel',
+    'warning',
+    '--logfile',
+    join(dir, 'redis.log'),
+  ];
   const child = spawn('redis-server', [...base, ...args], { stdio: 'ignore' });
   const node: RedisNode = {
     host: LOOPBACK,
@@ -74,10 +97,17 @@ async function launchRedisNode(args: string[], dir: string): Promise<RedisNode> 
     with: (fn) => control(node, fn),
     stop: () => stopChild(child),
   };
-  await waitUntil(async () => {
-    if (exited(child)) throw new Error(`redis-server ${args.join(' ')} exited with ${child.exitCode}; see ${join(dir, 'redis.log')}`);
-    return ping(node);
-  }, 10_000, `redis-server on ${port}`).catch((err: unknown) => {
+  await waitUntil(
+    async () => {
+      if (exited(child))
+        throw new Error(
+          `redis-server ${args.join(' ')} exited with ${child.exitCode}; see ${join(dir, 'redis.log')}`,
+        );
+      return ping(node);
+    },
+    10_000,
+    `redis-server on ${port}`,
+  ).catch((err: unknown) => {
     child.kill('SIGKILL');
     throw err;
   });
@@ -140,7 +170,9 @@ export interface RedisCluster {
  * The cluster bus port of each node is a second free port (`--cluster-port`), so nothing depends on port + 10000
  * being free.
  */
-export async function startRedisCluster(options: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(
+  options: { masters?: number; replicasPerMaster?: number } = {},
+): Promise<RedisCluster> {
   requireBinary('redis-cli', 'redis-tools');
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
@@ -154,32 +186,62 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
     for (let i = 0; i < count; i++) {
       const busPort = await freePort();
       nodes.push(
-        await startRedisNode([
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', 'nodes.conf',
-          '--cluster-port', String(busPort),
-          '--cluster-node-timeout', '3000',
-          // A test cluster must serve even while a slot range is briefly without an owner.
-          '--cluster-require-full-coverage', 'no',
-        ], tempDir(`cluster-${i}`)),
+        await startRedisNode(
+          [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-node-timeout',
+            '3000',
+            // A test cluster must serve even while a slot range is briefly without an owner.
+            '--cluster-require-full-coverage',
+            'no',
+          ],
+          tempDir(`cluster-${i}`),
+        ),
       );
     }
     const addrs = nodes.map((n) => `${n.host}:${n.port}`);
-    const r = spawnSync('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`redis-cli --cluster create failed (${r.status}): ${r.stdout}\n${r.stderr}`);
-    await waitUntil(async () => {
-      const infos = await Promise.all(nodes.map((n) => n.with((c) => c.cluster('INFO')).catch(() => '')));
-      return infos.every((t) => {
-        const i = parseInfo(String(t));
-        return i.cluster_state === 'ok' && i.cluster_slots_assigned === '16384' && Number(i.cluster_known_nodes) === count;
-      });
-    }, 30_000, 'redis cluster_state:ok on every node');
+    const r = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...addrs, '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    if (r.status !== 0)
+      throw new Error(`redis-cli --cluster create failed (${r.status}): ${r.stdout}\n${r.stderr}`);
+    await waitUntil(
+      async () => {
+        const infos = await Promise.all(nodes.map((n) => n.with((c) => c.cluster('INFO')).catch(() => '')));
+        return infos.every((t) => {
+          const i = parseInfo(String(t));
+          return (
+            i.cluster_state === 'ok' &&
+            i.cluster_slots_assigned === '16384' &&
+            Number(i.cluster_known_nodes) === count
+          );
+        });
+      },
+      30_000,
+      'redis cluster_state:ok on every node',
+    );
     if (replicas > 0) {
-      await waitUntil(async () => {
-        const infos = await Promise.all(nodes.map((n) => n.with((c) => c.info('replication')).catch(() => '')));
-        const repl = infos.map(parseInfo);
-        return repl.filter((i) => i.role === 'slave').length === masters * replicas && repl.every((i) => i.role !== 'slave' || i.master_link_status === 'up');
-      }, 30_000, 'cluster replicas in sync');
+      await waitUntil(
+        async () => {
+          const infos = await Promise.all(
+            nodes.map((n) => n.with((c) => c.info('replication')).catch(() => '')),
+          );
+          const repl = infos.map(parseInfo);
+          return (
+            repl.filter((i) => i.role === 'slave').length === masters * replicas &&
+            repl.every((i) => i.role !== 'slave' || i.master_link_status === 'up')
+          );
+        },
+        30_000,
+        'cluster replicas in sync',
+      );
     }
   } catch (err) {
     await stopAll();
@@ -197,11 +259,19 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
 
   const live = () => nodes.filter((n) => !exited(n.child));
   const masterNodes = async () => {
-    const roles = await Promise.all(live().map(async (n) => [n, parseInfo(await n.with((c) => c.info('replication')).catch(() => '')).role] as const));
+    const roles = await Promise.all(
+      live().map(
+        async (n) => [n, parseInfo(await n.with((c) => c.info('replication')).catch(() => '')).role] as const,
+      ),
+    );
     return roles.filter(([, role]) => role === 'master').map(([n]) => n);
   };
   const slotOwners = async (): Promise<Map<number, [number, number][]>> => {
-    const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [number, number, [string, number, string]][];
+    const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [
+      number,
+      number,
+      [string, number, string],
+    ][];
     const byPort = new Map<number, [number, number][]>();
     for (const [from, to, [, port]] of slots) byPort.set(port, [...(byPort.get(port) ?? []), [from, to]]);
     return byPort;
@@ -212,7 +282,8 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
     seeds: nodes.map((n) => `${n.host}:${n.port}`).join(','),
     async commandStatsByMaster() {
       const out = new Map<number, Record<string, number>>();
-      for (const n of await masterNodes()) out.set(n.port, parseCommandStats(await n.with((c) => c.info('commandstats'))));
+      for (const n of await masterNodes())
+        out.set(n.port, parseCommandStats(await n.with((c) => c.info('commandstats'))));
       return out;
     },
     async killMaster(port) {
@@ -223,18 +294,29 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
       node.child.kill('SIGKILL');
       await waitUntil(() => exited(node.child), 10_000, `redis-server ${port} gone`);
       let owner = 0;
-      await waitUntil(async () => {
-        const infos = await Promise.all(live().map((n) => n.with((c) => c.cluster('INFO')).catch(() => '')));
-        if (!infos.every((t) => parseInfo(String(t)).cluster_state === 'ok')) return false;
-        const owners = await slotOwners().catch(() => new Map<number, [number, number][]>());
-        const [from] = owned[0]!;
-        for (const [p, ranges] of owners) if (p !== port && ranges.some(([a, b]) => a <= from && from <= b)) owner = p;
-        return owner !== 0;
-      }, 30_000, `a replica promoted in place of ${port}`);
+      await waitUntil(
+        async () => {
+          const infos = await Promise.all(
+            live().map((n) => n.with((c) => c.cluster('INFO')).catch(() => '')),
+          );
+          if (!infos.every((t) => parseInfo(String(t)).cluster_state === 'ok')) return false;
+          const owners = await slotOwners().catch(() => new Map<number, [number, number][]>());
+          const [from] = owned[0]!;
+          for (const [p, ranges] of owners)
+            if (p !== port && ranges.some(([a, b]) => a <= from && from <= b)) owner = p;
+          return owner !== 0;
+        },
+        30_000,
+        `a replica promoted in place of ${port}`,
+      );
       return owner;
     },
     async masters() {
-      const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [number, number, [string, number, string]][];
+      const slots = (await live()[0]!.with((c) => c.cluster('SLOTS'))) as unknown as [
+        number,
+        number,
+        [string, number, string],
+      ][];
       const byPort = new Map<number, [number, number][]>();
       for (const [from, to, [, port]] of slots) byPort.set(port, [...(byPort.get(port) ?? []), [from, to]]);
       return [...byPort.entries()].map(([port, s]) => ({ port, slots: s }));
@@ -268,12 +350,14 @@ export async function startRedisCluster(options: { masters?: number; replicasPer
     commandStats: () => sumOver('commandstats', parseCommandStats),
     async channelsByNode(pattern) {
       const out = new Map<number, string[]>();
-      for (const n of live()) out.set(n.port, (await n.with((c) => c.pubsub('CHANNELS', pattern))) as string[]);
+      for (const n of live())
+        out.set(n.port, (await n.with((c) => c.pubsub('CHANNELS', pattern))) as string[]);
       return out;
     },
     async shardChannelsByNode(pattern) {
       const out = new Map<number, string[]>();
-      for (const n of await masterNodes()) out.set(n.port, (await n.with((c) => c.call('PUBSUB', 'SHARDCHANNELS', pattern))) as string[]);
+      for (const n of await masterNodes())
+        out.set(n.port, (await n.with((c) => c.call('PUBSUB', 'SHARDCHANNELS', pattern))) as string[]);
       return out;
     },
     stop: stopAll,
@@ -308,7 +392,9 @@ export interface RedisSentinel {
  * Ready once every replica's link is up and every sentinel knows the master, every replica and every other
  * sentinel, so a failover can start at once.
  */
-export async function startRedisSentinel(options: { replicas?: number; sentinels?: number; name?: string; downAfterMs?: number } = {}): Promise<RedisSentinel> {
+export async function startRedisSentinel(
+  options: { replicas?: number; sentinels?: number; name?: string; downAfterMs?: number } = {},
+): Promise<RedisSentinel> {
   requireBinary('redis-server', 'redis-server');
   const name = options.name ?? 'hgmaster';
   const replicaCount = options.replicas ?? 1;
@@ -325,12 +411,23 @@ export async function startRedisSentinel(options: { replicas?: number; sentinels
     const master = await startRedisNode([], tempDir('sentinel-master'));
     servers.push(master);
     for (let i = 0; i < replicaCount; i++) {
-      servers.push(await startRedisNode(['--replicaof', master.host, String(master.port)], tempDir(`sentinel-replica-${i}`)));
+      servers.push(
+        await startRedisNode(
+          ['--replicaof', master.host, String(master.port)],
+          tempDir(`sentinel-replica-${i}`),
+        ),
+      );
     }
-    await waitUntil(async () => {
-      const infos = await Promise.all(servers.slice(1).map((s) => s.with((c) => c.info('replication')).catch(() => '')));
-      return infos.every((t) => parseInfo(t).master_link_status === 'up');
-    }, 15_000, 'replica links up');
+    await waitUntil(
+      async () => {
+        const infos = await Promise.all(
+          servers.slice(1).map((s) => s.with((c) => c.info('replication')).catch(() => '')),
+        );
+        return infos.every((t) => parseInfo(t).master_link_status === 'up');
+      },
+      15_000,
+      'replica links up',
+    );
     for (let i = 0; i < sentinelCount; i++) {
       const dir = tempDir(`sentinel-${i}`);
       const conf = join(dir, 'sentinel.conf');
@@ -348,34 +445,40 @@ export async function startRedisSentinel(options: { replicas?: number; sentinels
       const node = await startRedisNodeWithConfig(conf, dir, ['--sentinel']);
       sentinels.push(node);
     }
-    await waitUntil(async () => {
-      const views = await Promise.all(
-        sentinels.map((s) =>
-          s
-            .with(async (c) => {
-              const m = (await c.call('SENTINEL', 'MASTER', name)) as string[];
-              const replicas = (await c.call('SENTINEL', 'REPLICAS', name)) as string[][];
-              return { m: pairs(m), replicas: replicas.map(pairs) };
-            })
-            .catch(() => undefined),
-        ),
-      );
-      return views.every(
-        (v) =>
-          v !== undefined &&
-          v.m.flags === 'master' &&
-          Number(v.m['num-other-sentinels']) === sentinelCount - 1 &&
-          v.replicas.length === replicaCount &&
-          v.replicas.every((r) => r.flags === 'slave' && r['master-link-status'] === 'ok'),
-      );
-    }, 30_000, `sentinels monitoring ${name}`);
+    await waitUntil(
+      async () => {
+        const views = await Promise.all(
+          sentinels.map((s) =>
+            s
+              .with(async (c) => {
+                const m = (await c.call('SENTINEL', 'MASTER', name)) as string[];
+                const replicas = (await c.call('SENTINEL', 'REPLICAS', name)) as string[][];
+                return { m: pairs(m), replicas: replicas.map(pairs) };
+              })
+              .catch(() => undefined),
+          ),
+        );
+        return views.every(
+          (v) =>
+            v !== undefined &&
+            v.m.flags === 'master' &&
+            Number(v.m['num-other-sentinels']) === sentinelCount - 1 &&
+            v.replicas.length === replicaCount &&
+            v.replicas.every((r) => r.flags === 'slave' && r['master-link-status'] === 'ok'),
+        );
+      },
+      30_000,
+      `sentinels monitoring ${name}`,
+    );
   } catch (err) {
     await stopAll();
     throw err;
   }
 
   const master = async (): Promise<HostPort> => {
-    const [host, port] = (await sentinels[0]!.with((c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name))) as [string, string];
+    const [host, port] = (await sentinels[0]!.with((c) =>
+      c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name),
+    )) as [string, string];
     return { host, port: Number(port) };
   };
   return {
@@ -394,14 +497,22 @@ export async function startRedisSentinel(options: { replicas?: number; sentinels
       const before = await master();
       await sentinels[0]!.with((c) => c.call('SENTINEL', 'FAILOVER', name));
       let after: HostPort = before;
-      await waitUntil(async () => {
-        const views = await Promise.all(sentinels.map((s) => s.with((c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).catch(() => undefined)));
-        const ports = new Set(views.map((v) => (v ? Number((v as string[])[1]) : -1)));
-        if (ports.size !== 1 || ports.has(before.port) || ports.has(-1)) return false;
-        after = { host: before.host, port: [...ports][0]! };
-        const node = servers.find((s) => s.port === after.port);
-        return node ? parseInfo(await node.with((c) => c.info('replication'))).role === 'master' : false;
-      }, 30_000, `failover of ${name}`);
+      await waitUntil(
+        async () => {
+          const views = await Promise.all(
+            sentinels.map((s) =>
+              s.with((c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).catch(() => undefined),
+            ),
+          );
+          const ports = new Set(views.map((v) => (v ? Number((v as string[])[1]) : -1)));
+          if (ports.size !== 1 || ports.has(before.port) || ports.has(-1)) return false;
+          after = { host: before.host, port: [...ports][0]! };
+          const node = servers.find((s) => s.port === after.port);
+          return node ? parseInfo(await node.with((c) => c.info('replication'))).role === 'master' : false;
+        },
+        30_000,
+        `failover of ${name}`,
+      );
       return after;
     },
     stop: stopAll,
@@ -421,12 +532,41 @@ async function startRedisNodeWithConfig(conf: string, dir: string, extra: string
 
 async function launchWithConfig(conf: string, dir: string, extra: string[]): Promise<RedisNode> {
   const port = await freePort();
-  const child = spawn('redis-server', [conf, ...extra, '--bind', LOOPBACK, '--port', String(port), '--dir', dir, '--loglevel', 'warning', '--logfile', join(dir, 'redis.log')], { stdio: 'ignore' });
-  const node: RedisNode = { host: LOOPBACK, port, dir, child, with: (fn) => control(node, fn), stop: () => stopChild(child) };
-  await waitUntil(async () => {
-    if (exited(child)) throw new Error(`redis-server ${conf} exited with ${child.exitCode}; see ${join(dir, 'redis.log')}`);
-    return ping(node);
-  }, 10_000, `redis ${extra.join(' ')} on ${port}`).catch((err: unknown) => {
+  const child = spawn(
+    'redis-server',
+    [
+      conf,
+      ...extra,
+      '--bind',
+      LOOPBACK,
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--loglevel',
+      'warning',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const node: RedisNode = {
+    host: LOOPBACK,
+    port,
+    dir,
+    child,
+    with: (fn) => control(node, fn),
+    stop: () => stopChild(child),
+  };
+  await waitUntil(
+    async () => {
+      if (exited(child))
+        throw new Error(`redis-server ${conf} exited with ${child.exitCode}; see ${join(dir, 'redis.log')}`);
+      return ping(node);
+    },
+    10_000,
+    `redis ${extra.join(' ')} on ${port}`,
+  ).catch((err: unknown) => {
     child.kill('SIGKILL');
     throw err;
   });

@@ -10,10 +10,28 @@
  */
 import { repoRoot } from './processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, tempDir, waitUntil, stopChild, alive, acceptsConnection } from './daemons.js';
+import {
+  freePort,
+  requireBinary,
+  tempDir,
+  waitUntil,
+  stopChild,
+  alive,
+  acceptsConnection,
+} from './daemons.js';
 import { startDnsStub, type DnsStub } from './dns-stub.js';
 import { childPids, procTitle } from './proc.js';
 
@@ -105,8 +123,6 @@ async function lockDbDir(db: string, timeoutMs: number): Promise<() => void> {
   return () => rmSync(lock, { recursive: true, force: true });
 }
 
-
-
 export interface StartRspamdOptions {
   /**
    * Also wait until the full hyperscan database is loaded (default true). Warm, it is loaded before the workers
@@ -176,13 +192,15 @@ async function launch(db: string, timeoutMs: number, options: StartRspamdOptions
   try {
     cpSync(FIXTURES, local, { recursive: true });
     if (options.milterProxy) writeFileSync(join(local, 'override.d/worker-proxy.inc'), MILTER_PROXY);
-    for (const [path, content] of Object.entries(options.extraFiles ?? {})) writeFileSync(join(local, path), content);
+    for (const [path, content] of Object.entries(options.extraFiles ?? {}))
+      writeFileSync(join(local, path), content);
     for (const d of [run, logs, db]) mkdirSync(d, { recursive: true });
     // Workers run as _rspamd: they must read the config and maps, and write run/log/db.
     chmodSync(dir, 0o755);
     const asRoot = process.getuid?.() === 0;
     const ids = asRoot ? userIds(RSPAMD_USER) : null;
-    if (asRoot && !ids) throw new Error(`rspamd as root needs the ${RSPAMD_USER} user (Debian package rspamd creates it)`);
+    if (asRoot && !ids)
+      throw new Error(`rspamd as root needs the ${RSPAMD_USER} user (Debian package rspamd creates it)`);
     if (ids) for (const d of [run, logs, db]) chownTree(d, ids);
     const out = openSync(stdoutFile, 'a');
     if (ids) chownSync(stdoutFile, ids.uid, ids.gid);
@@ -210,7 +228,9 @@ async function launch(db: string, timeoutMs: number, options: StartRspamdOptions
     await waitUntil(
       async () => {
         if (proc.exitCode !== null || proc.signalCode !== null) {
-          throw new Error(`rspamd exited (${proc.exitCode ?? proc.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`);
+          throw new Error(
+            `rspamd exited (${proc.exitCode ?? proc.signalCode}):\n${tail(stdoutFile)}\n${tail(logFile)}`,
+          );
         }
         if (!((await pong(url)) && (await pong(controllerUrl)))) return false;
         if (options.milterProxy && !(await acceptsConnection(proxy))) return false;
@@ -234,6 +254,8 @@ async function launch(db: string, timeoutMs: number, options: StartRspamdOptions
   } catch (err) {
     const detail = tail(logFile, 15);
     await cleanup();
-    throw err instanceof Error && !err.message.startsWith('rspamd exited') ? new Error(`${err.message}\n${detail}`) : err;
+    throw err instanceof Error && !err.message.startsWith('rspamd exited')
+      ? new Error(`${err.message}\n${detail}`)
+      : err;
   }
 }

@@ -4,8 +4,14 @@
  */
 import { crc32 } from 'node:zlib';
 
-export const EICAR = Buffer.from('WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=', 'base64').toString('latin1');
-export const GTUBE = Buffer.from('WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJFLVRFU1QtRU1BSUwqQy4zNFg=', 'base64').toString('latin1');
+export const EICAR = Buffer.from(
+  'WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=',
+  'base64',
+).toString('latin1');
+export const GTUBE = Buffer.from(
+  'WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJFLVRFU1QtRU1BSUwqQy4zNFg=',
+  'base64',
+).toString('latin1');
 
 export interface Headers {
   from?: string;
@@ -23,8 +29,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 /** RFC 5322 date-time in UTC, e.g. `Mon, 07 Dec 2026 11:02:03 +0000`. */
 export function rfc5322Date(d: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
+  return (
+    `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`
+  );
 }
 
 /** Header lines as [name, raw value] pairs, raw values as Stalwart sends them (leading space, trailing CRLF). */
@@ -60,8 +68,10 @@ export function clean(h: Headers = {}): Sample {
 
 /** A ~20 KB deterministic plain-text message, like the lab's clean-20k.eml. */
 export function clean20k(h: Headers = {}): Sample {
-  const words = ('the a team report build release customer invoice meeting project schedule review server network update budget ' +
-    'quarter plan design test result issue ticket deadline we will should please note that this next week monday friday').split(' ');
+  const words = (
+    'the a team report build release customer invoice meeting project schedule review server network update budget ' +
+    'quarter plan design test result issue ticket deadline we will should please note that this next week monday friday'
+  ).split(' ');
   let x = 12345;
   const lines: string[] = [];
   let line = '';
@@ -78,13 +88,23 @@ export function clean20k(h: Headers = {}): Sample {
   }
   lines.push(`${line}.`);
   return {
-    headers: [...headerPairs({ subject: 'Project status report, week 47', messageId: 'bench20k', ...h }), ['Content-Type', ' text/plain; charset=utf-8\r\n'], ['Content-Transfer-Encoding', ' 8bit\r\n']],
+    headers: [
+      ...headerPairs({ subject: 'Project status report, week 47', messageId: 'bench20k', ...h }),
+      ['Content-Type', ' text/plain; charset=utf-8\r\n'],
+      ['Content-Transfer-Encoding', ' 8bit\r\n'],
+    ],
     body: `${lines.join('\r\n')}\r\n\r\nRegards,\r\nAlice\r\n`,
   };
 }
 
 export function eicarInline(h: Headers = {}): Sample {
-  return { headers: [...headerPairs({ subject: 'test virus inline', messageId: 'eicar1', ...h }), ['Content-Type', ' text/plain; charset=us-ascii\r\n']], body: `${EICAR}\r\n` };
+  return {
+    headers: [
+      ...headerPairs({ subject: 'test virus inline', messageId: 'eicar1', ...h }),
+      ['Content-Type', ' text/plain; charset=us-ascii\r\n'],
+    ],
+    body: `${EICAR}\r\n`,
+  };
 }
 
 function base64Lines(data: Buffer): string {
@@ -93,7 +113,10 @@ function base64Lines(data: Buffer): string {
 
 function attachment(name: string, type: string, data: Buffer, h: Headers, messageId: string): Sample {
   return {
-    headers: [...headerPairs({ subject: `test ${name}`, messageId, ...h }), ['Content-Type', ' multipart/mixed; boundary="b1"\r\n']],
+    headers: [
+      ...headerPairs({ subject: `test ${name}`, messageId, ...h }),
+      ['Content-Type', ' multipart/mixed; boundary="b1"\r\n'],
+    ],
     body:
       '--b1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n' +
       `--b1\r\nContent-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
@@ -136,12 +159,21 @@ export function zip(name: string, data: Buffer): Buffer {
 }
 
 export function eicarZip(h: Headers = {}): Sample {
-  return attachment('invoice.zip', 'application/zip', zip('eicar.com', Buffer.from(EICAR, 'latin1')), h, 'eicar3');
+  return attachment(
+    'invoice.zip',
+    'application/zip',
+    zip('eicar.com', Buffer.from(EICAR, 'latin1')),
+    h,
+    'eicar3',
+  );
 }
 
 export function gtube(h: Headers = {}): Sample {
   return {
-    headers: [...headerPairs({ from: 'spammer@example.com', subject: 'GTUBE test', messageId: 'gtube1', ...h }), ['Content-Type', ' text/plain; charset=us-ascii\r\n']],
+    headers: [
+      ...headerPairs({ from: 'spammer@example.com', subject: 'GTUBE test', messageId: 'gtube1', ...h }),
+      ['Content-Type', ' text/plain; charset=us-ascii\r\n'],
+    ],
     body: `This is the GTUBE, the\r\n\tGeneric\r\n\tTest for\r\n\tUnsolicited\r\n\tBulk\r\n\tEmail\r\n\r\n${GTUBE}\r\n`,
   };
 }

@@ -47,7 +47,8 @@ export function sendMail(o: SmtpSend): Promise<string> {
       const p = reply();
       if (line !== undefined) sock.write(line);
       const r = await p;
-      if (!want.test(r)) throw new Error(`SMTP: ${typeof line === 'string' ? line.trim() : 'data'} → ${r.split('\n').pop()}`);
+      if (!want.test(r))
+        throw new Error(`SMTP: ${typeof line === 'string' ? line.trim() : 'data'} → ${r.split('\n').pop()}`);
       return r;
     };
     void (async () => {
@@ -58,7 +59,10 @@ export function sendMail(o: SmtpSend): Promise<string> {
       await step('DATA\r\n', /^354/);
       const text = Buffer.isBuffer(o.message) ? o.message.toString('latin1') : o.message;
       const body = text.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-      const final = await step(Buffer.from(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1'), /^250/);
+      const final = await step(
+        Buffer.from(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1'),
+        /^250/,
+      );
       done = true;
       sock.end('QUIT\r\n');
       resolve(final);

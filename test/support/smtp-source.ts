@@ -42,7 +42,21 @@ export function messageFile(dir: string, message: string): string {
 
 export function smtpSource(o: SmtpSourceOptions): Promise<SmtpSourceRun> {
   requireBinary('smtp-source', 'postfix');
-  const args = ['-s', String(o.sessions), '-m', String(o.messages), '-F', o.file, '-f', o.from ?? 'alice@example.org', '-t', o.to ?? 'bob@example.net', '-M', o.helo ?? 'load.test.invalid', `127.0.0.1:${o.port}`];
+  const args = [
+    '-s',
+    String(o.sessions),
+    '-m',
+    String(o.messages),
+    '-F',
+    o.file,
+    '-f',
+    o.from ?? 'alice@example.org',
+    '-t',
+    o.to ?? 'bob@example.net',
+    '-M',
+    o.helo ?? 'load.test.invalid',
+    `127.0.0.1:${o.port}`,
+  ];
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn('smtp-source', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,7 +6,17 @@
  */
 import { repoRoot } from './processes.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { freePort, requireBinary, talk, tempDir, waitUntil, stopChild } from './daemons.js';
 import { startDnsStub } from './dns-stub.js';
@@ -40,9 +50,10 @@ function readText(file: string): string {
   }
 }
 
-
 /** Starts a private spamd; resolves once `PING SPAMC/1.5` is answered with `PONG`. */
-export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs?: number } = {}): Promise<SpamdDaemon> {
+export async function startSpamd(
+  options: { maxChildren?: number; readyTimeoutMs?: number } = {},
+): Promise<SpamdDaemon> {
   requireBinary('spamd', 'spamd');
   const dns = await startDnsStub();
   const port = await freePort();
@@ -96,7 +107,9 @@ export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs
     await waitUntil(
       async () => {
         if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`spamd exited (${child.exitCode ?? child.signalCode}):\n${readText(stdoutFile)}\n${readText(logFile).slice(-2000)}`);
+          throw new Error(
+            `spamd exited (${child.exitCode ?? child.signalCode}):\n${readText(stdoutFile)}\n${readText(logFile).slice(-2000)}`,
+          );
         }
         return /PONG/.test(await talk({ port }, 'PING SPAMC/1.5\r\n\r\n', /PONG/));
       },
@@ -107,5 +120,12 @@ export async function startSpamd(options: { maxChildren?: number; readyTimeoutMs
     await cleanup();
     throw err;
   }
-  return { endpoint: `tcp://127.0.0.1:${port}`, port, socket, logFile, startMs: Date.now() - started, stop: cleanup };
+  return {
+    endpoint: `tcp://127.0.0.1:${port}`,
+    port,
+    socket,
+    logFile,
+    startMs: Date.now() - started,
+    stop: cleanup,
+  };
 }

@@ -6,9 +6,24 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { DEFAULT_SEVERITY, type Stage } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
-import { PoolRegistry, ResultCache, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
+import {
+  PoolRegistry,
+  ResultCache,
+  TransactionStore,
+  subscribePoolEvents,
+  subscribeResults,
+} from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
-import { ByteBudget, PoolWatcher, ResultWaiter, StagePipeline, type ByteBudgetLimits, type InlineCheck, type QuarantineKeeper, type ScannerRoute } from '@hookgate/pipeline';
+import {
+  ByteBudget,
+  PoolWatcher,
+  ResultWaiter,
+  StagePipeline,
+  type ByteBudgetLimits,
+  type InlineCheck,
+  type QuarantineKeeper,
+  type ScannerRoute,
+} from '@hookgate/pipeline';
 import { ScannerRuntime } from '@hookgate/scanner-runtime';
 import { DEFAULT_REPLIES, scannerPolicy } from '@hookgate/verdict';
 import type { Scanner } from '@hookgate/scanner-sdk';
@@ -21,7 +36,17 @@ export function policy(id: string, required: boolean, extra: Partial<ScannerPoli
 }
 
 export function budgets(ms: number, data = ms): Record<Stage, number> {
-  return { connect: ms, ehlo: ms, auth: ms, mail: ms, rcpt: ms, data, delivery: data, defer: data, dsn: data };
+  return {
+    connect: ms,
+    ehlo: ms,
+    auth: ms,
+    mail: ms,
+    rcpt: ms,
+    data,
+    delivery: data,
+    defer: data,
+    dsn: data,
+  };
 }
 
 export interface StackOptions {
@@ -66,7 +91,12 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const clients: RedisClient[] = [redis, queue, sub];
   for (const c of clients) c.on('error', () => undefined);
   await Promise.all(clients.map((c) => connectRedis(c)));
-  const store = new TransactionStore(redis, { prefix, ttlMs: 60_000, ...(o.feedEntries ? { feedEntries: o.feedEntries } : {}), ...(o.indexQueueIds ? { indexQueueIds: true } : {}) });
+  const store = new TransactionStore(redis, {
+    prefix,
+    ttlMs: 60_000,
+    ...(o.feedEntries ? { feedEntries: o.feedEntries } : {}),
+    ...(o.indexQueueIds ? { indexQueueIds: true } : {}),
+  });
   const producer = new ScanProducer(queue, { prefix });
   const waiter = new ResultWaiter();
   const instanceId = `test-${randomBytes(3).toString('hex')}`;
@@ -108,13 +138,20 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     for (const c of [workerRedis, workerStore]) c.on('error', () => undefined);
     await Promise.all([connectRedis(workerRedis), connectRedis(workerStore)]);
     runtime = new ScannerRuntime({
-      scanners: o.workers.map((scanner) => ({ scanner, concurrency: 4, ...(o.cache ? { cache: o.cache } : {}) })),
+      scanners: o.workers.map((scanner) => ({
+        scanner,
+        concurrency: 4,
+        ...(o.cache ? { cache: o.cache } : {}),
+      })),
       store: new TransactionStore(workerStore, { prefix, ttlMs: 60_000 }),
       cache: new ResultCache(workerStore, prefix),
       connection: workerRedis,
       queuePrefix: prefix,
       log: silentLog,
-      pools: { registry: new PoolRegistry(workerStore, prefix), workerId: `w-${randomBytes(3).toString('hex')}` },
+      pools: {
+        registry: new PoolRegistry(workerStore, prefix),
+        workerId: `w-${randomBytes(3).toString('hex')}`,
+      },
     });
     await runtime.start();
   }
@@ -132,7 +169,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       await pipeline.drain(2000);
       await unsubscribe();
       await producer.close();
-      await Promise.all([...clients, ...(workerRedis ? [workerRedis] : []), ...(workerStore ? [workerStore] : [])].map((c) => closeRedis(c)));
+      await Promise.all(
+        [...clients, ...(workerRedis ? [workerRedis] : []), ...(workerStore ? [workerStore] : [])].map((c) =>
+          closeRedis(c),
+        ),
+      );
     },
   };
 }

@@ -22,12 +22,22 @@ function client(s: Session, stage: string) {
     ip: s.clientIp ?? '203.0.113.45',
     port: s.clientPort ?? 40522,
     ptr: early ? null : 'mail.sender.example',
-    helo: early || stage === 'ehlo' ? (stage === 'ehlo' ? (s.helo ?? 'mail.sender.example') : null) : (s.helo ?? 'mail.sender.example'),
+    helo:
+      early || stage === 'ehlo'
+        ? stage === 'ehlo'
+          ? (s.helo ?? 'mail.sender.example')
+          : null
+        : (s.helo ?? 'mail.sender.example'),
     activeConnections: 1,
   };
 }
 
-export function stalwartRequest(stage: 'connect' | 'ehlo' | 'mail' | 'rcpt' | 'data', s: Session = {}, sample?: Sample, rcptCount?: number): Record<string, unknown> {
+export function stalwartRequest(
+  stage: 'connect' | 'ehlo' | 'mail' | 'rcpt' | 'data',
+  s: Session = {},
+  sample?: Sample,
+  rcptCount?: number,
+): Record<string, unknown> {
   const context: Record<string, unknown> = {
     stage,
     client: client(s, stage),
@@ -39,11 +49,15 @@ export function stalwartRequest(stage: 'connect' | 'ehlo' | 'mail' | 'rcpt' | 'd
   const rcpts = s.rcpts ?? ['bob@example.net'];
   const body: Record<string, unknown> = { context };
   if (stage === 'mail' || stage === 'rcpt' || stage === 'data') {
-    const to = stage === 'mail' ? [] : rcpts.slice(0, rcptCount ?? rcpts.length).map((address) => ({ address }));
+    const to =
+      stage === 'mail' ? [] : rcpts.slice(0, rcptCount ?? rcpts.length).map((address) => ({ address }));
     body.envelope = { from: { address: s.from ?? 'alice@example.org' }, to };
   }
   if (stage === 'data' && sample) {
-    const raw = Buffer.from(sample.headers.map(([n, v]) => `${n}:${v}`).join('') + '\r\n' + sample.body, 'utf8');
+    const raw = Buffer.from(
+      sample.headers.map(([n, v]) => `${n}:${v}`).join('') + '\r\n' + sample.body,
+      'utf8',
+    );
     body.message = { headers: sample.headers, contents: sample.body, size: raw.byteLength };
   }
   return body;

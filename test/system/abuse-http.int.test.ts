@@ -42,7 +42,13 @@ redis: { prefix: abh${++prefixN}x${process.pid} }
 stages: { deadlineMs: { connect: 3000, ehlo: 3000, mail: 3000, rcpt: 3000, data: 5000 } }
 limits: { maxBodyBytes: 65536${limits ? `, ${limits}` : ''} }
 `);
-  const env = { HOOKGATE_CONFIG: config, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_LISTEN: `127.0.0.1:${port}`, HOOKGATE_AUTH_TOKENS: `mta=${TOKEN}` };
+  const env = {
+    HOOKGATE_CONFIG: config,
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_LISTEN: `127.0.0.1:${port}`,
+    HOOKGATE_AUTH_TOKENS: `mta=${TOKEN}`,
+  };
   const p = await startHookgate(['all'], env, undefined, fileLimit === undefined ? {} : { fileLimit });
   running.push(p);
   return { p, port };
@@ -107,7 +113,10 @@ describe('slowloris: more slow sockets than the file limit', () => {
     for (let i = 0; i < 30; i++) {
       const virus = i % 5 === 4;
       const answers = [];
-      for (const req of transaction({ clientPort: 30000 + i }, virus ? eicarInline() : clean({ subject: `abuse ${i}` }))) {
+      for (const req of transaction(
+        { clientPort: 30000 + i },
+        virus ? eicarInline() : clean({ subject: `abuse ${i}` }),
+      )) {
         const r = await postStalwart(url, req, AUTH);
         expect(r.status).toBe(200);
         answers.push(r.body.action);
@@ -120,13 +129,20 @@ describe('slowloris: more slow sockets than the file limit', () => {
     const statuses = { ...body.statuses };
     for (const a of attacks) a.stop();
 
-    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => (i % 5 === 4 ? 'accept,accept,accept,accept,reject' : 'accept,accept,accept,accept,accept')));
+    expect(results).toEqual(
+      Array.from({ length: 30 }, (_, i) =>
+        i % 5 === 4 ? 'accept,accept,accept,accept,reject' : 'accept,accept,accept,accept,accept',
+      ),
+    );
     // The attack was real: far more connections than the file limit, refused with 401 and closed by the ingress.
     expect(opened).toBeGreaterThan(3 * FILE_LIMIT);
     expect(statuses['401']).toBeGreaterThan(FILE_LIMIT);
     expect(body.closedByServer + headers.closedByServer + idle.closedByServer).toBeGreaterThan(FILE_LIMIT);
     expect(peakFiles).toBeLessThan(FILE_LIMIT);
-    console.log(`slowloris: ${opened} attack connections (body ${body.opened}, headers ${headers.opened}, idle ${idle.opened}; 401s ${statuses['401']}), ` + `30/30 transactions answered, peak open files of the ingress ${peakFiles}/${FILE_LIMIT}`);
+    console.log(
+      `slowloris: ${opened} attack connections (body ${body.opened}, headers ${headers.opened}, idle ${idle.opened}; 401s ${statuses['401']}), ` +
+        `30/30 transactions answered, peak open files of the ingress ${peakFiles}/${FILE_LIMIT}`,
+    );
     // The ingress said what it did, in summary lines rather than one per socket.
     expect(p.stdout()).toMatch(/http connections closed by limits/);
   });
@@ -155,7 +171,9 @@ describe('timeouts', () => {
   it('answers 408 and closes an authenticated request whose body is slower than limits.minBodyBytesPerSec', async () => {
     const { port } = await hookgate('bodyTimeoutMs: 1000, minBodyBytesPerSec: 1000');
     const s = await rawSocket(port);
-    s.write(`POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n`);
+    s.write(
+      `POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n`,
+    );
     // 100 bytes/s: a tenth of the minimum rate.
     const timer = setInterval(() => s.write('x'.repeat(10)), 100);
     try {
@@ -171,8 +189,18 @@ describe('timeouts', () => {
   it('a body that takes longer than bodyTimeoutMs but comes faster than the minimum rate is served', async () => {
     const { port } = await hookgate('bodyTimeoutMs: 1000, minBodyBytesPerSec: 1000');
     const s = await rawSocket(port);
-    const body = JSON.stringify({ context: { stage: 'connect', client: { ip: '192.0.2.1', port: 1, ptr: null, helo: null, activeConnections: 1 }, server: { name: 'x', port: 25, ip: '192.0.2.2' }, protocol: { version: 1 } }, pad: 'p'.repeat(11_700) });
-    s.write(`POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    const body = JSON.stringify({
+      context: {
+        stage: 'connect',
+        client: { ip: '192.0.2.1', port: 1, ptr: null, helo: null, activeConnections: 1 },
+        server: { name: 'x', port: 25, ip: '192.0.2.2' },
+        protocol: { version: 1 },
+      },
+      pad: 'p'.repeat(11_700),
+    });
+    s.write(
+      `POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    );
     // About 6,000 bytes/s for 2 s: six times the minimum, twice bodyTimeoutMs.
     let at = 0;
     const timer = setInterval(() => {
@@ -193,7 +221,9 @@ describe('refused requests lose their connection', () => {
     const { port } = await hookgate('lingerMs: 1000');
     const s = await rawSocket(port);
     // Headers only: the 401 must not wait for the announced body.
-    s.write('POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n');
+    s.write(
+      'POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+    );
     await took(s.ended);
     expect(s.text()).toMatch(/^HTTP\/1\.1 401 /);
     expect(s.text()).toMatch(/\r\nconnection: close\r\n/i);
@@ -209,16 +239,22 @@ describe('refused requests lose their connection', () => {
   it('a client that asks `Expect: 100-continue` gets 401 or 413 instead of an invitation to send its body', async () => {
     const { port } = await hookgate('');
     const unauth = await rawSocket(port);
-    unauth.write('POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+    unauth.write(
+      'POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n',
+    );
     await took(unauth.ended);
     expect(unauth.text()).toMatch(/^HTTP\/1\.1 401 /);
     const big = await rawSocket(port);
-    big.write(`POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n`);
+    big.write(
+      `POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n`,
+    );
     await took(big.ended);
     expect(big.text()).toMatch(/^HTTP\/1\.1 413 /);
     // Within the limit and authenticated: invited.
     const ok = await rawSocket(port);
-    ok.write(`POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+    ok.write(
+      `POST /hooks/stalwart HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
+    );
     await expect.poll(() => ok.text(), { timeout: 5000 }).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
   });
 });

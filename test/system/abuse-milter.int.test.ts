@@ -35,7 +35,12 @@ milter: { ${milter} }
 
 beforeAll(async () => {
   [redis, clamd] = await Promise.all([startRedis(), startClamd()]);
-  worker = await startHookgate(['worker', '--scanners', 'clamav'], { HOOKGATE_CONFIG: config(''), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_METRICS_LISTEN: '127.0.0.1:0' });
+  worker = await startHookgate(['worker', '--scanners', 'clamav'], {
+    HOOKGATE_CONFIG: config(''),
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
+  });
 });
 afterEach(async () => {
   for (const a of attacks.splice(0)) a.stop();
@@ -54,7 +59,13 @@ async function milter(settings: string): Promise<{ p: HookgateProcess; port: num
   const port = await freePort();
   const p = await startHookgate(
     ['milter'],
-    { HOOKGATE_CONFIG: config(settings), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_METRICS_LISTEN: '127.0.0.1:0', HOOKGATE_MILTER_LISTEN: `127.0.0.1:${port}` },
+    {
+      HOOKGATE_CONFIG: config(settings),
+      HOOKGATE_REDIS_URL: redis.url,
+      HOOKGATE_CLAMD: clamd.tcp,
+      HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
+      HOOKGATE_MILTER_LISTEN: `127.0.0.1:${port}`,
+    },
     /milter listening on \S+/,
   );
   milters.push(p);
@@ -79,9 +90,16 @@ async function realSession(port: number, i: number): Promise<string> {
   clients.push(c);
   await c.negotiate();
   c.macros('C', { j: 'mx.test.invalid', '{daemon_addr}': '127.0.0.1', '{daemon_port}': '25' });
-  const steps = [await c.connect('client.example.org', `192.0.2.${(i % 250) + 1}`, 40000 + i), await c.helo('client.example.org'), await c.mail('alice@example.org'), await c.rcpt('bob@example.net')];
+  const steps = [
+    await c.connect('client.example.org', `192.0.2.${(i % 250) + 1}`, 40000 + i),
+    await c.helo('client.example.org'),
+    await c.mail('alice@example.org'),
+    await c.rcpt('bob@example.net'),
+  ];
   expect(steps.map(show)).toEqual([['c:'], ['c:'], ['c:'], ['c:']]);
-  const end = show(await c.message(toEml(i % 4 === 3 ? eicarInline() : clean({ subject: `milter abuse ${i}` }))));
+  const end = show(
+    await c.message(toEml(i % 4 === 3 ? eicarInline() : clean({ subject: `milter abuse ${i}` }))),
+  );
   // The connection stays open, as Postfix keeps one per SMTP session: each session holds its own place.
   return end.at(-1)!.startsWith('y:550 5.7.1 Virus found') ? 'reject' : end.join(' ');
 }
@@ -101,18 +119,22 @@ describe('2,000 idle connections that never negotiate', () => {
     // Each session (left open) took the place of one idle socket: 2,001 + 20 accepted, 2,000 held.
     await expect.poll(() => idle.closedByServer).toBe(21);
     expect(idle.open).toBe(IDLE + 1 - 21);
-    await expect.poll(() => p.stdout(), { timeout: 15_000 }).toMatch(/"evictedUnnegotiated":\d+.*milter connections closed or refused by limits/);
+    await expect
+      .poll(() => p.stdout(), { timeout: 15_000 })
+      .toMatch(/"evictedUnnegotiated":\d+.*milter connections closed or refused by limits/);
   });
 
   it('the same 2,000 sockets reopened as fast as they are closed: sessions are still served', async () => {
     const { port } = await milter('negotiationTimeoutMs: 300000');
     // Every socket closed to make room comes back at once and closes another: the listener churns throughout.
     const flood = await attack(port, true);
-    const results = await Promise.all(Array.from({ length: 4 }, async (_, k) => {
-      const mine: string[] = [];
-      for (let i = k; i < 20; i += 4) mine.push(await realSession(port, i));
-      return mine;
-    }));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, async (_, k) => {
+        const mine: string[] = [];
+        for (let i = k; i < 20; i += 4) mine.push(await realSession(port, i));
+        return mine;
+      }),
+    );
     expect(results.flat().sort()).toEqual(expected(20).sort());
     expect(flood.closedByServer).toBeGreaterThanOrEqual(20);
     expect(flood.opened).toBeGreaterThan(IDLE + 20);
@@ -136,9 +158,19 @@ describe('2,000 idle connections that never negotiate', () => {
     const idle = await attack(port, false);
     const before = idle.closedByServer;
     const mark = `ABUSE-MILTER-${process.pid}`;
-    const virus = await swaks({ port: postfix.ports.main!, from: 'alice@example.org', to: ['bob@example.net'], message: toEml(eicarInline()) });
+    const virus = await swaks({
+      port: postfix.ports.main!,
+      from: 'alice@example.org',
+      to: ['bob@example.net'],
+      message: toEml(eicarInline()),
+    });
     expect(virus.replies).toContainEqual(expect.stringMatching(/^550 5\.7\.1 Virus found: Test\.EICAR/));
-    const ok = await swaks({ port: postfix.ports.main!, from: 'alice@example.org', to: ['bob@example.net'], message: `${toEml(clean())}${mark}\r\n` });
+    const ok = await swaks({
+      port: postfix.ports.main!,
+      from: 'alice@example.org',
+      to: ['bob@example.net'],
+      message: `${toEml(clean())}${mark}\r\n`,
+    });
     expect(ok.replies).toContainEqual(expect.stringMatching(/^250 2\.0\.0 Ok: queued/));
     const delivered = await postfix.waitForDelivery((c) => c.includes(mark));
     expect(delivered.content).toMatch(/X-Virus-Scanned: hookgate \(ClamAV\)/);

@@ -19,8 +19,15 @@ let hg: HookgateProcess;
 
 beforeAll(async () => {
   [redis, clamd] = await Promise.all([startRedis(), startClamd()]);
-  const cfg = writeConfig(`redis: { prefix: dl }\nstages: { deadlineMs: { data: ${DATA_DEADLINE_MS} } }\nscanners: { dlp: { enabled: false } }\n`);
-  hg = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}` });
+  const cfg = writeConfig(
+    `redis: { prefix: dl }\nstages: { deadlineMs: { data: ${DATA_DEADLINE_MS} } }\nscanners: { dlp: { enabled: false } }\n`,
+  );
+  hg = await startHookgate(['all'], {
+    HOOKGATE_CONFIG: cfg,
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+  });
 });
 afterAll(async () => {
   await hg?.stop();
@@ -48,16 +55,29 @@ describe('answers under Redis faults and load', () => {
     const loop = async () => {
       while (running) {
         const i = n++;
-        const body = JSON.stringify(stalwartRequest('data', { clientPort: 20000 + (i % 40000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` }, clean20k({ messageId: `dl${i}` })));
+        const body = JSON.stringify(
+          stalwartRequest(
+            'data',
+            { clientPort: 20000 + (i % 40000), clientIp: `198.51.${(i >> 8) & 255}.${i & 255}` },
+            clean20k({ messageId: `dl${i}` }),
+          ),
+        );
         const t0 = performance.now();
         const sent = phase;
         const res = await post(body);
-        answers.push({ sent, phase, status: res.status, action: (/"action":"(\w+)"/.exec(res.text) ?? [])[1] ?? '?', ms: performance.now() - t0 });
+        answers.push({
+          sent,
+          phase,
+          status: res.status,
+          action: (/"action":"(\w+)"/.exec(res.text) ?? [])[1] ?? '?',
+          ms: performance.now() - t0,
+        });
       }
     };
     const loops = Array.from({ length: CONCURRENCY }, loop);
     const inPhase = (p: string) => answers.filter((a) => a.phase === p).length;
-    const waitFor = (p: string, count: number) => expect.poll(() => inPhase(p), { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(count);
+    const waitFor = (p: string, count: number) =>
+      expect.poll(() => inPhase(p), { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(count);
 
     await waitFor('steady', 200);
     // Each phase is named once its fault is in place: a request sent while Redis is still stopping is served
@@ -73,7 +93,12 @@ describe('answers under Redis faults and load', () => {
     await waitFor('stopped', 2 * CONCURRENCY);
     await redis.restart();
     phase = 'restarted';
-    await expect.poll(() => answers.filter((a) => a.phase === 'restarted' && a.action === 'accept').length, { timeout: 30_000, interval: 50 }).toBeGreaterThanOrEqual(100);
+    await expect
+      .poll(() => answers.filter((a) => a.phase === 'restarted' && a.action === 'accept').length, {
+        timeout: 30_000,
+        interval: 50,
+      })
+      .toBeGreaterThanOrEqual(100);
     running = false;
     await Promise.all(loops);
     agent.destroy();
@@ -83,10 +108,14 @@ describe('answers under Redis faults and load', () => {
     const late = answers.filter((a) => a.ms >= DATA_DEADLINE_MS);
     expect(late).toEqual([]);
     // A stalled or stopped Redis is a tempfail (clamav is required), never an accept without a scan.
-    const inFault = answers.filter((a) => a.sent === a.phase && (a.phase === 'stalled' || a.phase === 'stopped'));
+    const inFault = answers.filter(
+      (a) => a.sent === a.phase && (a.phase === 'stalled' || a.phase === 'stopped'),
+    );
     expect(inFault.length).toBeGreaterThan(0);
     expect(inFault.filter((a) => a.action === 'accept')).toEqual([]);
     const worst = Math.max(...answers.map((a) => a.ms));
-    console.info(`deadline faults: ${answers.length} answers, worst ${worst.toFixed(1)} ms for a ${DATA_DEADLINE_MS} ms deadline (margin ${(DATA_DEADLINE_MS - worst).toFixed(1)} ms); per phase ${JSON.stringify(Object.fromEntries(['steady', 'stalled', 'resumed', 'stopped', 'restarted'].map((p) => [p, inPhase(p)])))}`);
+    console.info(
+      `deadline faults: ${answers.length} answers, worst ${worst.toFixed(1)} ms for a ${DATA_DEADLINE_MS} ms deadline (margin ${(DATA_DEADLINE_MS - worst).toFixed(1)} ms); per phase ${JSON.stringify(Object.fromEntries(['steady', 'stalled', 'resumed', 'stopped', 'restarted'].map((p) => [p, inPhase(p)])))}`,
+    );
   }, 180_000);
 });

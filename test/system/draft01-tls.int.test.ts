@@ -9,7 +9,12 @@ import { startRedis, freePort, type RedisDaemon } from '../support/daemons.js';
 import { startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
 import { clean } from '../support/samples.js';
 import { makeTestPki, type TestPki } from '../support/draft01-pki.js';
-import { Draft01Client, draft01Request, draft01Transaction, type TlsClientOptions } from '../support/draft01-client.js';
+import {
+  Draft01Client,
+  draft01Request,
+  draft01Transaction,
+  type TlsClientOptions,
+} from '../support/draft01-client.js';
 
 let redis: RedisDaemon;
 let pki: TestPki;
@@ -54,18 +59,30 @@ afterAll(async () => {
 });
 
 function client(tls: TlsClientOptions, token?: string): Draft01Client {
-  const c = new Draft01Client({ baseUrl: url, tls, ...(token ? { token } : {}), serialization: 'cbor', backoffMs: 10 });
+  const c = new Draft01Client({
+    baseUrl: url,
+    tls,
+    ...(token ? { token } : {}),
+    serialization: 'cbor',
+    backoffMs: 10,
+  });
   clients.push(c);
   return c;
 }
 
-function handshake(opts: { minVersion?: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' }): Promise<string> {
+function handshake(opts: {
+  minVersion?: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock: TLSSocket = connect({ host: '127.0.0.1', port, ca: pki.ca.pem.cert, servername: 'localhost', ...opts }, () => {
-      const v = sock.getProtocol() ?? '';
-      sock.end();
-      resolve(v);
-    });
+    const sock: TLSSocket = connect(
+      { host: '127.0.0.1', port, ca: pki.ca.pem.cert, servername: 'localhost', ...opts },
+      () => {
+        const v = sock.getProtocol() ?? '';
+        sock.end();
+        resolve(v);
+      },
+    );
     sock.on('error', reject);
   });
 }
@@ -77,14 +94,25 @@ describe('HTTPS', () => {
     expect(await handshake({ minVersion: 'TLSv1.3' })).toBe('TLSv1.3');
     await expect(handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1' })).rejects.toThrow();
     // Plain HTTP on the TLS port gets nothing useful.
-    const plain = await fetch(`http://127.0.0.1:${port}/.well-known/mta-hooks`).then((r) => r.status, () => 'refused');
+    const plain = await fetch(`http://127.0.0.1:${port}/.well-known/mta-hooks`).then(
+      (r) => r.status,
+      () => 'refused',
+    );
     expect(plain).not.toBe(200);
   });
 
   it('discovery needs no credentials; a Bearer token alone still works (mTLS is optional)', async () => {
     const anon = client({ ca: pki.ca.pem.cert });
     expect((await anon.http('GET', '/.well-known/mta-hooks')).status).toBe(200);
-    expect((await anon.http('POST', '/mta-hooks/v1/registrations', { name: 'x', serialization: 'json', inbound: { stages: ['data'], properties: null } })).status).toBe(401);
+    expect(
+      (
+        await anon.http('POST', '/mta-hooks/v1/registrations', {
+          name: 'x',
+          serialization: 'json',
+          inbound: { stages: ['data'], properties: null },
+        })
+      ).status,
+    ).toBe(401);
     const bearer = client({ ca: pki.ca.pem.cert }, TOKEN);
     const reg = await bearer.register();
     expect(reg.status).toBe('active');
@@ -112,11 +140,18 @@ describe('mutual TLS', () => {
 
   it('certificate and token must name the same identity; an untrusted certificate counts for nothing', async () => {
     const both = client(mx1, TOKEN);
-    await expect(both.register()).rejects.toMatchObject({ answer: { status: 401, body: { error: { code: 'INVALID_CREDENTIALS' } } } });
+    await expect(both.register()).rejects.toMatchObject({
+      answer: { status: 401, body: { error: { code: 'INVALID_CREDENTIALS' } } },
+    });
     const rogue = client({ ca: pki.ca.pem.cert, cert: pki.rogue.pem.cert, key: pki.rogue.pem.key });
-    await expect(rogue.register()).rejects.toMatchObject({ answer: { status: 401, body: { error: { code: 'AUTHENTICATION_REQUIRED' } } } });
+    await expect(rogue.register()).rejects.toMatchObject({
+      answer: { status: 401, body: { error: { code: 'AUTHENTICATION_REQUIRED' } } },
+    });
     // The rogue certificate plus a valid token: the token decides.
-    const rogueWithToken = client({ ca: pki.ca.pem.cert, cert: pki.rogue.pem.cert, key: pki.rogue.pem.key }, TOKEN);
+    const rogueWithToken = client(
+      { ca: pki.ca.pem.cert, cert: pki.rogue.pem.cert, key: pki.rogue.pem.key },
+      TOKEN,
+    );
     expect((await rogueWithToken.register()).status).toBe('active');
     await rogueWithToken.deregister();
   });

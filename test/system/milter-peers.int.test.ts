@@ -22,7 +22,12 @@ let postfix: PostfixInstance;
 beforeAll(async () => {
   [clamd, rspamd] = await Promise.all([startClamd(), startRspamd({ milterProxy: true })]);
   clamavMilter = await startClamavMilter({ clamdPort: clamd.port });
-  postfix = await startPostfix({ listeners: [{ name: 'clamav', milters: clamavMilter.spec }, { name: 'rspamd', milters: rspamd.milterSpec! }] });
+  postfix = await startPostfix({
+    listeners: [
+      { name: 'clamav', milters: clamavMilter.spec },
+      { name: 'rspamd', milters: rspamd.milterSpec! },
+    ],
+  });
 });
 afterAll(async () => {
   await postfix?.stop();
@@ -37,7 +42,13 @@ function marked(sample: Sample): { text: string; mark: string } {
   return { text: `${toEml(sample)}${mark}\r\n`, mark };
 }
 
-const send = (listener: 'clamav' | 'rspamd', text: string) => swaks({ port: postfix.ports[listener]!, from: 'alice@example.org', to: ['bob@example.net'], message: text });
+const send = (listener: 'clamav' | 'rspamd', text: string) =>
+  swaks({
+    port: postfix.ports[listener]!,
+    from: 'alice@example.org',
+    to: ['bob@example.net'],
+    message: text,
+  });
 
 describe('Postfix → clamav-milter → clamd', () => {
   it('rejects EICAR at end of data with the signature name', async () => {
@@ -77,10 +88,19 @@ describe("the bench's load: smtp-source sending the 20 KB message file", () => {
       const file = messageFile(dir, toEml(clean20k({ messageId: 'peers-int' })));
       for (const listener of ['clamav', 'rspamd'] as const) {
         const r = await smtpSource({ port: postfix.ports[listener]!, sessions: 2, messages: 4, file });
-        expect({ listener, code: r.code, output: r.output.trim() }).toEqual({ listener, code: 0, output: '' });
+        expect({ listener, code: r.code, output: r.output.trim() }).toEqual({
+          listener,
+          code: 0,
+          output: '',
+        });
       }
       // smtp-sink writes as data arrives: a copy counts once its last line is there.
-      const copies = () => postfix.delivered().filter((m) => m.content.includes('<peers-int@lab.invalid>') && /Regards,\r?\nAlice/.test(m.content));
+      const copies = () =>
+        postfix
+          .delivered()
+          .filter(
+            (m) => m.content.includes('<peers-int@lab.invalid>') && /Regards,\r?\nAlice/.test(m.content),
+          );
       await waitUntil(() => copies().length === 8, 20_000, 'eight copies delivered');
       expect(copies()[0]!.content).toContain('Subject: Project status report, week 47');
     } finally {

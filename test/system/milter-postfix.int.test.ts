@@ -40,24 +40,49 @@ ${STAGES}
 scanners: { dlp: { enabled: false } }
 `;
 
-async function hookgate(args: string[], env: Record<string, string>, ready?: RegExp): Promise<HookgateProcess> {
+async function hookgate(
+  args: string[],
+  env: Record<string, string>,
+  ready?: RegExp,
+): Promise<HookgateProcess> {
   const p = await startHookgate(args, { HOOKGATE_METRICS_LISTEN: '127.0.0.1:0', ...env }, ready);
   processes.push(p);
   return p;
 }
 
 async function milter(env: Record<string, string>): Promise<string> {
-  const p = await hookgate(['milter'], { ...env, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' }, /milter listening on \S+/);
+  const p = await hookgate(
+    ['milter'],
+    { ...env, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' },
+    /milter listening on \S+/,
+  );
   return /\(Postfix: smtpd_milters = (\S+)\)/.exec(p.stderr())![1]!;
 }
 
 beforeAll(async () => {
   [redis, clamd, spamd] = await Promise.all([startRedis(), startClamd(), startSpamd()]);
-  const main = { HOOKGATE_CONFIG: writeConfig(MAIN), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_SPAMD: spamd.endpoint };
-  const outage = { HOOKGATE_CONFIG: writeConfig(OUTAGE), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: `tcp://127.0.0.1:${await freePort()}` };
-  await Promise.all([hookgate(['worker', '--scanners', 'clamav,spamd,dlp'], main), hookgate(['worker', '--scanners', 'clamav'], outage)]);
+  const main = {
+    HOOKGATE_CONFIG: writeConfig(MAIN),
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_SPAMD: spamd.endpoint,
+  };
+  const outage = {
+    HOOKGATE_CONFIG: writeConfig(OUTAGE),
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: `tcp://127.0.0.1:${await freePort()}`,
+  };
+  await Promise.all([
+    hookgate(['worker', '--scanners', 'clamav,spamd,dlp'], main),
+    hookgate(['worker', '--scanners', 'clamav'], outage),
+  ]);
   const [a, b] = await Promise.all([milter(main), milter(outage)]);
-  postfix = await startPostfix({ listeners: [{ name: 'main', milters: a }, { name: 'outage', milters: b }] });
+  postfix = await startPostfix({
+    listeners: [
+      { name: 'main', milters: a },
+      { name: 'outage', milters: b },
+    ],
+  });
 });
 afterAll(async () => {
   await postfix?.stop();
@@ -72,13 +97,18 @@ function marked(sample: Sample): { text: string; mark: string } {
   return { text: `${toEml(sample)}${mark}\r\n`, mark };
 }
 
-const send = (to: string[], text: string, from = 'alice@example.org', port = postfix.ports.main!) => swaks({ port, from, to, message: text });
+const send = (to: string[], text: string, from = 'alice@example.org', port = postfix.ports.main!) =>
+  swaks({ port, from, to, message: text });
 
 describe('Postfix 3.7 → hookgate milter', () => {
   it('rejects EICAR at end of data with hookgate reply text visible to the client', async () => {
     const r = await send(['bob@example.net'], marked(eicarInline()).text);
-    expect(r.replies).toContainEqual(expect.stringMatching(/^550 5\.7\.1 Virus found: Test\.EICAR-Body\.UNOFFICIAL/));
-    expect(postfix.maillog()).toMatch(/milter-reject: END-OF-MESSAGE from \S+: 5\.7\.1 Virus found: Test\.EICAR/);
+    expect(r.replies).toContainEqual(
+      expect.stringMatching(/^550 5\.7\.1 Virus found: Test\.EICAR-Body\.UNOFFICIAL/),
+    );
+    expect(postfix.maillog()).toMatch(
+      /milter-reject: END-OF-MESSAGE from \S+: 5\.7\.1 Virus found: Test\.EICAR/,
+    );
   });
 
   it('rejects GTUBE (spamd) at end of data', async () => {
@@ -99,11 +129,15 @@ describe('Postfix 3.7 → hookgate milter', () => {
 
   it('greylists per recipient at RCPT: a new triplet is deferred, a retry passes, a new recipient next to a known one is deferred alone', async () => {
     const first = await send(['known@grey.example'], marked(clean()).text, 'news@sender.example');
-    expect(first.replies).toContainEqual(expect.stringMatching(/^451 4\.7\.1 Greylisted, please try again in \d+ seconds$/));
+    expect(first.replies).toContainEqual(
+      expect.stringMatching(/^451 4\.7\.1 Greylisted, please try again in \d+ seconds$/),
+    );
     expect(first.replies.some((l) => l.startsWith('250 2.0.0 Ok: queued'))).toBe(false);
 
     const retry = marked(clean());
-    expect((await send(['known@grey.example'], retry.text, 'news@sender.example')).replies).toContainEqual(expect.stringMatching(/^250 2\.0\.0 Ok: queued/));
+    expect((await send(['known@grey.example'], retry.text, 'news@sender.example')).replies).toContainEqual(
+      expect.stringMatching(/^250 2\.0\.0 Ok: queued/),
+    );
     await postfix.waitForDelivery((c) => c.includes(retry.mark));
 
     const both = marked(clean());
@@ -117,15 +151,24 @@ describe('Postfix 3.7 → hookgate milter', () => {
 
   it('quarantine puts the message on Postfix hold (SMFIR_QUARANTINE)', async () => {
     const r = await send(['bob@example.net'], marked(eicarInline()).text, 'x@hold.example');
-    const queued = /^250 2\.0\.0 Ok: queued as (\S+)/.exec(r.replies.find((l) => l.startsWith('250 2.0.0 Ok: queued')) ?? '');
+    const queued = /^250 2\.0\.0 Ok: queued as (\S+)/.exec(
+      r.replies.find((l) => l.startsWith('250 2.0.0 Ok: queued')) ?? '',
+    );
     expect(queued).not.toBeNull();
     const id = queued![1]!;
     expect(postfix.queue().find((e) => e.queue_id === id)?.queue_name).toBe('hold');
-    expect(postfix.maillog()).toMatch(new RegExp(`${id}: milter-hold: END-OF-MESSAGE from \\S+: milter triggers HOLD action`));
+    expect(postfix.maillog()).toMatch(
+      new RegExp(`${id}: milter-hold: END-OF-MESSAGE from \\S+: milter triggers HOLD action`),
+    );
   });
 
   it('a scanner outage (clamd on a closed port) gives the configured tempfail at end of data', async () => {
-    const r = await send(['bob@example.net'], marked(clean()).text, 'alice@example.org', postfix.ports.outage!);
+    const r = await send(
+      ['bob@example.net'],
+      marked(clean()).text,
+      'alice@example.org',
+      postfix.ports.outage!,
+    );
     expect(r.replies).toContain('451 4.7.1 Temporary failure in content scanning, try again later');
   });
 });

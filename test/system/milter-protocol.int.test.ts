@@ -8,7 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { statSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { startRedis, startClamd, freePort, tempDir, type RedisDaemon, type ClamdDaemon } from '../support/daemons.js';
+import {
+  startRedis,
+  startClamd,
+  freePort,
+  tempDir,
+  type RedisDaemon,
+  type ClamdDaemon,
+} from '../support/daemons.js';
 import { startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
 import { MilterClient, packet, show } from '../support/milter-client.js';
 import { clean, eicarInline, toEml } from '../support/samples.js';
@@ -32,13 +39,22 @@ ${more}`);
 }
 
 async function startMilter(env: Record<string, string>): Promise<{ p: HookgateProcess; address: string }> {
-  const p = await startHookgate(['milter'], { HOOKGATE_METRICS_LISTEN: '127.0.0.1:0', HOOKGATE_LOG_LEVEL: 'info', ...env }, /milter listening on \S+/);
+  const p = await startHookgate(
+    ['milter'],
+    { HOOKGATE_METRICS_LISTEN: '127.0.0.1:0', HOOKGATE_LOG_LEVEL: 'info', ...env },
+    /milter listening on \S+/,
+  );
   return { p, address: /milter listening on (\S+)/.exec(p.stderr())![1]! };
 }
 
 beforeAll(async () => {
   [redis, clamd] = await Promise.all([startRedis(), startClamd()]);
-  const env = { HOOKGATE_CONFIG: config(PREFIX), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_METRICS_LISTEN: '127.0.0.1:0' };
+  const env = {
+    HOOKGATE_CONFIG: config(PREFIX),
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
+  };
   worker = await startHookgate(['worker', '--scanners', 'clamav'], env);
   port = await freePort();
   milter = (await startMilter({ ...env, HOOKGATE_MILTER_LISTEN: `127.0.0.1:${port}` })).p;
@@ -77,7 +93,10 @@ async function envelope(c: MilterClient, from: string, ...rcpts: string[]): Prom
 const SCANNED = 'h:X-Virus-Scanned| hookgate (ClamAV)';
 
 /** One HEADER packet per header line of `head` (no folded lines in the samples). */
-const headerPackets = (head: string) => head.split('\r\n').map((l) => packet('L', `${l.slice(0, l.indexOf(':'))}\0${l.slice(l.indexOf(':') + 1)}\0`));
+const headerPackets = (head: string) =>
+  head
+    .split('\r\n')
+    .map((l) => packet('L', `${l.slice(0, l.indexOf(':'))}\0${l.slice(l.indexOf(':') + 1)}\0`));
 
 /** The next `n` answers, in order. */
 async function answers(c: MilterClient, n: number) {
@@ -110,7 +129,13 @@ describe('framing', () => {
     const msg = toEml(eicarInline());
     const split = msg.indexOf('\r\n\r\n');
     const headers = headerPackets(msg.slice(0, split));
-    const stream = Buffer.concat([packet('T'), ...headers, packet('N'), packet('B', msg.slice(split + 4)), packet('E')]);
+    const stream = Buffer.concat([
+      packet('T'),
+      ...headers,
+      packet('N'),
+      packet('B', msg.slice(split + 4)),
+      packet('E'),
+    ]);
     for (const b of stream) {
       c.write(Buffer.from([b]));
       // Let each byte leave in its own segment.
@@ -123,13 +148,33 @@ describe('framing', () => {
 
   it('packets coalesced into one write are handled in order, each answered', async () => {
     const c = await session();
-    c.write(Buffer.concat([packet('D', 'M{auth_type}\0PLAIN\0'), packet('M', '<alice@example.org>\0'), packet('R', '<bob@example.net>\0'), packet('R', '<carol@example.net>\0')]));
+    c.write(
+      Buffer.concat([
+        packet('D', 'M{auth_type}\0PLAIN\0'),
+        packet('M', '<alice@example.org>\0'),
+        packet('R', '<bob@example.net>\0'),
+        packet('R', '<carol@example.net>\0'),
+      ]),
+    );
     expect(show(await answers(c, 3))).toEqual(['c:', 'c:', 'c:']);
     const msg = toEml(clean());
     const split = msg.indexOf('\r\n\r\n');
     const headers = headerPackets(msg.slice(0, split));
-    c.write(Buffer.concat([packet('T'), ...headers, packet('N'), packet('B', msg.slice(split + 4, split + 20)), packet('B', msg.slice(split + 20)), packet('E')]));
-    expect(show(await answers(c, headers.length + 5))).toEqual([...Array<string>(headers.length + 4).fill('c:'), SCANNED, 'a:']);
+    c.write(
+      Buffer.concat([
+        packet('T'),
+        ...headers,
+        packet('N'),
+        packet('B', msg.slice(split + 4, split + 20)),
+        packet('B', msg.slice(split + 20)),
+        packet('E'),
+      ]),
+    );
+    expect(show(await answers(c, headers.length + 5))).toEqual([
+      ...Array<string>(headers.length + 4).fill('c:'),
+      SCANNED,
+      'a:',
+    ]);
   });
 });
 
@@ -167,10 +212,17 @@ describe('a broken connection is closed and never affects another one', () => {
     expect(show(await healthy.message(toEml(clean())))).toEqual([SCANNED, 'a:']);
 
     const log = milter.stdout();
-    for (const code of ['FRAME_TOO_LARGE', 'MALFORMED', 'UNKNOWN_COMMAND', 'PROTOCOL']) expect(log).toContain(`HOOKGATE_ERR_MILTER_${code}`);
+    for (const code of ['FRAME_TOO_LARGE', 'MALFORMED', 'UNKNOWN_COMMAND', 'PROTOCOL'])
+      expect(log).toContain(`HOOKGATE_ERR_MILTER_${code}`);
     expect(log.match(/milter connection closed: protocol error/g)?.length).toBeGreaterThanOrEqual(6);
     // Never addresses, header values or body text in the logs.
-    for (const secret of ['bob@example.net', 'alice@example.org', 'Quarterly meeting', 'please find the notes']) expect(log).not.toContain(secret);
+    for (const secret of [
+      'bob@example.net',
+      'alice@example.org',
+      'Quarterly meeting',
+      'please find the notes',
+    ])
+      expect(log).not.toContain(secret);
   });
 });
 
@@ -178,7 +230,9 @@ describe('sessions', () => {
   const logKeys = async (r: Redis) => new Set(await r.keys(`${PREFIX}:*:log`));
   const newLogs = async (r: Redis, before: Set<string>) => {
     const keys = [...(await logKeys(r))].filter((k) => !before.has(k));
-    return Promise.all(keys.map(async (k) => (await r.lrange(k, 0, -1)).map((e) => e.split('|').slice(0, 2).join('|'))));
+    return Promise.all(
+      keys.map(async (k) => (await r.lrange(k, 0, -1)).map((e) => e.split('|').slice(0, 2).join('|'))),
+    );
   };
 
   it('abort needs no reply; several messages on one connection; checked transactions numbered in Redis', async () => {
@@ -193,7 +247,9 @@ describe('sessions', () => {
       c.abort();
       // No reply to ABORT: the next answer belongs to the next MAIL.
       await envelope(c, 'second@example.org', 'bob@example.net');
-      expect(show(await c.message(toEml(eicarInline())))).toEqual([expect.stringMatching(/^y:550 5\.7\.1 Virus found/)]);
+      expect(show(await c.message(toEml(eicarInline())))).toEqual([
+        expect.stringMatching(/^y:550 5\.7\.1 Virus found/),
+      ]);
       await envelope(c, 'third@example.org', 'bob@example.net', 'carol@example.net');
       expect(show(await c.message(toEml(clean())))).toEqual([SCANNED, 'a:']);
       c.quit();
@@ -216,7 +272,9 @@ describe('sessions', () => {
       c.quitNc();
       expect(show(await c.connect('other.example.org', '198.51.100.9', 50000))).toEqual(['c:']);
       await envelope(c, 'two@example.org', 'bob@example.net');
-      expect(show(await c.message(toEml(eicarInline())))).toEqual([expect.stringMatching(/^y:550 5\.7\.1 Virus found/)]);
+      expect(show(await c.message(toEml(eicarInline())))).toEqual([
+        expect.stringMatching(/^y:550 5\.7\.1 Virus found/),
+      ]);
       c.quit();
       await c.closed;
       const logs = (await newLogs(r, before)).sort((a, b) => a.length - b.length);
@@ -232,7 +290,12 @@ describe('listening and failing', () => {
   it('listens on a Unix socket with the configured mode (and no-reply steps) and removes it on exit', async () => {
     const dir = tempDir('milter-sock');
     const path = join(dir, 'milter.sock');
-    const { p, address } = await startMilter({ HOOKGATE_CONFIG: config(PREFIX, 'milter: { socketMode: "600", noReply: true }'), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_MILTER_LISTEN: `unix:${path}` });
+    const { p, address } = await startMilter({
+      HOOKGATE_CONFIG: config(PREFIX, 'milter: { socketMode: "600", noReply: true }'),
+      HOOKGATE_REDIS_URL: redis.url,
+      HOOKGATE_CLAMD: clamd.tcp,
+      HOOKGATE_MILTER_LISTEN: `unix:${path}`,
+    });
     extra.push(p);
     expect(address).toBe(`unix:${path}`);
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -251,7 +314,12 @@ describe('listening and failing', () => {
 
   it('no worker for a required scanner: tempfail at once, without waiting for the stage deadline (issue 11)', async () => {
     const prefix = `${PREFIX}nw`;
-    const { p, address } = await startMilter({ HOOKGATE_CONFIG: config(prefix), HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' });
+    const { p, address } = await startMilter({
+      HOOKGATE_CONFIG: config(prefix),
+      HOOKGATE_REDIS_URL: redis.url,
+      HOOKGATE_CLAMD: clamd.tcp,
+      HOOKGATE_MILTER_LISTEN: '127.0.0.1:0',
+    });
     extra.push(p);
     const c = await client({ port: portOf(address) });
     await c.negotiate();
@@ -259,7 +327,9 @@ describe('listening and failing', () => {
     await c.mail('a@example.org');
     await c.rcpt('b@example.net');
     const t0 = Date.now();
-    expect(show(await c.message(toEml(clean())))).toEqual(['y:451 4.7.1 Temporary failure in content scanning, try again later']);
+    expect(show(await c.message(toEml(clean())))).toEqual([
+      'y:451 4.7.1 Temporary failure in content scanning, try again later',
+    ]);
     // The pool is known to be empty: nothing waits for a worker that does not exist.
     expect(Date.now() - t0).toBeLessThan(DATA_DEADLINE_MS - 200);
   });
@@ -268,7 +338,12 @@ describe('listening and failing', () => {
     const own = await startRedis();
     let p: HookgateProcess | undefined;
     try {
-      const started = await startMilter({ HOOKGATE_CONFIG: config(`${PREFIX}rd`), HOOKGATE_REDIS_URL: own.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_MILTER_LISTEN: '127.0.0.1:0' });
+      const started = await startMilter({
+        HOOKGATE_CONFIG: config(`${PREFIX}rd`),
+        HOOKGATE_REDIS_URL: own.url,
+        HOOKGATE_CLAMD: clamd.tcp,
+        HOOKGATE_MILTER_LISTEN: '127.0.0.1:0',
+      });
       p = started.p;
       const address = started.address;
       await own.pause();
@@ -278,7 +353,9 @@ describe('listening and failing', () => {
       await c.mail('a@example.org');
       await c.rcpt('b@example.net');
       const t0 = Date.now();
-      expect(show(await c.message(toEml(clean())))).toEqual(['y:451 4.7.1 Temporary failure in content scanning, try again later']);
+      expect(show(await c.message(toEml(clean())))).toEqual([
+        'y:451 4.7.1 Temporary failure in content scanning, try again later',
+      ]);
       expect(Date.now() - t0).toBeLessThan(DATA_DEADLINE_MS + 1500);
     } finally {
       // Its Redis is gone: a graceful stop would only wait for closers that cannot finish.

@@ -47,7 +47,10 @@ let redis: LabRedis;
 let lb: LabBalancer;
 const clamds = new Map<string, LabClamd>();
 /** The hookgate process of each host, restartable. */
-const roles = new Map<string, { host: Host; args: string[]; env: Record<string, string>; proc?: NsProcess }>();
+const roles = new Map<
+  string,
+  { host: Host; args: string[]; env: Record<string, string>; proc?: NsProcess }
+>();
 const facts: Record<string, unknown> = {};
 
 async function startRole(name: string): Promise<NsProcess> {
@@ -77,19 +80,40 @@ stages:
 # Every data request really scans (no result cache), so the load exercises the queues.
 cache: { ttlMs: 0 }
 `);
-  const env = { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_AUTH_TOKENS: `stalwart=${TOKEN}` };
+  const env = {
+    HOOKGATE_CONFIG: cfg,
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_AUTH_TOKENS: `stalwart=${TOKEN}`,
+  };
   for (const h of clamav) {
     const c = labClamd(h);
     await c.start();
     clamds.set(h.name, c);
-    roles.set(h.name, { host: h, args: ['worker', '--scanners', 'clamav'], env: { ...env, HOOKGATE_CLAMD: c.endpoint } });
+    roles.set(h.name, {
+      host: h,
+      args: ['worker', '--scanners', 'clamav'],
+      env: { ...env, HOOKGATE_CLAMD: c.endpoint },
+    });
   }
   // Ingress and DLP workers see the same scanner config (clamav active), as every process must.
   const anyClamd = clamds.get('clamav-1')!.endpoint;
-  for (const h of dlp) roles.set(h.name, { host: h, args: ['worker', '--scanners', 'dlp'], env: { ...env, HOOKGATE_CLAMD: anyClamd } });
-  for (const h of ingress) roles.set(h.name, { host: h, args: ['ingress'], env: { ...env, HOOKGATE_CLAMD: anyClamd, HOOKGATE_LISTEN: `${h.ip}:8080` } });
+  for (const h of dlp)
+    roles.set(h.name, {
+      host: h,
+      args: ['worker', '--scanners', 'dlp'],
+      env: { ...env, HOOKGATE_CLAMD: anyClamd },
+    });
+  for (const h of ingress)
+    roles.set(h.name, {
+      host: h,
+      args: ['ingress'],
+      env: { ...env, HOOKGATE_CLAMD: anyClamd, HOOKGATE_LISTEN: `${h.ip}:8080` },
+    });
   await Promise.all([...roles.keys()].map(startRole));
-  lb = await startBalancer(hLb, ingress.map((h) => ({ name: h.name, ip: h.ip, port: 8080 })));
+  lb = await startBalancer(
+    hLb,
+    ingress.map((h) => ({ name: h.name, ip: h.ip, port: 8080 })),
+  );
   facts.setupMs = Date.now() - t0;
 }, 180_000);
 
@@ -110,7 +134,10 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const isReal = (a: Answer) => a.status === 200 && !/(missing|timeout|error)/.test(a.reason ?? '') && (!/; partial/.test(a.reason ?? '') || /^reject; by=clamav;.*reasons=clamav:virus:/.test(a.reason ?? ''));
+const isReal = (a: Answer) =>
+  a.status === 200 &&
+  !/(missing|timeout|error)/.test(a.reason ?? '') &&
+  (!/; partial/.test(a.reason ?? '') || /^reject; by=clamav;.*reasons=clamav:virus:/.test(a.reason ?? ''));
 const late = (a: Answer) => a.ms > DEADLINE[a.stage] + TRANSPORT_SLACK_MS;
 const dataOf = (xs: Answer[]) => xs.filter((a) => a.stage === 'data');
 
@@ -121,16 +148,19 @@ function summarize(answers: Answer[]): Record<string, unknown> {
       const all = answers.filter((a) => a.phase === p);
       const data = dataOf(all);
       const ms = data.map((a) => a.ms);
-      return [p, {
-        requests: all.length,
-        data: data.length,
-        realVerdicts: data.filter(isReal).length,
-        tempfail: data.filter((a) => a.reply === 451).length,
-        overStageDeadline: all.filter((a) => a.ms > DEADLINE[a.stage]).length,
-        dataP50Ms: Math.round(percentile(ms, 50)),
-        dataP99Ms: Math.round(percentile(ms, 99)),
-        maxMs: Math.round(Math.max(0, ...all.map((a) => a.ms))),
-      }];
+      return [
+        p,
+        {
+          requests: all.length,
+          data: data.length,
+          realVerdicts: data.filter(isReal).length,
+          tempfail: data.filter((a) => a.reply === 451).length,
+          overStageDeadline: all.filter((a) => a.ms > DEADLINE[a.stage]).length,
+          dataP50Ms: Math.round(percentile(ms, 50)),
+          dataP99Ms: Math.round(percentile(ms, 99)),
+          maxMs: Math.round(Math.max(0, ...all.map((a) => a.ms))),
+        },
+      ];
     }),
   );
 }
@@ -141,7 +171,9 @@ function expectSound(load: LoadGenerator): void {
   expect(answers.length).toBe(load.sent);
   expect(new Set(answers.map((a) => a.seq)).size).toBe(load.sent);
   expect(answers.filter((a) => a.error).map((a) => `${a.phase} ${a.stage}: ${a.error}`)).toEqual([]);
-  expect(answers.filter((a) => a.status !== 200).map((a) => `${a.phase} ${a.stage}: ${a.status}`)).toEqual([]);
+  expect(answers.filter((a) => a.status !== 200).map((a) => `${a.phase} ${a.stage}: ${a.status}`)).toEqual(
+    [],
+  );
   expect(answers.filter(late).map((a) => `${a.phase} ${a.stage} ${Math.round(a.ms)} ms`)).toEqual([]);
   const data = dataOf(answers);
   expect(data.filter((a) => a.virus && a.action === 'accept').length).toBe(0);
@@ -169,11 +201,17 @@ async function queueState(): Promise<Record<string, number>> {
   }
 }
 
-const drained = (q: Record<string, number>) => Object.entries(q).every(([k, v]) => k.endsWith('.failed') || v === 0);
+const drained = (q: Record<string, number>) =>
+  Object.entries(q).every(([k, v]) => k.endsWith('.failed') || v === 0);
 
 async function waitForData(load: LoadGenerator, count: number, real = false): Promise<void> {
   const from = load.answers.length;
-  await expect.poll(() => dataOf(load.answers.slice(from)).filter((a) => !real || isReal(a)).length, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(count);
+  await expect
+    .poll(() => dataOf(load.answers.slice(from)).filter((a) => !real || isReal(a)).length, {
+      timeout: 60_000,
+      interval: 100,
+    })
+    .toBeGreaterThanOrEqual(count);
 }
 
 function cpuTicks(pid: number | undefined): number {
@@ -188,35 +226,60 @@ function cpuTicks(pid: number | undefined): number {
 
 describe('multi-host on one machine (network namespaces)', () => {
   it('topology: each role on its own host, reachable only over the lab network', async () => {
-    expect([...lab.hosts.keys()].sort()).toEqual(['clamav-1', 'clamav-2', 'dlp-1', 'dlp-2', 'ingress-1', 'ingress-2', 'lb', 'redis']);
+    expect([...lab.hosts.keys()].sort()).toEqual([
+      'clamav-1',
+      'clamav-2',
+      'dlp-1',
+      'dlp-2',
+      'ingress-1',
+      'ingress-2',
+      'lb',
+      'redis',
+    ]);
     expect(await lb.servers()).toEqual({ 'ingress-1': 'UP', 'ingress-2': 'UP' });
-    const info = parseInfo(await (async () => {
-      const r = redis.client();
-      try {
-        return await r.info('persistence');
-      } finally {
-        r.disconnect();
-      }
-    })());
+    const info = parseInfo(
+      await (async () => {
+        const r = redis.client();
+        try {
+          return await r.info('persistence');
+        } finally {
+          r.disconnect();
+        }
+      })(),
+    );
     expect(info.aof_enabled).toBe('1');
   });
 
   it('measures Redis commands, bytes and CPU per stage request and role (capacity facts)', async () => {
-    const byIp = new Map<string, string>([...lab.hosts.values()].map((h) => [h.ip, h.name.replace(/-\d$/, '')]));
+    const byIp = new Map<string, string>(
+      [...lab.hosts.values()].map((h) => [h.ip, h.name.replace(/-\d$/, '')]),
+    );
     const K = 20;
     const runTransactions = async (portBase: number) => {
       const requests: { stage: LoadStage; reqId: string }[] = [];
       for (let i = 0; i < K; i++) {
-        const sample = i % 5 === 0 ? eicarInline({ messageId: `m${portBase + i}` }) : clean({ subject: `measure ${portBase + i}`, messageId: `mm${portBase + i}` });
-        for (const [s, body] of transaction({ clientIp: '203.0.113.60', clientPort: portBase + i }, sample).entries()) {
-          const res = await fetch(`${lb.url}/hooks/stalwart`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
+        const sample =
+          i % 5 === 0
+            ? eicarInline({ messageId: `m${portBase + i}` })
+            : clean({ subject: `measure ${portBase + i}`, messageId: `mm${portBase + i}` });
+        for (const [s, body] of transaction(
+          { clientIp: '203.0.113.60', clientPort: portBase + i },
+          sample,
+        ).entries()) {
+          const res = await fetch(`${lb.url}/hooks/stalwart`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+            body: JSON.stringify(body),
+          });
           expect(res.status).toBe(200);
           await res.text();
           requests.push({ stage: LOAD_STAGES[s]!, reqId: res.headers.get('x-hookgate-request-id') ?? '' });
         }
       }
       // The workers finish their side (job completion) after the answer: wait for the queues to be idle.
-      await expect.poll(async () => drained(await queueState()), { timeout: 10_000, interval: 50 }).toBe(true);
+      await expect
+        .poll(async () => drained(await queueState()), { timeout: 10_000, interval: 50 })
+        .toBe(true);
       return requests;
     };
 
@@ -224,13 +287,25 @@ describe('multi-host on one machine (network namespaces)', () => {
     await runTransactions(19000);
     // Pass 1, nothing else watching: commands (INFO commandstats), bytes and CPU per transaction.
     const r = redis.client();
-    const procs = { ...Object.fromEntries([...roles.entries()].map(([n, x]) => [n, x.proc?.child.pid])), redis: redis.proc.child.pid, haproxy: lb.proc.child.pid };
+    const procs = {
+      ...Object.fromEntries([...roles.entries()].map(([n, x]) => [n, x.proc?.child.pid])),
+      redis: redis.proc.child.pid,
+      haproxy: lb.proc.child.pid,
+    };
     const cpuNow = () => Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, cpuTicks(p)]));
-    const before = { stats: parseInfo(await r.info('stats')), cmds: parseCommandStats(await r.info('commandstats')), cpu: cpuNow() };
+    const before = {
+      stats: parseInfo(await r.info('stats')),
+      cmds: parseCommandStats(await r.info('commandstats')),
+      cpu: cpuNow(),
+    };
     const t0 = Date.now();
     await runTransactions(20000);
     facts.measurementSec = (Date.now() - t0) / 1000;
-    const after = { stats: parseInfo(await r.info('stats')), cmds: parseCommandStats(await r.info('commandstats')), cpu: cpuNow() };
+    const after = {
+      stats: parseInfo(await r.info('stats')),
+      cmds: parseCommandStats(await r.info('commandstats')),
+      cpu: cpuNow(),
+    };
     r.disconnect();
 
     // Pass 2, under MONITOR: which host sent what, for which stage request.
@@ -238,7 +313,9 @@ describe('multi-host on one machine (network namespaces)', () => {
     // Raw MONITOR lines; commands run inside a Lua script come as source "lua" right after their caller's EVAL*.
     type Line = { t: number; source: string; args: string[] };
     const lines: Line[] = [];
-    mon.on('monitor', (time: string, args: string[], source: string) => lines.push({ t: Number(time) * 1000, source, args: args.map(String) }));
+    mon.on('monitor', (time: string, args: string[], source: string) =>
+      lines.push({ t: Number(time) * 1000, source, args: args.map(String) }),
+    );
     const requests = await runTransactions(21000);
     mon.disconnect();
 
@@ -271,20 +348,47 @@ describe('multi-host on one machine (network namespaces)', () => {
         b[cmd] = (b[cmd] ?? 0) + 1 / K;
       }
     }
-    const round = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 100) / 100]));
-    const commandsPerStageRequest = Object.fromEntries(Object.entries(perStage).map(([st, roles_]) => [st, Object.fromEntries(Object.entries(roles_).map(([ro, c]) => [ro, { total: Math.round(Object.values(c).reduce((a, b) => a + b, 0) * 100) / 100, ...round(c) }]))]));
-    const cmdDelta = Object.fromEntries(Object.entries(after.cmds).map(([k, v]) => [k, (v - (before.cmds[k] ?? 0)) / K]).filter(([, v]) => (v as number) > 0));
+    const round = (o: Record<string, number>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+    const commandsPerStageRequest = Object.fromEntries(
+      Object.entries(perStage).map(([st, roles_]) => [
+        st,
+        Object.fromEntries(
+          Object.entries(roles_).map(([ro, c]) => [
+            ro,
+            { total: Math.round(Object.values(c).reduce((a, b) => a + b, 0) * 100) / 100, ...round(c) },
+          ]),
+        ),
+      ]),
+    );
+    const cmdDelta = Object.fromEntries(
+      Object.entries(after.cmds)
+        .map(([k, v]) => [k, (v - (before.cmds[k] ?? 0)) / K])
+        .filter(([, v]) => (v as number) > 0),
+    );
     const ticksPerSec = 100;
     facts.measurement = {
       transactions: K,
       note: 'sequential full 5-stage transactions (1 in 5 EICAR) through haproxy; per stage request and host role, from MONITOR; "(in script)" are commands run inside Lua scripts called by that role; unattributed = commands naming no request (mostly BullMQ job fetches), per transaction',
       commandsPerStageRequest,
-      unattributedPerTransaction: Object.fromEntries(Object.entries(background).map(([ro, c]) => [ro, round(c)])),
+      unattributedPerTransaction: Object.fromEntries(
+        Object.entries(background).map(([ro, c]) => [ro, round(c)]),
+      ),
       commandstatsPerTransaction: round(cmdDelta as Record<string, number>),
-      commandsPerTransaction: Math.round(Object.values(cmdDelta as Record<string, number>).reduce((a, b) => a + b, 0) * 10) / 10,
-      netInputBytesPerTransaction: Math.round((Number(after.stats.total_net_input_bytes) - Number(before.stats.total_net_input_bytes)) / K),
-      netOutputBytesPerTransaction: Math.round((Number(after.stats.total_net_output_bytes) - Number(before.stats.total_net_output_bytes)) / K),
-      cpuMsPerTransaction: Object.fromEntries(Object.keys(after.cpu).map((n) => [n, Math.round(((after.cpu[n]! - before.cpu[n]!) * 1000) / ticksPerSec / K * 10) / 10])),
+      commandsPerTransaction:
+        Math.round(Object.values(cmdDelta as Record<string, number>).reduce((a, b) => a + b, 0) * 10) / 10,
+      netInputBytesPerTransaction: Math.round(
+        (Number(after.stats.total_net_input_bytes) - Number(before.stats.total_net_input_bytes)) / K,
+      ),
+      netOutputBytesPerTransaction: Math.round(
+        (Number(after.stats.total_net_output_bytes) - Number(before.stats.total_net_output_bytes)) / K,
+      ),
+      cpuMsPerTransaction: Object.fromEntries(
+        Object.keys(after.cpu).map((n) => [
+          n,
+          Math.round((((after.cpu[n]! - before.cpu[n]!) * 1000) / ticksPerSec / K) * 10) / 10,
+        ]),
+      ),
     };
     console.info(`multihost capacity facts: ${JSON.stringify(facts.measurement)}`);
     // Only a stage where something is checked talks to Redis (issue 12): here data; the others are answered from memory.
@@ -292,7 +396,13 @@ describe('multi-host on one machine (network namespaces)', () => {
   });
 
   it('under steady load: a worker host killed, one unplugged, Redis restarted: every request answered once before its deadline, nothing stuck', async () => {
-    const load = new LoadGenerator({ url: lb.url, token: TOKEN, ratePerSec: RATE, virusEvery: 5, portBase: 1000 });
+    const load = new LoadGenerator({
+      url: lb.url,
+      token: TOKEN,
+      ratePerSec: RATE,
+      virusEvery: 5,
+      portBase: 1000,
+    });
     const timeline: Record<string, number> = {};
     const t0 = Date.now();
     const mark = (phase: string) => {
@@ -361,14 +471,31 @@ describe('multi-host on one machine (network namespaces)', () => {
     expect(fates.inQueue).toBe(0);
     // (One the hung worker had just given up on at its deadline may have its own timeout result already, and one
     // re-queued by the stalled-job check while its deadline was still ahead is scanned as usual.)
-    expect(Object.keys(fates.results).filter((f) => f !== 'skipped: started after its deadline' && f !== 'timeout' && f !== 'scanned')).toEqual([]);
+    expect(
+      Object.keys(fates.results).filter(
+        (f) => f !== 'skipped: started after its deadline' && f !== 'timeout' && f !== 'scanned',
+      ),
+    ).toEqual([]);
     expect(fates.results['skipped: started after its deadline'] ?? 0).toBeGreaterThan(0);
-    facts.disruptions = { ratePerSec: RATE, timelineMs: timeline, phases: summarize(load.answers), sent: load.sent, answered: load.answers.length, jobsOrphanedByKilledHost: fates };
+    facts.disruptions = {
+      ratePerSec: RATE,
+      timelineMs: timeline,
+      phases: summarize(load.answers),
+      sent: load.sent,
+      answered: load.answers.length,
+      jobsOrphanedByKilledHost: fates,
+    };
     console.info(`multihost disruptions: ${JSON.stringify(facts.disruptions)}`);
   }, 240_000);
 
   it('rolling restart of every ingress and worker process under load: zero connection errors seen by the client', async () => {
-    const load = new LoadGenerator({ url: lb.url, token: TOKEN, ratePerSec: RATE, virusEvery: 5, portBase: 9000 });
+    const load = new LoadGenerator({
+      url: lb.url,
+      token: TOKEN,
+      ratePerSec: RATE,
+      virusEvery: 5,
+      portBase: 9000,
+    });
     load.phase = 'rolling';
     load.start();
     await waitForData(load, 10);
@@ -378,7 +505,10 @@ describe('multi-host on one machine (network namespaces)', () => {
       load.phase = `restart ${name}`;
       const exitCode = await roles.get(name)!.proc!.stop('SIGTERM');
       await startRole(name);
-      if (name.startsWith('ingress')) await expect.poll(async () => (await lb.servers())[name], { timeout: 10_000, interval: 50 }).toBe('UP');
+      if (name.startsWith('ingress'))
+        await expect
+          .poll(async () => (await lb.servers())[name], { timeout: 10_000, interval: 50 })
+          .toBe('UP');
       restarts[name] = { exitCode, ms: Date.now() - t };
       load.phase = `after ${name}`;
       await waitForData(load, 5);
@@ -387,9 +517,19 @@ describe('multi-host on one machine (network namespaces)', () => {
     expect(Object.values(restarts).map((r) => r.exitCode)).toEqual([0, 0, 0, 0, 0, 0]);
     expectSound(load);
     // One replica of each pool stays up at every moment: every data answer is a real verdict.
-    expect(dataOf(load.answers).filter((a) => !isReal(a)).map((a) => `${a.phase}: ${a.reason}`)).toEqual([]);
+    expect(
+      dataOf(load.answers)
+        .filter((a) => !isReal(a))
+        .map((a) => `${a.phase}: ${a.reason}`),
+    ).toEqual([]);
     await expect.poll(async () => drained(await queueState()), { timeout: 30_000, interval: 200 }).toBe(true);
-    facts.rollingRestart = { ratePerSec: RATE, restarts, phases: summarize(load.answers), sent: load.sent, answered: load.answers.length };
+    facts.rollingRestart = {
+      ratePerSec: RATE,
+      restarts,
+      phases: summarize(load.answers),
+      sent: load.sent,
+      answered: load.answers.length,
+    };
     console.info(`multihost rolling restart: ${JSON.stringify(facts.rollingRestart)}`);
   }, 120_000);
 });
@@ -403,12 +543,17 @@ async function heldJobs(scanner: string, min: number): Promise<string[]> {
   try {
     let held: string[] = [];
     let previous = new Set<string>();
-    await expect.poll(async () => {
-      const now = await r.lrange(`${PREFIX}:{scan-${scanner}}:active`, 0, -1);
-      held = now.filter((id) => previous.has(id));
-      previous = new Set(now);
-      return held.length;
-    }, { timeout: 20_000, interval: 300 }).toBeGreaterThanOrEqual(min);
+    await expect
+      .poll(
+        async () => {
+          const now = await r.lrange(`${PREFIX}:{scan-${scanner}}:active`, 0, -1);
+          held = now.filter((id) => previous.has(id));
+          previous = new Set(now);
+          return held.length;
+        },
+        { timeout: 20_000, interval: 300 },
+      )
+      .toBeGreaterThanOrEqual(min);
     return held;
   } finally {
     r.disconnect();
@@ -425,7 +570,9 @@ async function sessionKeys(): Promise<string[]> {
 }
 
 /** What became of jobs that were active when the worker host was killed: gone from the queue, and their result. */
-async function jobFates(jobIds: string[]): Promise<{ jobs: number; inQueue: number; results: Record<string, number> }> {
+async function jobFates(
+  jobIds: string[],
+): Promise<{ jobs: number; inQueue: number; results: Record<string, number> }> {
   const r = redis.client();
   try {
     const results: Record<string, number> = {};
@@ -437,7 +584,14 @@ async function jobFates(jobIds: string[]): Promise<{ jobs: number; inQueue: numb
       const reqId = id.replace(/-clamav$/, '');
       const keys = await r.keys(`${PREFIX}:{*}:r:${reqId}`);
       const res = keys[0] ? await r.hget(keys[0], 'res:clamav') : null;
-      const fate = res === null ? 'no result' : /after its deadline/.test(res) ? 'skipped: started after its deadline' : /SCAN_TIMEOUT/.test(res) ? 'timeout' : 'scanned';
+      const fate =
+        res === null
+          ? 'no result'
+          : /after its deadline/.test(res)
+            ? 'skipped: started after its deadline'
+            : /SCAN_TIMEOUT/.test(res)
+              ? 'timeout'
+              : 'scanned';
       results[fate] = (results[fate] ?? 0) + 1;
     }
     return { jobs: jobIds.length, inQueue, results };

@@ -11,7 +11,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startClamd, startRedis, tempDir, type ClamdDaemon, type RedisDaemon } from '../support/daemons.js';
-import { repoRoot, startHookgate, writeConfig, postStalwart, type HookgateProcess } from '../support/processes.js';
+import {
+  repoRoot,
+  startHookgate,
+  writeConfig,
+  postStalwart,
+  type HookgateProcess,
+} from '../support/processes.js';
 import { startPostfix, type PostfixInstance } from '../support/postfix.js';
 import { stalwartRequest } from '../support/stalwart.js';
 import { swaks } from '../support/swaks.js';
@@ -62,13 +68,27 @@ beforeAll(async () => {
   };
   const all = await startHookgate(['all'], { ...env, HOOKGATE_LISTEN: '127.0.0.1:0' });
   processes.push(all);
-  processes.push(await startHookgate(['milter'], { ...env, HOOKGATE_MILTER_LISTEN: `127.0.0.1:${milterPort}` }, /milter listening on \S+/));
+  processes.push(
+    await startHookgate(
+      ['milter'],
+      { ...env, HOOKGATE_MILTER_LISTEN: `127.0.0.1:${milterPort}` },
+      /milter listening on \S+/,
+    ),
+  );
   url = all.url!;
   mkdirSync(SHOTS, { recursive: true });
   context = await chromium.launchPersistentContext(tempDir('chromium'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     viewport: { width: 1366, height: 860 },
   });
   page = context.pages()[0] ?? (await context.newPage());
@@ -91,7 +111,9 @@ function marked(from: string): { sample: Sample; mark: string } {
 }
 
 async function viaStalwart(sample: Sample, from: string, clientPort: number, queueId: string) {
-  return postStalwart(url, stalwartRequest('data', { clientPort, queueId, from }, sample), { authorization: `Bearer ${MTA_TOKEN}` });
+  return postStalwart(url, stalwartRequest('data', { clientPort, queueId, from }, sample), {
+    authorization: `Bearer ${MTA_TOKEN}`,
+  });
 }
 
 async function shot(name: string): Promise<void> {
@@ -114,7 +136,12 @@ describe('operator console in headless Chromium', () => {
 
   it('shows a rejected EICAR message appear in the live verdicts', async () => {
     await page.goto(`${url}/console/#verdicts`);
-    const res = await viaStalwart(marked('alice@example.org').sample, 'alice@example.org', 52001, 'QCONSOLE1');
+    const res = await viaStalwart(
+      marked('alice@example.org').sample,
+      'alice@example.org',
+      52001,
+      'QCONSOLE1',
+    );
     expect(res.body).toMatchObject({ action: 'reject', response: { status: 550 } });
     const row = page.locator('#v-rows tr', { has: page.locator('.action.reject') }).first();
     await row.waitFor({ timeout: 10_000 });
@@ -151,20 +178,33 @@ describe('operator console in headless Chromium', () => {
   it('releases a quarantined message (kept by the milter path) and Postfix delivers the kept bytes', async () => {
     // Postfix → hookgate milter: the virus from hold.example is refused with a reply naming the item.
     const { sample, mark } = marked('x@hold.example');
-    const r = await swaks({ port: postfix.ports.mx!, from: 'x@hold.example', to: ['bob@example.net'], message: toEml(sample) });
+    const r = await swaks({
+      port: postfix.ports.mx!,
+      from: 'x@hold.example',
+      to: ['bob@example.net'],
+      message: toEml(sample),
+    });
     const reply = r.replies.find((l) => l.startsWith('550'));
     expect(reply).toMatch(/^550 5\.7\.1 Message quarantined as [0-9a-z]{19}$/);
     const id = /as ([0-9a-z]{19})$/.exec(reply!)![1]!;
     expect(postfix.queue()).toEqual([]);
     // A second one through the Stalwart endpoint, to delete.
     const other = await viaStalwart(marked('y@hold.example').sample, 'y@hold.example', 52002, 'QCONSOLE2');
-    const otherId = /quarantined as ([0-9a-z]{19})/.exec(String((other.body.response as { message: string }).message))![1]!;
+    const otherId = /quarantined as ([0-9a-z]{19})/.exec(
+      String((other.body.response as { message: string }).message),
+    )![1]!;
 
     await page.goto(`${url}/console/#quarantine`);
     await page.waitForSelector(`#q-rows tr[data-id="${id}"]`);
     await page.waitForSelector(`#q-rows tr[data-id="${otherId}"]`);
     const kept = Buffer.from(
-      ((await (await fetch(`${url}/admin/quarantine/${id}?body=1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { message: { base64: string } }).message.base64,
+      (
+        (await (
+          await fetch(`${url}/admin/quarantine/${id}?body=1`, {
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          })
+        ).json()) as { message: { base64: string } }
+      ).message.base64,
       'base64',
     );
     await page.click(`#q-rows tr[data-id="${id}"]`);

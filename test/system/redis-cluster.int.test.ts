@@ -27,7 +27,11 @@ beforeAll(async () => {
   cluster = await startRedisCluster({ masters: 3 });
   // Ingress processes get the seeds from HOOKGATE_REDIS_CLUSTER, workers from `redis.cluster` in their config file;
   // one seed is enough for the workers: the client discovers the rest.
-  stack = await startCoreStack({ env: { HOOKGATE_REDIS_CLUSTER: cluster.seeds }, yaml: `cluster: ['${cluster.seeds.split(',')[0]}']` }, prefix, { queueShards: 3 });
+  stack = await startCoreStack(
+    { env: { HOOKGATE_REDIS_CLUSTER: cluster.seeds }, yaml: `cluster: ['${cluster.seeds.split(',')[0]}']` },
+    prefix,
+    { queueShards: 3 },
+  );
 });
 afterAll(async () => {
   await stack?.stop();
@@ -38,7 +42,9 @@ describe('Redis Cluster (3 masters): core flows through the built executable', (
   let transactions: HookAnswer[][] = [];
 
   it('starts against the cluster', () => {
-    expect(stack.ingresses[0]!.stderr()).toMatch(new RegExp(`redis: cluster ${cluster.seeds.replaceAll('.', '\\.')}`));
+    expect(stack.ingresses[0]!.stderr()).toMatch(
+      new RegExp(`redis: cluster ${cluster.seeds.replaceAll('.', '\\.')}`),
+    );
     expect(stack.workers[0]!.stderr()).toMatch(/redis: cluster 127\.0\.0\.1:\d+\n/);
   });
 
@@ -96,7 +102,9 @@ describe('Redis Cluster (3 masters): core flows through the built executable', (
     const sessions = await cluster.keysByNode(`${prefix}:{*}:s`);
     // Sessions on a master where no ingress channel lives got their results published to the channel's master.
     // (Two channels sit on at most two of the three masters; session ids are deterministic and cover all three.)
-    const elsewhere = [...sessions.entries()].filter(([port, keys]) => keys.length > 0 && !subscribedOn.includes(port));
+    const elsewhere = [...sessions.entries()].filter(
+      ([port, keys]) => keys.length > 0 && !subscribedOn.includes(port),
+    );
     expect(elsewhere.length).toBeGreaterThan(0);
     // Every notice went by SPUBLISH; classic PUBLISH carried only pool join/leave events (a handful).
     const stats = await cluster.commandStats();

@@ -18,7 +18,12 @@ beforeAll(async () => {
   [redis, clamd] = await Promise.all([startRedis(), startClamd()]);
   r = new Redis(redis.url);
   const cfg = writeConfig('redis: { prefix: mem }\nscanners: { dlp: { enabled: true } }\n');
-  hg = await startHookgate(['all'], { HOOKGATE_CONFIG: cfg, HOOKGATE_REDIS_URL: redis.url, HOOKGATE_CLAMD: clamd.tcp, HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}` });
+  hg = await startHookgate(['all'], {
+    HOOKGATE_CONFIG: cfg,
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_CLAMD: clamd.tcp,
+    HOOKGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+  });
 });
 afterAll(async () => {
   r?.disconnect();
@@ -31,9 +36,14 @@ const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await r.info('mem
 describe('Redis memory after answered mail', () => {
   it('returns to its baseline within a minute after 200 MB of answered messages; no message bytes are left', async () => {
     const MB = 1024 * 1024;
-    const message = (i: number) => ({ ...clean({ subject: `bulk ${i}`, messageId: `bulk${i}` }), body: `${'lorem ipsum dolor sit amet '.repeat(MB / 27)}\r\n` });
+    const message = (i: number) => ({
+      ...clean({ subject: `bulk ${i}`, messageId: `bulk${i}` }),
+      body: `${'lorem ipsum dolor sit amet '.repeat(MB / 27)}\r\n`,
+    });
     // One transaction first, so scripts, queues and pools exist in the baseline.
-    expect((await postStalwart(hg.url!, stalwartRequest('data', { clientPort: 40000 }, message(0)))).body.action).toBe('accept');
+    expect(
+      (await postStalwart(hg.url!, stalwartRequest('data', { clientPort: 40000 }, message(0)))).body.action,
+    ).toBe('accept');
     const baseline = await usedMemory();
 
     let peak = baseline;
@@ -41,7 +51,10 @@ describe('Redis memory after answered mail', () => {
     const sendAll = async () => {
       while (next <= 200) {
         const i = next++;
-        const res = await postStalwart(hg.url!, stalwartRequest('data', { clientPort: 40000 + i, clientIp: `198.51.100.${i % 250}` }, message(i)));
+        const res = await postStalwart(
+          hg.url!,
+          stalwartRequest('data', { clientPort: 40000 + i, clientIp: `198.51.100.${i % 250}` }, message(i)),
+        );
         expect(res.body.action).toBe('accept');
         peak = Math.max(peak, await usedMemory());
       }
@@ -49,8 +62,12 @@ describe('Redis memory after answered mail', () => {
     await Promise.all([sendAll(), sendAll(), sendAll(), sendAll()]);
 
     // What is left is the small per-transaction record (a few hundred bytes each), never the megabyte of bytes.
-    await expect.poll(async () => (await usedMemory()) - baseline, { timeout: 60_000, interval: 500 }).toBeLessThan(2 * MB);
+    await expect
+      .poll(async () => (await usedMemory()) - baseline, { timeout: 60_000, interval: 500 })
+      .toBeLessThan(2 * MB);
     expect(await r.keys('mem:{*}:m:*')).toEqual([]);
-    console.info(`redis used_memory: baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB during 200 × 1 MB, after ${((await usedMemory()) / MB).toFixed(1)} MB`);
+    console.info(
+      `redis used_memory: baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB during 200 × 1 MB, after ${((await usedMemory()) / MB).toFixed(1)} MB`,
+    );
   }, 180_000);
 });

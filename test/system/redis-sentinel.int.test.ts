@@ -5,7 +5,12 @@
  * verdicts from the new master.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisSentinel, parseInfo, type RedisNode, type RedisSentinel } from '../support/redis-topologies.js';
+import {
+  startRedisSentinel,
+  parseInfo,
+  type RedisNode,
+  type RedisSentinel,
+} from '../support/redis-topologies.js';
 import {
   DEADLINE_MS,
   flowAdminRecord,
@@ -36,7 +41,10 @@ const TRANSPORT_SLACK_MS = 1000;
 /** Names of the client connections a Redis server has now. */
 async function clientNames(node: RedisNode): Promise<string[]> {
   const list = String(await node.with((c) => c.client('LIST')));
-  return list.split('\n').map((l) => /\bname=(\S*)/.exec(l)?.[1] ?? '').filter(Boolean);
+  return list
+    .split('\n')
+    .map((l) => /\bname=(\S*)/.exec(l)?.[1] ?? '')
+    .filter(Boolean);
 }
 
 beforeAll(async () => {
@@ -59,7 +67,8 @@ describe('Redis Sentinel: core flows through the built executable', () => {
   let transactions: HookAnswer[][] = [];
 
   it('starts against the sentinels', () => {
-    for (const p of [...stack.ingresses, ...stack.workers]) expect(p.stderr()).toMatch(new RegExp(`redis: sentinel ${sentinel.name} via 127\\.0\\.0\\.1:\\d+,`));
+    for (const p of [...stack.ingresses, ...stack.workers])
+      expect(p.stderr()).toMatch(new RegExp(`redis: sentinel ${sentinel.name} via 127\\.0\\.0\\.1:\\d+,`));
   });
 
   it('full 5-stage transactions: EICAR rejected, clean accepted, results from worker processes reach the ingress', async () => {
@@ -93,7 +102,9 @@ describe('Redis Sentinel: core flows through the built executable', () => {
       },
     });
     const { answers, afterTxns } = load;
-    await expect.poll(() => answers.filter((x) => x.stage === 'data' && isRealVerdict(x.a)).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(6);
+    await expect
+      .poll(() => answers.filter((x) => x.stage === 'data' && isRealVerdict(x.a)).length, { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(6);
     load.enter('failover');
     const t0 = Date.now();
     const newMaster = await sentinel.failover();
@@ -102,27 +113,46 @@ describe('Redis Sentinel: core flows through the built executable', () => {
     expect(newNode.port).toBe(newMaster.port);
     expect(newNode.port).not.toBe(oldMaster.port);
     // Every hookgate connection (ingress store, producer, subscriber; worker store, BullMQ) moves to the new master.
-    const roles = ['hookgate-ingress-store', 'hookgate-ingress-queue', 'hookgate-ingress-sub', 'hookgate-worker-store', 'hookgate-worker-queue'];
-    await expect.poll(async () => {
-      const [on, off] = await Promise.all([clientNames(newNode), clientNames(oldMaster).catch(() => [])]);
-      return roles.every((r) => on.includes(r)) && !off.some((x) => x.startsWith('hookgate-'));
-    }, { timeout: 20_000, interval: 50 }).toBe(true);
+    const roles = [
+      'hookgate-ingress-store',
+      'hookgate-ingress-queue',
+      'hookgate-ingress-sub',
+      'hookgate-worker-store',
+      'hookgate-worker-queue',
+    ];
+    await expect
+      .poll(
+        async () => {
+          const [on, off] = await Promise.all([clientNames(newNode), clientNames(oldMaster).catch(() => [])]);
+          return roles.every((r) => on.includes(r)) && !off.some((x) => x.startsWith('hookgate-'));
+        },
+        { timeout: 20_000, interval: 50 },
+      )
+      .toBe(true);
     const movedMs = Date.now() - t0;
     const oldRoleWhenMoved = parseInfo(await oldMaster.with((c) => c.info('replication'))).role;
     // They moved on `+switch-master`, before Sentinel got round to demoting the old master (its next INFO, seconds
     // later): nothing was written to a master about to be resynced away.
     expect(oldRoleWhenMoved).toBe('master');
     load.enter('after');
-    await expect.poll(() => afterTxns.filter((t) => isRealVerdict(t[4]!)).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(9);
+    await expect
+      .poll(() => afterTxns.filter((t) => isRealVerdict(t[4]!)).length, { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(9);
     await load.stop();
 
     // Every request got exactly one HTTP 200 answer, before its stage deadline.
     expect(answers.every((x) => x.a.status === 200)).toBe(true);
-    const late = answers.filter((x) => x.a.ms > DEADLINE_MS[x.stage as keyof typeof DEADLINE_MS] + TRANSPORT_SLACK_MS);
+    const late = answers.filter(
+      (x) => x.a.ms > DEADLINE_MS[x.stage as keyof typeof DEADLINE_MS] + TRANSPORT_SLACK_MS,
+    );
     expect(late.map((x) => `${x.stage} ${Math.round(x.a.ms)} ms`)).toEqual([]);
     // Once the old master has rejoined as a replica (and resynced from the new one), what was written after the
     // switch is still there: every verdict record of those transactions is readable.
-    await expect.poll(async () => parseInfo(await newNode.with((c) => c.info('replication'))).connected_slaves, { timeout: 30_000 }).toBe('1');
+    await expect
+      .poll(async () => parseInfo(await newNode.with((c) => c.info('replication'))).connected_slaves, {
+        timeout: 30_000,
+      })
+      .toBe('1');
     for (const t of afterTxns.filter((x) => isRealVerdict(x[4]!))) {
       const rec = await adminRecord(stack.ingresses[0]!, t[4]!.txnId);
       expect(rec.status).toBe(200);
@@ -131,9 +161,16 @@ describe('Redis Sentinel: core flows through the built executable', () => {
     const summary = (p: LoadPhase) => {
       const d = answers.filter((x) => x.phase === p && x.stage === 'data');
       const ms = answers.filter((x) => x.phase === p).map((x) => x.a.ms);
-      return { data: d.length, real: d.filter((x) => isRealVerdict(x.a)).length, tempfail: d.filter((x) => x.a.body.response?.status === 451).length, maxMs: Math.round(Math.max(0, ...ms)) };
+      return {
+        data: d.length,
+        real: d.filter((x) => isRealVerdict(x.a)).length,
+        tempfail: d.filter((x) => x.a.body.response?.status === 451).length,
+        maxMs: Math.round(Math.max(0, ...ms)),
+      };
     };
-    console.info(`sentinel failover: ${JSON.stringify({ promotedMs, movedMs, oldRoleWhenMoved, before: summary('before'), failover: summary('failover'), after: summary('after') })}`);
+    console.info(
+      `sentinel failover: ${JSON.stringify({ promotedMs, movedMs, oldRoleWhenMoved, before: summary('before'), failover: summary('failover'), after: summary('after') })}`,
+    );
   });
 
   it('every process stops with exit code 0 after the failover', async () => {
@@ -145,7 +182,9 @@ describe('Redis Sentinel: core flows through the built executable', () => {
     // connections sit in "reconnecting". BullMQ's Worker.close() then waits for ever for its blocking connection to
     // end (ioredis never emits 'end' for a client disconnected while reconnecting); hookgate bounds the wait.
     const worker = await startHookgate(['worker', '--scanners', 'dlp'], {
-      HOOKGATE_CONFIG: writeConfig(`redis: { prefix: ${prefix} }\nstages: { deadlineMs: { connect: 1000, ehlo: 1000, auth: 1000, mail: 1000, rcpt: 1000, data: 2000, delivery: 2000, defer: 2000, dsn: 2000 } }\n`),
+      HOOKGATE_CONFIG: writeConfig(
+        `redis: { prefix: ${prefix} }\nstages: { deadlineMs: { connect: 1000, ehlo: 1000, auth: 1000, mail: 1000, rcpt: 1000, data: 2000, delivery: 2000, defer: 2000, dsn: 2000 } }\n`,
+      ),
       HOOKGATE_REDIS_SENTINELS: sentinel.seeds,
       HOOKGATE_REDIS_SENTINEL_NAME: sentinel.name,
       HOOKGATE_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,

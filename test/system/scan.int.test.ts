@@ -8,8 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startClamd, startRedis, freePort, tempDir, type ClamdDaemon, type RedisDaemon } from '../support/daemons.js';
-import { HOOKGATE_BIN, repoRoot, startHookgate, writeConfig, type HookgateProcess } from '../support/processes.js';
+import {
+  startClamd,
+  startRedis,
+  freePort,
+  tempDir,
+  type ClamdDaemon,
+  type RedisDaemon,
+} from '../support/daemons.js';
+import {
+  HOOKGATE_BIN,
+  repoRoot,
+  startHookgate,
+  writeConfig,
+  type HookgateProcess,
+} from '../support/processes.js';
 import { clean, eicarInline, toEml } from '../support/samples.js';
 
 let clamd: ClamdDaemon;
@@ -35,11 +48,23 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'clean'));
   writeFileSync(join(dir, 'mail', 'a-clean.eml'), toEml(clean({ subject: 'clean one' })));
   writeFileSync(join(dir, 'mail', 'b-virus.eml'), toEml(eicarInline()));
-  writeFileSync(join(dir, 'mail', 'Maildir', 'cur', '1700000000.M1P1.host:2,S'), toEml(clean({ subject: 'maildir' })));
+  writeFileSync(
+    join(dir, 'mail', 'Maildir', 'cur', '1700000000.M1P1.host:2,S'),
+    toEml(clean({ subject: 'maildir' })),
+  );
   writeFileSync(join(dir, 'mail', 'notes.txt'), 'not mail');
   // An mbox: two clean messages around a virus from hold.example (quarantined by the rule).
-  const mbox = [clean({ subject: 'mbox 1' }), eicarInline({ from: 'x@hold.example' }), clean({ subject: 'mbox 3' })]
-    .map((s) => `From sender@example.org Mon Dec  7 10:00:00 2026\n${toEml(s).replace(/\r\n/g, '\n').replace(/^From /gm, '>From ')}\n`)
+  const mbox = [
+    clean({ subject: 'mbox 1' }),
+    eicarInline({ from: 'x@hold.example' }),
+    clean({ subject: 'mbox 3' }),
+  ]
+    .map(
+      (s) =>
+        `From sender@example.org Mon Dec  7 10:00:00 2026\n${toEml(s)
+          .replace(/\r\n/g, '\n')
+          .replace(/^From /gm, '>From ')}\n`,
+    )
     .join('');
   writeFileSync(join(dir, 'mail', 'c-box.mbox'), mbox);
   copyFileSync(join(repoRoot(), 'test/fixtures/mbox/python-mailbox.mbox'), join(dir, 'clean', 'python.mbox'));
@@ -59,11 +84,20 @@ afterAll(async () => {
   await Promise.all([clamd?.stop(), redis?.stop()]);
 });
 
-function scan(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function scan(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [HOOKGATE_BIN, 'scan', ...args], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOOKGATE_CONFIG: writeConfig(CONFIG), HOOKGATE_CLAMD: clamd.tcp, ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOOKGATE_CONFIG: writeConfig(CONFIG),
+        HOOKGATE_CLAMD: clamd.tcp,
+        ...env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -81,26 +115,46 @@ describe('hookgate scan --local', () => {
     expect(r.code, r.stderr).toBe(1);
     const lines = r.stdout.split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^ACCEPT +mail\/a-clean\.eml +\d+ ms$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^REJECT +mail\/b-virus\.eml +550 5\.7\.1 Virus found: Test\.EICAR\S* +\[clamav:virus:Test\.EICAR\S*\]/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^REJECT +mail\/b-virus\.eml +550 5\.7\.1 Virus found: Test\.EICAR\S* +\[clamav:virus:Test\.EICAR\S*\]/,
+      ),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^ACCEPT +mail\/c-box\.mbox#1 /));
     expect(lines).toContainEqual(expect.stringMatching(/^QUARANTINE +mail\/c-box\.mbox#2 .*\[clamav:virus:/));
     expect(lines).toContainEqual(expect.stringMatching(/^ACCEPT +mail\/c-box\.mbox#3 /));
-    expect(lines).toContainEqual(expect.stringMatching(/^ACCEPT +mail\/Maildir\/cur\/1700000000\.M1P1\.host:2,S /));
-    expect(r.stdout).toMatch(/scanned 6 messages in [\d.]+ s \(1 file skipped: not \.eml, \.mbox or Maildir\)/);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^ACCEPT +mail\/Maildir\/cur\/1700000000\.M1P1\.host:2,S /),
+    );
+    expect(r.stdout).toMatch(
+      /scanned 6 messages in [\d.]+ s \(1 file skipped: not \.eml, \.mbox or Maildir\)/,
+    );
     expect(r.stdout).toMatch(/^ {2}accept +4$/m);
     expect(r.stdout).toMatch(/^ {2}reject +1$/m);
     expect(r.stdout).toMatch(/^ {2}quarantine +1$/m);
     expect(r.stdout).toMatch(/^ +2 +clamav:virus:Test\.EICAR/m);
-    expect(r.stdout).toMatch(/slowest scanners \(p50 \/ p95 \/ max\):\n {2}clamav +\d+ \/ \d+ \/ \d+ ms over 6/);
+    expect(r.stdout).toMatch(
+      /slowest scanners \(p50 \/ p95 \/ max\):\n {2}clamav +\d+ \/ \d+ \/ \d+ ms over 6/,
+    );
     expect(r.stderr).toMatch(/scanning in this process with: clamav, dlp/);
   });
 
   it('--json gives every message and the summary; exit 0 when all pass', async () => {
     const r = await scan(['--local', '--json', 'clean']);
     expect(r.code, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as { messages: { label: string; action: string; scanners: { id: string }[] }[]; summary: { messages: number; byAction: Record<string, number>; errors: number } };
-    expect(doc.messages.map((m) => m.label)).toEqual(['clean/one.eml', 'clean/python.mbox#1', 'clean/python.mbox#2', 'clean/python.mbox#3']);
-    expect(doc.messages.every((m) => m.action === 'accept' && m.scanners.some((s) => s.id === 'clamav'))).toBe(true);
+    const doc = JSON.parse(r.stdout) as {
+      messages: { label: string; action: string; scanners: { id: string }[] }[];
+      summary: { messages: number; byAction: Record<string, number>; errors: number };
+    };
+    expect(doc.messages.map((m) => m.label)).toEqual([
+      'clean/one.eml',
+      'clean/python.mbox#1',
+      'clean/python.mbox#2',
+      'clean/python.mbox#3',
+    ]);
+    expect(
+      doc.messages.every((m) => m.action === 'accept' && m.scanners.some((s) => s.id === 'clamav')),
+    ).toBe(true);
     expect(doc.summary).toMatchObject({ messages: 4, byAction: { accept: 4 }, errors: 0 });
   });
 
@@ -108,7 +162,11 @@ describe('hookgate scan --local', () => {
     const one = await scan(['--local', '-'], {}, toEml(eicarInline()));
     expect(one.code).toBe(1);
     expect(one.stdout).toMatch(/^REJECT +- /m);
-    const box = await scan(['--local', '-'], {}, `From a@b Mon Dec  7 10:00:00 2026\n${toEml(clean()).replace(/\r\n/g, '\n')}\nFrom a@b Mon Dec  7 10:00:01 2026\n${toEml(clean()).replace(/\r\n/g, '\n')}\n`);
+    const box = await scan(
+      ['--local', '-'],
+      {},
+      `From a@b Mon Dec  7 10:00:00 2026\n${toEml(clean()).replace(/\r\n/g, '\n')}\nFrom a@b Mon Dec  7 10:00:01 2026\n${toEml(clean()).replace(/\r\n/g, '\n')}\n`,
+    );
     expect(box.code).toBe(0);
     expect(box.stdout).toMatch(/^ACCEPT +-#1 [\s\S]*^ACCEPT +-#2 /m);
   });
@@ -123,8 +181,17 @@ describe('hookgate scan --local', () => {
   });
 
   it('draws a progress bar on a terminal and prints only what needs attention', () => {
-    const env = { ...process.env, HOOKGATE_CONFIG: writeConfig(CONFIG), HOOKGATE_CLAMD: clamd.tcp, COLUMNS: '100' };
-    const r = spawnSync('script', ['-qec', `${process.execPath} ${HOOKGATE_BIN} scan --local mail`, '/dev/null'], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+    const env = {
+      ...process.env,
+      HOOKGATE_CONFIG: writeConfig(CONFIG),
+      HOOKGATE_CLAMD: clamd.tcp,
+      COLUMNS: '100',
+    };
+    const r = spawnSync(
+      'script',
+      ['-qec', `${process.execPath} ${HOOKGATE_BIN} scan --local mail`, '/dev/null'],
+      { cwd: dir, env, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/\r\x1b\[2K\[#+ *\] +\d+% \d+ messages, \d+ refused, 0 errors/);
     expect(r.stdout).toMatch(/\[#{10,}\] 100% 6 messages, 2 refused, 0 errors/);
@@ -136,27 +203,46 @@ describe('hookgate scan --local', () => {
 
 describe('hookgate scan --url', () => {
   it('sends each message through a running hookgate with the MTA token; the admin token adds reasons and timings', async () => {
-    const r = await scan(['--url', hookgate.url!, 'mail'], { HOOKGATE_AUTH_TOKENS: `mta=${MTA_TOKEN}`, HOOKGATE_ADMIN_TOKENS: `ops=${ADMIN_TOKEN}` });
+    const r = await scan(['--url', hookgate.url!, 'mail'], {
+      HOOKGATE_AUTH_TOKENS: `mta=${MTA_TOKEN}`,
+      HOOKGATE_ADMIN_TOKENS: `ops=${ADMIN_TOKEN}`,
+    });
     expect(r.code, r.stderr + r.stdout).toBe(1);
-    expect(r.stdout).toMatch(/^REJECT +mail\/b-virus\.eml +550 5\.7\.1 Virus found: Test\.EICAR\S* +\[clamav:virus:/m);
+    expect(r.stdout).toMatch(
+      /^REJECT +mail\/b-virus\.eml +550 5\.7\.1 Virus found: Test\.EICAR\S* +\[clamav:virus:/m,
+    );
     // Kept in the running hookgate's quarantine: the reply names the item.
-    expect(r.stdout).toMatch(/^QUARANTINE +mail\/c-box\.mbox#2 +550 5\.7\.1 Message quarantined as [0-9a-z]{19} +\[clamav:virus:\S+\] +quarantine=[0-9a-z]{19} /m);
+    expect(r.stdout).toMatch(
+      /^QUARANTINE +mail\/c-box\.mbox#2 +550 5\.7\.1 Message quarantined as [0-9a-z]{19} +\[clamav:virus:\S+\] +quarantine=[0-9a-z]{19} /m,
+    );
     expect(r.stdout).toMatch(/slowest scanners[\s\S]*clamav +\d+ \/ \d+ \/ \d+ ms over 6/);
   });
 
   it('without credentials the ingress refuses (exit 2, naming the variables); an unreachable URL is exit 2', async () => {
     const denied = await scan(['--url', hookgate.url!, 'clean/one.eml']);
     expect(denied.code).toBe(2);
-    expect(denied.stdout).toMatch(/^ERROR +clean\/one\.eml +HTTP 401: authentication required \(set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC/m);
-    const down = await scan(['--url', `http://127.0.0.1:${await freePort()}`, 'clean/one.eml'], { HOOKGATE_AUTH_TOKENS: MTA_TOKEN });
+    expect(denied.stdout).toMatch(
+      /^ERROR +clean\/one\.eml +HTTP 401: authentication required \(set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC/m,
+    );
+    const down = await scan(['--url', `http://127.0.0.1:${await freePort()}`, 'clean/one.eml'], {
+      HOOKGATE_AUTH_TOKENS: MTA_TOKEN,
+    });
     expect(down.code).toBe(2);
-    expect(down.stdout).toMatch(/^ERROR +clean\/one\.eml +cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/m);
+    expect(down.stdout).toMatch(
+      /^ERROR +clean\/one\.eml +cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/m,
+    );
   });
 
   it('--json with only an MTA token: the answer without reasons', async () => {
-    const r = await scan(['--url', hookgate.url!, '--json', 'mail/b-virus.eml'], { HOOKGATE_AUTH_TOKENS: `mta=${MTA_TOKEN}` });
+    const r = await scan(['--url', hookgate.url!, '--json', 'mail/b-virus.eml'], {
+      HOOKGATE_AUTH_TOKENS: `mta=${MTA_TOKEN}`,
+    });
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as { messages: { action: string; reply: string; txnId: string }[] };
-    expect(doc.messages[0]).toMatchObject({ action: 'reject', reply: expect.stringMatching(/^550 5\.7\.1 Virus found/), txnId: expect.stringMatching(/\.\d+$/) });
+    expect(doc.messages[0]).toMatchObject({
+      action: 'reject',
+      reply: expect.stringMatching(/^550 5\.7\.1 Virus found/),
+      txnId: expect.stringMatching(/\.\d+$/),
+    });
   });
 });

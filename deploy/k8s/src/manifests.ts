@@ -32,7 +32,12 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import type { IHorizontalPodAutoscalerBehavior } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import type { INetworkPolicyEgressRule, INetworkPolicyIngressRule, INetworkPolicyPeer, INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1';
+import type {
+  INetworkPolicyEgressRule,
+  INetworkPolicyIngressRule,
+  INetworkPolicyPeer,
+  INetworkPolicyPort,
+} from 'kubernetes-models/networking.k8s.io/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import type { IScaleTriggers } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { shardLayout } from '@hookgate/queue/shards';
@@ -73,7 +78,13 @@ export type RedisSettings =
    * A managed Redis (or Redis Cluster) outside the namespace, reached through the `hookgate-redis` Secret:
    * `url` (standalone) or `cluster-nodes` (cluster), `address` (host:port, for KEDA; standalone) and `password`.
    */
-  | { kind: 'external'; topology: 'standalone' | 'cluster'; tls: boolean; egressCidrs: string[]; ports: number[] };
+  | {
+      kind: 'external';
+      topology: 'standalone' | 'cluster';
+      tls: boolean;
+      egressCidrs: string[];
+      ports: number[];
+    };
 
 export interface Overlay {
   name: string;
@@ -109,7 +120,10 @@ export interface Overlay {
 /** Keys each external Secret must hold, by Secret name (checked against every reference in the manifests). */
 export function externalSecretKeys(o: Overlay): Record<string, string[]> {
   if (o.secrets !== 'external') return {};
-  const redis = o.redis.kind === 'external' && o.redis.topology === 'cluster' ? ['cluster-nodes', 'password'] : ['url', 'address', 'password'];
+  const redis =
+    o.redis.kind === 'external' && o.redis.topology === 'cluster'
+      ? ['cluster-nodes', 'password']
+      : ['url', 'address', 'password'];
   return { 'hookgate-redis': redis, 'hookgate-auth': ['tokens'] };
 }
 
@@ -123,7 +137,16 @@ export const ENGINE_IMAGES = {
 } as const;
 
 /** Ports, as hookgate and the engines use them by default. */
-export const PORTS = { http: 8080, metrics: 9464, milter: 11332, clamd: 3310, rspamd: 11333, rspamdController: 11334, spamd: 783, redis: 6379 } as const;
+export const PORTS = {
+  http: 8080,
+  metrics: 9464,
+  milter: 11332,
+  clamd: 3310,
+  rspamd: 11333,
+  rspamdController: 11334,
+  spamd: 783,
+  redis: 6379,
+} as const;
 
 /** Label an MTA's pod and namespace with this (value "true") to let it reach the ingress and the milter. */
 export const MTA_LABEL = 'hookgate.io/mta';
@@ -174,7 +197,15 @@ export interface ConfigFacts {
 
 // Defaults of services/hookgate/src/config.ts, for keys the container config leaves out (the tests compare).
 const DEFAULT_DEADLINES_MS: Record<string, number> = {
-  connect: 5000, ehlo: 5000, auth: 5000, mail: 5000, rcpt: 5000, data: 20000, delivery: 20000, defer: 20000, dsn: 20000,
+  connect: 5000,
+  ehlo: 5000,
+  auth: 5000,
+  mail: 5000,
+  rcpt: 5000,
+  data: 20000,
+  delivery: 20000,
+  defer: 20000,
+  dsn: 20000,
 };
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_CLAMAV_MAX_STREAM_BYTES = 26_214_400;
@@ -187,12 +218,17 @@ const sub = (t: unknown, key: string): Tree => {
 
 export function configFacts(configYaml: string): ConfigFacts {
   const raw = (parseYaml(configYaml) ?? {}) as Tree;
-  const deadlines = { ...DEFAULT_DEADLINES_MS, ...(sub(sub(raw, 'stages'), 'deadlineMs') as Record<string, number>) };
+  const deadlines = {
+    ...DEFAULT_DEADLINES_MS,
+    ...(sub(sub(raw, 'stages'), 'deadlineMs') as Record<string, number>),
+  };
   const scanners = sub(raw, 'scanners');
   const concurrency = Object.fromEntries(
     WORKER_POOLS.map((p) => [p, Number(sub(scanners, p).concurrency ?? DEFAULT_CONCURRENCY)]),
   ) as Record<WorkerPool, number>;
-  const queueShards = Object.fromEntries(WORKER_POOLS.map((p) => [p, Number(sub(scanners, p).queueShards ?? 1)])) as Record<WorkerPool, number>;
+  const queueShards = Object.fromEntries(
+    WORKER_POOLS.map((p) => [p, Number(sub(scanners, p).queueShards ?? 1)]),
+  ) as Record<WorkerPool, number>;
   return {
     prefix: String(sub(raw, 'redis').prefix ?? 'hg'),
     longestDeadlineMs: Math.max(...Object.values(deadlines).map(Number)),
@@ -207,7 +243,12 @@ export function configFacts(configYaml: string): ConfigFacts {
  * `<prefix>:{scan-<scanner>[.<k>]}:<list>`: BullMQ's keys for each shard of a scanner's queue (libs/queue:
  * hash-tagged queue names; one shard is `{scan-<scanner>}`).
  */
-export function queueListKeys(prefix: string, scanner: string, list: 'wait' | 'active', shards = 1): string[] {
+export function queueListKeys(
+  prefix: string,
+  scanner: string,
+  list: 'wait' | 'active',
+  shards = 1,
+): string[] {
   return shardLayout(`scan-${scanner}`, shards).names.map((n) => `${prefix}:{${n}}:${list}`);
 }
 
@@ -238,7 +279,14 @@ function resources(r: Resources): IResourceRequirements {
 }
 
 function podSecurity(uid: number, gid = uid, extra: Partial<IPodSecurityContext> = {}): IPodSecurityContext {
-  return { runAsNonRoot: true, runAsUser: uid, runAsGroup: gid, fsGroup: gid, seccompProfile: { type: 'RuntimeDefault' }, ...extra };
+  return {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: gid,
+    fsGroup: gid,
+    seccompProfile: { type: 'RuntimeDefault' },
+    ...extra,
+  };
 }
 
 const CONTAINER_SECURITY: ISecurityContext = {
@@ -247,8 +295,16 @@ const CONTAINER_SECURITY: ISecurityContext = {
   capabilities: { drop: ['ALL'] },
 };
 
-const httpProbe = (path: string, port: string, more: Partial<IProbe>): IProbe => ({ httpGet: { path, port }, timeoutSeconds: 2, ...more });
-const tcpProbe = (port: string, more: Partial<IProbe>): IProbe => ({ tcpSocket: { port }, timeoutSeconds: 2, ...more });
+const httpProbe = (path: string, port: string, more: Partial<IProbe>): IProbe => ({
+  httpGet: { path, port },
+  timeoutSeconds: 2,
+  ...more,
+});
+const tcpProbe = (port: string, more: Partial<IProbe>): IProbe => ({
+  tcpSocket: { port },
+  timeoutSeconds: 2,
+  ...more,
+});
 
 function spread(o: Overlay, match: Record<string, string>): ITopologySpreadConstraint[] | undefined {
   if (!o.spread) return undefined;
@@ -264,7 +320,12 @@ function spread(o: Overlay, match: Record<string, string>): ITopologySpreadConst
 const emptyDir = (name: string, sizeLimit: string): IVolume => ({ name, emptyDir: { sizeLimit } });
 const secretRef = (name: string, key: string): IEnvVar['valueFrom'] => ({ secretKeyRef: { name, key } });
 
-function pdb(o: Overlay, name: string, match: Record<string, string>, lbls: Record<string, string>): PodDisruptionBudget {
+function pdb(
+  o: Overlay,
+  name: string,
+  match: Record<string, string>,
+  lbls: Record<string, string>,
+): PodDisruptionBudget {
   return new PodDisruptionBudget({
     metadata: { name, namespace: o.namespace, labels: lbls },
     // maxUnavailable (not minAvailable) so a node drain proceeds at any replica count; AlwaysAllow lets a drain
@@ -274,18 +335,41 @@ function pdb(o: Overlay, name: string, match: Record<string, string>, lbls: Reco
 }
 
 const HPA_BEHAVIOR: IHorizontalPodAutoscalerBehavior = {
-  scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 30 }, { type: 'Pods', value: 4, periodSeconds: 30 }] },
-  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Min', policies: [{ type: 'Percent', value: 25, periodSeconds: 60 }] },
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Percent', value: 100, periodSeconds: 30 },
+      { type: 'Pods', value: 4, periodSeconds: 30 },
+    ],
+  },
+  scaleDown: {
+    stabilizationWindowSeconds: 300,
+    selectPolicy: 'Min',
+    policies: [{ type: 'Percent', value: 25, periodSeconds: 60 }],
+  },
 };
 
-function cpuHpa(o: Overlay, name: string, lbls: Record<string, string>, min: number, max: number, target: number): HorizontalPodAutoscaler {
+function cpuHpa(
+  o: Overlay,
+  name: string,
+  lbls: Record<string, string>,
+  min: number,
+  max: number,
+  target: number,
+): HorizontalPodAutoscaler {
   return new HorizontalPodAutoscaler({
     metadata: { name, namespace: o.namespace, labels: lbls },
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
       minReplicas: min,
       maxReplicas: max,
-      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: target } } }],
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: target } },
+        },
+      ],
       behavior: HPA_BEHAVIOR,
     },
   });
@@ -330,14 +414,22 @@ function hookgateDeployment(o: Overlay, inputs: RenderInputs, facts: ConfigFacts
     { name: 'HOOKGATE_REDIS_PASSWORD_FILE', value: `${SECRETS_DIR}/redis-password` },
     ...(s.authTokens ? [{ name: 'HOOKGATE_AUTH_TOKENS_FILE', value: `${SECRETS_DIR}/auth-tokens` }] : []),
     ...s.extraEnv,
-    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: `http://${o.otel.service}.${o.otel.namespace}.svc:${o.otel.port}` },
+    {
+      name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      value: `http://${o.otel.service}.${o.otel.namespace}.svc:${o.otel.port}`,
+    },
     // Metrics are scraped from /metrics; traces go over OTLP.
     { name: 'OTEL_METRICS_EXPORTER', value: 'none' },
-    { name: 'OTEL_RESOURCE_ATTRIBUTES', value: `k8s.namespace.name=$(K8S_NAMESPACE),k8s.pod.name=$(K8S_POD_NAME),deployment.environment.name=${o.name}` },
+    {
+      name: 'OTEL_RESOURCE_ATTRIBUTES',
+      value: `k8s.namespace.name=$(K8S_NAMESPACE),k8s.pod.name=$(K8S_POD_NAME),deployment.environment.name=${o.name}`,
+    },
   ];
   const secretSources = [
     { secret: { name: 'hookgate-redis', items: [{ key: 'password', path: 'redis-password' }] } },
-    ...(s.authTokens ? [{ secret: { name: 'hookgate-auth', items: [{ key: 'tokens', path: 'auth-tokens' }] } }] : []),
+    ...(s.authTokens
+      ? [{ secret: { name: 'hookgate-auth', items: [{ key: 'tokens', path: 'auth-tokens' }] } }]
+      : []),
   ];
   const volumes: IVolume[] = [
     { name: 'config', configMap: { name: 'hookgate-config' } },
@@ -397,7 +489,12 @@ function hookgateDeployment(o: Overlay, inputs: RenderInputs, facts: ConfigFacts
   });
 }
 
-function frontend(o: Overlay, inputs: RenderInputs, facts: ConfigFacts, role: 'ingress' | 'milter'): ManifestFile {
+function frontend(
+  o: Overlay,
+  inputs: RenderInputs,
+  facts: ConfigFacts,
+  role: 'ingress' | 'milter',
+): ManifestFile {
   const settings = o[role];
   const name = `hookgate-${role}`;
   const lbls = labels('hookgate', role, inputs.version);
@@ -426,12 +523,21 @@ function frontend(o: Overlay, inputs: RenderInputs, facts: ConfigFacts, role: 'i
     spec: {
       type: 'ClusterIP',
       selector: match,
-      ports: [role === 'ingress' ? { name: 'http', port: PORTS.http, targetPort: 'http', protocol: 'TCP' } : { name: 'milter', port: PORTS.milter, targetPort: 'milter', protocol: 'TCP' }],
+      ports: [
+        role === 'ingress'
+          ? { name: 'http', port: PORTS.http, targetPort: 'http', protocol: 'TCP' }
+          : { name: 'milter', port: PORTS.milter, targetPort: 'milter', protocol: 'TCP' },
+      ],
     },
   });
   return {
     file: `${role}.yaml`,
-    objects: [deployment, service, pdb(o, name, match, lbls), cpuHpa(o, name, lbls, settings.replicas.min, settings.replicas.max, settings.cpuTarget)],
+    objects: [
+      deployment,
+      service,
+      pdb(o, name, match, lbls),
+      cpuHpa(o, name, lbls, settings.replicas.min, settings.replicas.max, settings.cpuTarget),
+    ],
   };
 }
 
@@ -459,20 +565,42 @@ function kedaTrigger(o: Overlay, name: string, listName: string, target: number)
  * (it takes the largest of its metrics), so KEDA does: one trigger per list, combined by a scaling-modifiers
  * formula into one metric, `max(Σ wait, Σ active × backlog/inFlight)` against the backlog target.
  */
-function queueTriggers(o: Overlay, facts: ConfigFacts, pool: WorkerPool, backlog: number, inFlight: number): { advanced: object; triggers: IScaleTriggers[] } {
+function queueTriggers(
+  o: Overlay,
+  facts: ConfigFacts,
+  pool: WorkerPool,
+  backlog: number,
+  inFlight: number,
+): { advanced: object; triggers: IScaleTriggers[] } {
   const hpa = { horizontalPodAutoscalerConfig: { behavior: HPA_BEHAVIOR } };
   const shards = facts.queueShards[pool];
   const waiting = queueListKeys(facts.prefix, pool, 'wait', shards);
   const active = queueListKeys(facts.prefix, pool, 'active', shards);
   if (shards === 1) {
-    return { advanced: hpa, triggers: [kedaTrigger(o, 'backlog', waiting[0]!, backlog), kedaTrigger(o, 'in-flight', active[0]!, inFlight)] };
+    return {
+      advanced: hpa,
+      triggers: [
+        kedaTrigger(o, 'backlog', waiting[0]!, backlog),
+        kedaTrigger(o, 'in-flight', active[0]!, inFlight),
+      ],
+    };
   }
   // Formula variables are trigger names: identifiers, so underscores.
   const w = waiting.map((_, i) => `backlog_${i}`);
   const a = active.map((_, i) => `in_flight_${i}`);
   return {
-    advanced: { ...hpa, scalingModifiers: { formula: `max(${w.join(' + ')}, (${a.join(' + ')}) * ${backlog} / ${inFlight})`, target: String(backlog), metricType: 'AverageValue' } },
-    triggers: [...waiting.map((l, i) => kedaTrigger(o, w[i]!, l, backlog)), ...active.map((l, i) => kedaTrigger(o, a[i]!, l, inFlight))],
+    advanced: {
+      ...hpa,
+      scalingModifiers: {
+        formula: `max(${w.join(' + ')}, (${a.join(' + ')}) * ${backlog} / ${inFlight})`,
+        target: String(backlog),
+        metricType: 'AverageValue',
+      },
+    },
+    triggers: [
+      ...waiting.map((l, i) => kedaTrigger(o, w[i]!, l, backlog)),
+      ...active.map((l, i) => kedaTrigger(o, a[i]!, l, inFlight)),
+    ],
   };
 }
 
@@ -531,7 +659,10 @@ interface EngineSpec {
   podSecurityExtra?: Partial<IPodSecurityContext>;
 }
 
-function engine(o: Overlay, s: EngineSpec): { deployment: Deployment; service: Service; match: Record<string, string>; lbls: Record<string, string> } {
+function engine(
+  o: Overlay,
+  s: EngineSpec,
+): { deployment: Deployment; service: Service; match: Record<string, string>; lbls: Record<string, string> } {
   const match = selector(s.name, 'engine');
   const lbls = labels(s.name, 'engine');
   const deployment = new Deployment({
@@ -564,7 +695,18 @@ function engine(o: Overlay, s: EngineSpec): { deployment: Deployment; service: S
   });
   const service = new Service({
     metadata: { name: s.name, namespace: o.namespace, labels: lbls },
-    spec: { type: 'ClusterIP', selector: match, ports: [{ name: s.servicePort.name, port: s.servicePort.port, targetPort: s.servicePort.name, protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: match,
+      ports: [
+        {
+          name: s.servicePort.name,
+          port: s.servicePort.port,
+          targetPort: s.servicePort.name,
+          protocol: 'TCP',
+        },
+      ],
+    },
   });
   return { deployment, service, match, lbls };
 }
@@ -602,7 +744,8 @@ function clamd(o: Overlay, facts: ConfigFacts): ManifestFile {
     servicePort: { name: 'clamd', port: PORTS.clamd },
   });
   const objects: ManifestFile['objects'] = [e.deployment, e.service, pdb(o, 'clamd', e.match, e.lbls)];
-  if (autoscaled) objects.push(cpuHpa(o, 'clamd', e.lbls, o.clamd.replicas.min, o.clamd.replicas.max, o.clamd.cpuTarget));
+  if (autoscaled)
+    objects.push(cpuHpa(o, 'clamd', e.lbls, o.clamd.replicas.min, o.clamd.replicas.max, o.clamd.cpuTarget));
   return { file: 'clamd.yaml', objects };
 }
 
@@ -646,7 +789,12 @@ function spamd(o: Overlay, inputs: RenderInputs): ManifestFile {
     container: {
       ports: [{ name: 'spamd', containerPort: PORTS.spamd, protocol: 'TCP' }],
       startupProbe: tcpProbe('spamd', { periodSeconds: 5, failureThreshold: 60 }),
-      readinessProbe: { exec: { command: ['spamc', '-K', '-d', '127.0.0.1', '-p', String(PORTS.spamd)] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+      readinessProbe: {
+        exec: { command: ['spamc', '-K', '-d', '127.0.0.1', '-p', String(PORTS.spamd)] },
+        periodSeconds: 10,
+        timeoutSeconds: 5,
+        failureThreshold: 3,
+      },
       livenessProbe: tcpProbe('spamd', { periodSeconds: 20, failureThreshold: 3 }),
       volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
     },
@@ -662,7 +810,12 @@ function redis(o: Overlay): ManifestFile | undefined {
   if (o.redis.kind !== 'in-cluster') return undefined;
   const match = selector('redis', 'queue-store');
   const lbls = labels('redis', 'queue-store');
-  const probe = (periodSeconds: number): IProbe => ({ exec: { command: ['redis-cli', 'ping'] }, periodSeconds, timeoutSeconds: 2, failureThreshold: 3 });
+  const probe = (periodSeconds: number): IProbe => ({
+    exec: { command: ['redis-cli', 'ping'] },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  });
   const statefulSet = new StatefulSet({
     metadata: { name: 'redis', namespace: o.namespace, labels: lbls },
     spec: {
@@ -684,12 +837,18 @@ function redis(o: Overlay): ManifestFile | undefined {
               // BullMQ needs noeviction; AOF keeps queues and transaction state across restarts. The password on
               // the command line is visible inside the pod only; acceptable for development.
               args: [
-                '--appendonly', 'yes',
-                '--appendfsync', 'everysec',
-                '--maxmemory', o.redis.maxmemory,
-                '--maxmemory-policy', 'noeviction',
-                '--dir', '/data',
-                '--requirepass', '$(REDIS_PASSWORD)',
+                '--appendonly',
+                'yes',
+                '--appendfsync',
+                'everysec',
+                '--maxmemory',
+                o.redis.maxmemory,
+                '--maxmemory-policy',
+                'noeviction',
+                '--dir',
+                '/data',
+                '--requirepass',
+                '$(REDIS_PASSWORD)',
               ],
               env: [
                 { name: 'REDIS_PASSWORD', valueFrom: secretRef('hookgate-redis', 'password') },
@@ -707,14 +866,21 @@ function redis(o: Overlay): ManifestFile | undefined {
         },
       },
       volumeClaimTemplates: [
-        { metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.redis.storage } } } },
+        {
+          metadata: { name: 'data' },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.redis.storage } } },
+        },
       ],
     },
   });
   const service = new Service({
     metadata: { name: 'redis', namespace: o.namespace, labels: lbls },
     // Headless: the StatefulSet's governing Service; clients resolve the pod directly.
-    spec: { clusterIP: 'None', selector: match, ports: [{ name: 'redis', port: PORTS.redis, targetPort: 'redis', protocol: 'TCP' }] },
+    spec: {
+      clusterIP: 'None',
+      selector: match,
+      ports: [{ name: 'redis', port: PORTS.redis, targetPort: 'redis', protocol: 'TCP' }],
+    },
   });
   return { file: 'redis.yaml', objects: [statefulSet, service] };
 }
@@ -757,13 +923,21 @@ function config(o: Overlay, inputs: RenderInputs): ManifestFile {
     const address = `redis.${o.namespace}.svc:${PORTS.redis}`;
     objects.push(
       new Secret({
-        metadata: { name: 'hookgate-redis', namespace: o.namespace, labels: labels('hookgate', 'credentials') },
+        metadata: {
+          name: 'hookgate-redis',
+          namespace: o.namespace,
+          labels: labels('hookgate', 'credentials'),
+        },
         type: 'Opaque',
         // Development placeholders, not secrets. Production creates this Secret out of band (docs/deploy.md).
         stringData: { url: `redis://redis:${PORTS.redis}`, address, password: 'dev-only-redis-password' },
       }),
       new Secret({
-        metadata: { name: 'hookgate-auth', namespace: o.namespace, labels: labels('hookgate', 'credentials') },
+        metadata: {
+          name: 'hookgate-auth',
+          namespace: o.namespace,
+          labels: labels('hookgate', 'credentials'),
+        },
         type: 'Opaque',
         stringData: { tokens: 'stalwart=dev-only-token-0123456789abcdef' },
       }),
@@ -777,7 +951,11 @@ function kedaAuth(o: Overlay): ManifestFile {
     file: 'keda.yaml',
     objects: [
       new TriggerAuthentication({
-        metadata: { name: 'hookgate-redis', namespace: o.namespace, labels: labels('hookgate', 'autoscaling') },
+        metadata: {
+          name: 'hookgate-redis',
+          namespace: o.namespace,
+          labels: labels('hookgate', 'autoscaling'),
+        },
         spec: { secretTargetRef: [{ parameter: 'password', name: 'hookgate-redis', key: 'password' }] },
       }),
     ],
@@ -791,30 +969,59 @@ function networkPolicies(o: Overlay): ManifestFile {
   const ns = (name: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': name } });
   const tcp = (...ports: number[]): INetworkPolicyPort[] => ports.map((port) => ({ protocol: 'TCP', port }));
   const mtaPeers: INetworkPolicyPeer[] = [
-    { namespaceSelector: { matchLabels: { [MTA_LABEL]: 'true' } }, podSelector: { matchLabels: { [MTA_LABEL]: 'true' } } },
+    {
+      namespaceSelector: { matchLabels: { [MTA_LABEL]: 'true' } },
+      podSelector: { matchLabels: { [MTA_LABEL]: 'true' } },
+    },
     ...o.mtaCidrs.map((cidr) => ({ ipBlock: { cidr } })),
   ];
-  const prometheus: INetworkPolicyPeer = { namespaceSelector: ns(o.monitoring.namespace), podSelector: { matchLabels: o.monitoring.podLabels } };
+  const prometheus: INetworkPolicyPeer = {
+    namespaceSelector: ns(o.monitoring.namespace),
+    podSelector: { matchLabels: o.monitoring.podLabels },
+  };
   const toRedis: INetworkPolicyEgressRule =
     o.redis.kind === 'in-cluster'
       ? { to: [{ podSelector: { matchLabels: selector('redis', 'queue-store') } }], ports: tcp(PORTS.redis) }
       : { to: o.redis.egressCidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: tcp(...o.redis.ports) };
-  const toOtel: INetworkPolicyEgressRule = { to: [{ namespaceSelector: ns(o.otel.namespace) }], ports: tcp(o.otel.port) };
+  const toOtel: INetworkPolicyEgressRule = {
+    to: [{ namespaceSelector: ns(o.otel.namespace) }],
+    ports: tcp(o.otel.port),
+  };
   // Signature and map updates come from the internet, never from inside the cluster.
   const toInternet: INetworkPolicyEgressRule = {
-    to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'] } }],
+    to: [
+      {
+        ipBlock: {
+          cidr: '0.0.0.0/0',
+          except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
+        },
+      },
+    ],
     ports: tcp(80, 443),
   };
-  const policy = (name: string, podSelector: Record<string, string>, ingress: INetworkPolicyIngressRule[], egress: INetworkPolicyEgressRule[]) =>
+  const policy = (
+    name: string,
+    podSelector: Record<string, string>,
+    ingress: INetworkPolicyIngressRule[],
+    egress: INetworkPolicyEgressRule[],
+  ) =>
     new NetworkPolicy({
       metadata: { name, namespace: o.namespace, labels: labels('hookgate', 'network-policy') },
-      spec: { podSelector: { matchLabels: podSelector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+      spec: {
+        podSelector: { matchLabels: podSelector },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress,
+        egress,
+      },
     });
   // The engine each pool talks to; a pool not named here (dlp: its engine runs inside the worker) reaches only
   // Redis and the collector.
   const engineOf: Partial<Record<WorkerPool, INetworkPolicyEgressRule>> = {
     clamav: { to: [{ podSelector: { matchLabels: selector('clamd', 'engine') } }], ports: tcp(PORTS.clamd) },
-    rspamd: { to: [{ podSelector: { matchLabels: selector('rspamd', 'engine') } }], ports: tcp(PORTS.rspamd) },
+    rspamd: {
+      to: [{ podSelector: { matchLabels: selector('rspamd', 'engine') } }],
+      ports: tcp(PORTS.rspamd),
+    },
     spamd: { to: [{ podSelector: { matchLabels: selector('spamd', 'engine') } }], ports: tcp(PORTS.spamd) },
   };
   const fromWorker = (pool: WorkerPool, port: number): INetworkPolicyIngressRule => ({
@@ -824,7 +1031,11 @@ function networkPolicies(o: Overlay): ManifestFile {
 
   const objects: ManifestFile['objects'] = [
     new NetworkPolicy({
-      metadata: { name: 'default-deny', namespace: o.namespace, labels: labels('hookgate', 'network-policy') },
+      metadata: {
+        name: 'default-deny',
+        namespace: o.namespace,
+        labels: labels('hookgate', 'network-policy'),
+      },
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
     }),
     new NetworkPolicy({
@@ -832,13 +1043,47 @@ function networkPolicies(o: Overlay): ManifestFile {
       spec: {
         podSelector: {},
         policyTypes: ['Egress'],
-        egress: [{ to: [{ namespaceSelector: ns('kube-system'), podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: ns('kube-system'),
+                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+              },
+            ],
+            ports: [
+              { protocol: 'UDP', port: 53 },
+              { protocol: 'TCP', port: 53 },
+            ],
+          },
+        ],
       },
     }),
-    policy('hookgate-ingress', selector('hookgate', 'ingress'), [{ from: mtaPeers, ports: tcp(PORTS.http) }, { from: [prometheus], ports: tcp(PORTS.http) }], [toRedis, toOtel]),
-    policy('hookgate-milter', selector('hookgate', 'milter'), [{ from: mtaPeers, ports: tcp(PORTS.milter) }, { from: [prometheus], ports: tcp(PORTS.metrics) }], [toRedis, toOtel]),
+    policy(
+      'hookgate-ingress',
+      selector('hookgate', 'ingress'),
+      [
+        { from: mtaPeers, ports: tcp(PORTS.http) },
+        { from: [prometheus], ports: tcp(PORTS.http) },
+      ],
+      [toRedis, toOtel],
+    ),
+    policy(
+      'hookgate-milter',
+      selector('hookgate', 'milter'),
+      [
+        { from: mtaPeers, ports: tcp(PORTS.milter) },
+        { from: [prometheus], ports: tcp(PORTS.metrics) },
+      ],
+      [toRedis, toOtel],
+    ),
     ...WORKER_POOLS.map((pool) =>
-      policy(`hookgate-worker-${pool}`, selector('hookgate', `worker-${pool}`), [{ from: [prometheus], ports: tcp(PORTS.metrics) }], [toRedis, toOtel, ...(engineOf[pool] ? [engineOf[pool]] : [])]),
+      policy(
+        `hookgate-worker-${pool}`,
+        selector('hookgate', `worker-${pool}`),
+        [{ from: [prometheus], ports: tcp(PORTS.metrics) }],
+        [toRedis, toOtel, ...(engineOf[pool] ? [engineOf[pool]] : [])],
+      ),
     ),
     policy('clamd', selector('clamd', 'engine'), [fromWorker('clamav', PORTS.clamd)], [toInternet]),
     policy('rspamd', selector('rspamd', 'engine'), [fromWorker('rspamd', PORTS.rspamd)], [toInternet]),
@@ -850,7 +1095,15 @@ function networkPolicies(o: Overlay): ManifestFile {
         'redis',
         selector('redis', 'queue-store'),
         // hookgate pods, and KEDA reading queue lengths.
-        [{ from: [{ podSelector: { matchLabels: { [REDIS_CLIENT_LABEL]: 'true' } } }, { namespaceSelector: ns(o.kedaNamespace) }], ports: tcp(PORTS.redis) }],
+        [
+          {
+            from: [
+              { podSelector: { matchLabels: { [REDIS_CLIENT_LABEL]: 'true' } } },
+              { namespaceSelector: ns(o.kedaNamespace) },
+            ],
+            ports: tcp(PORTS.redis),
+          },
+        ],
         [],
       ),
     );
@@ -922,6 +1175,9 @@ export function renderOverlay(o: Overlay, inputs: RenderInputs = readInputs()): 
 }
 
 /** Overlay name → (file name → YAML text), for each overlay. */
-export function renderAll(overlays: readonly Overlay[], inputs: RenderInputs = readInputs()): Map<string, Map<string, string>> {
+export function renderAll(
+  overlays: readonly Overlay[],
+  inputs: RenderInputs = readInputs(),
+): Map<string, Map<string, string>> {
   return new Map(overlays.map((o) => [o.name, renderOverlay(o, inputs)]));
 }

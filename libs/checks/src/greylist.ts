@@ -44,13 +44,19 @@ redis.call('SET', KEYS[1], 'w:' .. now, 'PX', ARGV[4])
 return {1, 0}
 `;
 
-type GreyClient = RedisClient & { hgGreylist(key: string, ...argv: (string | number)[]): Promise<[number, number]> };
+type GreyClient = RedisClient & {
+  hgGreylist(key: string, ...argv: (string | number)[]): Promise<[number, number]>;
+};
 
 /**
  * Greylisting on (client network, sender, recipient) triplets, shared by every ingress replica through Redis. At
  * `rcpt` it defers only the recipient being checked.
  */
-export function greylistCheck(redis: RedisClient, config: GreylistConfig, now: () => number = Date.now): Scanner {
+export function greylistCheck(
+  redis: RedisClient,
+  config: GreylistConfig,
+  now: () => number = Date.now,
+): Scanner {
   if (!('hgGreylist' in redis)) redis.defineCommand('hgGreylist', { numberOfKeys: 1, lua: GREYLIST });
   const client = redis as GreyClient;
   return {
@@ -62,7 +68,7 @@ export function greylistCheck(redis: RedisClient, config: GreylistConfig, now: (
       const r = input.request;
       if (config.skipAuthenticated && r.auth) return 'authenticated sender';
       if (!r.from) return 'no envelope yet';
-      if (!r.rcpt && !(r.to?.length)) return 'no recipient yet';
+      if (!r.rcpt && !r.to?.length) return 'no recipient yet';
       return null;
     },
     async scan(input): Promise<ScanOutcome> {
@@ -72,8 +78,17 @@ export function greylistCheck(redis: RedisClient, config: GreylistConfig, now: (
       let deferred = false;
       let wait = 0;
       for (const rcpt of rcpts) {
-        const triplet = createHash('sha256').update(`${net}\0${r.from!.address || '<>'}\0${rcpt}`).digest('base64url').slice(0, 24);
-        const [pass, left] = await client.hgGreylist(`${config.prefix}:grey:{${triplet}}`, now(), config.delayMs, config.retryWindowMs, config.passTtlMs);
+        const triplet = createHash('sha256')
+          .update(`${net}\0${r.from!.address || '<>'}\0${rcpt}`)
+          .digest('base64url')
+          .slice(0, 24);
+        const [pass, left] = await client.hgGreylist(
+          `${config.prefix}:grey:{${triplet}}`,
+          now(),
+          config.delayMs,
+          config.retryWindowMs,
+          config.passTtlMs,
+        );
         if (Number(pass) !== 1) {
           // A new triplet is deferred even with delayMs 0: the retry is what greylisting tests.
           deferred = true;
@@ -82,7 +97,13 @@ export function greylistCheck(redis: RedisClient, config: GreylistConfig, now: (
       }
       if (!deferred) return { status: 'pass' };
       const seconds = String(Math.ceil(wait / 1000));
-      return { status: 'fail', category: 'policy', action: 'tempfail', names: ['greylisted'], reply: { ...config.reply, text: config.reply.text.replaceAll('{wait}', seconds) } };
+      return {
+        status: 'fail',
+        category: 'policy',
+        action: 'tempfail',
+        names: ['greylisted'],
+        reply: { ...config.reply, text: config.reply.text.replaceAll('{wait}', seconds) },
+      };
     },
   };
 }

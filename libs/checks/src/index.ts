@@ -1,5 +1,11 @@
 export { greylistCheck, type GreylistConfig } from './greylist.js';
-export { rateLimitCheck, LIMIT_KEYS, type RateLimit, type RateLimitConfig, type LimitKey } from './ratelimit.js';
+export {
+  rateLimitCheck,
+  LIMIT_KEYS,
+  type RateLimit,
+  type RateLimitConfig,
+  type LimitKey,
+} from './ratelimit.js';
 export { clientNetwork } from './network.js';
 export {
   greylistRegistration,

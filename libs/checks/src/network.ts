@@ -13,8 +13,14 @@ export function clientNetwork(ip: string, v4Prefix = 24, v6Prefix = 64): string 
   }
   if (isIPv6(ip)) {
     const groups = expandV6(ip);
-    const bits = groups.map((g) => g.toString(2).padStart(16, '0')).join('').slice(0, v6Prefix).padEnd(128, '0');
-    const out = Array.from({ length: 8 }, (_, i) => parseInt(bits.slice(i * 16, i * 16 + 16), 2).toString(16));
+    const bits = groups
+      .map((g) => g.toString(2).padStart(16, '0'))
+      .join('')
+      .slice(0, v6Prefix)
+      .padEnd(128, '0');
+    const out = Array.from({ length: 8 }, (_, i) =>
+      parseInt(bits.slice(i * 16, i * 16 + 16), 2).toString(16),
+    );
     return `${out.join(':')}/${v6Prefix}`;
   }
   return ip;

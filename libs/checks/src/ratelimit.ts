@@ -47,14 +47,19 @@ function subject(key: LimitKey, r: StageRequest): string | undefined {
 }
 
 /** Rate limits counted in Redis, so they hold across every ingress replica. */
-export function rateLimitCheck(redis: RedisClient, config: RateLimitConfig, now: () => number = Date.now): Scanner {
+export function rateLimitCheck(
+  redis: RedisClient,
+  config: RateLimitConfig,
+  now: () => number = Date.now,
+): Scanner {
   if (!('hgRateCount' in redis)) redis.defineCommand('hgRateCount', { numberOfKeys: 1, lua: COUNT });
   const client = redis as CountClient;
   return {
     id: 'ratelimit',
     kind: 'policy',
     stages: config.stages,
-    describe: () => `rate limits (${config.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})`,
+    describe: () =>
+      `rate limits (${config.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})`,
     async scan(input): Promise<ScanOutcome> {
       const r = input.request;
       const t = now();
@@ -69,7 +74,13 @@ export function rateLimitCheck(redis: RedisClient, config: RateLimitConfig, now:
       );
       const over = counts.filter((c) => c.over).map((c) => c.l.key);
       if (over.length === 0) return { status: 'pass' };
-      return { status: 'fail', category: 'policy', action: 'tempfail', names: over.map((k) => `ratelimit.${k}`), reply: { ...config.reply, text: config.reply.text.replaceAll('{limit}', over[0]!) } };
+      return {
+        status: 'fail',
+        category: 'policy',
+        action: 'tempfail',
+        names: over.map((k) => `ratelimit.${k}`),
+        reply: { ...config.reply, text: config.reply.text.replaceAll('{limit}', over[0]!) },
+      };
     },
   };
 }

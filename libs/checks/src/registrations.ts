@@ -21,7 +21,9 @@ function needRedis(host: InlineHost, id: string): RedisClient {
 
 /** A check's reply must be a temporary failure: the sender is to come back. */
 const tempfailReply = (c: { reply: { code: number } }, path: string) =>
-  Math.floor(c.reply.code / 100) !== 4 ? [{ path: `${path}.reply.code`, reason: 'must be 4xx (a temporary failure)' }] : [];
+  Math.floor(c.reply.code / 100) !== 4
+    ? [{ path: `${path}.reply.code`, reason: 'must be 4xx (a temporary failure)' }]
+    : [];
 
 /** `scanners.greylist`. */
 export const GreylistConfigSchema = Type.Object({
@@ -41,7 +43,11 @@ export const RateLimitConfigSchema = Type.Object({
   enabled: Type.Boolean({ default: false }),
   stages: stageList(['mail']),
   limits: Type.Array(
-    Type.Object({ key: literals(LIMIT_KEYS), max: Type.Integer({ minimum: 1 }), windowSec: Type.Integer({ minimum: 1, maximum: 604_800 }) }),
+    Type.Object({
+      key: literals(LIMIT_KEYS),
+      max: Type.Integer({ minimum: 1 }),
+      windowSec: Type.Integer({ minimum: 1, maximum: 604_800 }),
+    }),
     {
       default: [
         { key: 'clientIp', max: 120, windowSec: 60 },
@@ -58,7 +64,10 @@ export const greylistRegistration = defineScanner({
   placement: 'inline',
   schema: GreylistConfigSchema,
   required: false,
-  status: (c) => ({ active: c.enabled, why: c.enabled ? `greylisting in the ingress (delay ${c.delayMs / 1000} s)` : 'disabled' }),
+  status: (c) => ({
+    active: c.enabled,
+    why: c.enabled ? `greylisting in the ingress (delay ${c.delayMs / 1000} s)` : 'disabled',
+  }),
   check: tempfailReply,
   create: (c, host: InlineHost) => greylistCheck(needRedis(host, 'greylist'), { ...c, prefix: host.prefix }),
 });
@@ -70,8 +79,11 @@ export const rateLimitRegistration = defineScanner({
   required: false,
   status: (c) => ({
     active: c.enabled,
-    why: c.enabled ? `rate limits in the ingress (${c.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})` : 'disabled',
+    why: c.enabled
+      ? `rate limits in the ingress (${c.limits.map((l) => `${l.key} ${l.max}/${l.windowSec}s`).join(', ')})`
+      : 'disabled',
   }),
   check: tempfailReply,
-  create: (c, host: InlineHost) => rateLimitCheck(needRedis(host, 'ratelimit'), { ...c, prefix: host.prefix }),
+  create: (c, host: InlineHost) =>
+    rateLimitCheck(needRedis(host, 'ratelimit'), { ...c, prefix: host.prefix }),
 });

@@ -21,16 +21,38 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const ctx: ScanContext = { signal: new AbortController().signal, deadlineAt: Date.now() + 60_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+const ctx: ScanContext = {
+  signal: new AbortController().signal,
+  deadlineAt: Date.now() + 60_000,
+  log: { debug() {}, info() {}, warn() {}, error() {} },
+};
 const req = (over: Partial<StageRequest> = {}): StageRequest => ({
-  v: 1, protocol: 'stalwart', stage: 'rcpt', sessionId: 's', txnId: 's.1', reqId: 'r', receivedAt: 0, deadlineAt: 1,
-  client: { ip: '203.0.113.9' }, from: { address: 'alice@example.org' }, rcpt: 'bob@example.net', to: [{ address: 'bob@example.net' }], ...over,
+  v: 1,
+  protocol: 'stalwart',
+  stage: 'rcpt',
+  sessionId: 's',
+  txnId: 's.1',
+  reqId: 'r',
+  receivedAt: 0,
+  deadlineAt: 1,
+  client: { ip: '203.0.113.9' },
+  from: { address: 'alice@example.org' },
+  rcpt: 'bob@example.net',
+  to: [{ address: 'bob@example.net' }],
+  ...over,
 });
 
 describe('greylisting across replicas', () => {
   const cfg = (prefix: string): GreylistConfig => ({
-    prefix, stages: ['rcpt'], delayMs: 300_000, retryWindowMs: 4 * 3600_000, passTtlMs: 36 * 86400_000,
-    reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in {wait} seconds' }, skipAuthenticated: true, v4Prefix: 24, v6Prefix: 64,
+    prefix,
+    stages: ['rcpt'],
+    delayMs: 300_000,
+    retryWindowMs: 4 * 3600_000,
+    passTtlMs: 36 * 86400_000,
+    reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in {wait} seconds' },
+    skipAuthenticated: true,
+    v4Prefix: 24,
+    v6Prefix: 64,
   });
 
   it('defers a new triplet, keeps deferring early retries, passes after the delay, then remembers it', async () => {
@@ -39,12 +61,23 @@ describe('greylisting across replicas', () => {
     const onA = greylistCheck(a, cfg(prefix), () => now);
     const onB = greylistCheck(b, cfg(prefix), () => now);
     const first = await onA.scan({ request: req() }, ctx);
-    expect(first).toEqual({ status: 'fail', category: 'policy', action: 'tempfail', names: ['greylisted'], reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in 300 seconds' } });
+    expect(first).toEqual({
+      status: 'fail',
+      category: 'policy',
+      action: 'tempfail',
+      names: ['greylisted'],
+      reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in 300 seconds' },
+    });
     now += 60_000;
-    expect(await onB.scan({ request: req() }, ctx)).toMatchObject({ status: 'fail', reply: { text: 'Greylisted, please try again in 240 seconds' } });
+    expect(await onB.scan({ request: req() }, ctx)).toMatchObject({
+      status: 'fail',
+      reply: { text: 'Greylisted, please try again in 240 seconds' },
+    });
     now += 240_000;
     // The retry comes from another address of the same /24 and reaches the other replica.
-    expect(await onB.scan({ request: req({ client: { ip: '203.0.113.200' } }) }, ctx)).toEqual({ status: 'pass' });
+    expect(await onB.scan({ request: req({ client: { ip: '203.0.113.200' } }) }, ctx)).toEqual({
+      status: 'pass',
+    });
     now += 86_400_000;
     expect(await onA.scan({ request: req() }, ctx)).toEqual({ status: 'pass' });
   });
@@ -55,7 +88,10 @@ describe('greylisting across replicas', () => {
     await check.scan({ request: req() }, ctx);
     now += 301_000;
     expect(await check.scan({ request: req() }, ctx)).toEqual({ status: 'pass' });
-    expect(await check.scan({ request: req({ rcpt: 'carol@example.net' }) }, ctx)).toMatchObject({ status: 'fail', action: 'tempfail' });
+    expect(await check.scan({ request: req({ rcpt: 'carol@example.net' }) }, ctx)).toMatchObject({
+      status: 'fail',
+      action: 'tempfail',
+    });
   });
 
   it('forgets a pending triplet after the retry window', async () => {
@@ -89,8 +125,13 @@ describe('rate limits across replicas', () => {
     const prefix = `r${randomBytes(3).toString('hex')}`;
     const now = 5_000_000_000;
     const config = {
-      prefix, stages: ['mail' as const],
-      limits: [{ key: 'clientIp' as const, max: 3, windowSec: 60 }, { key: 'user' as const, max: 100, windowSec: 60 }, { key: 'senderDomain' as const, max: 4, windowSec: 60 }],
+      prefix,
+      stages: ['mail' as const],
+      limits: [
+        { key: 'clientIp' as const, max: 3, windowSec: 60 },
+        { key: 'user' as const, max: 100, windowSec: 60 },
+        { key: 'senderDomain' as const, max: 4, windowSec: 60 },
+      ],
       reply: { code: 451, enhanced: '4.7.1', text: 'Rate limit exceeded ({limit}), try again later' },
     };
     const onA = rateLimitCheck(a, config, () => now);
@@ -99,9 +140,17 @@ describe('rate limits across replicas', () => {
     const outcomes = [];
     for (let i = 0; i < 4; i++) outcomes.push(await (i % 2 ? onB : onA).scan({ request: mail }, ctx));
     expect(outcomes.slice(0, 3)).toEqual([{ status: 'pass' }, { status: 'pass' }, { status: 'pass' }]);
-    expect(outcomes[3]).toEqual({ status: 'fail', category: 'policy', action: 'tempfail', names: ['ratelimit.clientIp'], reply: { code: 451, enhanced: '4.7.1', text: 'Rate limit exceeded (clientIp), try again later' } });
+    expect(outcomes[3]).toEqual({
+      status: 'fail',
+      category: 'policy',
+      action: 'tempfail',
+      names: ['ratelimit.clientIp'],
+      reply: { code: 451, enhanced: '4.7.1', text: 'Rate limit exceeded (clientIp), try again later' },
+    });
     // Another IP of the same sender domain: the domain limit (4) is now exceeded too.
-    expect(await onA.scan({ request: { ...mail, client: { ip: '198.51.100.1' } } }, ctx)).toMatchObject({ names: ['ratelimit.senderDomain'] });
+    expect(await onA.scan({ request: { ...mail, client: { ip: '198.51.100.1' } } }, ctx)).toMatchObject({
+      names: ['ratelimit.senderDomain'],
+    });
     // A new window starts from zero.
     const later = rateLimitCheck(a, config, () => now + 60_000);
     expect(await later.scan({ request: mail }, ctx)).toEqual({ status: 'pass' });
@@ -111,10 +160,20 @@ describe('rate limits across replicas', () => {
 describe('greylisting with no delay', () => {
   it('still defers the first attempt of a new triplet (regression: a wait of 0 passed at once)', async () => {
     const check = greylistCheck(a, {
-      prefix: `g${randomBytes(3).toString('hex')}`, stages: ['rcpt'], delayMs: 0, retryWindowMs: 60_000, passTtlMs: 60_000,
-      reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in {wait} seconds' }, skipAuthenticated: true, v4Prefix: 24, v6Prefix: 64,
+      prefix: `g${randomBytes(3).toString('hex')}`,
+      stages: ['rcpt'],
+      delayMs: 0,
+      retryWindowMs: 60_000,
+      passTtlMs: 60_000,
+      reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted, please try again in {wait} seconds' },
+      skipAuthenticated: true,
+      v4Prefix: 24,
+      v6Prefix: 64,
     });
-    expect(await check.scan({ request: req() }, ctx)).toMatchObject({ status: 'fail', reply: { text: 'Greylisted, please try again in 0 seconds' } });
+    expect(await check.scan({ request: req() }, ctx)).toMatchObject({
+      status: 'fail',
+      reply: { text: 'Greylisted, please try again in 0 seconds' },
+    });
     expect(await check.scan({ request: req() }, ctx)).toEqual({ status: 'pass' });
   });
 });

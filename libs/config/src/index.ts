@@ -18,12 +18,16 @@ export function readConfigFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ path, reason: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], path);
+    throw new ConfigError(
+      [{ path, reason: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }],
+      path,
+    );
   }
   try {
     return parseYaml(text, { prettyErrors: true }) ?? {};
   } catch (err) {
-    const reason = err instanceof YAMLParseError ? err.message.split('\n')[0] ?? 'parse error' : String(err);
+    const reason =
+      err instanceof YAMLParseError ? (err.message.split('\n')[0] ?? 'parse error') : String(err);
     throw new ConfigError([{ path, reason: `not valid YAML: ${reason}` }], path);
   }
 }
@@ -45,7 +49,12 @@ export function setPath(target: Record<string, unknown>, path: string, value: un
  * closed: a key the schema does not declare is a problem naming the closest known one (see unknownKeys). Throws a
  * ConfigError listing every problem.
  */
-export function validateConfig<T extends TSchema>(schema: T, input: unknown, source: string, extra: ConfigProblem[] = []): Static<T> {
+export function validateConfig<T extends TSchema>(
+  schema: T,
+  input: unknown,
+  source: string,
+  extra: ConfigProblem[] = [],
+): Static<T> {
   const withDefaults = Value.Default(schema, Value.Clone(input ?? {}));
   const converted = Value.Convert(schema, withDefaults);
   // Unknown keys first: for a schema that sets additionalProperties: false, their message (with a suggestion)
@@ -54,7 +63,8 @@ export function validateConfig<T extends TSchema>(schema: T, input: unknown, sou
   for (const e of Value.Errors(schema, converted)) {
     const path = e.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     // Unions report one error per branch; keep the first per path.
-    if (!problems.some((p) => p.path === path)) problems.push({ path, reason: reasonFor(e.schema, e.message) });
+    if (!problems.some((p) => p.path === path))
+      problems.push({ path, reason: reasonFor(e.schema, e.message) });
   }
   if (problems.length > 0) throw new ConfigError(problems, source);
   return converted as Static<T>;

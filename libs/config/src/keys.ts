@@ -17,7 +17,8 @@ interface Shape {
   allOf?: TSchema[];
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Every key of `value` that `schema` does not declare, with its dotted path (`scanners.clamv`) and the closest
@@ -53,9 +54,16 @@ function walk(schema: Shape, value: unknown, path: string[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const [key, v] of Object.entries(value)) {
     const here = [...path, key];
-    const sub = Object.hasOwn(props, key) ? props[key] : patternSchema(schema.patternProperties, key) ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+    const sub = Object.hasOwn(props, key)
+      ? props[key]
+      : (patternSchema(schema.patternProperties, key) ??
+        (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined));
     if (sub) problems.push(...walk(sub as Shape, v, here));
-    else if (schema.additionalProperties !== true) problems.push({ path: here.join('.'), reason: unknownReason(key, Object.keys(props), schema.patternProperties, path) });
+    else if (schema.additionalProperties !== true)
+      problems.push({
+        path: here.join('.'),
+        reason: unknownReason(key, Object.keys(props), schema.patternProperties, path),
+      });
   }
   return problems;
 }
@@ -78,8 +86,13 @@ function merge(members: Shape[]): Shape {
   return {
     type: 'object',
     properties: Object.assign({}, ...objects.map((m) => m.properties ?? {})) as Record<string, TSchema>,
-    patternProperties: Object.assign({}, ...objects.map((m) => m.patternProperties ?? {})) as Record<string, TSchema>,
-    additionalProperties: objects.some((m) => m.additionalProperties !== undefined && m.additionalProperties !== false) || undefined,
+    patternProperties: Object.assign({}, ...objects.map((m) => m.patternProperties ?? {})) as Record<
+      string,
+      TSchema
+    >,
+    additionalProperties:
+      objects.some((m) => m.additionalProperties !== undefined && m.additionalProperties !== false) ||
+      undefined,
   };
 }
 
@@ -88,7 +101,12 @@ function patternSchema(patterns: Record<string, TSchema> | undefined, key: strin
   return undefined;
 }
 
-function unknownReason(key: string, known: string[], patterns: Record<string, TSchema> | undefined, parent: string[]): string {
+function unknownReason(
+  key: string,
+  known: string[],
+  patterns: Record<string, TSchema> | undefined,
+  parent: string[],
+): string {
   const suggestion = closest(key, known);
   if (suggestion !== undefined) return `unknown key; did you mean ${[...parent, suggestion].join('.')}?`;
   if (known.length > 0) return `unknown key; known here: ${known.join(', ')}`;
@@ -101,7 +119,11 @@ function unknownReason(key: string, known: string[], patterns: Record<string, TS
  * Unknown `PREFIX*` variables in `env` (a warning, not an error: the environment carries other programs'
  * variables too), each with the closest known name.
  */
-export function unknownEnv(env: Record<string, string | undefined>, prefix: string, known: Iterable<string>): ConfigProblem[] {
+export function unknownEnv(
+  env: Record<string, string | undefined>,
+  prefix: string,
+  known: Iterable<string>,
+): ConfigProblem[] {
   const names = new Set(known);
   const stems = [...names].filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
   return Object.keys(env)
@@ -109,7 +131,13 @@ export function unknownEnv(env: Record<string, string | undefined>, prefix: stri
     .sort()
     .map((n) => {
       const s = closest(n.slice(prefix.length), stems);
-      return { path: n, reason: s === undefined ? 'unknown variable, ignored' : `unknown variable, ignored; did you mean ${prefix}${s}?` };
+      return {
+        path: n,
+        reason:
+          s === undefined
+            ? 'unknown variable, ignored'
+            : `unknown variable, ignored; did you mean ${prefix}${s}?`,
+      };
     });
 }
 
@@ -149,7 +177,8 @@ export function editDistance(a: string, b: string): number {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, prev2[j - 2]! + 1);
       row.push(d);
     }
     prev2 = prev;

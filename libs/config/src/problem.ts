@@ -9,7 +9,10 @@ export interface ConfigProblem {
 export class ConfigError extends HookgateError {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[], source: string) {
-    super(ERR.CONFIG_INVALID, `invalid configuration (${source}):\n${problems.map((p) => `  - ${p.path}: ${p.reason}`).join('\n')}`);
+    super(
+      ERR.CONFIG_INVALID,
+      `invalid configuration (${source}):\n${problems.map((p) => `  - ${p.path}: ${p.reason}`).join('\n')}`,
+    );
     this.problems = problems;
   }
 }

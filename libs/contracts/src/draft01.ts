@@ -43,7 +43,13 @@ export const DRAFT01_ACTION_RANK: Readonly<Record<Draft01Action, number>> = {
 };
 
 /** Per-recipient delivery states of an outbound request's `envelope.to[]`. */
-export const DRAFT01_DELIVERY_STATUSES = ['pending', 'delivered', 'deferred', 'failed', 'failed-silent'] as const;
+export const DRAFT01_DELIVERY_STATUSES = [
+  'pending',
+  'delivered',
+  'deferred',
+  'failed',
+  'failed-silent',
+] as const;
 export type Draft01DeliveryStatus = (typeof DRAFT01_DELIVERY_STATUSES)[number];
 
 /** The draft's error body. */
@@ -67,17 +73,46 @@ export type Draft01Serialization = (typeof DRAFT01_SERIALIZATIONS)[number];
  * of them except `/senderAuth`, which it accepts and ignores (no scanner uses it yet).
  */
 export const DRAFT01_INBOUND_FETCH = [
-  '/stage', '/action', '/timestamp', '/protocol', '/queue', '/server', '/client', '/tls', '/auth', '/senderAuth',
-  '/response', '/envelope', '/message', '/rawMessage',
+  '/stage',
+  '/action',
+  '/timestamp',
+  '/protocol',
+  '/queue',
+  '/server',
+  '/client',
+  '/tls',
+  '/auth',
+  '/senderAuth',
+  '/response',
+  '/envelope',
+  '/message',
+  '/rawMessage',
 ] as const;
 /** Top-level properties hookgate accepts in outbound hook requests. */
-export const DRAFT01_OUTBOUND_FETCH = ['/stage', '/action', '/timestamp', '/protocol', '/queue', '/server', '/envelope', '/message', '/rawMessage'] as const;
+export const DRAFT01_OUTBOUND_FETCH = [
+  '/stage',
+  '/action',
+  '/timestamp',
+  '/protocol',
+  '/queue',
+  '/server',
+  '/envelope',
+  '/message',
+  '/rawMessage',
+] as const;
 
 /**
  * Paths hookgate may write in inbound answers (discovery `updateProperties`). An answer only touches those of
  * them the registration negotiated (see `writablePaths` in the ingress adapter and docs/protocols/draft01.md).
  */
-export const DRAFT01_INBOUND_UPDATE = ['/action', '/response', '/envelope/from', '/envelope/to', '/message/headers', '/rawMessage'] as const;
+export const DRAFT01_INBOUND_UPDATE = [
+  '/action',
+  '/response',
+  '/envelope/from',
+  '/envelope/to',
+  '/message/headers',
+  '/rawMessage',
+] as const;
 /** Paths hookgate may write in outbound answers: the action, recipients' status, and the DSN itself. */
 export const DRAFT01_OUTBOUND_UPDATE = ['/action', '/envelope/to', '/message', '/rawMessage'] as const;
 
@@ -109,7 +144,10 @@ export interface Draft01Discovery {
   version: '1.0';
   endpoints: { registration: string; deregistration: string };
   serialization: Draft01Serialization[];
-  capabilities: { inbound: Draft01DirectionCapabilities | null; outbound: Draft01DirectionCapabilities | null };
+  capabilities: {
+    inbound: Draft01DirectionCapabilities | null;
+    outbound: Draft01DirectionCapabilities | null;
+  };
   limits: { maxMessageSize: number | null; maxRegistrations: number | null; timeoutMs: number | null } | null;
   extensions: string[] | null;
 }
@@ -153,7 +191,11 @@ export interface Draft01RegistrationResponse {
   createdAt: string;
   expiresAt: string | null;
   hookEndpoint: string;
-  negotiated: { serialization: Draft01Serialization; inbound: Draft01Negotiated | null; outbound: Draft01Negotiated | null };
+  negotiated: {
+    serialization: Draft01Serialization;
+    inbound: Draft01Negotiated | null;
+    outbound: Draft01Negotiated | null;
+  };
   endpoints: { deregistration: string; status: string };
 }
 
@@ -171,8 +213,16 @@ export interface Draft01StatusResponse {
   createdAt: string;
   expiresAt: string | null;
   lastInvocation: string | null;
-  statistics: { invocations: Draft01InvocationCounts; errors: Draft01InvocationCounts; averageResponseMs: number } | null;
-  health: { status: 'healthy' | 'degraded' | 'unhealthy'; lastCheck: string; consecutiveFailures: number } | null;
+  statistics: {
+    invocations: Draft01InvocationCounts;
+    errors: Draft01InvocationCounts;
+    averageResponseMs: number;
+  } | null;
+  health: {
+    status: 'healthy' | 'degraded' | 'unhealthy';
+    lastCheck: string;
+    consecutiveFailures: number;
+  } | null;
 }
 
 /** `DELETE {deregistration}`. */
@@ -239,7 +289,10 @@ export const Draft01DeliveryRecipient = Type.Object({
   queueName: opt(Str(255)),
 });
 
-export const Draft01EmailHeader = Type.Object({ name: Str(1024), value: Type.String({ maxLength: 1_000_000 }) });
+export const Draft01EmailHeader = Type.Object({
+  name: Str(1024),
+  value: Type.String({ maxLength: 1_000_000 }),
+});
 
 /** The parts of the JMAP Email object hookgate reads; everything else passes unread. */
 export const Draft01Message = Type.Object({
@@ -252,9 +305,17 @@ export const Draft01HookRequest = Type.Object({
   stage: Type.String({ maxLength: 64 }),
   action: Type.Optional(Type.String({ maxLength: 64 })),
   timestamp: Type.Optional(UtcDate),
-  protocol: opt(Type.Object({ version: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Number()])) })),
+  protocol: opt(
+    Type.Object({ version: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Number()])) }),
+  ),
   queue: opt(Type.Object({ id: Str(256), expiresAt: opt(UtcDate), attempts: opt(UnsignedInt) })),
-  server: opt(Type.Object({ name: opt(Str(1024)), ip: opt(Str(64)), port: opt(Type.Integer({ minimum: 0, maximum: 65535 })) })),
+  server: opt(
+    Type.Object({
+      name: opt(Str(1024)),
+      ip: opt(Str(64)),
+      port: opt(Type.Integer({ minimum: 0, maximum: 65535 })),
+    }),
+  ),
   client: opt(
     Type.Object({
       ip: Str(64),
@@ -283,7 +344,9 @@ export const Draft01HookRequest = Type.Object({
   envelope: opt(
     Type.Object({
       from: opt(Draft01EnvelopeAddress),
-      to: opt(Type.Array(Type.Union([Draft01DeliveryRecipient, Draft01EnvelopeAddress]), { maxItems: 10_000 })),
+      to: opt(
+        Type.Array(Type.Union([Draft01DeliveryRecipient, Draft01EnvelopeAddress]), { maxItems: 10_000 }),
+      ),
     }),
   ),
   message: opt(Draft01Message),

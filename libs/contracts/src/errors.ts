@@ -32,7 +32,11 @@ export const ERRORS = {
   /** Missing or wrong credentials. */
   AUTH_REQUIRED: { code: 'HOOKGATE_ERR_AUTH_REQUIRED', status: 401, message: 'authentication required' },
   /** Request body above the configured limit. */
-  BODY_TOO_LARGE: { code: 'HOOKGATE_ERR_BODY_TOO_LARGE', status: 413, message: 'request body larger than limits.maxBodyBytes' },
+  BODY_TOO_LARGE: {
+    code: 'HOOKGATE_ERR_BODY_TOO_LARGE',
+    status: 413,
+    message: 'request body larger than limits.maxBodyBytes',
+  },
   /** A request body in a format the endpoint does not read. */
   MEDIA_TYPE_UNSUPPORTED: {
     code: 'HOOKGATE_ERR_MEDIA_TYPE_UNSUPPORTED',
@@ -46,7 +50,10 @@ export const ERRORS = {
   /** The scan's deadline passed before the scanner finished. */
   SCAN_TIMEOUT: { code: 'HOOKGATE_ERR_SCAN_TIMEOUT', message: 'scan did not finish before the deadline' },
   /** The scanner could not reach its engine. */
-  SCAN_ENGINE_UNAVAILABLE: { code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE', message: 'scan engine unreachable' },
+  SCAN_ENGINE_UNAVAILABLE: {
+    code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE',
+    message: 'scan engine unreachable',
+  },
   /** The engine reported an error of its own (e.g. clamd `... ERROR`). */
   SCAN_ENGINE_ERROR: { code: 'HOOKGATE_ERR_SCAN_ENGINE_ERROR', message: 'scan engine reported an error' },
   /** The engine answered something the scanner could not understand. */
@@ -54,25 +61,45 @@ export const ERRORS = {
   /** The scanner threw; a bug or an unexpected engine failure. */
   SCAN_FAILED: { code: 'HOOKGATE_ERR_SCAN_FAILED', message: 'scan failed' },
   /** The message bytes expired or were never stored. */
-  SCAN_INPUT_MISSING: { code: 'HOOKGATE_ERR_SCAN_INPUT_MISSING', message: 'the message to scan is no longer stored' },
+  SCAN_INPUT_MISSING: {
+    code: 'HOOKGATE_ERR_SCAN_INPUT_MISSING',
+    message: 'the message to scan is no longer stored',
+  },
   /** The thing asked for does not exist or has expired (admin API). */
   NOT_FOUND: { code: 'HOOKGATE_ERR_NOT_FOUND', status: 404, message: 'not found' },
   /** The quarantine is at its size cap: the message is answered tempfail and stays with the MTA. */
   QUARANTINE_FULL: { code: 'HOOKGATE_ERR_QUARANTINE_FULL', message: 'quarantine full' },
   /** The quarantine store failed or did not answer in time: the message is answered tempfail. */
-  QUARANTINE_UNAVAILABLE: { code: 'HOOKGATE_ERR_QUARANTINE_UNAVAILABLE', status: 503, message: 'quarantine unavailable' },
+  QUARANTINE_UNAVAILABLE: {
+    code: 'HOOKGATE_ERR_QUARANTINE_UNAVAILABLE',
+    status: 503,
+    message: 'quarantine unavailable',
+  },
   /** A quarantined item expired or was deleted (admin API). */
   QUARANTINE_GONE: { code: 'HOOKGATE_ERR_QUARANTINE_GONE', status: 410, message: 'quarantined item gone' },
   /** A quarantined item was already released, or a release of it is in progress (admin API). */
-  QUARANTINE_CONFLICT: { code: 'HOOKGATE_ERR_QUARANTINE_CONFLICT', status: 409, message: 'quarantined item already released or being released' },
+  QUARANTINE_CONFLICT: {
+    code: 'HOOKGATE_ERR_QUARANTINE_CONFLICT',
+    status: 409,
+    message: 'quarantined item already released or being released',
+  },
   /** The release relay refused the message or could not be reached; the item stays held (admin API). */
   RELAY_FAILED: { code: 'HOOKGATE_ERR_RELAY_FAILED', status: 502, message: 'release relay failed' },
   /** No release relay is configured (admin API). */
-  RELAY_UNCONFIGURED: { code: 'HOOKGATE_ERR_RELAY_UNCONFIGURED', status: 503, message: 'no release relay configured' },
+  RELAY_UNCONFIGURED: {
+    code: 'HOOKGATE_ERR_RELAY_UNCONFIGURED',
+    status: 503,
+    message: 'no release relay configured',
+  },
   /** The service is shutting down. */
   SHUTTING_DOWN: { code: 'HOOKGATE_ERR_SHUTTING_DOWN', message: 'shutting down' },
   /** The service cannot take the request now (e.g. the HTTP framework timed a handler out). */
-  UNAVAILABLE: { code: 'HOOKGATE_ERR_UNAVAILABLE', status: 503, message: 'service unavailable', retryAfterSec: 1 },
+  UNAVAILABLE: {
+    code: 'HOOKGATE_ERR_UNAVAILABLE',
+    status: 503,
+    message: 'service unavailable',
+    retryAfterSec: 1,
+  },
   /** Milter: a packet announced more bytes than `maxFrameBytes` (the connection is closed). */
   MILTER_FRAME_TOO_LARGE: { code: 'HOOKGATE_ERR_MILTER_FRAME_TOO_LARGE', message: 'milter packet too large' },
   /** Milter: a packet was empty or its data did not parse for its command. */
@@ -98,29 +125,80 @@ export type ErrorCode = (typeof ERR)[keyof typeof ERR];
  */
 export const DRAFT01_ERRORS = {
   INVALID_REQUEST: { code: 'INVALID_REQUEST', status: 400, message: 'invalid request' },
-  UNSUPPORTED_MEDIA_TYPE: { code: 'INVALID_REQUEST', status: 415, message: 'unsupported Content-Type: send application/json or application/cbor' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    code: 'INVALID_REQUEST',
+    status: 415,
+    message: 'unsupported Content-Type: send application/json or application/cbor',
+  },
   CAPABILITY_MISMATCH: { code: 'CAPABILITY_MISMATCH', status: 400, message: 'capabilities do not match' },
   INVALID_STAGE: { code: 'INVALID_STAGE', status: 400, message: 'invalid stage' },
   INVALID_ACTION: { code: 'INVALID_ACTION', status: 400, message: 'invalid action' },
   INVALID_MODIFICATION: { code: 'INVALID_MODIFICATION', status: 400, message: 'invalid modification' },
-  NO_STAGES_REQUESTED: { code: 'NO_STAGES_REQUESTED', status: 400, message: 'request at least one inbound or outbound stage' },
+  NO_STAGES_REQUESTED: {
+    code: 'NO_STAGES_REQUESTED',
+    status: 400,
+    message: 'request at least one inbound or outbound stage',
+  },
   FILTER_INVALID: { code: 'FILTER_INVALID', status: 400, message: 'invalid filter' },
-  MISSING_REQUEST_ID: { code: 'MISSING_REQUEST_ID', status: 400, message: 'X-MTA-Hooks-Request-Id is required' },
-  AUTHENTICATION_REQUIRED: { code: 'AUTHENTICATION_REQUIRED', status: 401, message: 'authentication required' },
+  MISSING_REQUEST_ID: {
+    code: 'MISSING_REQUEST_ID',
+    status: 400,
+    message: 'X-MTA-Hooks-Request-Id is required',
+  },
+  AUTHENTICATION_REQUIRED: {
+    code: 'AUTHENTICATION_REQUIRED',
+    status: 401,
+    message: 'authentication required',
+  },
   INVALID_CREDENTIALS: { code: 'INVALID_CREDENTIALS', status: 401, message: 'invalid credentials' },
-  REGISTRATION_DENIED: { code: 'REGISTRATION_DENIED', status: 403, message: 'this MTA identity may not register' },
+  REGISTRATION_DENIED: {
+    code: 'REGISTRATION_DENIED',
+    status: 403,
+    message: 'this MTA identity may not register',
+  },
   DOMAIN_NOT_ALLOWED: { code: 'DOMAIN_NOT_ALLOWED', status: 403, message: 'domain not allowed' },
-  REGISTRATION_MISMATCH: { code: 'REGISTRATION_MISMATCH', status: 403, message: 'the credentials are not bound to this registration' },
+  REGISTRATION_MISMATCH: {
+    code: 'REGISTRATION_MISMATCH',
+    status: 403,
+    message: 'the credentials are not bound to this registration',
+  },
   REGISTRATION_NOT_FOUND: { code: 'REGISTRATION_NOT_FOUND', status: 404, message: 'unknown registration' },
-  REGISTRATION_LIMIT_REACHED: { code: 'REGISTRATION_LIMIT_REACHED', status: 409, message: 'registration limit reached' },
-  REGISTRATION_DEREGISTERED: { code: 'REGISTRATION_DEREGISTERED', status: 410, message: 'registration deregistered' },
-  REQUEST_TOO_LARGE: { code: 'REQUEST_TOO_LARGE', status: 413, message: 'request body larger than limits.maxMessageSize' },
+  REGISTRATION_LIMIT_REACHED: {
+    code: 'REGISTRATION_LIMIT_REACHED',
+    status: 409,
+    message: 'registration limit reached',
+  },
+  REGISTRATION_DEREGISTERED: {
+    code: 'REGISTRATION_DEREGISTERED',
+    status: 410,
+    message: 'registration deregistered',
+  },
+  REQUEST_TOO_LARGE: {
+    code: 'REQUEST_TOO_LARGE',
+    status: 413,
+    message: 'request body larger than limits.maxMessageSize',
+  },
   UNSUPPORTED_FILTER: { code: 'UNSUPPORTED_FILTER', status: 422, message: 'unsupported filter' },
   UNSUPPORTED_PROPERTY: { code: 'UNSUPPORTED_PROPERTY', status: 422, message: 'unsupported property' },
-  RATE_LIMITED: { code: 'RATE_LIMITED', status: 429, message: 'too many hook calls in progress for this registration', retryAfterSec: 1 },
+  RATE_LIMITED: {
+    code: 'RATE_LIMITED',
+    status: 429,
+    message: 'too many hook calls in progress for this registration',
+    retryAfterSec: 1,
+  },
   INTERNAL_ERROR: { code: 'INTERNAL_ERROR', status: 500, message: 'internal error' },
-  REGISTRATION_DISABLED: { code: 'REGISTRATION_DISABLED', status: 503, message: 'registration is disabled on this scanner', retryAfterSec: 60 },
-  SCANNER_UNAVAILABLE: { code: 'SCANNER_UNAVAILABLE', status: 503, message: 'service unavailable', retryAfterSec: 1 },
+  REGISTRATION_DISABLED: {
+    code: 'REGISTRATION_DISABLED',
+    status: 503,
+    message: 'registration is disabled on this scanner',
+    retryAfterSec: 60,
+  },
+  SCANNER_UNAVAILABLE: {
+    code: 'SCANNER_UNAVAILABLE',
+    status: 503,
+    message: 'service unavailable',
+    retryAfterSec: 1,
+  },
 } as const satisfies Record<string, HttpErrorSpec>;
 export type Draft01ErrorCode = (typeof DRAFT01_ERRORS)[keyof typeof DRAFT01_ERRORS]['code'];
 
@@ -153,6 +231,7 @@ export function errorMessage(err: unknown): string {
 
 /** The code of any error-like value, for branching and logging. */
 export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
+    return err.code;
   return undefined;
 }

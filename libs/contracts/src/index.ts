@@ -41,7 +41,14 @@ export {
 } from './errors.js';
 export { withTimeout } from './timeout.js';
 export { unfoldHeader, smtpReplyText } from './text.js';
-export { literals, stageList, replySchema, headerSchema, headerNameSchema, HEADER_NAME_PATTERN } from './schema.js';
+export {
+  literals,
+  stageList,
+  replySchema,
+  headerSchema,
+  headerNameSchema,
+  HEADER_NAME_PATTERN,
+} from './schema.js';
 export {
   StalwartAddress,
   StalwartRequest,

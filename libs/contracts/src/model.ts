@@ -4,11 +4,28 @@
  */
 
 /** SMTP and delivery stages. `auth` exists in Stalwart's config but is never sent; the last three are draft-only. */
-export const STAGES = ['connect', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'delivery', 'defer', 'dsn'] as const;
+export const STAGES = [
+  'connect',
+  'ehlo',
+  'auth',
+  'mail',
+  'rcpt',
+  'data',
+  'delivery',
+  'defer',
+  'dsn',
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** The stages the legacy Stalwart format can carry. */
-export const LEGACY_STAGES = ['connect', 'ehlo', 'auth', 'mail', 'rcpt', 'data'] as const satisfies readonly Stage[];
+export const LEGACY_STAGES = [
+  'connect',
+  'ehlo',
+  'auth',
+  'mail',
+  'rcpt',
+  'data',
+] as const satisfies readonly Stage[];
 
 /**
  * hookgate's actions. `tempfail` is a 4xx reject; `disconnect` exists only in draft-01 and is answered as a reject

@@ -28,9 +28,19 @@ export const HEADER_NAME_PATTERN = '^[!-9;-~]+$';
 
 /** A header to add (`null` = none). */
 export const headerSchema = (name: string, value: string) =>
-  Type.Union([Type.Object({ name: Type.String({ pattern: HEADER_NAME_PATTERN }), value: Type.String({ pattern: '^[^\\r\\n]*$' }) }), Type.Null()], {
-    default: { name, value },
-  });
+  Type.Union(
+    [
+      Type.Object({
+        name: Type.String({ pattern: HEADER_NAME_PATTERN }),
+        value: Type.String({ pattern: '^[^\\r\\n]*$' }),
+      }),
+      Type.Null(),
+    ],
+    {
+      default: { name, value },
+    },
+  );
 
 /** A header name (`null` = none). */
-export const headerNameSchema = (def: string | null) => Type.Union([Type.String({ pattern: HEADER_NAME_PATTERN }), Type.Null()], { default: def });
+export const headerNameSchema = (def: string | null) =>
+  Type.Union([Type.String({ pattern: HEADER_NAME_PATTERN }), Type.Null()], { default: def });

@@ -20,11 +20,21 @@ const MAX_HEADERS = 10_000;
 export const StalwartAddress = Type.Object({
   address: Type.String({ maxLength: MAX_ADDRESS }),
   parameters: Type.Optional(
-    Type.Union([Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), { maxProperties: 32 }), Type.Null()]),
+    Type.Union([
+      Type.Record(
+        Type.String({ maxLength: 64 }),
+        Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]),
+        { maxProperties: 32 },
+      ),
+      Type.Null(),
+    ]),
   ),
 });
 
-const HeaderPairs = Type.Array(Type.Tuple([Type.String({ maxLength: 1024 }), Type.String({ maxLength: 1_000_000 })]), { maxItems: MAX_HEADERS });
+const HeaderPairs = Type.Array(
+  Type.Tuple([Type.String({ maxLength: 1024 }), Type.String({ maxLength: 1_000_000 })]),
+  { maxItems: MAX_HEADERS },
+);
 
 export const StalwartRequest = Type.Object(
   {
@@ -39,7 +49,10 @@ export const StalwartRequest = Type.Object(
       }),
       sasl: Type.Optional(
         Type.Union([
-          Type.Object({ login: Type.String({ maxLength: 1024 }), method: Type.Optional(Nullable(Type.String({ maxLength: 64 }))) }),
+          Type.Object({
+            login: Type.String({ maxLength: 1024 }),
+            method: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+          }),
           Type.Null(),
         ]),
       ),
@@ -60,7 +73,9 @@ export const StalwartRequest = Type.Object(
         }),
       ),
       queue: Type.Optional(Type.Union([Type.Object({ id: Type.String({ maxLength: 256 }) }), Type.Null()])),
-      protocol: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.Integer(), Type.String({ maxLength: 32 })])) })),
+      protocol: Type.Optional(
+        Type.Object({ version: Type.Optional(Type.Union([Type.Integer(), Type.String({ maxLength: 32 })])) }),
+      ),
     }),
     envelope: Type.Optional(
       Type.Union([

@@ -13,5 +13,8 @@ export function unfoldHeader(value: string): string {
  * else becomes `?`), at most `max` characters.
  */
 export function smtpReplyText(text: string, max = 400): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, max);
 }

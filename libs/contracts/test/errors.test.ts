@@ -31,14 +31,20 @@ describe('the error catalogue', () => {
 
   it('names each draft-01 entry after its code, except the 415 answer the draft has no code for', () => {
     for (const [name, spec] of Object.entries(DRAFT01_ERRORS)) {
-      if (name === 'UNSUPPORTED_MEDIA_TYPE') expect([spec.code, spec.status]).toEqual(['INVALID_REQUEST', 415]);
+      if (name === 'UNSUPPORTED_MEDIA_TYPE')
+        expect([spec.code, spec.status]).toEqual(['INVALID_REQUEST', 415]);
       else expect(spec.code, name).toBe(name);
     }
-    expect([DRAFT01_ERRORS.RATE_LIMITED.retryAfterSec, DRAFT01_ERRORS.SCANNER_UNAVAILABLE.retryAfterSec, DRAFT01_ERRORS.REGISTRATION_DISABLED.retryAfterSec]).toEqual([1, 1, 60]);
+    expect([
+      DRAFT01_ERRORS.RATE_LIMITED.retryAfterSec,
+      DRAFT01_ERRORS.SCANNER_UNAVAILABLE.retryAfterSec,
+      DRAFT01_ERRORS.REGISTRATION_DISABLED.retryAfterSec,
+    ]).toEqual([1, 1, 60]);
   });
 
   it('is listed in the README, code by code', () => {
-    for (const { code } of [...Object.values(ERRORS), ...Object.values(DRAFT01_ERRORS)]) expect(readme, code).toContain(`\`${code}\``);
+    for (const { code } of [...Object.values(ERRORS), ...Object.values(DRAFT01_ERRORS)])
+      expect(readme, code).toContain(`\`${code}\``);
   });
 
   it('is the only place that writes an error code: no source file outside it spells one out', () => {

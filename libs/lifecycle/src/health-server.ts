@@ -14,7 +14,9 @@ export interface HealthServerOptions {
  * A small HTTP server for processes without an HTTP frontend (workers, milter): /healthz (liveness), /readyz
  * (readiness) and /metrics. Nothing else is served.
  */
-export async function startHealthServer(o: HealthServerOptions): Promise<{ url: string; close(): Promise<void> }> {
+export async function startHealthServer(
+  o: HealthServerOptions,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -25,7 +27,9 @@ export async function startHealthServer(o: HealthServerOptions): Promise<{ url: 
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {
       const ready = o.isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'not ready', ...o.readiness?.() }));
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ready ? 'ready' : 'not ready', ...o.readiness?.() }));
     } else if (path === '/metrics' && o.metricsHandler) {
       o.metricsHandler(req, res);
     } else {

@@ -67,20 +67,32 @@ export class Lifecycle {
       this.#ready = false;
       this.#log.info({ reason }, 'shutting down');
       const hard = setTimeout(() => {
-        this.#log.error({ hardDeadlineMs: this.#hardDeadlineMs }, 'shutdown exceeded its hard deadline; exiting');
+        this.#log.error(
+          { hardDeadlineMs: this.#hardDeadlineMs },
+          'shutdown exceeded its hard deadline; exiting',
+        );
         process.exit(1);
       }, this.#hardDeadlineMs);
       hard.unref();
       for (const c of [...this.#closers].reverse()) {
         const started = Date.now();
         try {
-          const outcome = await withTimeout(c.close().then(() => 'closed' as const), c.timeoutMs, () => 'timeout' as const);
-          if (outcome === 'timeout') this.#log.warn({ closer: c.name, timeoutMs: c.timeoutMs }, 'shutdown step did not finish in time; moving on');
+          const outcome = await withTimeout(
+            c.close().then(() => 'closed' as const),
+            c.timeoutMs,
+            () => 'timeout' as const,
+          );
+          if (outcome === 'timeout')
+            this.#log.warn(
+              { closer: c.name, timeoutMs: c.timeoutMs },
+              'shutdown step did not finish in time; moving on',
+            );
         } catch (err) {
           this.#log.warn({ closer: c.name, err: errorMessage(err) }, 'closer failed');
         }
         // A slow step in a shutdown is worth seeing; the others are noise.
-        if (Date.now() - started >= SLOW_CLOSE_MS) this.#log.warn({ closer: c.name, ms: Date.now() - started }, 'slow shutdown step');
+        if (Date.now() - started >= SLOW_CLOSE_MS)
+          this.#log.warn({ closer: c.name, ms: Date.now() - started }, 'slow shutdown step');
       }
       clearTimeout(hard);
       this.#log.info({}, 'stopped');
@@ -103,7 +115,10 @@ export class Lifecycle {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     const onFatal = (err: unknown) => {
-      this.#log.fatal({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'fatal error');
+      this.#log.fatal(
+        { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+        'fatal error',
+      );
       void this.stop('fatal').then(() => exit(1));
     };
     process.on('uncaughtException', onFatal);

@@ -10,7 +10,14 @@ import {
   type Verdict,
   type VerdictRecord,
 } from '@hookgate/contracts';
-import { applyOverride, decide, selectPolicy, PLAIN_BANK, type CompiledRule, type DefaultReplies } from '@hookgate/verdict';
+import {
+  applyOverride,
+  decide,
+  selectPolicy,
+  PLAIN_BANK,
+  type CompiledRule,
+  type DefaultReplies,
+} from '@hookgate/verdict';
 import { withTimeout, type PolicyBank } from '@hookgate/contracts';
 import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { TransactionStore } from '@hookgate/state-store';
@@ -18,7 +25,19 @@ import type { ScanProducer } from '@hookgate/queue';
 import type { ResultWaiter } from './waiter.js';
 import type { ByteBudget, BudgetRefusal } from './budget.js';
 import { keepQuarantined, type QuarantineKeeper } from './quarantine.js';
-import { ATTR, SPAN, SpanKind, activeContext, hookgateMetrics, injectTrace, inSpan, seconds, startSpan, withContext, type Span } from '@hookgate/telemetry';
+import {
+  ATTR,
+  SPAN,
+  SpanKind,
+  activeContext,
+  hookgateMetrics,
+  injectTrace,
+  inSpan,
+  seconds,
+  startSpan,
+  withContext,
+  type Span,
+} from '@hookgate/telemetry';
 
 /** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
 export interface ScannerRoute {
@@ -133,12 +152,19 @@ export class StagePipeline {
     const m = hookgateMetrics();
     const labels = { protocol: incoming.protocol, stage: incoming.stage };
     m.inFlight.add(1, labels);
-    const p = inSpan(SPAN.STAGE, { [ATTR.PROTOCOL]: incoming.protocol, [ATTR.STAGE]: incoming.stage }, (span) => this.#handle(incoming, message, span));
+    const p = inSpan(
+      SPAN.STAGE,
+      { [ATTR.PROTOCOL]: incoming.protocol, [ATTR.STAGE]: incoming.stage },
+      (span) => this.#handle(incoming, message, span),
+    );
     this.#inFlight.add(p);
     try {
       const out = await p;
       const v = out.verdict;
-      m.requestDuration.record(seconds(this.#now() - out.request.receivedAt), { ...labels, action: v.action });
+      m.requestDuration.record(seconds(this.#now() - out.request.receivedAt), {
+        ...labels,
+        action: v.action,
+      });
       m.verdicts.add(1, { ...labels, action: v.action });
       if (v.partial) m.deadlineMisses.add(1, labels);
       return out;
@@ -162,17 +188,33 @@ export class StagePipeline {
     span.setAttribute(ATTR.REQ_ID, request.reqId);
     span.setAttribute(ATTR.DEADLINE_MS, request.deadlineAt - receivedAt);
     if (message) span.setAttribute(ATTR.MESSAGE_BYTES, message.byteLength);
-    if (this.#d.settings.spanAddresses && request.from) span.setAttribute(ATTR.SENDER_DOMAIN, request.from.address.split('@').pop() ?? '');
+    if (this.#d.settings.spanAddresses && request.from)
+      span.setAttribute(ATTR.SENDER_DOMAIN, request.from.address.split('@').pop() ?? '');
     const settings = this.#d.settings;
     const { rule, policy } = selectPolicy(settings.rules ?? [], request);
     const bank = settings.banks?.[policy] ?? settings.banks?.default ?? PLAIN_BANK;
-    const enabled = (r: ScannerRoute) => r.stages.includes(request.stage) && bank.scanners[r.id]?.enabled !== false;
+    const enabled = (r: ScannerRoute) =>
+      r.stages.includes(request.stage) && bank.scanners[r.id]?.enabled !== false;
     const routes = this.#d.scanners.filter(enabled);
     const inline = (this.#d.inline ?? []).filter((c) => enabled(c.route));
     const inlineIds = new Set(inline.map((c) => c.route.id));
-    const expected = [...routes, ...inline.map((c) => c.route)].map((r) => applyOverride(r.policy, bank.scanners[r.id]));
-    const base = { stage: request.stage, severity: settings.severity, replies: settings.replies, bank, policy, rule, ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}) };
-    if (expected.length === 0) return this.#unrecorded(request, decideNow({ ...base, expected: [], results: [], deadlineReached: false }));
+    const expected = [...routes, ...inline.map((c) => c.route)].map((r) =>
+      applyOverride(r.policy, bank.scanners[r.id]),
+    );
+    const base = {
+      stage: request.stage,
+      severity: settings.severity,
+      replies: settings.replies,
+      bank,
+      policy,
+      rule,
+      ...(request.message?.subject !== undefined ? { subject: request.message.subject } : {}),
+    };
+    if (expected.length === 0)
+      return this.#unrecorded(
+        request,
+        decideNow({ ...base, expected: [], results: [], deadlineReached: false }),
+      );
 
     // Pools without a live worker are judged missing at once and not queued to (issue 11).
     const absent = new Set(routes.filter((r) => this.#d.pools?.isLive(r.id) === false).map((r) => r.id));
@@ -181,7 +223,8 @@ export class StagePipeline {
     let release: (() => void) | undefined;
     if (bytes && this.#d.budget) {
       const reserved = this.#d.budget.reserve(caller ?? request.client.ip, bytes.byteLength);
-      if (typeof reserved === 'string') return this.#unrecorded(request, budgetVerdict(reserved, policy, rule), 'info');
+      if (typeof reserved === 'string')
+        return this.#unrecorded(request, budgetVerdict(reserved, policy, rule), 'info');
       release = reserved;
     }
     const results: ScanResult[] = [];
@@ -200,14 +243,18 @@ export class StagePipeline {
       decidedAtDeadline = deadlineReached;
       const v = d.verdict;
       // The decision itself is pure and instant; its span records what decided, for the trace view.
-      startSpan(SPAN.DECIDE, {
-        [ATTR.ACTION]: v.action,
-        [ATTR.PARTIAL]: v.partial,
-        [ATTR.DECIDED_BY]: v.decidedBy.join(','),
-        [ATTR.POLICY]: policy,
-        [ATTR.RULE]: rule,
-        [ATTR.SCANNERS]: results.map((r) => r.scanner).join(','),
-      }, { parent: stageCtx }).span.end();
+      startSpan(
+        SPAN.DECIDE,
+        {
+          [ATTR.ACTION]: v.action,
+          [ATTR.PARTIAL]: v.partial,
+          [ATTR.DECIDED_BY]: v.decidedBy.join(','),
+          [ATTR.POLICY]: policy,
+          [ATTR.RULE]: rule,
+          [ATTR.SCANNERS]: results.map((r) => r.scanner).join(','),
+        },
+        { parent: stageCtx },
+      ).span.end();
       settle(v);
       return true;
     };
@@ -232,21 +279,31 @@ export class StagePipeline {
       try {
         // The bytes outlive the deadline only by a grace for clock skew between hosts: late scans find them gone.
         const bytesTtlMs = request.deadlineAt - this.#now() + MESSAGE_GRACE_MS;
-        const n = await inSpan(SPAN.STORE_BEGIN, {}, () => this.#d.store.beginStage(request, bytes, bytesTtlMs));
+        const n = await inSpan(SPAN.STORE_BEGIN, {}, () =>
+          this.#d.store.beginStage(request, bytes, bytesTtlMs),
+        );
         request.txnId = `${request.sessionId}.${n}`;
         span.setAttribute(ATTR.TXN_ID, request.txnId);
         for (const check of inline) void this.#runInline(check, request, message, accept);
         if (queued.length > 0) {
-          await inSpan(SPAN.FANOUT, { [ATTR.SCANNERS]: queued.map((r) => r.id).join(',') }, () => {
-            // Job data carries this span's context, so each job's span is its child across processes.
-            const trace = injectTrace();
-            return this.#d.producer.fanOut(queued.map((r) => this.#job(request, r.id, trace)));
-          }, { kind: SpanKind.PRODUCER });
+          await inSpan(
+            SPAN.FANOUT,
+            { [ATTR.SCANNERS]: queued.map((r) => r.id).join(',') },
+            () => {
+              // Job data carries this span's context, so each job's span is its child across processes.
+              const trace = injectTrace();
+              return this.#d.producer.fanOut(queued.map((r) => this.#job(request, r.id, trace)));
+            },
+            { kind: SpanKind.PRODUCER },
+          );
         }
         fannedOut = true;
       } catch (err) {
         // Redis or the queue failed: nobody will answer; decide now as at the deadline.
-        this.#d.log.warn({ reqId: request.reqId, stage: request.stage, err: errorMessage(err) }, 'pipeline degraded: store or queue unavailable');
+        this.#d.log.warn(
+          { reqId: request.reqId, stage: request.stage, err: errorMessage(err) },
+          'pipeline degraded: store or queue unavailable',
+        );
         finish(true);
       }
     })();
@@ -269,22 +326,44 @@ export class StagePipeline {
     // Issue 16: the message is kept before the answer, which names the item; what cannot be kept is answered
     // tempfail. Keeping may use the deadline's rest, or a quarter of the margin (at most 400 ms, within the milter's
     // default grace) when the decision came at the deadline.
-    const answer = verdict.action === 'quarantine' && message ? this.#d.quarantine?.answerFor(request.protocol) : undefined;
+    const answer =
+      verdict.action === 'quarantine' && message
+        ? this.#d.quarantine?.answerFor(request.protocol)
+        : undefined;
     if (answer && message && this.#d.quarantine) {
       const budgetMs = Math.max(request.deadlineAt - this.#now(), Math.min(400, settings.marginMs / 4));
-      record.verdict = verdict = await keepQuarantined(this.#d.quarantine, { request, message, record, answer, dispatched, budgetMs, log: this.#d.log });
+      record.verdict = verdict = await keepQuarantined(this.#d.quarantine, {
+        request,
+        message,
+        record,
+        answer,
+        dispatched,
+        budgetMs,
+        log: this.#d.log,
+      });
     }
     this.#logVerdict('info', request, verdict, record.durationMs, results);
     span.setAttribute(ATTR.ACTION, verdict.action);
     span.setAttribute(ATTR.PARTIAL, verdict.partial);
     // Every queued scanner answered, or none still can in time: the bytes are of no further use.
-    const dropMessage = bytes !== undefined && (decidedAtDeadline || queued.every((r) => results.some((x) => x.scanner === r.id)));
+    const dropMessage =
+      bytes !== undefined &&
+      (decidedAtDeadline || queued.every((r) => results.some((x) => x.scanner === r.id)));
     // After dispatch settles, so the record carries the transaction number (a store write cannot beat it anyway).
     const recorded = dispatched
-      .then(() => inSpan(SPAN.STORE_FINALIZE, {}, () => this.#d.store.finalize(request.sessionId, { ...record, txnId: request.txnId }, { dropMessage, unstored: results.filter((r) => inlineIds.has(r.scanner)), context: request })))
+      .then(() =>
+        inSpan(SPAN.STORE_FINALIZE, {}, () =>
+          this.#d.store.finalize(
+            request.sessionId,
+            { ...record, txnId: request.txnId },
+            { dropMessage, unstored: results.filter((r) => inlineIds.has(r.scanner)), context: request },
+          ),
+        ),
+      )
       .then(
         () => undefined,
-        (err: unknown) => this.#d.log.warn({ reqId: request.reqId, err: errorMessage(err) }, 'verdict record not stored'),
+        (err: unknown) =>
+          this.#d.log.warn({ reqId: request.reqId, err: errorMessage(err) }, 'verdict record not stored'),
       );
     if (release) {
       // The reservation ends when the bytes leave Redis: now, or when they expire after the deadline.
@@ -303,7 +382,13 @@ export class StagePipeline {
   }
 
   /** The one summary line per verdict; content-free. */
-  #logVerdict(level: 'info' | 'debug', request: StageRequest, verdict: Verdict, durationMs: number, results: readonly ScanResult[]): void {
+  #logVerdict(
+    level: 'info' | 'debug',
+    request: StageRequest,
+    verdict: Verdict,
+    durationMs: number,
+    results: readonly ScanResult[],
+  ): void {
     const log = this.#d.log;
     if (level === 'debug' && log.isLevelEnabled?.('debug') === false) return;
     log[level](
@@ -316,13 +401,20 @@ export class StagePipeline {
         reasons: verdict.reasons,
         partial: verdict.partial,
         durationMs,
-        scanners: Object.fromEntries(results.map((r) => [r.scanner, `${r.outcome.status}/${r.durationMs}ms`])),
+        scanners: Object.fromEntries(
+          results.map((r) => [r.scanner, `${r.outcome.status}/${r.durationMs}ms`]),
+        ),
       },
       'verdict',
     );
   }
 
-  async #atDeadline(request: StageRequest, results: ScanResult[], finish: (deadline: boolean) => boolean, fannedOut: boolean): Promise<void> {
+  async #atDeadline(
+    request: StageRequest,
+    results: ScanResult[],
+    finish: (deadline: boolean) => boolean,
+    fannedOut: boolean,
+  ): Promise<void> {
     // One last read catches results whose notification was lost; bounded so the answer is never late. Nothing to
     // read when the jobs were never queued (Redis stalled or down): then answer at once.
     if (!fannedOut) {
@@ -330,7 +422,10 @@ export class StagePipeline {
       return;
     }
     try {
-      const stored = await withTimeout(this.#d.store.results(request.sessionId, request.reqId), FINAL_READ_MS);
+      const stored = await withTimeout(
+        this.#d.store.results(request.sessionId, request.reqId),
+        FINAL_READ_MS,
+      );
       for (const r of stored ?? []) if (!results.some((x) => x.scanner === r.scanner)) results.push(r);
     } catch {
       // the store is down: decide with what arrived
@@ -339,18 +434,40 @@ export class StagePipeline {
   }
 
   /** Runs a check in this process under the same deadline rules as a worker; failures become error results. */
-  async #runInline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void): Promise<void> {
+  async #runInline(
+    check: InlineCheck,
+    request: StageRequest,
+    message: Uint8Array | undefined,
+    accept: (r: ScanResult) => void,
+  ): Promise<void> {
     const { span, ctx } = startSpan(SPAN.INLINE, { [ATTR.SCANNER]: check.route.id });
     await withContext(ctx, () => this.#inline(check, request, message, accept, span));
     span.end();
   }
 
-  async #inline(check: InlineCheck, request: StageRequest, message: Uint8Array | undefined, accept: (r: ScanResult) => void, span: Span): Promise<void> {
+  async #inline(
+    check: InlineCheck,
+    request: StageRequest,
+    message: Uint8Array | undefined,
+    accept: (r: ScanResult) => void,
+    span: Span,
+  ): Promise<void> {
     const started = this.#now();
     // The same deadline, margin and failure rules as a queued scan (one runner for every host).
-    const outcome = await runScan(check.scanner, message ? { request, message } : { request }, { deadlineAt: request.deadlineAt, log: this.#d.log, now: this.#now });
+    const outcome = await runScan(check.scanner, message ? { request, message } : { request }, {
+      deadlineAt: request.deadlineAt,
+      log: this.#d.log,
+      now: this.#now,
+    });
     span.setAttribute(ATTR.OUTCOME, outcome.status);
-    accept({ v: 1, scanner: check.route.id, kind: check.scanner.kind, outcome, durationMs: this.#now() - started, at: this.#now() });
+    accept({
+      v: 1,
+      scanner: check.route.id,
+      kind: check.scanner.kind,
+      outcome,
+      durationMs: this.#now() - started,
+      at: this.#now(),
+    });
   }
 
   #job(request: StageRequest, scanner: string, trace: Record<string, string> | undefined): ScanJob {

@@ -73,7 +73,9 @@ export class PoolWatcher {
   readiness(): { pools?: Record<string, number>; unconsumed?: string[] } {
     const pools = this.snapshot();
     if (!pools) return {};
-    const empty = Object.entries(pools).filter(([, n]) => n === 0).map(([s]) => s);
+    const empty = Object.entries(pools)
+      .filter(([, n]) => n === 0)
+      .map(([s]) => s);
     return { pools, ...(empty.length > 0 ? { unconsumed: empty } : {}) };
   }
 

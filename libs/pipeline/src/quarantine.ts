@@ -1,4 +1,14 @@
-import { ERR, errorCode, errorMessage, withTimeout, type Protocol, type SmtpReply, type StageRequest, type Verdict, type VerdictRecord } from '@hookgate/contracts';
+import {
+  ERR,
+  errorCode,
+  errorMessage,
+  withTimeout,
+  type Protocol,
+  type SmtpReply,
+  type StageRequest,
+  type Verdict,
+  type VerdictRecord,
+} from '@hookgate/contracts';
 import type { ScanLogger } from '@hookgate/scanner-sdk';
 
 /**
@@ -18,7 +28,11 @@ export interface QuarantineKeeper {
 }
 
 const FULL: SmtpReply = { code: 452, enhanced: '4.3.1', text: 'Quarantine full, try again later' };
-const UNAVAILABLE: SmtpReply = { code: 451, enhanced: '4.3.0', text: 'Quarantine unavailable, try again later' };
+const UNAVAILABLE: SmtpReply = {
+  code: 451,
+  enhanced: '4.3.0',
+  text: 'Quarantine unavailable, try again later',
+};
 
 /**
  * Keeps a quarantined message and returns the verdict to answer with: the same verdict naming the item, or — when
@@ -28,19 +42,39 @@ const UNAVAILABLE: SmtpReply = { code: 451, enhanced: '4.3.0', text: 'Quarantine
  */
 export async function keepQuarantined(
   keeper: QuarantineKeeper,
-  o: { request: StageRequest; message: Uint8Array; record: VerdictRecord; answer: 'reject' | 'discard'; dispatched: Promise<unknown>; budgetMs: number; log: ScanLogger },
+  o: {
+    request: StageRequest;
+    message: Uint8Array;
+    record: VerdictRecord;
+    answer: 'reject' | 'discard';
+    dispatched: Promise<unknown>;
+    budgetMs: number;
+    log: ScanLogger;
+  },
 ): Promise<Verdict> {
   const verdict = o.record.verdict;
   // The record names the transaction once the stage is recorded (normally long before any scan answered).
-  const kept = o.dispatched.then(() => keeper.keep(o.request, o.message, { ...o.record, txnId: o.request.txnId }));
-  const outcome = await withTimeout(kept.then((id) => ({ id }), (err: unknown) => ({ err })), o.budgetMs, () => 'late' as const);
+  const kept = o.dispatched.then(() =>
+    keeper.keep(o.request, o.message, { ...o.record, txnId: o.request.txnId }),
+  );
+  const outcome = await withTimeout(
+    kept.then(
+      (id) => ({ id }),
+      (err: unknown) => ({ err }),
+    ),
+    o.budgetMs,
+    () => 'late' as const,
+  );
   if (outcome !== 'late' && 'id' in outcome) {
     return { ...verdict, reply: keeper.reply(outcome.id), quarantine: { id: outcome.id, answer: o.answer } };
   }
   if (outcome === 'late') void kept.then((id) => keeper.forget(id)).catch(() => undefined);
   const full = outcome !== 'late' && errorCode(outcome.err) === ERR.QUARANTINE_FULL;
   const why = outcome === 'late' ? `not kept within ${o.budgetMs} ms` : errorMessage(outcome.err);
-  o.log.warn({ reqId: o.request.reqId, stage: o.request.stage, err: why }, 'quarantine could not keep the message: answered tempfail (the MTA keeps it)');
+  o.log.warn(
+    { reqId: o.request.reqId, stage: o.request.stage, err: why },
+    'quarantine could not keep the message: answered tempfail (the MTA keeps it)',
+  );
   return {
     ...verdict,
     action: 'tempfail',

@@ -24,11 +24,18 @@ afterAll(async () => {
 
 const clamav = () =>
   clamavScanner({
-    endpoint: clamd.tcp, stages: ['data'], maxStreamBytes: 1 << 24, chunkBytes: 65536, action: 'reject',
-    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' }, header: { name: 'X-Virus-Scanned', value: 'hookgate' },
+    endpoint: clamd.tcp,
+    stages: ['data'],
+    maxStreamBytes: 1 << 24,
+    chunkBytes: 65536,
+    action: 'reject',
+    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' },
+    header: { name: 'X-Virus-Scanned', value: 'hookgate' },
   });
 
-async function stack(o: Parameters<typeof startStack>[0] extends infer T ? Omit<T & object, 'redisUrl'> : never): Promise<Stack> {
+async function stack(
+  o: Parameters<typeof startStack>[0] extends infer T ? Omit<T & object, 'redisUrl'> : never,
+): Promise<Stack> {
   const s = await startStack({ redisUrl: redis.url, ...o });
   stacks.push(s);
   return s;
@@ -37,16 +44,31 @@ async function stack(o: Parameters<typeof startStack>[0] extends infer T ? Omit<
 const data = (sessionId: string, eml: string): [IncomingStage, Buffer] => {
   const bytes = Buffer.from(eml);
   return [
-    { protocol: 'stalwart', stage: 'data', sessionId, client: { ip: '192.0.2.7' }, from: { address: 'a@example.org' }, to: [{ address: 'b@example.net' }], message: { size: bytes.length, storedBytes: bytes.length, lossy: false } },
+    {
+      protocol: 'stalwart',
+      stage: 'data',
+      sessionId,
+      client: { ip: '192.0.2.7' },
+      from: { address: 'a@example.org' },
+      to: [{ address: 'b@example.net' }],
+      message: { size: bytes.length, storedBytes: bytes.length, lossy: false },
+    },
     bytes,
   ];
 };
 
 describe('stage pipeline on real Redis and BullMQ', () => {
   it('fans out, waits for the worker, and accepts clean mail with the scanner header', async () => {
-    const s = await stack({ routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }], workers: [clamav()] });
+    const s = await stack({
+      routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }],
+      workers: [clamav()],
+    });
     const out = await s.pipeline.handle(...data('sess-clean', toEml(clean())));
-    expect(out.verdict).toMatchObject({ action: 'accept', partial: false, modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned' }] });
+    expect(out.verdict).toMatchObject({
+      action: 'accept',
+      partial: false,
+      modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned' }],
+    });
     await out.recorded;
     const record = await s.store.verdict('sess-clean', out.request.reqId);
     expect(record?.results.map((r) => r.scanner)).toEqual(['clamav']);
@@ -54,14 +76,20 @@ describe('stage pipeline on real Redis and BullMQ', () => {
   });
 
   it('rejects a virus with the scanner reply', async () => {
-    const s = await stack({ routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }], workers: [clamav()] });
+    const s = await stack({
+      routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }],
+      workers: [clamav()],
+    });
     const out = await s.pipeline.handle(...data('sess-virus', toEml(eicarInline())));
     expect(out.verdict.action).toBe('reject');
     expect(out.verdict.reply?.text).toMatch(/^Virus found: Test\.EICAR/);
   });
 
   it('puts ids, never message bytes, in job data; the bytes leave Redis once the stage is decided', async () => {
-    const s = await stack({ routes: [{ id: 'nobody', stages: ['data'], policy: policy('nobody', false) }], budgetMs: 1000 });
+    const s = await stack({
+      routes: [{ id: 'nobody', stages: ['data'], policy: policy('nobody', false) }],
+      budgetMs: 1000,
+    });
     const eml = toEml(clean({ subject: 'claim-check-marker' }));
     const handled = s.pipeline.handle(...data('sess-cc', eml));
     const q = new Queue(bullQueueName('nobody'), { connection: s.redis, prefix: s.prefix });
@@ -83,7 +111,10 @@ describe('stage pipeline on real Redis and BullMQ', () => {
 
   it('answers by the deadline with tempfail when a required scanner has no worker, accept when optional', async () => {
     const s = await stack({
-      routes: [{ id: 'req', stages: ['mail'], policy: policy('req', true) }, { id: 'opt', stages: ['rcpt'], policy: policy('opt', false) }],
+      routes: [
+        { id: 'req', stages: ['mail'], policy: policy('req', true) },
+        { id: 'opt', stages: ['rcpt'], policy: policy('opt', false) },
+      ],
       budgetMs: 400,
     });
     const base = { protocol: 'stalwart' as const, sessionId: 'sess-missing', client: { ip: '192.0.2.7' } };
@@ -91,7 +122,11 @@ describe('stage pipeline on real Redis and BullMQ', () => {
     expect(mail.verdict).toMatchObject({ action: 'tempfail', partial: true, reasons: ['req:missing'] });
     expect(mail.verdict.reply).toMatchObject({ code: 451, enhanced: '4.7.1' });
     const rcpt = await s.pipeline.handle({ ...base, stage: 'rcpt' });
-    expect(rcpt.verdict).toMatchObject({ action: 'accept', partial: true, reasons: ['opt:missing:fail-open'] });
+    expect(rcpt.verdict).toMatchObject({
+      action: 'accept',
+      partial: true,
+      reasons: ['opt:missing:fail-open'],
+    });
     await mail.recorded;
     const record = await s.store.verdict('sess-missing', mail.request.reqId);
     expect(record!.answeredAt).toBeLessThanOrEqual(mail.request.deadlineAt);
@@ -99,7 +134,10 @@ describe('stage pipeline on real Redis and BullMQ', () => {
 
   it('decides early on a terminal result without waiting for slower scanners', async () => {
     const s = await stack({
-      routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }, { id: 'slow', stages: ['data'], policy: policy('slow', false) }],
+      routes: [
+        { id: 'clamav', stages: ['data'], policy: policy('clamav', true) },
+        { id: 'slow', stages: ['data'], policy: policy('slow', false) },
+      ],
       workers: [clamav()],
       budgetMs: 20_000,
     });
@@ -109,8 +147,14 @@ describe('stage pipeline on real Redis and BullMQ', () => {
   });
 
   it('never lets a late result flip an answer already given', async () => {
-    const late: Scanner = { ...noopScanner({ id: 'late', stages: ['data'] }), scan: async () => ({ status: 'fail', category: 'virus', action: 'reject', names: ['X'] }) };
-    const s = await stack({ routes: [{ id: 'late', stages: ['data'], policy: policy('late', false) }], budgetMs: 300 });
+    const late: Scanner = {
+      ...noopScanner({ id: 'late', stages: ['data'] }),
+      scan: async () => ({ status: 'fail', category: 'virus', action: 'reject', names: ['X'] }),
+    };
+    const s = await stack({
+      routes: [{ id: 'late', stages: ['data'], policy: policy('late', false) }],
+      budgetMs: 300,
+    });
     const out = await s.pipeline.handle(...data('sess-late', toEml(clean())));
     expect(out.verdict.action).toBe('accept');
     await out.recorded;
@@ -118,17 +162,26 @@ describe('stage pipeline on real Redis and BullMQ', () => {
     // The worker comes up after the deadline: it skips the expired job, and even a result recorded now changes nothing.
     const worker = await startStack({ redisUrl: redis.url, prefix: s.prefix, routes: [], workers: [late] });
     stacks.push(worker);
-    await expect.poll(async () => (await s.store.results('sess-late', out.request.reqId)).length, { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(async () => (await s.store.results('sess-late', out.request.reqId)).length, { timeout: 10_000 })
+      .toBe(1);
     const [r] = await s.store.results('sess-late', out.request.reqId);
     expect(r!.outcome).toMatchObject({ status: 'error', code: 'HOOKGATE_ERR_SCAN_TIMEOUT' });
     expect((await s.store.verdict('sess-late', out.request.reqId))!.verdict.action).toBe('accept');
     // A result that does land after the answer (a worker finishing between answer and deadline) is recorded only.
-    await s.store.recordResult('sess-late', out.request.reqId, { ...r!, scanner: 'other', outcome: { status: 'fail', category: 'virus', action: 'reject', names: ['Y'] } });
+    await s.store.recordResult('sess-late', out.request.reqId, {
+      ...r!,
+      scanner: 'other',
+      outcome: { status: 'fail', category: 'virus', action: 'reject', names: ['Y'] },
+    });
     expect((await s.store.verdict('sess-late', out.request.reqId))!.verdict.action).toBe('accept');
   });
 
   it('answers by the deadline when Redis is down, applying each scanner policy', async () => {
-    const s = await stack({ routes: [{ id: 'req', stages: ['data'], policy: policy('req', true) }], budgetMs: 500 });
+    const s = await stack({
+      routes: [{ id: 'req', stages: ['data'], policy: policy('req', true) }],
+      budgetMs: 500,
+    });
     await redis.pause();
     try {
       const started = Date.now();
@@ -157,7 +210,12 @@ describe('result cache', () => {
     expect((await s.store.verdict('sess-c2', second.request.reqId))!.results[0]!.cached).toBe(true);
     await s.close();
     stacks.splice(stacks.indexOf(s), 1);
-    const v2 = await stack({ routes, workers: [counting], cache: { version: 'v2', ttlMs: 60_000 }, prefix: s.prefix });
+    const v2 = await stack({
+      routes,
+      workers: [counting],
+      cache: { version: 'v2', ttlMs: 60_000 },
+      prefix: s.prefix,
+    });
     await v2.pipeline.handle(...data('sess-c3', eml));
     expect(scans).toBe(2);
   });
@@ -165,10 +223,18 @@ describe('result cache', () => {
 
 describe('what the pipeline does not do (issues 11 and 12)', () => {
   it('answers a stage where nothing is checked from memory: no Redis call, no record, no transaction id', async () => {
-    const s = await stack({ routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }], workers: [clamav()] });
+    const s = await stack({
+      routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }],
+      workers: [clamav()],
+    });
     await redis.pause();
     try {
-      const out = await s.pipeline.handle({ protocol: 'stalwart', stage: 'ehlo', sessionId: 'sess-quiet', client: { ip: '192.0.2.7', helo: 'mx.example.org' } });
+      const out = await s.pipeline.handle({
+        protocol: 'stalwart',
+        stage: 'ehlo',
+        sessionId: 'sess-quiet',
+        client: { ip: '192.0.2.7', helo: 'mx.example.org' },
+      });
       // With Redis down, a stage that touched it would be decided degraded (partial); this one is a plain accept.
       expect(out.verdict).toMatchObject({ action: 'accept', partial: false, decidedBy: ['policy'] });
       expect(out.request.txnId).toBe('');
@@ -183,13 +249,19 @@ describe('what the pipeline does not do (issues 11 and 12)', () => {
     const routes = [{ id: 'clamav', stages: ['data' as const], policy: policy('clamav', true) }];
     const s = await stack({ routes, watchPools: true, budgetMs: 20_000 });
     const out = await s.pipeline.handle(...data('sess-nopool', toEml(clean())));
-    expect(out.verdict).toMatchObject({ action: 'tempfail', partial: true, reasons: ['clamav:missing:no-workers'] });
+    expect(out.verdict).toMatchObject({
+      action: 'tempfail',
+      partial: true,
+      reasons: ['clamav:missing:no-workers'],
+    });
     // Decided without waiting for the 20 s deadline, and nothing was queued to a pool nobody consumes.
     expect(Date.now()).toBeLessThan(out.request.deadlineAt - 10_000);
     const q = new Queue(bullQueueName('clamav'), { connection: s.redis, prefix: s.prefix });
     expect(await q.count()).toBe(0);
     await out.recorded;
-    expect((await s.store.verdict('sess-nopool', out.request.reqId))!.verdict.reasons).toEqual(['clamav:missing:no-workers']);
+    expect((await s.store.verdict('sess-nopool', out.request.reqId))!.verdict.reasons).toEqual([
+      'clamav:missing:no-workers',
+    ]);
 
     // A worker process joins the pool: its announcement makes the ingress use it again.
     const worker = await stack({ routes: [], workers: [clamav()], prefix: s.prefix });
@@ -214,7 +286,11 @@ describe('what the pipeline does not do (issues 11 and 12)', () => {
     const a1 = s.pipeline.handle(...withCaller('sess-b1', 'A', 'a1'));
     const b1 = s.pipeline.handle(...withCaller('sess-b2', 'B', 'b1'));
     const a2 = await s.pipeline.handle(...withCaller('sess-b3', 'A', 'a2'));
-    expect(a2.verdict).toMatchObject({ action: 'tempfail', reasons: ['budget:caller'], reply: { code: 451, enhanced: '4.3.1' } });
+    expect(a2.verdict).toMatchObject({
+      action: 'tempfail',
+      reasons: ['budget:caller'],
+      reply: { code: 451, enhanced: '4.3.1' },
+    });
     const c1 = await s.pipeline.handle(...withCaller('sess-b4', 'C', 'c1'));
     expect(c1.verdict).toMatchObject({ action: 'tempfail', reasons: ['budget:total'] });
     expect(await s.redis.keys(`${s.prefix}:{sess-b3}*`)).toEqual([]);
@@ -241,17 +317,31 @@ describe('one scan runner for every host (issue 14)', () => {
     it(`a scanner that is ${behaviour} gives the same result inline and queued`, async () => {
       const id = `f-${behaviour}`;
       const route = { id, stages: ['data' as const], policy: policy(id, true) };
-      const inline = await stack({ routes: [], inline: [{ route, scanner: failing(id, behaviour) }], budgetMs: 1500 });
+      const inline = await stack({
+        routes: [],
+        inline: [{ route, scanner: failing(id, behaviour) }],
+        budgetMs: 1500,
+      });
       const queued = await stack({ routes: [route], workers: [failing(id, behaviour)], budgetMs: 1500 });
       const a = await inline.pipeline.handle(...data(`sess-in-${behaviour}`, toEml(clean())));
       const b = await queued.pipeline.handle(...data(`sess-q-${behaviour}`, toEml(clean())));
       await Promise.all([a.recorded, b.recorded]);
-      const outcome = async (s: Stack, o: typeof a) => (await s.store.verdict(o.request.sessionId, o.request.reqId))?.results.find((r) => r.scanner === id)?.outcome;
+      const outcome = async (s: Stack, o: typeof a) =>
+        (await s.store.verdict(o.request.sessionId, o.request.reqId))?.results.find((r) => r.scanner === id)
+          ?.outcome;
       const [inlineOutcome, queuedOutcome] = [await outcome(inline, a), await outcome(queued, b)];
-      const expected = { unreachable: { code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE', retryable: true }, bug: { code: 'HOOKGATE_ERR_SCAN_FAILED', retryable: false }, slow: { code: 'HOOKGATE_ERR_SCAN_TIMEOUT', retryable: true } }[behaviour];
+      const expected = {
+        unreachable: { code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE', retryable: true },
+        bug: { code: 'HOOKGATE_ERR_SCAN_FAILED', retryable: false },
+        slow: { code: 'HOOKGATE_ERR_SCAN_TIMEOUT', retryable: true },
+      }[behaviour];
       expect(queuedOutcome).toMatchObject({ status: 'error', ...expected });
       expect(inlineOutcome).toEqual(queuedOutcome);
-      expect(a.verdict).toMatchObject({ action: b.verdict.action, reasons: b.verdict.reasons, partial: false });
+      expect(a.verdict).toMatchObject({
+        action: b.verdict.action,
+        reasons: b.verdict.reasons,
+        partial: false,
+      });
     });
   }
 });

@@ -22,7 +22,10 @@ const stacks: Stack[] = [];
 beforeAll(async () => {
   [redis, qRedis, clamd] = await Promise.all([startRedis(), startRedis(), startClamd()]);
   // The quarantine on its own Redis, so a test can stall it without stalling the pipeline's.
-  qClient = createRedisClient({ mode: 'standalone', url: qRedis.url }, { role: 'command', commandTimeoutMs: 20_000 });
+  qClient = createRedisClient(
+    { mode: 'standalone', url: qRedis.url },
+    { role: 'command', commandTimeoutMs: 20_000 },
+  );
   qClient.on('error', () => undefined);
   await connectRedis(qClient);
 });
@@ -36,21 +39,36 @@ afterAll(async () => {
 
 const clamav = () =>
   clamavScanner({
-    endpoint: clamd.tcp, stages: ['data'], maxStreamBytes: 1 << 24, chunkBytes: 65536, action: 'quarantine',
-    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' }, header: null,
+    endpoint: clamd.tcp,
+    stages: ['data'],
+    maxStreamBytes: 1 << 24,
+    chunkBytes: 65536,
+    action: 'quarantine',
+    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' },
+    header: null,
   });
 
 function quarantine(maxBytes = 1 << 22): Quarantine {
-  return new Quarantine({ store: new RedisQuarantineStore(qClient, { prefix: `p${randomBytes(3).toString('hex')}`, maxBytes }), retentionMs: 3_600_000 });
+  return new Quarantine({
+    store: new RedisQuarantineStore(qClient, { prefix: `p${randomBytes(3).toString('hex')}`, maxBytes }),
+    retentionMs: 3_600_000,
+  });
 }
 
-async function stack(q: Quarantine, answers: Parameters<typeof quarantineKeeper>[1]['answers'] = { milter: 'reject' }, dataBudgetMs = 4000): Promise<Stack> {
+async function stack(
+  q: Quarantine,
+  answers: Parameters<typeof quarantineKeeper>[1]['answers'] = { milter: 'reject' },
+  dataBudgetMs = 4000,
+): Promise<Stack> {
   const s = await startStack({
     redisUrl: redis.url,
     routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }],
     workers: [clamav()],
     dataBudgetMs,
-    quarantine: quarantineKeeper(q, { answers, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as {id}' } }),
+    quarantine: quarantineKeeper(q, {
+      answers,
+      reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as {id}' },
+    }),
     feedEntries: 100,
   });
   stacks.push(s);
@@ -62,8 +80,14 @@ const data = (protocol: IncomingStage['protocol'] = 'milter'): [IncomingStage, B
   const sessionId = randomBytes(6).toString('hex');
   return [
     {
-      protocol, stage: 'data', sessionId, client: { ip: '192.0.2.7' }, from: { address: 'a@example.org' }, to: [{ address: 'b@example.net' }],
-      queueId: 'QID1', message: { size: bytes.length, storedBytes: bytes.length, lossy: false, subject: 'eicar' },
+      protocol,
+      stage: 'data',
+      sessionId,
+      client: { ip: '192.0.2.7' },
+      from: { address: 'a@example.org' },
+      to: [{ address: 'b@example.net' }],
+      queueId: 'QID1',
+      message: { size: bytes.length, storedBytes: bytes.length, lossy: false, subject: 'eicar' },
     },
     bytes,
   ];
@@ -76,17 +100,38 @@ describe('quarantine verdicts in the stage pipeline', () => {
     const [incoming, bytes] = data();
     const out = await s.pipeline.handle(incoming, bytes);
     const id = out.verdict.quarantine?.id;
-    expect(out.verdict).toMatchObject({ action: 'quarantine', quarantine: { answer: 'reject' }, reply: { code: 550, enhanced: '5.7.1', text: `Message quarantined as ${id}` } });
+    expect(out.verdict).toMatchObject({
+      action: 'quarantine',
+      quarantine: { answer: 'reject' },
+      reply: { code: 550, enhanced: '5.7.1', text: `Message quarantined as ${id}` },
+    });
     // Kept before the answer: it is there as soon as handle() returns.
     const item = await q.show(id!, 'test', true);
     expect(Buffer.from(item.message!.base64, 'base64').equals(bytes)).toBe(true);
-    expect(item).toMatchObject({ status: 'held', txnId: out.request.txnId, queueId: 'QID1', from: 'a@example.org', to: ['b@example.net'], protocol: 'milter' });
+    expect(item).toMatchObject({
+      status: 'held',
+      txnId: out.request.txnId,
+      queueId: 'QID1',
+      from: 'a@example.org',
+      to: ['b@example.net'],
+      protocol: 'milter',
+    });
     expect(item.record.verdict.reasons.join()).toMatch(/clamav:virus:/);
     expect(item.record.results.map((r) => r.scanner)).toEqual(['clamav']);
     await out.recorded;
-    expect((await s.store.verdict(incoming.sessionId, out.request.reqId))?.verdict.quarantine).toEqual({ id, answer: 'reject' });
+    expect((await s.store.verdict(incoming.sessionId, out.request.reqId))?.verdict.quarantine).toEqual({
+      id,
+      answer: 'reject',
+    });
     const [entry] = await s.store.recentVerdicts({ count: 1 });
-    expect(entry).toMatchObject({ action: 'quarantine', quarantineId: id, protocol: 'milter', queueId: 'QID1', stage: 'data', scanners: [{ id: 'clamav', status: 'fail' }] });
+    expect(entry).toMatchObject({
+      action: 'quarantine',
+      quarantineId: id,
+      protocol: 'milter',
+      queueId: 'QID1',
+      stage: 'data',
+      scanners: [{ id: 'clamav', status: 'fail' }],
+    });
   });
 
   it('answers as configured per protocol: discard, or no keeping where the MTA holds quarantined mail itself', async () => {
@@ -104,7 +149,11 @@ describe('quarantine verdicts in the stage pipeline', () => {
     const q = quarantine(100);
     const s = await stack(q);
     const out = await s.pipeline.handle(...data());
-    expect(out.verdict).toMatchObject({ action: 'tempfail', reply: { code: 452, enhanced: '4.3.1' }, decidedBy: ['clamav', 'quarantine'] });
+    expect(out.verdict).toMatchObject({
+      action: 'tempfail',
+      reply: { code: 452, enhanced: '4.3.1' },
+      decidedBy: ['clamav', 'quarantine'],
+    });
     expect(out.verdict.reasons).toContain('quarantine:full');
     expect(out.verdict.quarantine).toBeUndefined();
     expect((await q.list({ status: 'any' })).items).toEqual([]);
@@ -125,8 +174,13 @@ describe('quarantine verdicts in the stage pipeline', () => {
     expect(out.verdict.reasons).toContain('quarantine:unavailable');
     expect(Date.now()).toBeLessThanOrEqual(out.request.deadlineAt + 1000);
     // The keep completes once Redis runs again, and is undone: no held item, a tombstone saying why.
-    await expect.poll(async () => (await q.list({ status: 'any' })).items.map((i) => i.status), { timeout: 10_000 }).toEqual(['deleted']);
+    await expect
+      .poll(async () => (await q.list({ status: 'any' })).items.map((i) => i.status), { timeout: 10_000 })
+      .toEqual(['deleted']);
     const [gone] = (await q.list({ status: 'any' })).items;
-    expect((await q.show(gone!.id, 'test', false)).audit.map((a) => `${a.who}:${a.what}`)).toEqual(['hookgate:keep', 'hookgate:delete']);
+    expect((await q.show(gone!.id, 'test', false)).audit.map((a) => `${a.who}:${a.what}`)).toEqual([
+      'hookgate:keep',
+      'hookgate:delete',
+    ]);
   });
 });

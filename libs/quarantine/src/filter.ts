@@ -25,7 +25,8 @@ const has = (haystack: string, needle: string) => haystack.toLowerCase().include
 /** Whether a row passes every filter given. `status` defaults to `held` (a release in progress counts as held). */
 export function matches(row: ItemSummary, f: ListFilter): boolean {
   const status = f.status ?? 'held';
-  if (status !== 'any' && row.status !== status && !(status === 'held' && row.status === 'releasing')) return false;
+  if (status !== 'any' && row.status !== status && !(status === 'held' && row.status === 'releasing'))
+    return false;
   if (f.since !== undefined && row.keptAt < f.since) return false;
   if (f.until !== undefined && row.keptAt > f.until) return false;
   if (f.sender !== undefined && !has(row.from, f.sender)) return false;

@@ -65,7 +65,10 @@ export class FsQuarantineStore implements QuarantineStore {
     const store = new FsQuarantineStore(options);
     await mkdir(options.directory, { recursive: true, mode: 0o700 });
     await store.sweep(Date.now());
-    store.#timer = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), options.sweepMs ?? 60_000);
+    store.#timer = setInterval(
+      () => void store.sweep(Date.now()).catch(() => undefined),
+      options.sweepMs ?? 60_000,
+    );
     store.#timer.unref();
     return store;
   }
@@ -112,11 +115,18 @@ export class FsQuarantineStore implements QuarantineStore {
 
   async keep(meta: ItemMeta, message: Uint8Array, head: Uint8Array, audit: AuditEntry): Promise<void> {
     if (this.#bytes + meta.size > this.#o.maxBytes) {
-      throw new HookgateError(ERR.QUARANTINE_FULL, `quarantine full: ${meta.size} bytes do not fit under the cap of ${this.#o.maxBytes}`, { retryable: true });
+      throw new HookgateError(
+        ERR.QUARANTINE_FULL,
+        `quarantine full: ${meta.size} bytes do not fit under the cap of ${this.#o.maxBytes}`,
+        { retryable: true },
+      );
     }
     // The message first, then the state file: an item exists once its state file does.
     await atomicWrite(this.#path(meta.id, 'eml'), message);
-    await atomicWrite(this.#path(meta.id, 'json'), JSON.stringify({ meta, status: 'held', head: Buffer.from(head).toString('base64') } satisfies ItemFile));
+    await atomicWrite(
+      this.#path(meta.id, 'json'),
+      JSON.stringify({ meta, status: 'held', head: Buffer.from(head).toString('base64') } satisfies ItemFile),
+    );
     this.#bytes += meta.size;
     this.#held++;
     await this.record(audit);
@@ -165,11 +175,17 @@ export class FsQuarantineStore implements QuarantineStore {
     const audit = await readFile(this.#path(id, 'audit'), 'utf8').catch(() => '');
     return {
       meta: f.meta,
-      status: (await this.#locked(id, Date.now(), Number.MAX_SAFE_INTEGER)) && f.status === 'held' ? 'releasing' : f.status,
+      status:
+        (await this.#locked(id, Date.now(), Number.MAX_SAFE_INTEGER)) && f.status === 'held'
+          ? 'releasing'
+          : f.status,
       ...(f.outcome ? { outcome: f.outcome } : {}),
       head: Buffer.from(f.head, 'base64'),
       ...(message ? { message } : {}),
-      audit: audit.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry),
+      audit: audit
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as AuditEntry),
     };
   }
 
@@ -214,7 +230,11 @@ export class FsQuarantineStore implements QuarantineStore {
     }
   }
 
-  async settle(id: string, result: { released: true; outcome: ItemOutcome } | { released: false }, audit: AuditEntry): Promise<void> {
+  async settle(
+    id: string,
+    result: { released: true; outcome: ItemOutcome } | { released: false },
+    audit: AuditEntry,
+  ): Promise<void> {
     try {
       if (result.released) await this.#drop(id, 'released', result.outcome);
     } finally {
@@ -236,7 +256,13 @@ export class FsQuarantineStore implements QuarantineStore {
     }
   }
 
-  async remove(id: string, outcome: ItemOutcome, audit: AuditEntry, now: number, staleMs: number): Promise<RemoveResult> {
+  async remove(
+    id: string,
+    outcome: ItemOutcome,
+    audit: AuditEntry,
+    now: number,
+    staleMs: number,
+  ): Promise<RemoveResult> {
     const f = await this.#read(id);
     if (!f) return 'not-found';
     if (f.status === 'deleted') return 'already-deleted';

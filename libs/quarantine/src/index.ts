@@ -1,4 +1,11 @@
-export { Quarantine, quarantineKeeper, type QuarantineOptions, type ItemView, type ReleaseResult, type KeeperOptions } from './quarantine.js';
+export {
+  Quarantine,
+  quarantineKeeper,
+  type QuarantineOptions,
+  type ItemView,
+  type ReleaseResult,
+  type KeeperOptions,
+} from './quarantine.js';
 export { RedisQuarantineStore, type RedisQuarantineOptions } from './redis-store.js';
 export { FsQuarantineStore, type FsQuarantineOptions } from './fs-store.js';
 export { smtpRelay, parseRelayUrl, type Relay, type RelayOptions, type Delivery } from './relay.js';

@@ -1,8 +1,25 @@
-import { ERR, HookgateError, errorMessage, type Protocol, type SmtpReply, type StageRequest, type VerdictRecord } from '@hookgate/contracts';
+import {
+  ERR,
+  HookgateError,
+  errorMessage,
+  type Protocol,
+  type SmtpReply,
+  type StageRequest,
+  type VerdictRecord,
+} from '@hookgate/contracts';
 import { headerSection, parseHeaders } from './head.js';
 import { idTime, isId, newId } from './ids.js';
 import type { Relay } from './relay.js';
-import type { AuditEntry, ItemMeta, ItemOutcome, ItemStatus, ListFilter, ListPage, QuarantineStore, Usage } from './types.js';
+import type {
+  AuditEntry,
+  ItemMeta,
+  ItemOutcome,
+  ItemStatus,
+  ListFilter,
+  ListPage,
+  QuarantineStore,
+  Usage,
+} from './types.js';
 
 export interface QuarantineOptions {
   store: QuarantineStore;
@@ -83,12 +100,21 @@ export class Quarantine {
       lossy: request.message?.lossy ?? false,
       record,
     };
-    const audit: AuditEntry = { at: keptAt, who: WHO_SYSTEM, what: 'keep', id, detail: record.verdict.reasons.join(',').slice(0, 500) };
+    const audit: AuditEntry = {
+      at: keptAt,
+      who: WHO_SYSTEM,
+      what: 'keep',
+      id,
+      detail: record.verdict.reasons.join(',').slice(0, 500),
+    };
     try {
       await this.store.keep(meta, message, headerSection(message), audit);
     } catch (err) {
       if (err instanceof HookgateError) throw err;
-      throw new HookgateError(ERR.QUARANTINE_UNAVAILABLE, `quarantine store failed: ${errorMessage(err)}`, { cause: err, retryable: true });
+      throw new HookgateError(ERR.QUARANTINE_UNAVAILABLE, `quarantine store failed: ${errorMessage(err)}`, {
+        cause: err,
+        retryable: true,
+      });
     }
     return id;
   }
@@ -96,7 +122,13 @@ export class Quarantine {
   /** Removes an item nobody was told about (kept after the answer was already given as tempfail). */
   async forget(id: string, why: string): Promise<void> {
     const now = this.#now();
-    await this.store.remove(id, { what: 'deleted', by: WHO_SYSTEM, at: now }, { at: now, who: WHO_SYSTEM, what: 'delete', id, detail: why }, now, this.#staleMs);
+    await this.store.remove(
+      id,
+      { what: 'deleted', by: WHO_SYSTEM, at: now },
+      { at: now, who: WHO_SYSTEM, what: 'delete', id, detail: why },
+      now,
+      this.#staleMs,
+    );
   }
 
   async list(filter: ListFilter): Promise<ListPage> {
@@ -140,20 +172,36 @@ export class Quarantine {
   async release(id: string, who: string): Promise<ReleaseResult> {
     this.#checkId(id);
     const relay = this.#relay;
-    if (!relay) throw new HookgateError(ERR.RELAY_UNCONFIGURED, 'no release relay configured: set HOOKGATE_QUARANTINE_RELAY (or quarantine.relay)');
+    if (!relay)
+      throw new HookgateError(
+        ERR.RELAY_UNCONFIGURED,
+        'no release relay configured: set HOOKGATE_QUARANTINE_RELAY (or quarantine.relay)',
+      );
     const now = this.#now();
     const claim = await this.store.claim(id, now, this.#staleMs);
     if (!claim.ok) {
       if (claim.why === 'not-found') throw this.#missing(id);
       const item = claim.why === 'busy' ? undefined : await this.store.get(id, false);
       const o = item?.outcome;
-      if (claim.why === 'deleted') throw new HookgateError(ERR.QUARANTINE_GONE, `quarantined item ${id} was deleted${o ? ` by ${o.by} at ${iso(o.at)}` : ''}`);
-      if (claim.why === 'released') throw new HookgateError(ERR.QUARANTINE_CONFLICT, `quarantined item ${id} was already released${o ? ` by ${o.by} at ${iso(o.at)}` : ''}`);
+      if (claim.why === 'deleted')
+        throw new HookgateError(
+          ERR.QUARANTINE_GONE,
+          `quarantined item ${id} was deleted${o ? ` by ${o.by} at ${iso(o.at)}` : ''}`,
+        );
+      if (claim.why === 'released')
+        throw new HookgateError(
+          ERR.QUARANTINE_CONFLICT,
+          `quarantined item ${id} was already released${o ? ` by ${o.by} at ${iso(o.at)}` : ''}`,
+        );
       throw new HookgateError(ERR.QUARANTINE_CONFLICT, `a release of ${id} is in progress`);
     }
     const { meta, message } = claim;
     if (meta.to.length === 0) {
-      await this.store.settle(id, { released: false }, { at: this.#now(), who, what: 'release-failed', id, detail: 'no recipients' });
+      await this.store.settle(
+        id,
+        { released: false },
+        { at: this.#now(), who, what: 'release-failed', id, detail: 'no recipients' },
+      );
       throw new HookgateError(ERR.REQUEST_INVALID, `quarantined item ${id} has no recipients to release to`);
     }
     let delivery;
@@ -161,21 +209,48 @@ export class Quarantine {
       delivery = await relay.deliver({ from: meta.from, to: meta.to }, message);
     } catch (err) {
       const detail = errorMessage(err);
-      await this.store.settle(id, { released: false }, { at: this.#now(), who, what: 'release-failed', id, detail: detail.slice(0, 500) });
+      await this.store.settle(
+        id,
+        { released: false },
+        { at: this.#now(), who, what: 'release-failed', id, detail: detail.slice(0, 500) },
+      );
       throw err instanceof HookgateError ? err : new HookgateError(ERR.RELAY_FAILED, detail, { cause: err });
     }
     const at = this.#now();
-    const outcome: ItemOutcome = { what: 'released', by: who, at, reply: delivery.reply, ...(delivery.refused.length ? { refused: delivery.refused } : {}) };
+    const outcome: ItemOutcome = {
+      what: 'released',
+      by: who,
+      at,
+      reply: delivery.reply,
+      ...(delivery.refused.length ? { refused: delivery.refused } : {}),
+    };
     const detail = `${relay.target}: ${delivery.reply}${delivery.refused.length ? `; refused ${delivery.refused.join(',')}` : ''}`;
-    await this.store.settle(id, { released: true, outcome }, { at, who, what: 'release', id, detail: detail.slice(0, 500) });
-    return { id, status: 'released', relay: relay.target, reply: delivery.reply, accepted: delivery.accepted, refused: delivery.refused };
+    await this.store.settle(
+      id,
+      { released: true, outcome },
+      { at, who, what: 'release', id, detail: detail.slice(0, 500) },
+    );
+    return {
+      id,
+      status: 'released',
+      relay: relay.target,
+      reply: delivery.reply,
+      accepted: delivery.accepted,
+      refused: delivery.refused,
+    };
   }
 
   /** Drops the message and keeps a tombstone (who, when) until the item expires. */
   async delete(id: string, who: string): Promise<{ id: string; status: 'deleted' }> {
     this.#checkId(id);
     const now = this.#now();
-    const r = await this.store.remove(id, { what: 'deleted', by: who, at: now }, { at: now, who, what: 'delete', id }, now, this.#staleMs);
+    const r = await this.store.remove(
+      id,
+      { what: 'deleted', by: who, at: now },
+      { at: now, who, what: 'delete', id },
+      now,
+      this.#staleMs,
+    );
     switch (r) {
       case 'deleted':
         return { id, status: 'deleted' };
@@ -197,13 +272,21 @@ export class Quarantine {
   }
 
   #checkId(id: string): void {
-    if (!isId(id)) throw new HookgateError(ERR.REQUEST_INVALID, 'quarantine id must be 19 lower-case letters and digits, as given in the reply (e.g. mj4x2c1k0qh3vw7zbn2)');
+    if (!isId(id))
+      throw new HookgateError(
+        ERR.REQUEST_INVALID,
+        'quarantine id must be 19 lower-case letters and digits, as given in the reply (e.g. mj4x2c1k0qh3vw7zbn2)',
+      );
   }
 
   /** Gone with its time known: expired (410), or never kept here (404). */
   #missing(id: string): HookgateError {
     const keptAt = idTime(id);
-    if (keptAt + this.retentionMs <= this.#now()) return new HookgateError(ERR.QUARANTINE_GONE, `quarantined item ${id} expired (kept ${iso(keptAt)}; retention ${Math.round(this.retentionMs / 3_600_000)} h)`);
+    if (keptAt + this.retentionMs <= this.#now())
+      return new HookgateError(
+        ERR.QUARANTINE_GONE,
+        `quarantined item ${id} expired (kept ${iso(keptAt)}; retention ${Math.round(this.retentionMs / 3_600_000)} h)`,
+      );
     return new HookgateError(ERR.NOT_FOUND, `no quarantined item ${id}`);
   }
 }
@@ -223,8 +306,10 @@ export interface KeeperOptions {
 export function quarantineKeeper(q: Quarantine, o: KeeperOptions) {
   return {
     answerFor: (protocol: Protocol) => o.answers[protocol],
-    keep: (request: StageRequest, message: Uint8Array, record: VerdictRecord) => q.keep(request, message, record),
-    forget: (id: string) => q.forget(id, 'kept after the answer was given (tempfail): the MTA keeps the message'),
+    keep: (request: StageRequest, message: Uint8Array, record: VerdictRecord) =>
+      q.keep(request, message, record),
+    forget: (id: string) =>
+      q.forget(id, 'kept after the answer was given (tempfail): the MTA keeps the message'),
     reply: (id: string): SmtpReply => ({ ...o.reply, text: o.reply.text.replaceAll('{id}', id) }),
   };
 }

@@ -222,21 +222,38 @@ export class RedisQuarantineStore implements QuarantineStore {
       JSON.stringify(audit),
       this.#auditEntries,
     );
-    if (Number(held) < 0) throw new HookgateError(ERR.QUARANTINE_FULL, `quarantine full: ${meta.size} bytes do not fit under the cap of ${this.#maxBytes}`, { retryable: true });
+    if (Number(held) < 0)
+      throw new HookgateError(
+        ERR.QUARANTINE_FULL,
+        `quarantine full: ${meta.size} bytes do not fit under the cap of ${this.#maxBytes}`,
+        { retryable: true },
+      );
   }
 
   async list(filter: ListFilter, now: number): Promise<ListPage> {
     await this.usage(now);
     const limit = pageLimit(filter.limit);
     const after = parseCursor(filter.cursor);
-    let max: string = after ? String(after.keptAt) : filter.until !== undefined ? String(filter.until) : '+inf';
+    let max: string = after
+      ? String(after.keptAt)
+      : filter.until !== undefined
+        ? String(filter.until)
+        : '+inf';
     const min = filter.since !== undefined ? String(filter.since) : '-inf';
     const items: ItemSummary[] = [];
     let scanned = 0;
     let skipUntil = after?.id;
     let last: { keptAt: number; id: string } | undefined;
     for (;;) {
-      const ids = await this.#redis.zrevrangebyscore(this.#k('items'), max, min, 'WITHSCORES', 'LIMIT', 0, SCAN_BATCH);
+      const ids = await this.#redis.zrevrangebyscore(
+        this.#k('items'),
+        max,
+        min,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        SCAN_BATCH,
+      );
       if (ids.length === 0) return { items };
       const batch: { id: string; keptAt: number }[] = [];
       for (let i = 0; i < ids.length; i += 2) batch.push({ id: ids[i]!, keptAt: Number(ids[i + 1]) });
@@ -268,7 +285,11 @@ export class RedisQuarantineStore implements QuarantineStore {
       if (err) throw err;
       const [meta, status, outcome] = r as [string | null, string | null, string | null];
       if (!meta || !status) return undefined;
-      return summarize(JSON.parse(meta) as ItemMeta, status as ItemStatus, outcome ? (JSON.parse(outcome) as ItemOutcome) : undefined);
+      return summarize(
+        JSON.parse(meta) as ItemMeta,
+        status as ItemStatus,
+        outcome ? (JSON.parse(outcome) as ItemOutcome) : undefined,
+      );
     });
   }
 
@@ -276,7 +297,10 @@ export class RedisQuarantineStore implements QuarantineStore {
     const pipe = this.#redis.pipeline();
     pipe.hmgetBuffer(this.#item(id), 'meta', 'status', 'outcome', 'head', ...(body ? ['msg'] : []));
     pipe.lrange(this.#itemAudit(id), 0, -1);
-    const [[e1, fields], [e2, audit]] = ((await pipe.exec()) ?? []) as [[Error | null, (Buffer | null)[]], [Error | null, string[]]];
+    const [[e1, fields], [e2, audit]] = ((await pipe.exec()) ?? []) as [
+      [Error | null, (Buffer | null)[]],
+      [Error | null, string[]],
+    ];
     if (e1) throw e1;
     if (e2) throw e2;
     const [meta, status, outcome, head, msg] = fields;
@@ -294,11 +318,19 @@ export class RedisQuarantineStore implements QuarantineStore {
   async claim(id: string, now: number, staleMs: number): Promise<ClaimResult> {
     const r = await this.#redis.hgqClaimBuffer(this.#item(id), now, staleMs);
     const code = Number(r[0]);
-    if (code === 1 && r[1] && r[2]) return { ok: true, meta: JSON.parse(r[1].toString('utf8')) as ItemMeta, message: r[2] };
-    return { ok: false, why: code === -2 ? 'released' : code === -3 ? 'deleted' : code === -4 ? 'busy' : 'not-found' };
+    if (code === 1 && r[1] && r[2])
+      return { ok: true, meta: JSON.parse(r[1].toString('utf8')) as ItemMeta, message: r[2] };
+    return {
+      ok: false,
+      why: code === -2 ? 'released' : code === -3 ? 'deleted' : code === -4 ? 'busy' : 'not-found',
+    };
   }
 
-  async settle(id: string, result: { released: true; outcome: ItemOutcome } | { released: false }, audit: AuditEntry): Promise<void> {
+  async settle(
+    id: string,
+    result: { released: true; outcome: ItemOutcome } | { released: false },
+    audit: AuditEntry,
+  ): Promise<void> {
     await this.#redis.hgqSettle(
       ...this.#holdKeys(id),
       id,
@@ -309,7 +341,13 @@ export class RedisQuarantineStore implements QuarantineStore {
     );
   }
 
-  async remove(id: string, outcome: ItemOutcome, audit: AuditEntry, now: number, staleMs: number): Promise<RemoveResult> {
+  async remove(
+    id: string,
+    outcome: ItemOutcome,
+    audit: AuditEntry,
+    now: number,
+    staleMs: number,
+  ): Promise<RemoveResult> {
     const r = Number(
       await this.#redis.hgqRemove(
         ...this.#holdKeys(id),

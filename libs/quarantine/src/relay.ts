@@ -40,7 +40,9 @@ export function smtpRelay(options: RelayOptions): Relay {
         host: u.hostname,
         port: Number(u.port || (u.protocol === 'smtps:' ? 465 : 25)),
         secure: u.protocol === 'smtps:',
-        ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
+        ...(u.username
+          ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } }
+          : {}),
         ...(options.name ? { name: options.name } : {}),
         connectionTimeout: timeout,
         greetingTimeout: timeout,
@@ -60,7 +62,11 @@ export function smtpRelay(options: RelayOptions): Relay {
         const e = err as Error & { response?: string; code?: string };
         // The relay's own words when it refused; never the credentials in the URL.
         const why = e.response ?? `${e.code ?? 'error'}: ${e.message}`;
-        throw new HookgateError(ERR.RELAY_FAILED, `relay ${target} did not take the message: ${why.replace(/[\r\n]+/g, ' ').slice(0, 300)}`, { cause: err, retryable: true });
+        throw new HookgateError(
+          ERR.RELAY_FAILED,
+          `relay ${target} did not take the message: ${why.replace(/[\r\n]+/g, ' ').slice(0, 300)}`,
+          { cause: err, retryable: true },
+        );
       } finally {
         transport.close();
       }
@@ -76,7 +82,8 @@ export function parseRelayUrl(url: string): URL {
   } catch {
     throw new Error(`not a URL: expected smtp://host:port or smtps://host:port`);
   }
-  if (u.protocol !== 'smtp:' && u.protocol !== 'smtps:') throw new Error(`unsupported scheme ${u.protocol} (use smtp:// or smtps://)`);
+  if (u.protocol !== 'smtp:' && u.protocol !== 'smtps:')
+    throw new Error(`unsupported scheme ${u.protocol} (use smtp:// or smtps://)`);
   if (!u.hostname) throw new Error('no host: expected smtp://host:port');
   return u;
 }

@@ -134,9 +134,19 @@ export interface QuarantineStore {
   /** Marks an item `releasing` (exclusive) and returns its message; a claim older than `staleMs` can be retaken. */
   claim(id: string, now: number, staleMs: number): Promise<ClaimResult>;
   /** Ends a claim: `released` drops the message and records the outcome; `held` gives the item back. */
-  settle(id: string, result: { released: true; outcome: ItemOutcome } | { released: false }, audit: AuditEntry): Promise<void>;
+  settle(
+    id: string,
+    result: { released: true; outcome: ItemOutcome } | { released: false },
+    audit: AuditEntry,
+  ): Promise<void>;
   /** Drops the message and leaves a tombstone. */
-  remove(id: string, outcome: ItemOutcome, audit: AuditEntry, now: number, staleMs: number): Promise<RemoveResult>;
+  remove(
+    id: string,
+    outcome: ItemOutcome,
+    audit: AuditEntry,
+    now: number,
+    staleMs: number,
+  ): Promise<RemoveResult>;
   /** Appends to the audit trail (views of a body). */
   record(audit: AuditEntry): Promise<void>;
   /** The most recent audit entries, newest first. */

@@ -16,7 +16,13 @@ let client: RedisClient;
 
 beforeAll(async () => {
   cluster = await startRedisCluster({ masters: 3 });
-  client = createRedisClient({ mode: 'cluster', nodes: cluster.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) })) }, { role: 'command', commandTimeoutMs: 5000 });
+  client = createRedisClient(
+    {
+      mode: 'cluster',
+      nodes: cluster.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) })),
+    },
+    { role: 'command', commandTimeoutMs: 5000 },
+  );
   await connectRedis(client);
 });
 afterAll(async () => {
@@ -25,12 +31,36 @@ afterAll(async () => {
 });
 
 const request = (sessionId: string, reqId = randomBytes(6).toString('hex')): StageRequest => ({
-  v: 1, protocol: 'milter', stage: 'data', sessionId, txnId: `${sessionId}.1`, reqId, client: { ip: '192.0.2.1' }, queueId: `Q${reqId}`,
-  from: { address: 'a@example.org' }, to: [{ address: 'b@example.net' }], receivedAt: 1, deadlineAt: 2,
+  v: 1,
+  protocol: 'milter',
+  stage: 'data',
+  sessionId,
+  txnId: `${sessionId}.1`,
+  reqId,
+  client: { ip: '192.0.2.1' },
+  queueId: `Q${reqId}`,
+  from: { address: 'a@example.org' },
+  to: [{ address: 'b@example.net' }],
+  receivedAt: 1,
+  deadlineAt: 2,
 });
 const record = (r: StageRequest): VerdictRecord => ({
-  v: 1, reqId: r.reqId, txnId: r.txnId, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
-  verdict: { v: 1, action: 'quarantine', modifications: [], reasons: ['clamav:virus:Eicar'], decidedBy: ['clamav'], partial: false },
+  v: 1,
+  reqId: r.reqId,
+  txnId: r.txnId,
+  stage: 'data',
+  expected: [],
+  results: [],
+  answeredAt: 1,
+  durationMs: 1,
+  verdict: {
+    v: 1,
+    action: 'quarantine',
+    modifications: [],
+    reasons: ['clamav:virus:Eicar'],
+    decidedBy: ['clamav'],
+    partial: false,
+  },
 });
 
 describe('quarantine and feed on Redis Cluster', () => {
@@ -39,7 +69,13 @@ describe('quarantine and feed on Redis Cluster', () => {
     const q = new Quarantine({
       store: new RedisQuarantineStore(client, { prefix: 'qc', maxBytes: 1 << 20 }),
       retentionMs: 3_600_000,
-      relay: { target: 'smtp://relay.test', deliver: async (env) => (sent.push(env.to.join()), { reply: '250 ok', accepted: env.to, refused: [] }) },
+      relay: {
+        target: 'smtp://relay.test',
+        deliver: async (env) => (
+          sent.push(env.to.join()),
+          { reply: '250 ok', accepted: env.to, refused: [] }
+        ),
+      },
     });
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {

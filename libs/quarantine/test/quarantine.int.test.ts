@@ -9,7 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { ERR, errorCode, type StageRequest, type VerdictRecord } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
-import { FsQuarantineStore, Quarantine, RedisQuarantineStore, idTime, isId, newId, type QuarantineStore, type Relay } from '@hookgate/quarantine';
+import {
+  FsQuarantineStore,
+  Quarantine,
+  RedisQuarantineStore,
+  idTime,
+  isId,
+  newId,
+  type QuarantineStore,
+  type Relay,
+} from '@hookgate/quarantine';
 import { startRedis, tempDir, type RedisDaemon } from '../../../test/support/daemons.js';
 
 let redis: RedisDaemon;
@@ -19,7 +28,10 @@ const stores: QuarantineStore[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  client = createRedisClient({ mode: 'standalone', url: redis.url }, { role: 'command', commandTimeoutMs: 5000 });
+  client = createRedisClient(
+    { mode: 'standalone', url: redis.url },
+    { role: 'command', commandTimeoutMs: 5000 },
+  );
   await connectRedis(client);
 });
 afterAll(async () => {
@@ -32,7 +44,9 @@ afterAll(async () => {
 const HOUR = 3_600_000;
 
 function message(subject: string, body = 'Hello.\r\n'): Buffer {
-  return Buffer.from(`From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: ${subject}\r\n  folded\r\nMessage-ID: <${randomBytes(4).toString('hex')}@example.org>\r\n\r\n${body}`);
+  return Buffer.from(
+    `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: ${subject}\r\n  folded\r\nMessage-ID: <${randomBytes(4).toString('hex')}@example.org>\r\n\r\n${body}`,
+  );
 }
 
 function request(o: { from?: string; to?: string[]; subject?: string } = {}): StageRequest {
@@ -59,16 +73,36 @@ function record(reasons: string[]): VerdictRecord {
     reqId: 'r',
     txnId: 'abc.1',
     stage: 'data',
-    verdict: { v: 1, action: 'quarantine', modifications: [], reasons, decidedBy: ['clamav'], partial: false },
+    verdict: {
+      v: 1,
+      action: 'quarantine',
+      modifications: [],
+      reasons,
+      decidedBy: ['clamav'],
+      partial: false,
+    },
     expected: ['clamav'],
-    results: [{ v: 1, scanner: 'clamav', kind: 'av', outcome: { status: 'fail', category: 'virus', action: 'quarantine', names: ['Eicar'] }, durationMs: 12, at: 3 }],
+    results: [
+      {
+        v: 1,
+        scanner: 'clamav',
+        kind: 'av',
+        outcome: { status: 'fail', category: 'virus', action: 'quarantine', names: ['Eicar'] },
+        durationMs: 12,
+        at: 3,
+      },
+    ],
     answeredAt: 5,
     durationMs: 4,
   };
 }
 
 /** A relay that records deliveries; `fail` makes it refuse. */
-function recordingRelay(): Relay & { sent: { to: string[]; bytes: Buffer }[]; fail: boolean; gate?: Promise<void> } {
+function recordingRelay(): Relay & {
+  sent: { to: string[]; bytes: Buffer }[];
+  fail: boolean;
+  gate?: Promise<void>;
+} {
   const r = {
     target: 'smtp://relay.test:25',
     sent: [] as { to: string[]; bytes: Buffer }[],
@@ -94,7 +128,8 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 const kinds = {
-  redis: async (maxBytes: number) => new RedisQuarantineStore(client, { prefix: `q${randomBytes(4).toString('hex')}`, maxBytes }),
+  redis: async (maxBytes: number) =>
+    new RedisQuarantineStore(client, { prefix: `q${randomBytes(4).toString('hex')}`, maxBytes }),
   filesystem: async (maxBytes: number) => {
     const directory = tempDir('quarantine');
     dirs.push(directory);
@@ -122,7 +157,11 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
   const make = async (o: { maxBytes?: number; now?: () => number } = {}) => {
     const relay = recordingRelay();
     const store = await kinds[kind](o.maxBytes ?? 1 << 20);
-    return { q: new Quarantine({ store, retentionMs: 24 * HOUR, relay, ...(o.now ? { now: o.now } : {}) }), relay, store };
+    return {
+      q: new Quarantine({ store, retentionMs: 24 * HOUR, relay, ...(o.now ? { now: o.now } : {}) }),
+      relay,
+      store,
+    };
   };
 
   it('keeps a message with its record; show gives headers and verdict, the body only when asked (audited)', async () => {
@@ -131,7 +170,17 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     const id = await q.keep(request({ subject: 'Invoice' }), bytes, record(['clamav:virus:Eicar']));
     expect(isId(id)).toBe(true);
     const view = await q.show(id, 'ops', false);
-    expect(view).toMatchObject({ id, status: 'held', size: bytes.byteLength, from: 'alice@example.org', to: ['bob@example.net'], queueId: 'Q123', txnId: 'abc.1', subject: 'Invoice', lossy: false });
+    expect(view).toMatchObject({
+      id,
+      status: 'held',
+      size: bytes.byteLength,
+      from: 'alice@example.org',
+      to: ['bob@example.net'],
+      queueId: 'Q123',
+      txnId: 'abc.1',
+      subject: 'Invoice',
+      lossy: false,
+    });
     expect(view.record.verdict.reasons).toEqual(['clamav:virus:Eicar']);
     expect(view.headers).toContainEqual({ name: 'Subject', value: 'Invoice folded' });
     expect(view.message).toBeUndefined();
@@ -148,7 +197,13 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       t += 1000;
-      ids.push(await q.keep(request({ from: `s${i}@send.example`, to: [`r${i}@rcpt.example`, 'all@rcpt.example'] }), message(`m${i}`), record([i % 2 ? 'rspamd:spam' : 'clamav:virus:Eicar'])));
+      ids.push(
+        await q.keep(
+          request({ from: `s${i}@send.example`, to: [`r${i}@rcpt.example`, 'all@rcpt.example'] }),
+          message(`m${i}`),
+          record([i % 2 ? 'rspamd:spam' : 'clamav:virus:Eicar']),
+        ),
+      );
     }
     const all = await q.list({});
     expect(all.items.map((i) => i.id)).toEqual([...ids].reverse());
@@ -156,14 +211,20 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     expect((await q.list({ recipient: 'R3@RCPT' })).items.map((i) => i.id)).toEqual([ids[3]]);
     expect((await q.list({ sender: 's1@' })).items.map((i) => i.id)).toEqual([ids[1]]);
     expect((await q.list({ reason: 'spam' })).items.map((i) => i.id)).toEqual([ids[3], ids[1]]);
-    expect((await q.list({ since: idTime(ids[1]!), until: idTime(ids[3]!) })).items.map((i) => i.id)).toEqual([ids[3], ids[2], ids[1]]);
+    expect((await q.list({ since: idTime(ids[1]!), until: idTime(ids[3]!) })).items.map((i) => i.id)).toEqual(
+      [ids[3], ids[2], ids[1]],
+    );
     const p1 = await q.list({ limit: 2 });
     expect(p1.items.map((i) => i.id)).toEqual([ids[4], ids[3]]);
     const p2 = await q.list({ limit: 2, cursor: p1.next! });
     expect(p2.items.map((i) => i.id)).toEqual([ids[2], ids[1]]);
     const p3 = await q.list({ limit: 2, cursor: p2.next! });
     expect(p3.items.map((i) => i.id)).toEqual([ids[0]]);
-    expect(all.items[0]).toMatchObject({ status: 'held', reasons: ['clamav:virus:Eicar'], to: ['r4@rcpt.example', 'all@rcpt.example'] });
+    expect(all.items[0]).toMatchObject({
+      status: 'held',
+      reasons: ['clamav:virus:Eicar'],
+      to: ['r4@rcpt.example', 'all@rcpt.example'],
+    });
   });
 
   it('releases once: the relay gets the kept bytes and envelope; a second release is a 409 naming who released', async () => {
@@ -171,16 +232,28 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     const bytes = message('release me');
     const id = await q.keep(request({ to: ['bob@example.net', 'carol@example.net'] }), bytes, record(['x']));
     const r = await q.release(id, 'alice-admin');
-    expect(r).toMatchObject({ id, status: 'released', reply: '250 2.0.0 Ok: queued as ABC', accepted: ['bob@example.net', 'carol@example.net'] });
+    expect(r).toMatchObject({
+      id,
+      status: 'released',
+      reply: '250 2.0.0 Ok: queued as ABC',
+      accepted: ['bob@example.net', 'carol@example.net'],
+    });
     expect(relay.sent).toHaveLength(1);
     expect(relay.sent[0]!.bytes.equals(bytes)).toBe(true);
     expect(relay.sent[0]!.to).toEqual(['bob@example.net', 'carol@example.net']);
-    await expect(q.release(id, 'bob-admin')).rejects.toMatchObject({ code: ERR.QUARANTINE_CONFLICT, message: expect.stringMatching(/already released by alice-admin at \d{4}-/) });
+    await expect(q.release(id, 'bob-admin')).rejects.toMatchObject({
+      code: ERR.QUARANTINE_CONFLICT,
+      message: expect.stringMatching(/already released by alice-admin at \d{4}-/),
+    });
     expect(relay.sent).toHaveLength(1);
     const view = await q.show(id, 'ops', true);
     expect(view.status).toBe('released');
     expect(view.message).toBeUndefined();
-    expect(view.outcome).toMatchObject({ what: 'released', by: 'alice-admin', reply: '250 2.0.0 Ok: queued as ABC' });
+    expect(view.outcome).toMatchObject({
+      what: 'released',
+      by: 'alice-admin',
+      reply: '250 2.0.0 Ok: queued as ABC',
+    });
     expect(view.audit.map((a) => `${a.who}:${a.what}`)).toEqual(['hookgate:keep', 'alice-admin:release']);
     expect((await q.list({})).items.map((i) => i.id)).not.toContain(id);
     expect((await q.list({ status: 'released' })).items.map((i) => i.id)).toContain(id);
@@ -220,17 +293,28 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     const view = await q.show(id, 'ops', true);
     expect(view).toMatchObject({ status: 'deleted', outcome: { what: 'deleted', by: 'ops' } });
     expect(view.message).toBeUndefined();
-    await expect(q.release(id, 'ops')).rejects.toMatchObject({ code: ERR.QUARANTINE_GONE, message: expect.stringMatching(/deleted by ops/) });
+    await expect(q.release(id, 'ops')).rejects.toMatchObject({
+      code: ERR.QUARANTINE_GONE,
+      message: expect.stringMatching(/deleted by ops/),
+    });
     expect(await codeOf(q.delete(id, 'ops'))).toBe(ERR.QUARANTINE_GONE);
     expect(relay.sent).toHaveLength(0);
     const trail = await q.audit(10);
-    expect(trail.slice(0, 2).map((a) => `${a.who}:${a.what}:${a.id}`)).toEqual([`ops:delete:${id}`, `hookgate:keep:${id}`]);
+    expect(trail.slice(0, 2).map((a) => `${a.who}:${a.what}:${a.id}`)).toEqual([
+      `ops:delete:${id}`,
+      `hookgate:keep:${id}`,
+    ]);
   });
 
   it('bad ids are 400, unknown ids 404, expired items 410', async () => {
     let t = Date.now();
     const { q } = await make({ now: () => t });
-    for (const op of [q.show('nope', 'ops', false), q.release('../../x', 'ops'), q.delete('A'.repeat(19), 'ops')]) expect(await codeOf(op)).toBe(ERR.REQUEST_INVALID);
+    for (const op of [
+      q.show('nope', 'ops', false),
+      q.release('../../x', 'ops'),
+      q.delete('A'.repeat(19), 'ops'),
+    ])
+      expect(await codeOf(op)).toBe(ERR.REQUEST_INVALID);
     const unknown = newId(t - 1000);
     expect(await codeOf(q.show(unknown, 'ops', false))).toBe(ERR.NOT_FOUND);
     expect(await codeOf(q.release(unknown, 'ops'))).toBe(ERR.NOT_FOUND);
@@ -240,7 +324,10 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
     t = Date.now();
     if (kind === 'filesystem') await (q.store as FsQuarantineStore).sweep(t);
     for (const op of [q.show(old, 'ops', false), q.release(old, 'ops'), q.delete(old, 'ops')]) {
-      await expect(op).rejects.toMatchObject({ code: ERR.QUARANTINE_GONE, message: expect.stringMatching(/expired/) });
+      await expect(op).rejects.toMatchObject({
+        code: ERR.QUARANTINE_GONE,
+        message: expect.stringMatching(/expired/),
+      });
     }
     expect((await q.list({ status: 'any' })).items.map((i) => i.id)).not.toContain(old);
   });
@@ -248,7 +335,10 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
   it('a full store refuses to keep (QUARANTINE_FULL) and keeps nothing; releasing frees the space', async () => {
     const { q } = await make({ maxBytes: 1000 });
     const a = await q.keep(request(), message('a', 'x'.repeat(500)), record(['x']));
-    await expect(q.keep(request(), message('b', 'y'.repeat(500)), record(['x']))).rejects.toMatchObject({ code: ERR.QUARANTINE_FULL, retryable: true });
+    await expect(q.keep(request(), message('b', 'y'.repeat(500)), record(['x']))).rejects.toMatchObject({
+      code: ERR.QUARANTINE_FULL,
+      retryable: true,
+    });
     expect((await q.list({ status: 'any' })).items.map((i) => i.id)).toEqual([a]);
     expect(await q.usage()).toMatchObject({ held: 1, maxBytes: 1000 });
     await q.release(a, 'ops');
@@ -261,9 +351,17 @@ describe.each(Object.keys(kinds) as (keyof typeof kinds)[])('quarantine on %s', 
       const { q, store } = await make();
       const id = await q.keep(request(), message('files'), record(['x']));
       const dir = (store as unknown as { dirOf?: string }).dirOf ?? dirs[dirs.length - 1]!;
-      expect(readdirSync(dir).filter((n) => n.startsWith(id)).sort()).toEqual([`${id}.audit`, `${id}.eml`, `${id}.json`]);
+      expect(
+        readdirSync(dir)
+          .filter((n) => n.startsWith(id))
+          .sort(),
+      ).toEqual([`${id}.audit`, `${id}.eml`, `${id}.json`]);
       await q.release(id, 'ops');
-      expect(readdirSync(dir).filter((n) => n.startsWith(id)).sort()).toEqual([`${id}.audit`, `${id}.json`]);
+      expect(
+        readdirSync(dir)
+          .filter((n) => n.startsWith(id))
+          .sort(),
+      ).toEqual([`${id}.audit`, `${id}.json`]);
     });
   }
 });

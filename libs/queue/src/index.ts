@@ -78,7 +78,10 @@ export class ScanProducer {
       jobs.map((job) => {
         const layout = this.#layouts.of(job.scanner);
         const shard = layout.names[shardOfSession(layout, job.sessionId)]!;
-        return this.#queue(shard).add('scan', job, { ...JOB_DEFAULTS, jobId: scanJobId(job.reqId, job.scanner) });
+        return this.#queue(shard).add('scan', job, {
+          ...JOB_DEFAULTS,
+          jobId: scanJobId(job.reqId, job.scanner),
+        });
       }),
     );
   }
@@ -91,7 +94,8 @@ export class ScanProducer {
 
   async close(): Promise<void> {
     // Closing waits on Redis; with Redis unreachable it would wait for ever (issue 11): drop the queues instead.
-    if (isReady(this.#connection)) await Promise.all([...this.#queues.values()].map((q) => q.close().catch(() => undefined)));
+    if (isReady(this.#connection))
+      await Promise.all([...this.#queues.values()].map((q) => q.close().catch(() => undefined)));
     else for (const q of this.#queues.values()) void q.disconnect().catch(() => undefined);
     this.#queues.clear();
   }
@@ -127,7 +131,12 @@ export function createScanWorker(
 ): ScanWorkerHandle {
   const names = bullQueueNames(scanner, options.shards ?? 1);
   const perShard = Math.max(1, Math.ceil(options.concurrency / names.length));
-  const handles = names.map((name, shard) => shardWorker(name, connection, (job, meta) => process(job, { ...meta, shard }), { ...options, concurrency: perShard }));
+  const handles = names.map((name, shard) =>
+    shardWorker(name, connection, (job, meta) => process(job, { ...meta, shard }), {
+      ...options,
+      concurrency: perShard,
+    }),
+  );
   let closing: Promise<void> | undefined;
   return {
     run() {
@@ -163,7 +172,9 @@ function shardWorker(
   let closing: Promise<void> | undefined;
   return {
     run() {
-      void worker.run().catch((err: unknown) => options.onError?.(err instanceof Error ? err : new Error(String(err))));
+      void worker
+        .run()
+        .catch((err: unknown) => options.onError?.(err instanceof Error ? err : new Error(String(err))));
     },
     close(timeoutMs) {
       closing ??= (async () => {
@@ -173,7 +184,11 @@ function shardWorker(
           void worker.disconnect().catch(() => undefined);
           return;
         }
-        const ok = await withTimeout(worker.close().then(() => true), timeoutMs, () => false).catch(() => false);
+        const ok = await withTimeout(
+          worker.close().then(() => true),
+          timeoutMs,
+          () => false,
+        ).catch(() => false);
         // BullMQ memoises close(): close(true) after a hanging close() returns the same hanging promise. close()
         // hangs when the blocking connection is reconnecting (e.g. just after a Sentinel failover killed client
         // connections): ioredis never emits 'end' for a client disconnected while reconnecting. So drop the

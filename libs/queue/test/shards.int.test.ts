@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import slotOf from 'cluster-key-slot';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
 import type { ScanJob } from '@hookgate/contracts';
-import { ScanProducer, bullQueueName, bullQueueNames, createScanWorker, shardLayout, shardOfSession, type ScanWorkerHandle } from '@hookgate/queue';
+import {
+  ScanProducer,
+  bullQueueName,
+  bullQueueNames,
+  createScanWorker,
+  shardLayout,
+  shardOfSession,
+  type ScanWorkerHandle,
+} from '@hookgate/queue';
 import { startRedis, waitUntil, type RedisDaemon } from '../../../test/support/daemons.js';
 
 const range = (name: string, n: number) => Math.floor((slotOf(`{${name}}`) * n) / 16384);
@@ -18,16 +26,19 @@ describe('shard layout', () => {
     expect(bullQueueNames('clamav')).toEqual([bullQueueName('clamav')]);
   });
 
-  it.each([2, 3, 6, 16])('%i shards: shard 0 keeps the old name, every slot range holds exactly one shard', (n) => {
-    const { names, byRange } = shardLayout('scan-clamav', n);
-    expect(names).toHaveLength(n);
-    expect(names[0]).toBe('scan-clamav');
-    expect(new Set(names).size).toBe(n);
-    expect(new Set(names.map((x) => range(x, n)))).toEqual(new Set(Array.from({ length: n }, (_, i) => i)));
-    for (let r = 0; r < n; r++) expect(range(names[byRange[r]!]!, n)).toBe(r);
-    // Every process computes the same layout.
-    expect(shardLayout('scan-clamav', n)).toEqual({ names, byRange });
-  });
+  it.each([2, 3, 6, 16])(
+    '%i shards: shard 0 keeps the old name, every slot range holds exactly one shard',
+    (n) => {
+      const { names, byRange } = shardLayout('scan-clamav', n);
+      expect(names).toHaveLength(n);
+      expect(names[0]).toBe('scan-clamav');
+      expect(new Set(names).size).toBe(n);
+      expect(new Set(names.map((x) => range(x, n)))).toEqual(new Set(Array.from({ length: n }, (_, i) => i)));
+      for (let r = 0; r < n; r++) expect(range(names[byRange[r]!]!, n)).toBe(r);
+      // Every process computes the same layout.
+      expect(shardLayout('scan-clamav', n)).toEqual({ names, byRange });
+    },
+  );
 
   it('refuses a shard count out of range', () => {
     expect(() => shardLayout('scan-x', 0)).toThrow(/from 1 to 256/);
@@ -67,7 +78,14 @@ describe('sharded queues on a real Redis', () => {
   });
 
   const job = (scanner: string, i: number): ScanJob => ({
-    v: 1, sessionId: `sess-${scanner}-${i}`, txnId: `t${i}`, reqId: `r${i}`, stage: 'data', scanner, deadlineAt: Date.now() + 60_000, replyTo: 'nobody',
+    v: 1,
+    sessionId: `sess-${scanner}-${i}`,
+    txnId: `t${i}`,
+    reqId: `r${i}`,
+    stage: 'data',
+    scanner,
+    deadlineAt: Date.now() + 60_000,
+    replyTo: 'nobody',
   });
 
   it('jobs land on the shard of their session; depth is the sum over shards; a repeated fan-out adds nothing', async () => {

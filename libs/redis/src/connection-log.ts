@@ -36,7 +36,10 @@ export class ConnectionLog {
       return;
     }
     this.#down = { since: Date.now(), errors: 1, clients: new Set([name]) };
-    this.#log.warn({ err: { message: err.message }, client: name }, 'redis unreachable: requests are answered by each scanner failure policy until it is back');
+    this.#log.warn(
+      { err: { message: err.message }, client: name },
+      'redis unreachable: requests are answered by each scanner failure policy until it is back',
+    );
   }
 
   #ready(): void {
@@ -44,6 +47,9 @@ export class ConnectionLog {
     if ([...this.#clients.keys()].some((c) => c.status !== 'ready')) return;
     const { since, errors, clients } = this.#down;
     this.#down = undefined;
-    this.#log.info({ downMs: Date.now() - since, errors, clients: [...clients].sort() }, 'redis reachable again');
+    this.#log.info(
+      { downMs: Date.now() - since, errors, clients: [...clients].sort() },
+      'redis reachable again',
+    );
   }
 }

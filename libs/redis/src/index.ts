@@ -8,7 +8,13 @@ import { withTimeout } from '@hookgate/contracts';
 /** Where Redis is: one server, a Sentinel group, or a Cluster (seed nodes). */
 export type RedisTarget =
   | { mode: 'standalone'; url: string }
-  | { mode: 'sentinel'; sentinels: { host: string; port: number }[]; name: string; password?: string; db?: number }
+  | {
+      mode: 'sentinel';
+      sentinels: { host: string; port: number }[];
+      name: string;
+      password?: string;
+      db?: number;
+    }
   | { mode: 'cluster'; nodes: { host: string; port: number }[]; password?: string };
 
 /**
@@ -40,7 +46,12 @@ function roleOptions(o: RedisClientOptions): RedisOptions {
   };
   switch (o.role) {
     case 'command':
-      return { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: o.commandTimeoutMs ?? 1000 };
+      return {
+        ...base,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: o.commandTimeoutMs ?? 1000,
+      };
     case 'worker':
       return { ...base, maxRetriesPerRequest: null, enableReadyCheck: true };
     case 'subscriber':
@@ -66,7 +77,11 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
  */
 function countCommands(client: RedisClient, onCommand: () => void): void {
   type Send = (command: unknown, stream?: unknown, ...rest: unknown[]) => unknown;
-  const target = client as unknown as { sendCommand: Send; pipeline: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown }; multi: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown } };
+  const target = client as unknown as {
+    sendCommand: Send;
+    pipeline: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown };
+    multi: (...a: unknown[]) => { exec: (...a: unknown[]) => unknown };
+  };
   const send = target.sendCommand.bind(client) as Send;
   // Commands of a pipeline arrive with the pipeline's stream: those are counted at exec.
   target.sendCommand = (command, stream, ...rest) => {
@@ -142,7 +157,10 @@ export async function closeRedis(client: RedisClient, timeoutMs = 2000): Promise
     return;
   }
   try {
-    await withTimeout(client.quit().catch(() => undefined), timeoutMs);
+    await withTimeout(
+      client.quit().catch(() => undefined),
+      timeoutMs,
+    );
   } finally {
     client.disconnect();
   }

@@ -1,5 +1,24 @@
-import { ERR, errorCode, errorMessage, scanQueueName, withTimeout, type ScanJob, type ScanOutcome, type ScanResult } from '@hookgate/contracts';
-import { ATTR, SPAN, SpanKind, extractTrace, hookgateMetrics, inSpan, markError, seconds, type Span } from '@hookgate/telemetry';
+import {
+  ERR,
+  errorCode,
+  errorMessage,
+  scanQueueName,
+  withTimeout,
+  type ScanJob,
+  type ScanOutcome,
+  type ScanResult,
+} from '@hookgate/contracts';
+import {
+  ATTR,
+  SPAN,
+  SpanKind,
+  extractTrace,
+  hookgateMetrics,
+  inSpan,
+  markError,
+  seconds,
+  type Span,
+} from '@hookgate/telemetry';
 import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
 import type { PoolRegistry, ResultCache, TransactionStore } from '@hookgate/state-store';
 import { createHash } from 'node:crypto';
@@ -62,19 +81,27 @@ export class ScannerRuntime {
             throw new Error(`no answer within ${INIT_TIMEOUT_MS} ms`);
           });
         } catch (err) {
-          log.warn({ err: describeError(err) }, 'scanner init failed; scans will report engine errors until the engine answers');
+          log.warn(
+            { err: describeError(err) },
+            'scanner init failed; scans will report engine errors until the engine answers',
+          );
         }
       }),
     );
     for (const hosted of this.#o.scanners) {
       const { scanner, concurrency } = hosted;
       const log = this.#o.log.child({ scanner: scanner.id });
-      const worker = createScanWorker(scanner.id, this.#o.connection, async (job, meta) => void (await this.process(scanner, job, hosted.cache, meta.enqueuedAt)), {
-        concurrency,
-        shards: hosted.queueShards ?? 1,
-        ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
-        onError: (err) => log.warn({ err: describeError(err) }, 'queue worker error'),
-      });
+      const worker = createScanWorker(
+        scanner.id,
+        this.#o.connection,
+        async (job, meta) => void (await this.process(scanner, job, hosted.cache, meta.enqueuedAt)),
+        {
+          concurrency,
+          shards: hosted.queueShards ?? 1,
+          ...(this.#o.queuePrefix ? { prefix: this.#o.queuePrefix } : {}),
+          onError: (err) => log.warn({ err: describeError(err) }, 'queue worker error'),
+        },
+      );
       this.#workers.push(worker);
     }
     for (const w of this.#workers) w.run();
@@ -87,13 +114,25 @@ export class ScannerRuntime {
   async #heartbeat(): Promise<void> {
     const p = this.#o.pools;
     if (!p) return;
-    await p.registry.heartbeat(p.workerId, this.#o.scanners.map((h) => h.scanner.id), HEARTBEAT_TTL_MS, this.#now()).catch((err: unknown) => {
-      this.#o.log.debug({ err: describeError(err) }, 'pool heartbeat failed');
-    });
+    await p.registry
+      .heartbeat(
+        p.workerId,
+        this.#o.scanners.map((h) => h.scanner.id),
+        HEARTBEAT_TTL_MS,
+        this.#now(),
+      )
+      .catch((err: unknown) => {
+        this.#o.log.debug({ err: describeError(err) }, 'pool heartbeat failed');
+      });
   }
 
   /** Runs one job. Public so tests can drive a scanner without a queue. Never throws. */
-  async process(scanner: Scanner, job: ScanJob, cache?: HostedScanner['cache'], enqueuedAt?: number): Promise<ScanResult | undefined> {
+  async process(
+    scanner: Scanner,
+    job: ScanJob,
+    cache?: HostedScanner['cache'],
+    enqueuedAt?: number,
+  ): Promise<ScanResult | undefined> {
     // The job span continues the ingress's trace through the context carried in job data.
     const waitMs = enqueuedAt !== undefined ? Math.max(0, this.#now() - enqueuedAt) : undefined;
     return inSpan(
@@ -107,21 +146,32 @@ export class ScannerRuntime {
         ...(waitMs !== undefined ? { [ATTR.QUEUE_WAIT_MS]: waitMs } : {}),
       },
       (span) => {
-        if (waitMs !== undefined) hookgateMetrics().queueWait.record(seconds(waitMs), { scanner: scanner.id });
+        if (waitMs !== undefined)
+          hookgateMetrics().queueWait.record(seconds(waitMs), { scanner: scanner.id });
         return this.#process(scanner, job, cache, span);
       },
       { kind: SpanKind.CONSUMER, parent: extractTrace(job.trace) },
     );
   }
 
-  async #process(scanner: Scanner, job: ScanJob, cache: HostedScanner['cache'], span: Span): Promise<ScanResult | undefined> {
+  async #process(
+    scanner: Scanner,
+    job: ScanJob,
+    cache: HostedScanner['cache'],
+    span: Span,
+  ): Promise<ScanResult | undefined> {
     const log = this.#o.log.child({ scanner: scanner.id, reqId: job.reqId, txnId: job.txnId });
     const started = this.#now();
     let outcome: ScanOutcome;
     let cached = false;
     if (started >= job.deadlineAt) {
       // Lost the race: the ingress has answered. Record it as late so the record shows why.
-      outcome = { status: 'error', code: ERR.SCAN_TIMEOUT, message: 'job started after its deadline', retryable: false };
+      outcome = {
+        status: 'error',
+        code: ERR.SCAN_TIMEOUT,
+        message: 'job started after its deadline',
+        retryable: false,
+      };
     } else {
       ({ outcome, cached } = await this.#scan(scanner, job, log, cache));
     }
@@ -137,7 +187,8 @@ export class ScannerRuntime {
     if (cached) this.#cacheStats.hits++;
     else if (cache) this.#cacheStats.misses++;
     const m = hookgateMetrics();
-    if (cache && scanner.cacheKey) m.cacheLookups.add(1, { scanner: scanner.id, result: cached ? 'hit' : 'miss' });
+    if (cache && scanner.cacheKey)
+      m.cacheLookups.add(1, { scanner: scanner.id, result: cached ? 'hit' : 'miss' });
     m.scanDuration.record(seconds(result.durationMs), { scanner: scanner.id, outcome: outcome.status });
     if (outcome.status === 'error') {
       if (outcome.code === ERR.SCAN_TIMEOUT) m.scanTimeouts.add(1, { scanner: scanner.id });
@@ -147,7 +198,9 @@ export class ScannerRuntime {
     span.setAttribute(ATTR.OUTCOME, outcome.status);
     span.setAttribute(ATTR.CACHED, cached);
     try {
-      const recorded = await inSpan(SPAN.STORE_RECORD, {}, () => this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo));
+      const recorded = await inSpan(SPAN.STORE_RECORD, {}, () =>
+        this.#o.store.recordResult(job.sessionId, job.reqId, result, job.replyTo),
+      );
       if (recorded === 'expired') log.debug({}, 'request expired before its result was recorded');
     } catch (err) {
       log.warn({ err: describeError(err) }, 'could not record scan result');
@@ -156,17 +209,47 @@ export class ScannerRuntime {
     return result;
   }
 
-  async #scan(scanner: Scanner, job: ScanJob, log: ScanLogger, cache: HostedScanner['cache']): Promise<{ outcome: ScanOutcome; cached: boolean }> {
+  async #scan(
+    scanner: Scanner,
+    job: ScanJob,
+    log: ScanLogger,
+    cache: HostedScanner['cache'],
+  ): Promise<{ outcome: ScanOutcome; cached: boolean }> {
     let input;
     try {
       input = await inSpan(SPAN.STORE_LOAD, {}, () => this.#o.store.loadRequest(job.sessionId, job.reqId));
     } catch (err) {
-      return { outcome: { status: 'error', code: errorCode(err) ?? ERR.STORE_UNAVAILABLE, message: 'could not load the request', retryable: true }, cached: false };
+      return {
+        outcome: {
+          status: 'error',
+          code: errorCode(err) ?? ERR.STORE_UNAVAILABLE,
+          message: 'could not load the request',
+          retryable: true,
+        },
+        cached: false,
+      };
     }
-    if (!input) return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'request expired or was never stored', retryable: false }, cached: false };
+    if (!input)
+      return {
+        outcome: {
+          status: 'error',
+          code: ERR.SCAN_INPUT_MISSING,
+          message: 'request expired or was never stored',
+          retryable: false,
+        },
+        cached: false,
+      };
     // Bytes leave Redis once the stage is decided (issue 11): a scan that finds them gone is too late to matter.
     if (!input.message && (input.request.message?.storedBytes ?? 0) > 0) {
-      return { outcome: { status: 'error', code: ERR.SCAN_INPUT_MISSING, message: 'message bytes already left Redis (the stage was decided)', retryable: false }, cached: false };
+      return {
+        outcome: {
+          status: 'error',
+          code: ERR.SCAN_INPUT_MISSING,
+          message: 'message bytes already left Redis (the stage was decided)',
+          retryable: false,
+        },
+        cached: false,
+      };
     }
     // Skips first: nothing to look up in the cache, nothing to run.
     const skip = scanner.shouldScan?.(input);
@@ -174,21 +257,40 @@ export class ScannerRuntime {
 
     // Result cache: same bytes, same context, same scanner configuration → the same outcome, without a rescan.
     const context = cache && this.#o.cache && input.message ? scanner.cacheKey?.(input) : null;
-    const digest = context !== null && context !== undefined ? createHash('sha256').update(input.message!).update(`\0${context}`).digest('base64url') : undefined;
+    const digest =
+      context !== null && context !== undefined
+        ? createHash('sha256').update(input.message!).update(`\0${context}`).digest('base64url')
+        : undefined;
     if (digest && cache) {
       const hit = await this.#o.cache!.get(scanner.id, cache.version, digest).catch(() => undefined);
       if (hit) return { outcome: hit, cached: true };
     }
-    const outcome = await inSpan(SPAN.SCAN, { [ATTR.SCANNER]: scanner.id }, async (span) => {
-      // The one runner every host uses: deadline minus the margin, throws become error outcomes.
-      const o = await runScan(scanner, input, { deadlineAt: job.deadlineAt, log, now: this.#now, ...(this.#o.abortMarginMs !== undefined ? { marginMs: this.#o.abortMarginMs } : {}) });
-      span.setAttribute(ATTR.OUTCOME, o.status);
-      if (o.status === 'error') markError(span, o.code);
-      return o;
-    }, { kind: SpanKind.CLIENT });
+    const outcome = await inSpan(
+      SPAN.SCAN,
+      { [ATTR.SCANNER]: scanner.id },
+      async (span) => {
+        // The one runner every host uses: deadline minus the margin, throws become error outcomes.
+        const o = await runScan(scanner, input, {
+          deadlineAt: job.deadlineAt,
+          log,
+          now: this.#now,
+          ...(this.#o.abortMarginMs !== undefined ? { marginMs: this.#o.abortMarginMs } : {}),
+        });
+        span.setAttribute(ATTR.OUTCOME, o.status);
+        if (o.status === 'error') markError(span, o.code);
+        return o;
+      },
+      { kind: SpanKind.CLIENT },
+    );
     // Errors and skips are not facts about the content: never cached.
-    if (digest && cache && (outcome.status === 'pass' || outcome.status === 'fail' || outcome.status === 'unscanned')) {
-      await this.#o.cache!.set(scanner.id, cache.version, digest, outcome, cache.ttlMs).catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not cache the result'));
+    if (
+      digest &&
+      cache &&
+      (outcome.status === 'pass' || outcome.status === 'fail' || outcome.status === 'unscanned')
+    ) {
+      await this.#o
+        .cache!.set(scanner.id, cache.version, digest, outcome, cache.ttlMs)
+        .catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not cache the result'));
     }
     return { outcome, cached: false };
   }
@@ -203,7 +305,16 @@ export class ScannerRuntime {
     // Leave the pools first, so ingresses stop queueing to a process that is going away.
     clearInterval(this.#heartbeatTimer);
     const p = this.#o.pools;
-    if (p) await withTimeout(p.registry.leave(p.workerId, this.#o.scanners.map((h) => h.scanner.id)).catch(() => undefined), LEAVE_TIMEOUT_MS);
+    if (p)
+      await withTimeout(
+        p.registry
+          .leave(
+            p.workerId,
+            this.#o.scanners.map((h) => h.scanner.id),
+          )
+          .catch(() => undefined),
+        LEAVE_TIMEOUT_MS,
+      );
     await Promise.all(this.#workers.map((w) => w.close(timeoutMs)));
     this.#workers.length = 0;
     await Promise.all(this.#o.scanners.map(async ({ scanner }) => scanner.close?.().catch(() => undefined)));

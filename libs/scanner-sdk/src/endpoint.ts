@@ -6,12 +6,16 @@ export type Endpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'un
 export function parseEndpoint(value: string): Endpoint {
   const v = value.trim();
   if (v.startsWith('/')) return { kind: 'unix', path: v };
-  if (v.startsWith('unix:')) return { kind: 'unix', path: v.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') };
+  if (v.startsWith('unix:'))
+    return { kind: 'unix', path: v.slice('unix:'.length).replace(/^\/\/(?=\/)/, '') };
   const hostPort = v.startsWith('tcp://') ? v.slice('tcp://'.length) : v;
   const m = /^(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(hostPort);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < 1 || port > 65535) {
-    throw new HookgateError(ERR.CONFIG_INVALID, `invalid endpoint "${value}": expected tcp://host:port or a socket path`);
+    throw new HookgateError(
+      ERR.CONFIG_INVALID,
+      `invalid endpoint "${value}": expected tcp://host:port or a socket path`,
+    );
   }
   return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }

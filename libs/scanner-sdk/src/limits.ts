@@ -6,5 +6,9 @@ import type { ScanOutcome } from '@hookgate/contracts';
  */
 export function tooLarge(message: Uint8Array, maxBytes: number, limit: string): ScanOutcome | null {
   if (message.byteLength <= maxBytes) return null;
-  return { status: 'unscanned', reason: 'too-large', detail: `${message.byteLength} bytes > ${limit} ${maxBytes}` };
+  return {
+    status: 'unscanned',
+    reason: 'too-large',
+    detail: `${message.byteLength} bytes > ${limit} ${maxBytes}`,
+  };
 }

@@ -30,6 +30,9 @@ export const noopRegistration = defineScanner({
   pool: false,
   schema: NoopConfigSchema,
   required: false,
-  status: (c) => ({ active: c.enabled, why: c.enabled ? 'enabled (passes everything; for benchmarks)' : 'disabled' }),
+  status: (c) => ({
+    active: c.enabled,
+    why: c.enabled ? 'enabled (passes everything; for benchmarks)' : 'disabled',
+  }),
   create: (c) => noopScanner({ stages: c.stages }),
 });

@@ -68,6 +68,8 @@ export function defineScanner<
   const Placement extends 'queue' | 'inline',
   Host = ScannerHost,
   const Pool extends boolean = true,
->(registration: ScannerRegistration<Id, Schema, Placement, Host, Pool>): ScannerRegistration<Id, Schema, Placement, Host, Pool> {
+>(
+  registration: ScannerRegistration<Id, Schema, Placement, Host, Pool>,
+): ScannerRegistration<Id, Schema, Placement, Host, Pool> {
   return registration;
 }

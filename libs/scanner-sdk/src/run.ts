@@ -35,7 +35,12 @@ export async function runScan(scanner: Scanner, input: ScanInput, o: RunScanOpti
       if (controller.signal.aborted) return timeoutOutcome('scan aborted at the deadline');
       const code = errorCode(err) ?? ERR.SCAN_FAILED;
       o.log.warn({ err: { ...(errorCode(err) ? { code } : {}), message: errorMessage(err) } }, 'scan failed');
-      return { status: 'error', code, message: errorMessage(err), retryable: code === ERR.SCAN_ENGINE_UNAVAILABLE };
+      return {
+        status: 'error',
+        code,
+        message: errorMessage(err),
+        retryable: code === ERR.SCAN_ENGINE_UNAVAILABLE,
+      };
     });
   return withTimeout(scanned, until - now(), () => {
     controller.abort();

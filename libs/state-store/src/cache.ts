@@ -29,7 +29,18 @@ export class ResultCache {
     return b ? unpack<CachedOutcome>(b, 'cached outcome', isCached).outcome : undefined;
   }
 
-  async set(scanner: string, version: string, digest: string, outcome: ScanOutcome, ttlMs: number): Promise<void> {
-    await this.redis.set(this.key(scanner, version, digest), pack({ v: 1, outcome } satisfies CachedOutcome), 'PX', ttlMs);
+  async set(
+    scanner: string,
+    version: string,
+    digest: string,
+    outcome: ScanOutcome,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.redis.set(
+      this.key(scanner, version, digest),
+      pack({ v: 1, outcome } satisfies CachedOutcome),
+      'PX',
+      ttlMs,
+    );
   }
 }

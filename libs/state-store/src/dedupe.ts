@@ -69,7 +69,8 @@ type ScriptClient = RedisClient & {
   hgD1Release(k1: string, ...argv: (string | number)[]): Promise<number>;
 };
 
-const isAnswer = (x: Record<string, unknown>) => (x.status === 200 || x.status === 204) && typeof x.registrationId === 'string';
+const isAnswer = (x: Record<string, unknown>) =>
+  (x.status === 200 || x.status === 204) && typeof x.registrationId === 'string';
 const PENDING = Buffer.from('p:');
 
 export class DedupeStore {
@@ -89,7 +90,11 @@ export class DedupeStore {
 
   /** One attempt: claims the request id for `owner` for `leaseMs`, or reports the answer or pending claim found. */
   async claim(identity: string, requestId: string, owner: string, leaseMs: number): Promise<ClaimResult> {
-    const [claimed, current] = await this.#redis.hgD1ClaimBuffer(this.keys.request(identity, requestId), owner, Math.max(1, Math.round(leaseMs)));
+    const [claimed, current] = await this.#redis.hgD1ClaimBuffer(
+      this.keys.request(identity, requestId),
+      owner,
+      Math.max(1, Math.round(leaseMs)),
+    );
     if (Number(claimed) === 1) return { kind: 'claimed' };
     if (!current || current.subarray(0, 2).equals(PENDING)) return { kind: 'pending' };
     return { kind: 'done', answer: unpack<StoredAnswer>(current, 'draft-01 stored answer', isAnswer) };
@@ -100,7 +105,14 @@ export class DedupeStore {
    * stored, its claim lapses (then this one claims it), or `untilMs` passes. Polls with a growing interval: a
    * concurrent duplicate is rare (an MTA retrying before the first answer came), so no subscription is kept.
    */
-  async claimOrWait(identity: string, requestId: string, owner: string, leaseMs: number, untilMs: number, now: () => number = Date.now): Promise<ClaimResult> {
+  async claimOrWait(
+    identity: string,
+    requestId: string,
+    owner: string,
+    leaseMs: number,
+    untilMs: number,
+    now: () => number = Date.now,
+  ): Promise<ClaimResult> {
     let delay = 20;
     for (;;) {
       const r = await this.claim(identity, requestId, owner, leaseMs);

@@ -33,7 +33,10 @@ export interface FeedScanner {
 }
 
 /** The compact, content-free summary appended to the feed stream for a verdict record. */
-export function feedSummary(record: VerdictRecord, context?: Pick<StageRequest, 'protocol' | 'queueId'>): Omit<FeedEntry, 'id'> {
+export function feedSummary(
+  record: VerdictRecord,
+  context?: Pick<StageRequest, 'protocol' | 'queueId'>,
+): Omit<FeedEntry, 'id'> {
   const v = record.verdict;
   return {
     at: record.answeredAt,

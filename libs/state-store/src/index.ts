@@ -1,4 +1,11 @@
-export { TransactionStore, type StoreOptions, type ResultNotice, type StoredRequest, type StageLogEntry, type RecordOutcome } from './store.js';
+export {
+  TransactionStore,
+  type StoreOptions,
+  type ResultNotice,
+  type StoredRequest,
+  type StageLogEntry,
+  type RecordOutcome,
+} from './store.js';
 export { StoreKeys } from './keys.js';
 export { feedSummary, type FeedEntry, type FeedScanner } from './feed.js';
 export { subscribeResults } from './subscriber.js';

@@ -24,9 +24,20 @@ export class PoolRegistry {
   }
 
   /** Marks `workerId` alive for each scanner until `now + ttlMs`; publishes a join when one is new. */
-  async heartbeat(workerId: string, scanners: readonly string[], ttlMs: number, now = Date.now()): Promise<void> {
+  async heartbeat(
+    workerId: string,
+    scanners: readonly string[],
+    ttlMs: number,
+    now = Date.now(),
+  ): Promise<void> {
     if (scanners.length === 0) return;
-    await this.#redis.hgHeartbeat(this.keys.pools(), now, now + ttlMs, this.keys.poolEvents(), ...scanners.map((s) => member(s, workerId)));
+    await this.#redis.hgHeartbeat(
+      this.keys.pools(),
+      now,
+      now + ttlMs,
+      this.keys.poolEvents(),
+      ...scanners.map((s) => member(s, workerId)),
+    );
   }
 
   /** Removes `workerId` from its pools at once (graceful shutdown) and tells the ingresses. */
@@ -53,7 +64,11 @@ function member(scanner: string, workerId: string): string {
 }
 
 /** Subscribes to pool join/leave events; `onEvent` is called for each. Returns the unsubscribe function. */
-export async function subscribePoolEvents(subscriber: RedisClient, registry: PoolRegistry, onEvent: () => void): Promise<() => Promise<void>> {
+export async function subscribePoolEvents(
+  subscriber: RedisClient,
+  registry: PoolRegistry,
+  onEvent: () => void,
+): Promise<() => Promise<void>> {
   const channel = registry.keys.poolEvents();
   const listener = (ch: Buffer) => {
     if (ch.toString() === channel) onEvent();

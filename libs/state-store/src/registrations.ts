@@ -120,7 +120,8 @@ type ScriptClient = RedisClient & {
   hgD1StatsRecord(k1: string, ...argv: (string | number)[]): Promise<number>;
 };
 
-const isRegistration = (x: Record<string, unknown>) => typeof x.id === 'string' && typeof x.identity === 'string' && typeof x.expiresAt === 'number';
+const isRegistration = (x: Record<string, unknown>) =>
+  typeof x.id === 'string' && typeof x.identity === 'string' && typeof x.expiresAt === 'number';
 
 /** draft-01 registration records, the per-identity limit and statistics. One Redis call per operation. */
 export class RegistrationStore {
@@ -146,7 +147,14 @@ export class RegistrationStore {
    */
   async create(reg: Draft01Registration, maxPerIdentity: number, now: number): Promise<boolean> {
     const indexKey = this.keys.identityRegistrations(reg.identity);
-    const n = await this.#redis.hgD1RegisterIdentity(indexKey, now, reg.id, reg.expiresAt, maxPerIdentity, Math.max(1, reg.expiresAt - now + this.graceMs));
+    const n = await this.#redis.hgD1RegisterIdentity(
+      indexKey,
+      now,
+      reg.id,
+      reg.expiresAt,
+      maxPerIdentity,
+      Math.max(1, reg.expiresAt - now + this.graceMs),
+    );
     if (Number(n) < 0) return false;
     try {
       await this.#write(reg, now);
@@ -165,7 +173,9 @@ export class RegistrationStore {
   /** Whether hooks with this registration are served at `now`, and why not. */
   state(reg: Draft01Registration, now: number): RegistrationState {
     if (reg.status === 'deregistered') {
-      return now < (reg.deregisteredAt ?? 0) + this.graceMs ? { kind: 'grace', why: 'deregistered' } : { kind: 'deregistered' };
+      return now < (reg.deregisteredAt ?? 0) + this.graceMs
+        ? { kind: 'grace', why: 'deregistered' }
+        : { kind: 'deregistered' };
     }
     if (now >= reg.expiresAt + this.graceMs) return { kind: 'expired' };
     if (reg.retiresAt !== undefined && now >= reg.retiresAt) return { kind: 'expired' };
@@ -189,14 +199,29 @@ export class RegistrationStore {
    */
   async retire(old: Draft01Registration, newId: string, now: number): Promise<void> {
     if (old.status !== 'active' || old.replacedBy !== undefined) return;
-    const next: Draft01Registration = { ...old, replacedBy: newId, retiresAt: Math.min(old.expiresAt + this.graceMs, now + this.graceMs) };
+    const next: Draft01Registration = {
+      ...old,
+      replacedBy: newId,
+      retiresAt: Math.min(old.expiresAt + this.graceMs, now + this.graceMs),
+    };
     await this.#write(next, now);
     await this.#redis.zrem(this.keys.identityRegistrations(old.identity), old.id);
   }
 
   /** Counts one answered hook call; `ok` = answered 2xx. */
-  async recordInvocation(reg: Draft01Registration, ok: boolean, responseMs: number, now: number): Promise<void> {
-    await this.#redis.hgD1StatsRecord(this.keys.stats(reg.id), now, ok ? '1' : '0', Math.max(0, Math.round(responseMs)), this.#ttl(reg, now));
+  async recordInvocation(
+    reg: Draft01Registration,
+    ok: boolean,
+    responseMs: number,
+    now: number,
+  ): Promise<void> {
+    await this.#redis.hgD1StatsRecord(
+      this.keys.stats(reg.id),
+      now,
+      ok ? '1' : '0',
+      Math.max(0, Math.round(responseMs)),
+      this.#ttl(reg, now),
+    );
   }
 
   async stats(id: string, now: number): Promise<RegistrationStats> {
@@ -227,7 +252,10 @@ export class RegistrationStore {
 
   /** Key lifetime: until the registration cannot be served any more, plus the tombstone period. */
   #ttl(reg: Draft01Registration, now: number): number {
-    const end = reg.status === 'deregistered' ? (reg.deregisteredAt ?? now) + this.graceMs : Math.min(reg.expiresAt, reg.retiresAt ?? Infinity) + this.graceMs;
+    const end =
+      reg.status === 'deregistered'
+        ? (reg.deregisteredAt ?? now) + this.graceMs
+        : Math.min(reg.expiresAt, reg.retiresAt ?? Infinity) + this.graceMs;
     return Math.max(1000, end - now + this.tombstoneMs);
   }
 

@@ -48,8 +48,10 @@ type ScriptClient = RedisClient & {
   hgFinalize(k1: string, k2: string, ...argv: Arg[]): Promise<number>;
 };
 
-const isResult = (x: Record<string, unknown>) => typeof x.scanner === 'string' && typeof x.outcome === 'object';
-const isRequest = (x: Record<string, unknown>) => typeof x.stage === 'string' && typeof x.sessionId === 'string';
+const isResult = (x: Record<string, unknown>) =>
+  typeof x.scanner === 'string' && typeof x.outcome === 'object';
+const isRequest = (x: Record<string, unknown>) =>
+  typeof x.stage === 'string' && typeof x.sessionId === 'string';
 const isRecord = (x: Record<string, unknown>) => typeof x.reqId === 'string' && typeof x.verdict === 'object';
 
 /** The stored form of a verdict record: results live in their own fields, so only their names are kept. */
@@ -126,13 +128,19 @@ export class TransactionStore {
 
   /** Reads a stage request and its message bytes (workers), in one round trip; the bytes are absent once they left. */
   async loadRequest(sessionId: string, reqId: string): Promise<StoredRequest | undefined> {
-    const replies = await this.#redis.pipeline().hmgetBuffer(this.keys.request(sessionId, reqId), 'req', 'txn').getBuffer(this.keys.message(sessionId, reqId)).exec();
+    const replies = await this.#redis
+      .pipeline()
+      .hmgetBuffer(this.keys.request(sessionId, reqId), 'req', 'txn')
+      .getBuffer(this.keys.message(sessionId, reqId))
+      .exec();
     const [req, txn] = pipelineReply(replies, 0) as [Buffer | null, Buffer | null];
     const msg = pipelineReply(replies, 1) as Buffer | null;
     if (!req) return undefined;
     const request = unpack<StageRequest>(req, 'stage request', isRequest);
     request.txnId = `${sessionId}.${txn ? txn.toString() : '0'}`;
-    return msg ? { request, message: new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) } : { request };
+    return msg
+      ? { request, message: new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) }
+      : { request };
   }
 
   /**
@@ -141,7 +149,12 @@ export class TransactionStore {
    * notice goes by sharded Pub/Sub to the one shard that owns the channel; a script may not name a channel of
    * another slot, so SPUBLISH follows the script, only for a result it stored (docs/adr/0008-queue-shards-and-sharded-notifications.md).
    */
-  async recordResult(sessionId: string, reqId: string, result: ScanResult, replyTo?: string): Promise<RecordOutcome> {
+  async recordResult(
+    sessionId: string,
+    reqId: string,
+    result: ScanResult,
+    replyTo?: string,
+  ): Promise<RecordOutcome> {
     const notice: ResultNotice = { v: 1, sessionId, reqId, result };
     const channel = replyTo ? this.keys.replyChannel(replyTo) : '';
     const sharded = this.#redis.isCluster;
@@ -161,7 +174,9 @@ export class TransactionStore {
   /** Every result stored for a stage request (read once at the deadline, for lost notifications). */
   async results(sessionId: string, reqId: string): Promise<ScanResult[]> {
     const all = await this.#redis.hgetallBuffer(this.keys.request(sessionId, reqId));
-    return Object.entries(all).flatMap(([field, b]) => (field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(b, 'scan result', isResult)] : []));
+    return Object.entries(all).flatMap(([field, b]) =>
+      field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(b, 'scan result', isResult)] : [],
+    );
   }
 
   /**
@@ -174,7 +189,11 @@ export class TransactionStore {
   async finalize(
     sessionId: string,
     record: VerdictRecord,
-    options: { dropMessage?: boolean; unstored?: readonly ScanResult[]; context?: Pick<StageRequest, 'protocol' | 'queueId'> } = {},
+    options: {
+      dropMessage?: boolean;
+      unstored?: readonly ScanResult[];
+      context?: Pick<StageRequest, 'protocol' | 'queueId'>;
+    } = {},
   ): Promise<boolean> {
     const { context } = options;
     // The results live in their own fields (res:<scanner>): the record keeps only their names.
@@ -188,7 +207,17 @@ export class TransactionStore {
     );
     const extra: Promise<unknown>[] = [];
     if (this.#feedEntries > 0) {
-      extra.push(this.#redis.xadd(this.keys.feed(), 'MAXLEN', '~', this.#feedEntries, '*', 'e', JSON.stringify(feedSummary(record, context))));
+      extra.push(
+        this.#redis.xadd(
+          this.keys.feed(),
+          'MAXLEN',
+          '~',
+          this.#feedEntries,
+          '*',
+          'e',
+          JSON.stringify(feedSummary(record, context)),
+        ),
+      );
     }
     const queueId = context?.queueId;
     if (this.#indexQueueIds && queueId && queueId.length <= 128 && record.txnId) {
@@ -229,7 +258,9 @@ export class TransactionStore {
     const b = all[FIELD.VERDICT];
     if (!b) return undefined;
     const { decidedWith, ...record } = unpack<StoredRecord>(b, 'verdict record', isRecord);
-    const results = Object.entries(all).flatMap(([field, v]) => (field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(v, 'scan result', isResult)] : []));
+    const results = Object.entries(all).flatMap(([field, v]) =>
+      field.startsWith(FIELD.RESULT) ? [unpack<ScanResult>(v, 'scan result', isResult)] : [],
+    );
     // Those the answer was decided with first, in the order they arrived, then late ones.
     const order = (r: ScanResult) => {
       const i = decidedWith?.indexOf(r.scanner) ?? -1;
@@ -250,7 +281,11 @@ export class TransactionStore {
   /** Decodes a notification received on a reply channel; undefined if it is not one of ours. */
   static decodeNotice(payload: Buffer): ResultNotice | undefined {
     try {
-      return unpack<ResultNotice>(payload, 'result notice', (x) => typeof x.reqId === 'string' && typeof x.result === 'object');
+      return unpack<ResultNotice>(
+        payload,
+        'result notice',
+        (x) => typeof x.reqId === 'string' && typeof x.result === 'object',
+      );
     } catch {
       return undefined;
     }

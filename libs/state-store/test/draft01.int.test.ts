@@ -101,7 +101,10 @@ describe('RegistrationStore', () => {
     expect(s.consecutiveFailures).toBe(2);
     await store.recordInvocation(reg, true, 1, T0);
     expect((await store.stats(reg.id, T0)).consecutiveFailures).toBe(0);
-    expect(await store.stats('reg-none', T0)).toMatchObject({ invocations: { total: 0 }, lastInvocation: null });
+    expect(await store.stats('reg-none', T0)).toMatchObject({
+      invocations: { total: 0 },
+      lastInvocation: null,
+    });
   });
 });
 

@@ -23,10 +23,29 @@ afterAll(async () => {
 });
 
 const sid = () => randomBytes(6).toString('hex');
-const req = (sessionId: string, stage: StageRequest['stage'], reqId = randomBytes(6).toString('hex')): StageRequest => ({
-  v: 1, protocol: 'stalwart', stage, sessionId, txnId: '', reqId, client: { ip: '192.0.2.1' }, receivedAt: 1, deadlineAt: 2,
+const req = (
+  sessionId: string,
+  stage: StageRequest['stage'],
+  reqId = randomBytes(6).toString('hex'),
+): StageRequest => ({
+  v: 1,
+  protocol: 'stalwart',
+  stage,
+  sessionId,
+  txnId: '',
+  reqId,
+  client: { ip: '192.0.2.1' },
+  receivedAt: 1,
+  deadlineAt: 2,
 });
-const result = (scanner: string): ScanResult => ({ v: 1, scanner, kind: 'av', outcome: { status: 'pass' }, durationMs: 3, at: 4 });
+const result = (scanner: string): ScanResult => ({
+  v: 1,
+  scanner,
+  kind: 'av',
+  outcome: { status: 'pass' },
+  durationMs: 3,
+  at: 4,
+});
 
 describe('TransactionStore', () => {
   it('numbers transactions: connect resets, mail starts one, rcpt/data join it, data closes it', async () => {
@@ -71,7 +90,14 @@ describe('TransactionStore', () => {
     expect(bytesTtl).toBeGreaterThan(0);
     expect(bytesTtl).toBeLessThanOrEqual(5_000);
     const record: VerdictRecord = {
-      v: 1, reqId: r.reqId, txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
+      v: 1,
+      reqId: r.reqId,
+      txnId: `${s}.1`,
+      stage: 'data',
+      expected: [],
+      results: [],
+      answeredAt: 1,
+      durationMs: 1,
       verdict: { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false },
     };
     expect(await store.finalize(s, record, { dropMessage: true })).toBe(true);
@@ -93,7 +119,9 @@ describe('TransactionStore', () => {
     expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe('expired');
     await store.beginStage(req(s, 'data', 'r1'));
     expect(await store.recordResult(s, 'r1', result('clamav'), 'instance-a')).toBe('stored');
-    expect(await store.recordResult(s, 'r1', { ...result('clamav'), durationMs: 99 }, 'instance-a')).toBe('duplicate');
+    expect(await store.recordResult(s, 'r1', { ...result('clamav'), durationMs: 99 }, 'instance-a')).toBe(
+      'duplicate',
+    );
     await expect.poll(() => got.length).toBe(1);
     expect(got[0]!.result.durationMs).toBe(3);
     expect(other).toHaveLength(0);
@@ -106,7 +134,14 @@ describe('TransactionStore', () => {
     const store = new TransactionStore(client, { prefix: 'ts5' });
     const s = sid();
     const record = (action: 'accept' | 'reject'): VerdictRecord => ({
-      v: 1, reqId: 'r1', txnId: `${s}.1`, stage: 'data', expected: [], results: [], answeredAt: 1, durationMs: 1,
+      v: 1,
+      reqId: 'r1',
+      txnId: `${s}.1`,
+      stage: 'data',
+      expected: [],
+      results: [],
+      answeredAt: 1,
+      durationMs: 1,
       verdict: { v: 1, action, modifications: [], reasons: [], decidedBy: [], partial: false },
     });
     await store.beginStage(req(s, 'data', 'r1'));
@@ -123,24 +158,64 @@ describe('TransactionStore', () => {
 
   it('keeps every key of a session in one Cluster slot (hash tag)', () => {
     const k = new TransactionStore(client, { prefix: 'p' }).keys;
-    const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.message('S', 'r')].map((x) => /\{([^}]*)\}/.exec(x)?.[1]);
+    const tags = [k.session('S'), k.log('S'), k.request('S', 'r'), k.message('S', 'r')].map(
+      (x) => /\{([^}]*)\}/.exec(x)?.[1],
+    );
     expect(new Set(tags)).toEqual(new Set(['S']));
   });
 
   it('appends a content-free summary per finalized stage to a capped feed, and indexes queue ids with the state TTL (issue 16)', async () => {
-    const store = new TransactionStore(client, { prefix: 'ts7', ttlMs: 60_000, feedEntries: 10, indexQueueIds: true });
+    const store = new TransactionStore(client, {
+      prefix: 'ts7',
+      ttlMs: 60_000,
+      feedEntries: 10,
+      indexQueueIds: true,
+    });
     const s = sid();
     const record = (reqId: string): VerdictRecord => ({
-      v: 1, reqId, txnId: `${s}.1`, stage: 'data', expected: ['clamav'], answeredAt: 7, durationMs: 12,
-      results: [{ v: 1, scanner: 'clamav', kind: 'av', outcome: { status: 'error', code: 'HOOKGATE_ERR_SCAN_TIMEOUT', message: 'late', retryable: true }, durationMs: 9, at: 5 }],
-      verdict: { v: 1, action: 'tempfail', modifications: [], reasons: ['clamav:timeout'], decidedBy: ['clamav'], partial: true, policy: 'default' },
+      v: 1,
+      reqId,
+      txnId: `${s}.1`,
+      stage: 'data',
+      expected: ['clamav'],
+      answeredAt: 7,
+      durationMs: 12,
+      results: [
+        {
+          v: 1,
+          scanner: 'clamav',
+          kind: 'av',
+          outcome: { status: 'error', code: 'HOOKGATE_ERR_SCAN_TIMEOUT', message: 'late', retryable: true },
+          durationMs: 9,
+          at: 5,
+        },
+      ],
+      verdict: {
+        v: 1,
+        action: 'tempfail',
+        modifications: [],
+        reasons: ['clamav:timeout'],
+        decidedBy: ['clamav'],
+        partial: true,
+        policy: 'default',
+      },
     });
     for (let i = 0; i < 300; i++) {
       await store.beginStage(req(s, 'data', `r${i}`));
       await store.finalize(s, record(`r${i}`), { context: { protocol: 'milter', queueId: 'ABC123' } });
     }
     const [newest, before] = await store.recentVerdicts({ count: 2 });
-    expect(newest).toMatchObject({ reqId: 'r299', txnId: `${s}.1`, protocol: 'milter', queueId: 'ABC123', action: 'tempfail', reasons: ['clamav:timeout'], partial: true, durationMs: 12, scanners: [{ id: 'clamav', status: 'error', ms: 9, code: 'HOOKGATE_ERR_SCAN_TIMEOUT' }] });
+    expect(newest).toMatchObject({
+      reqId: 'r299',
+      txnId: `${s}.1`,
+      protocol: 'milter',
+      queueId: 'ABC123',
+      action: 'tempfail',
+      reasons: ['clamav:timeout'],
+      partial: true,
+      durationMs: 12,
+      scanners: [{ id: 'clamav', status: 'error', ms: 9, code: 'HOOKGATE_ERR_SCAN_TIMEOUT' }],
+    });
     expect(before!.reqId).toBe('r298');
     expect(JSON.stringify(newest)).not.toMatch(/late|example/);
     expect((await store.recentVerdicts({ after: before!.id })).map((e) => e.reqId)).toEqual(['r299']);

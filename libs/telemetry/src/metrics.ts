@@ -9,21 +9,40 @@ const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 function create() {
   const m = metrics.getMeter('hookgate');
-  const hist = (name: string, description: string) => m.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
+  const hist = (name: string, description: string) =>
+    m.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
   return {
     /** Answer latency by protocol, stage and action. */
-    requestDuration: hist('hookgate.request.duration_seconds', 'Time from receipt to answer of a stage request'),
+    requestDuration: hist(
+      'hookgate.request.duration_seconds',
+      'Time from receipt to answer of a stage request',
+    ),
     /** Scanner latency by scanner and outcome status. */
     scanDuration: hist('hookgate.scan.duration_seconds', 'Time spent in a scanner (engine call) per job'),
     queueWait: hist('hookgate.queue.wait_seconds', 'Time a scan job waited in its queue'),
-    scanErrors: m.createCounter('hookgate.scan.errors', { description: 'Scanner error outcomes by scanner and code' }),
-    scanTimeouts: m.createCounter('hookgate.scan.timeouts', { description: 'Scans that did not finish before their deadline' }),
-    lateResults: m.createCounter('hookgate.scan.late_results', { description: 'Results that arrived after the answer was given' }),
-    deadlineMisses: m.createCounter('hookgate.deadline.misses', { description: 'Answers given at the deadline with results missing (partial verdicts)' }),
-    cacheLookups: m.createCounter('hookgate.cache.lookups', { description: 'Result cache lookups by scanner and result (hit, miss)' }),
-    inFlight: m.createUpDownCounter('hookgate.requests.in_flight', { description: 'Stage requests being handled' }),
+    scanErrors: m.createCounter('hookgate.scan.errors', {
+      description: 'Scanner error outcomes by scanner and code',
+    }),
+    scanTimeouts: m.createCounter('hookgate.scan.timeouts', {
+      description: 'Scans that did not finish before their deadline',
+    }),
+    lateResults: m.createCounter('hookgate.scan.late_results', {
+      description: 'Results that arrived after the answer was given',
+    }),
+    deadlineMisses: m.createCounter('hookgate.deadline.misses', {
+      description: 'Answers given at the deadline with results missing (partial verdicts)',
+    }),
+    cacheLookups: m.createCounter('hookgate.cache.lookups', {
+      description: 'Result cache lookups by scanner and result (hit, miss)',
+    }),
+    inFlight: m.createUpDownCounter('hookgate.requests.in_flight', {
+      description: 'Stage requests being handled',
+    }),
     verdicts: m.createCounter('hookgate.verdicts', { description: 'Verdicts by protocol, stage and action' }),
-    redisRoundTrips: m.createCounter('hookgate.redis.round_trips', { description: 'Redis round trips by connection: a command on its own (a script call counts once) or a whole pipeline' }),
+    redisRoundTrips: m.createCounter('hookgate.redis.round_trips', {
+      description:
+        'Redis round trips by connection: a command on its own (a script call counts once) or a whole pipeline',
+    }),
   };
 }
 
@@ -36,7 +55,11 @@ export function hookgateMetrics(): ReturnType<typeof create> {
 }
 
 /** Registers an observable gauge read at collection time (e.g. queue depth, read only when scraped). */
-export function observeGauge(name: string, description: string, read: () => Promise<{ value: number; attributes: Attributes }[]>): void {
+export function observeGauge(
+  name: string,
+  description: string,
+  read: () => Promise<{ value: number; attributes: Attributes }[]>,
+): void {
   const gauge = metrics.getMeter('hookgate').createObservableGauge(name, { description });
   gauge.addCallback(async (result: ObservableResult) => {
     try {

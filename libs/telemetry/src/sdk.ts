@@ -36,15 +36,30 @@ const truthy = (v: string | undefined) => v !== undefined && v !== '' && v !== '
 export function startTelemetry(o: TelemetryOptions): Telemetry {
   const env = o.env;
   const disabled = env.OTEL_SDK_DISABLED === 'true';
-  const tracing = !disabled && env.OTEL_TRACES_EXPORTER !== 'none' && (truthy(env.OTEL_EXPORTER_OTLP_ENDPOINT) || truthy(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
-  const otlpMetrics = !disabled && env.OTEL_METRICS_EXPORTER !== 'none' && (truthy(env.OTEL_EXPORTER_OTLP_ENDPOINT) || truthy(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT));
+  const tracing =
+    !disabled &&
+    env.OTEL_TRACES_EXPORTER !== 'none' &&
+    (truthy(env.OTEL_EXPORTER_OTLP_ENDPOINT) || truthy(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
+  const otlpMetrics =
+    !disabled &&
+    env.OTEL_METRICS_EXPORTER !== 'none' &&
+    (truthy(env.OTEL_EXPORTER_OTLP_ENDPOINT) || truthy(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT));
 
   // Scraped through hookgate's own HTTP server: no second listening port from the exporter.
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: IMetricReader[] = [prometheus];
-  if (otlpMetrics) readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 15_000) }));
+  if (otlpMetrics)
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter(),
+        exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 15_000),
+      }),
+    );
 
-  const spanProcessors = [...(tracing ? [new BatchSpanProcessor(new OTLPTraceExporter())] : []), ...(o.spanProcessors ?? [])];
+  const spanProcessors = [
+    ...(tracing ? [new BatchSpanProcessor(new OTLPTraceExporter())] : []),
+    ...(o.spanProcessors ?? []),
+  ];
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? o.serviceName,
     resource: resourceFromAttributes({ 'hookgate.role': o.role }),

@@ -2,7 +2,16 @@
  * The tracing facade libraries use: @opentelemetry/api only (a no-op until the SDK starts in the composition
  * root). Never throws into the request path.
  */
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import { errorMessage } from '@hookgate/contracts';
 
 export { SpanKind, type Span, type Context, type Attributes };
@@ -10,7 +19,12 @@ export { SpanKind, type Span, type Context, type Attributes };
 const tracer = () => trace.getTracer('hookgate');
 
 /** Runs `fn` inside a new span (child of the active one, or of `parent`), ending it however `fn` ends. */
-export async function inSpan<T>(name: string, attrs: Attributes, fn: (span: Span) => Promise<T>, opts: { kind?: SpanKind; parent?: Context } = {}): Promise<T> {
+export async function inSpan<T>(
+  name: string,
+  attrs: Attributes,
+  fn: (span: Span) => Promise<T>,
+  opts: { kind?: SpanKind; parent?: Context } = {},
+): Promise<T> {
   const parent = opts.parent ?? context.active();
   const span = tracer().startSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, attributes: attrs }, parent);
   try {
@@ -24,7 +38,11 @@ export async function inSpan<T>(name: string, attrs: Attributes, fn: (span: Span
 }
 
 /** Starts a span the caller ends (for work that outlives one function). */
-export function startSpan(name: string, attrs: Attributes, opts: { kind?: SpanKind; parent?: Context } = {}): { span: Span; ctx: Context } {
+export function startSpan(
+  name: string,
+  attrs: Attributes,
+  opts: { kind?: SpanKind; parent?: Context } = {},
+): { span: Span; ctx: Context } {
   const parent = opts.parent ?? context.active();
   const span = tracer().startSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, attributes: attrs }, parent);
   return { span, ctx: trace.setSpan(parent, span) };

@@ -135,7 +135,8 @@ export function decide(input: DecideInput): Decision {
   }
   const present = input.expected.flatMap((p) => byScanner.get(p.id) ?? []);
   const spamScore = sumSpam(present, bank);
-  if (bank.spam.mode === 'score' && spamScore !== undefined) contributions.push(scoreContribution(spamScore, bank));
+  if (bank.spam.mode === 'score' && spamScore !== undefined)
+    contributions.push(scoreContribution(spamScore, bank));
 
   const top = input.severity[0] ?? 'reject';
   const terminal = contributions.some((c) => c.action === top);
@@ -148,7 +149,12 @@ function contribute(out: Contribution[], policy: ScannerPolicy, result: ScanResu
   const id = policy.id;
   switch (o.status) {
     case 'pass':
-      out.push({ scanner: id, action: 'accept', reason: `${id}:pass`, ...(o.modifications ? { modifications: o.modifications } : {}) });
+      out.push({
+        scanner: id,
+        action: 'accept',
+        reason: `${id}:pass`,
+        ...(o.modifications ? { modifications: o.modifications } : {}),
+      });
       return;
     case 'fail': {
       // In score mode a spam engine's own action does not count: the summed score decides.
@@ -196,13 +202,26 @@ function sumSpam(results: readonly ScanResult[], bank: PolicyBank): number | und
 function scoreContribution(score: number, bank: PolicyBank): Contribution {
   const { rejectAt, quarantineAt } = bank.spam;
   if (rejectAt !== null && score >= rejectAt) {
-    return { scanner: 'spam-score', action: 'reject', reason: `spam-score:${score}>=${rejectAt}`, reply: { code: 550, enhanced: '5.7.1', text: 'Message rejected as spam' } };
+    return {
+      scanner: 'spam-score',
+      action: 'reject',
+      reason: `spam-score:${score}>=${rejectAt}`,
+      reply: { code: 550, enhanced: '5.7.1', text: 'Message rejected as spam' },
+    };
   }
-  if (quarantineAt !== null && score >= quarantineAt) return { scanner: 'spam-score', action: 'quarantine', reason: `spam-score:${score}>=${quarantineAt}` };
+  if (quarantineAt !== null && score >= quarantineAt)
+    return { scanner: 'spam-score', action: 'quarantine', reason: `spam-score:${score}>=${quarantineAt}` };
   return { scanner: 'spam-score', action: 'accept', reason: `spam-score:${score}:pass` };
 }
 
-function combine(contributions: Contribution[], input: DecideInput, bank: PolicyBank, present: ScanResult[], partial: boolean, spamScore: number | undefined): Verdict {
+function combine(
+  contributions: Contribution[],
+  input: DecideInput,
+  bank: PolicyBank,
+  present: ScanResult[],
+  partial: boolean,
+  spamScore: number | undefined,
+): Verdict {
   const rank = (a: Action) => {
     const i = input.severity.indexOf(a);
     return i < 0 ? input.severity.length : i;
@@ -210,12 +229,15 @@ function combine(contributions: Contribution[], input: DecideInput, bank: Policy
   let action: Action = 'accept';
   for (const c of contributions) if (rank(c.action) < rank(action)) action = c.action;
 
-  const deciding = contributions.filter((c) => c.action === action && !(c.action === 'accept' && c.reason.endsWith(':pass')));
+  const deciding = contributions.filter(
+    (c) => c.action === action && !(c.action === 'accept' && c.reason.endsWith(':pass')),
+  );
   const reply = deciding.find((c) => c.reply)?.reply ?? defaultReply(action, input.replies);
   // Header and envelope changes only make sense when the message goes on.
   const keepsMessage = action === 'accept' || action === 'quarantine';
   const modifications = keepsMessage ? contributions.flatMap((c) => c.modifications ?? []) : [];
-  if (keepsMessage && input.stage === 'data') modifications.push(...stamps(action, input, bank, present, spamScore));
+  if (keepsMessage && input.stage === 'data')
+    modifications.push(...stamps(action, input, bank, present, spamScore));
   return {
     v: 1,
     action,
@@ -231,29 +253,64 @@ function combine(contributions: Contribution[], input: DecideInput, bank: Policy
 }
 
 /** Headers hookgate adds itself, per the bank's stamp settings. Values are single-line and content-free. */
-function stamps(action: Action, input: DecideInput, bank: PolicyBank, present: ScanResult[], spamScore: number | undefined): Modification[] {
+function stamps(
+  action: Action,
+  input: DecideInput,
+  bank: PolicyBank,
+  present: ScanResult[],
+  spamScore: number | undefined,
+): Modification[] {
   const out: Modification[] = [];
   const { addHeaderAt, rejectAt } = bank.spam;
   if (bank.stamp.spam && spamScore !== undefined) {
     const threshold = addHeaderAt ?? rejectAt;
     const isSpam = threshold !== null && spamScore >= threshold;
     out.push({ type: 'addHeader', name: 'X-Spam-Score', value: spamScore.toFixed(1) });
-    out.push({ type: 'addHeader', name: 'X-Spam-Status', value: `${isSpam ? 'Yes' : 'No'}, score=${spamScore.toFixed(1)}${threshold !== null ? ` required=${threshold}` : ''}` });
+    out.push({
+      type: 'addHeader',
+      name: 'X-Spam-Status',
+      value: `${isSpam ? 'Yes' : 'No'}, score=${spamScore.toFixed(1)}${threshold !== null ? ` required=${threshold}` : ''}`,
+    });
   }
-  if (bank.subjectTag && spamScore !== undefined && addHeaderAt !== null && spamScore >= addHeaderAt && input.subject !== undefined && !input.subject.startsWith(bank.subjectTag)) {
-    out.push({ type: 'changeHeader', index: 1, name: 'Subject', value: `${bank.subjectTag} ${input.subject}`.trim() });
+  if (
+    bank.subjectTag &&
+    spamScore !== undefined &&
+    addHeaderAt !== null &&
+    spamScore >= addHeaderAt &&
+    input.subject !== undefined &&
+    !input.subject.startsWith(bank.subjectTag)
+  ) {
+    out.push({
+      type: 'changeHeader',
+      index: 1,
+      name: 'Subject',
+      value: `${bank.subjectTag} ${input.subject}`.trim(),
+    });
   }
   const av = present.filter((r) => r.kind === 'av');
   if (bank.stamp.virus && av.length > 0) {
     const infected = av.flatMap((r) => (r.outcome.status === 'fail' ? r.outcome.names : []));
     const unscanned = av.flatMap((r) => (r.outcome.status === 'unscanned' ? [r.outcome.reason] : []));
     const errored = av.some((r) => r.outcome.status === 'error');
-    const value = infected.length ? `Infected (${infected.join(', ')})` : unscanned.length ? `Unscanned (${unscanned.join(', ')})` : errored ? 'Unchecked (scanner error)' : 'Clean';
+    const value = infected.length
+      ? `Infected (${infected.join(', ')})`
+      : unscanned.length
+        ? `Unscanned (${unscanned.join(', ')})`
+        : errored
+          ? 'Unchecked (scanner error)'
+          : 'Clean';
     out.push({ type: 'addHeader', name: 'X-Virus-Status', value });
   }
   if (bank.stamp.verdict) {
-    const scanners = present.map((r) => `${r.scanner}=${r.outcome.status}${r.cached ? '(cached)' : ''}`).join(',');
-    const parts = [action, input.policy ? `policy=${input.policy}` : '', input.rule ? `rule=${input.rule}` : '', scanners ? `scanners=${scanners}` : ''];
+    const scanners = present
+      .map((r) => `${r.scanner}=${r.outcome.status}${r.cached ? '(cached)' : ''}`)
+      .join(',');
+    const parts = [
+      action,
+      input.policy ? `policy=${input.policy}` : '',
+      input.rule ? `rule=${input.rule}` : '',
+      scanners ? `scanners=${scanners}` : '',
+    ];
     out.push({ type: 'addHeader', name: 'X-Hookgate-Verdict', value: parts.filter(Boolean).join('; ') });
   }
   return out;
@@ -266,7 +323,11 @@ function defaultReply(action: Action, replies: DefaultReplies): SmtpReply | unde
 }
 
 /** The answer given when the pipeline itself failed (an internal error): never a silent accept. */
-export function fallbackVerdict(action: 'tempfail' | 'accept', reason: string, replies: DefaultReplies): Verdict {
+export function fallbackVerdict(
+  action: 'tempfail' | 'accept',
+  reason: string,
+  replies: DefaultReplies,
+): Verdict {
   return {
     v: 1,
     action,

@@ -7,7 +7,10 @@ export interface CompiledRule extends PolicyRule {
 }
 
 /** Parses CIDR networks; returns the problems (for config validation) instead of throwing. */
-export function compileRules(rules: readonly PolicyRule[]): { rules: CompiledRule[]; problems: { path: string; reason: string }[] } {
+export function compileRules(rules: readonly PolicyRule[]): {
+  rules: CompiledRule[];
+  problems: { path: string; reason: string }[];
+} {
   const problems: { path: string; reason: string }[] = [];
   const compiled = rules.map((rule, i): CompiledRule => {
     const nets = rule.match.clientNetworks;
@@ -18,7 +21,10 @@ export function compileRules(rules: readonly PolicyRule[]): { rules: CompiledRul
       const family = addr && isIPv4(addr) ? 'ipv4' : addr && isIPv6(addr) ? 'ipv6' : undefined;
       const prefix = bits === undefined ? (family === 'ipv4' ? 32 : 128) : Number(bits);
       if (!family || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) {
-        problems.push({ path: `rules.${i}.match.clientNetworks.${j}`, reason: `"${cidr}" is not an IP network (e.g. 192.0.2.0/24 or 2001:db8::/32)` });
+        problems.push({
+          path: `rules.${i}.match.clientNetworks.${j}`,
+          reason: `"${cidr}" is not an IP network (e.g. 192.0.2.0/24 or 2001:db8::/32)`,
+        });
         return;
       }
       list.addSubnet(addr!, prefix, family);
@@ -72,7 +78,10 @@ export function matches(match: PolicyMatch, networks: BlockList | undefined, req
 }
 
 /** The first rule that matches wins; none → the `default` bank. */
-export function selectPolicy(rules: readonly CompiledRule[], request: StageRequest): { rule: string; policy: string } {
+export function selectPolicy(
+  rules: readonly CompiledRule[],
+  request: StageRequest,
+): { rule: string; policy: string } {
   for (const r of rules) if (matches(r.match, r.networks, request)) return { rule: r.name, policy: r.policy };
   return { rule: 'default', policy: 'default' };
 }

@@ -4,10 +4,25 @@
  * deploy/config/hookgate.example.yaml is a commented example.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ACTIONS, DEFAULT_SEVERITY, STAGES, errorMessage, literals as lit, replySchema as Reply } from '@hookgate/contracts';
+import {
+  ACTIONS,
+  DEFAULT_SEVERITY,
+  STAGES,
+  errorMessage,
+  literals as lit,
+  replySchema as Reply,
+} from '@hookgate/contracts';
 import { compileRules } from '@hookgate/verdict';
 import { MilterConfigSchema } from '@hookgate/milter';
-import { ConfigError, closest, readConfigFile, setPath, validateConfig, envOrFile, type ConfigProblem } from '@hookgate/config';
+import {
+  ConfigError,
+  closest,
+  readConfigFile,
+  setPath,
+  validateConfig,
+  envOrFile,
+  type ConfigProblem,
+} from '@hookgate/config';
 import { ConnectionLimitsSchema } from '@hookgate/ingress';
 import { Draft01ConfigSchema, TlsConfigSchema, checkDraft01AndTls } from './draft01.js';
 import { parseRelayUrl } from '@hookgate/quarantine';
@@ -19,14 +34,25 @@ export { ENV_VARS, KNOWN_ENV, checkEnvironment } from './env.js';
 
 export const ConfigSchema = Type.Object({
   version: Type.Literal(1, { default: 1 }),
-  listen: Type.String({ default: '127.0.0.1:8080', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'host:port, e.g. 127.0.0.1:8080 or [::]:8080' }),
-  log: Type.Object({ level: lit(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }) }, { default: {} }),
+  listen: Type.String({
+    default: '127.0.0.1:8080',
+    pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$',
+    description: 'host:port, e.g. 127.0.0.1:8080 or [::]:8080',
+  }),
+  log: Type.Object(
+    { level: lit(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }) },
+    { default: {} },
+  ),
   redis: Type.Object(
     {
       /** Unset: `hookgate all` starts a private redis-server; other roles refuse to start. */
       url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
-      cluster: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 })),
-      sentinels: Type.Optional(Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 })),
+      cluster: Type.Optional(
+        Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 }),
+      ),
+      sentinels: Type.Optional(
+        Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d+$', description: 'host:port' }), { minItems: 1 }),
+      ),
       sentinelName: Type.Optional(Type.String({ minLength: 1 })),
       password: Type.Optional(Type.String()),
       prefix: Type.String({ default: 'hg', pattern: '^[A-Za-z0-9_-]+$' }),
@@ -36,8 +62,17 @@ export const ConfigSchema = Type.Object({
   ),
   auth: Type.Object(
     {
-      tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }),
-      basic: Type.Array(Type.Object({ username: Type.String({ minLength: 1, pattern: '^[^:]+$' }), secret: Type.String({ minLength: 8 }) }), { default: [] }),
+      tokens: Type.Array(
+        Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }),
+        { default: [] },
+      ),
+      basic: Type.Array(
+        Type.Object({
+          username: Type.String({ minLength: 1, pattern: '^[^:]+$' }),
+          secret: Type.String({ minLength: 8 }),
+        }),
+        { default: [] },
+      ),
       /** Listening beyond loopback without any credentials is refused unless this is true. */
       allowUnauthenticated: Type.Boolean({ default: false }),
     },
@@ -61,7 +96,16 @@ export const ConfigSchema = Type.Object({
     {
       /** Time from receipt to answer per stage, ms. Well below Stalwart's 30 s hook timeout. */
       deadlineMs: Type.Object(
-        Object.fromEntries(STAGES.map((s) => [s, Type.Integer({ minimum: 100, maximum: 300_000, default: s === 'data' || s === 'dsn' || s === 'delivery' || s === 'defer' ? 20_000 : 5_000 })])),
+        Object.fromEntries(
+          STAGES.map((s) => [
+            s,
+            Type.Integer({
+              minimum: 100,
+              maximum: 300_000,
+              default: s === 'data' || s === 'dsn' || s === 'delivery' || s === 'defer' ? 20_000 : 5_000,
+            }),
+          ]),
+        ),
         { default: {} },
       ),
       /** The MTA's hook timeout (Stalwart: 30 s); answers come at least `marginMs` earlier. */
@@ -74,7 +118,12 @@ export const ConfigSchema = Type.Object({
   ),
   verdict: Type.Object(
     {
-      severity: Type.Array(lit(ACTIONS), { default: [...DEFAULT_SEVERITY], minItems: ACTIONS.length, maxItems: ACTIONS.length, uniqueItems: true }),
+      severity: Type.Array(lit(ACTIONS), {
+        default: [...DEFAULT_SEVERITY],
+        minItems: ACTIONS.length,
+        maxItems: ACTIONS.length,
+        uniqueItems: true,
+      }),
       replies: Type.Object(
         {
           tempfail: Reply(451, '4.7.1', 'Temporary failure in content scanning, try again later'),
@@ -86,7 +135,9 @@ export const ConfigSchema = Type.Object({
     { default: {} },
   ),
   /** Policy banks by name; `default` applies when no rule matches. */
-  policies: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), PolicyBankSchema, { default: { default: {} } }),
+  policies: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), PolicyBankSchema, {
+    default: { default: {} },
+  }),
   /** Select a bank per request; first match wins. */
   rules: Type.Array(RuleSchema, { default: [] }),
   /** Scan results cached by content hash + scanner + config version; 0 disables. */
@@ -94,13 +145,24 @@ export const ConfigSchema = Type.Object({
   // recipients in separate transactions; Redis then holds ten minutes of outcomes, not an hour (issue 11).
   cache: Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 600_000 }) }, { default: {} }),
   admin: Type.Object(
-    { tokens: Type.Array(Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }), { default: [] }) },
+    {
+      tokens: Type.Array(
+        Type.Object({ identity: Type.String({ minLength: 1 }), token: Type.String({ minLength: 16 }) }),
+        { default: [] },
+      ),
+    },
     { default: {} },
   ),
   metrics: Type.Object(
     {
       /** Health and metrics server of worker and milter processes (the ingress serves both on its own port). */
-      listen: Type.Union([Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'host:port' }), Type.Null()], { default: '127.0.0.1:9464' }),
+      listen: Type.Union(
+        [
+          Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'host:port' }),
+          Type.Null(),
+        ],
+        { default: '127.0.0.1:9464' },
+      ),
     },
     { default: {} },
   ),
@@ -119,7 +181,13 @@ export const ConfigSchema = Type.Object({
         {
           /** reject/discard: kept in hookgate's quarantine; header/quarantine: left to Stalwart (docs/protocols/stalwart.md). */
           quarantine: lit(['reject', 'discard', 'header', 'quarantine'] as const, { default: 'reject' }),
-          quarantineHeader: Type.Object({ name: Type.String({ default: 'X-Hookgate-Quarantine' }), value: Type.String({ default: 'yes' }) }, { default: {} }),
+          quarantineHeader: Type.Object(
+            {
+              name: Type.String({ default: 'X-Hookgate-Quarantine' }),
+              value: Type.String({ default: 'yes' }),
+            },
+            { default: {} },
+          ),
         },
         { default: {} },
       ),
@@ -141,7 +209,9 @@ export const ConfigSchema = Type.Object({
       /** Message bytes held at most; above it quarantine verdicts are answered tempfail. */
       maxBytes: Type.Integer({ minimum: 1_048_576, default: 268_435_456 }),
       /** Where releases are delivered: smtp://host:port (STARTTLS when offered) or smtps://; user:pass@ for AUTH. */
-      relay: Type.Optional(Type.String({ pattern: '^smtps?://', description: 'smtp://host:port or smtps://host:port' })),
+      relay: Type.Optional(
+        Type.String({ pattern: '^smtps?://', description: 'smtp://host:port or smtps://host:port' }),
+      ),
       relayTimeoutMs: Type.Integer({ minimum: 1000, maximum: 300_000, default: 30_000 }),
       /** The answer to the MTA when its mail was kept and the protocol's mode is `reject`; {id} is the item. */
       reply: Reply(550, '5.7.1', 'Message quarantined as {id}'),
@@ -152,7 +222,11 @@ export const ConfigSchema = Type.Object({
   console: Type.Object(
     {
       enabled: Type.Boolean({ default: true }),
-      path: Type.String({ default: '/console', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'a path such as /console' }),
+      path: Type.String({
+        default: '/console',
+        pattern: '^(/[A-Za-z0-9._~-]+)+$',
+        description: 'a path such as /console',
+      }),
       /** Recent verdicts kept for the console's live view (a capped Redis stream); 0 turns the feed off. */
       feedEntries: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 5_000 }),
     },
@@ -171,12 +245,19 @@ export type HookgateConfig = Static<typeof ConfigSchema>;
 export function loadConfig(env: NodeJS.ProcessEnv, path = env.HOOKGATE_CONFIG): HookgateConfig {
   const raw = (path ? readConfigFile(path) : {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return validateConfig(ConfigSchema, {}, path ?? 'defaults', [{ path: '(root)', reason: 'must be a mapping of keys' }]);
+    return validateConfig(ConfigSchema, {}, path ?? 'defaults', [
+      { path: '(root)', reason: 'must be a mapping of keys' },
+    ]);
   }
   const problems: ConfigProblem[] = [];
   // A file that defines only its own banks still gets the default one.
   const policies = raw.policies;
-  if (typeof policies === 'object' && policies !== null && !Array.isArray(policies) && !('default' in policies)) {
+  if (
+    typeof policies === 'object' &&
+    policies !== null &&
+    !Array.isArray(policies) &&
+    !('default' in policies)
+  ) {
     (policies as Record<string, unknown>).default = {};
   }
   for (const [name, v] of Object.entries(ENV_VARS)) {
@@ -194,26 +275,37 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
   const r = config.redis;
   const modes = [r.url, r.cluster, r.sentinels].filter((x) => x !== undefined).length;
   if (modes > 1) problems.push({ path: 'redis', reason: 'set only one of url, cluster, sentinels' });
-  if (r.sentinels && !r.sentinelName) problems.push({ path: 'redis.sentinelName', reason: 'required with redis.sentinels' });
+  if (r.sentinels && !r.sentinelName)
+    problems.push({ path: 'redis.sentinelName', reason: 'required with redis.sentinels' });
   const { deadlineMs, mtaTimeoutMs, marginMs } = config.stages;
-  if (marginMs >= mtaTimeoutMs) problems.push({ path: 'stages.marginMs', reason: 'must be smaller than stages.mtaTimeoutMs' });
+  if (marginMs >= mtaTimeoutMs)
+    problems.push({ path: 'stages.marginMs', reason: 'must be smaller than stages.mtaTimeoutMs' });
   for (const [stage, ms] of Object.entries(deadlineMs)) {
     if ((ms as number) > mtaTimeoutMs - marginMs) {
-      problems.push({ path: `stages.deadlineMs.${stage}`, reason: `must be at most mtaTimeoutMs - marginMs (${mtaTimeoutMs - marginMs})` });
+      problems.push({
+        path: `stages.deadlineMs.${stage}`,
+        reason: `must be at most mtaTimeoutMs - marginMs (${mtaTimeoutMs - marginMs})`,
+      });
     }
   }
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
-    problems.push({ path: 'limits.headersTimeoutMs', reason: `must be at most limits.requestTimeoutMs (${config.limits.requestTimeoutMs})` });
+    problems.push({
+      path: 'limits.headersTimeoutMs',
+      reason: `must be at most limits.requestTimeoutMs (${config.limits.requestTimeoutMs})`,
+    });
   }
   if (config.stages.stateTtlMs < Math.max(...Object.values(deadlineMs).map(Number)) * 2) {
     problems.push({ path: 'stages.stateTtlMs', reason: 'must be at least twice the longest stage deadline' });
   }
   for (const [kind, reply] of Object.entries(config.verdict.replies)) {
     const want = kind === 'tempfail' ? 4 : 5;
-    if (Math.floor(reply.code / 100) !== want) problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
+    if (Math.floor(reply.code / 100) !== want)
+      problems.push({ path: `verdict.replies.${kind}.code`, reason: `must be ${want}xx` });
   }
-  if (Math.floor(config.quarantine.reply.code / 100) !== 5) problems.push({ path: 'quarantine.reply.code', reason: 'must be 5xx' });
-  if (config.quarantine.store === 'filesystem' && !config.quarantine.directory) problems.push({ path: 'quarantine.directory', reason: 'required with quarantine.store: filesystem' });
+  if (Math.floor(config.quarantine.reply.code / 100) !== 5)
+    problems.push({ path: 'quarantine.reply.code', reason: 'must be 5xx' });
+  if (config.quarantine.store === 'filesystem' && !config.quarantine.directory)
+    problems.push({ path: 'quarantine.directory', reason: 'required with quarantine.store: filesystem' });
   if (config.quarantine.relay) {
     try {
       parseRelayUrl(config.quarantine.relay);
@@ -221,25 +313,43 @@ function checkSemantics(config: HookgateConfig, source: string): HookgateConfig 
       problems.push({ path: 'quarantine.relay', reason: errorMessage(err) });
     }
   }
-  if (!config.policies.default) problems.push({ path: 'policies.default', reason: 'a default policy is required (applies when no rule matches)' });
+  if (!config.policies.default)
+    problems.push({
+      path: 'policies.default',
+      reason: 'a default policy is required (applies when no rule matches)',
+    });
   const knownScanners = new Set<string>(SCANNER_IDS);
   for (const [name, bank] of Object.entries(config.policies)) {
     // Records keyed by scanner id: open in the schema, checked against the scanners here.
-    const byScanner = [...Object.keys(bank.scanners).map((id) => ['scanners', id]), ...Object.keys(bank.spam.weights).map((id) => ['spam.weights', id])];
+    const byScanner = [
+      ...Object.keys(bank.scanners).map((id) => ['scanners', id]),
+      ...Object.keys(bank.spam.weights).map((id) => ['spam.weights', id]),
+    ];
     for (const [where, id] of byScanner as [string, string][]) {
       if (knownScanners.has(id)) continue;
       const near = closest(id, [...knownScanners]);
-      problems.push({ path: `policies.${name}.${where}.${id}`, reason: `unknown scanner; ${near ? `did you mean ${near}? ` : ''}known: ${[...knownScanners].join(', ')}` });
+      problems.push({
+        path: `policies.${name}.${where}.${id}`,
+        reason: `unknown scanner; ${near ? `did you mean ${near}? ` : ''}known: ${[...knownScanners].join(', ')}`,
+      });
     }
     const t = bank.spam;
     const ordered = [t.addHeaderAt, t.quarantineAt, t.rejectAt].filter((x): x is number => x !== null);
-    if (ordered.some((x, i) => i > 0 && x < ordered[i - 1]!)) problems.push({ path: `policies.${name}.spam`, reason: 'thresholds must not decrease: addHeaderAt ≤ quarantineAt ≤ rejectAt' });
+    if (ordered.some((x, i) => i > 0 && x < ordered[i - 1]!))
+      problems.push({
+        path: `policies.${name}.spam`,
+        reason: 'thresholds must not decrease: addHeaderAt ≤ quarantineAt ≤ rejectAt',
+      });
     if (t.mode === 'score' && t.rejectAt === null && t.quarantineAt === null && t.addHeaderAt === null) {
-      problems.push({ path: `policies.${name}.spam.mode`, reason: 'score mode needs at least one threshold' });
+      problems.push({
+        path: `policies.${name}.spam.mode`,
+        reason: 'score mode needs at least one threshold',
+      });
     }
   }
   config.rules.forEach((rule, i) => {
-    if (!config.policies[rule.policy]) problems.push({ path: `rules.${i}.policy`, reason: `no policy named "${rule.policy}"` });
+    if (!config.policies[rule.policy])
+      problems.push({ path: `rules.${i}.policy`, reason: `no policy named "${rule.policy}"` });
   });
   problems.push(...compileRules(config.rules).problems);
   problems.push(...checkScanners(config.scanners));

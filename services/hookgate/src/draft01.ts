@@ -19,7 +19,11 @@ export const Draft01ConfigSchema = Type.Object(
     /** Serve discovery, registration and hooks. */
     enabled: Type.Boolean({ default: true }),
     /** Prefix of the registration and hook endpoints (discovery is always /.well-known/mta-hooks). */
-    basePath: Type.String({ default: '/mta-hooks/v1', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'a path such as /mta-hooks/v1' }),
+    basePath: Type.String({
+      default: '/mta-hooks/v1',
+      pattern: '^(/[A-Za-z0-9._~-]+)+$',
+      description: 'a path such as /mta-hooks/v1',
+    }),
     /** false: new registrations get 503 REGISTRATION_DISABLED; existing ones keep working. */
     registrationEnabled: Type.Boolean({ default: true }),
     /** Longest registration lifetime (and the default one), ms. MTAs register again before expiry. */
@@ -62,8 +66,19 @@ export const TlsConfigSchema = Type.Object(
     clientIdentities: Type.Array(
       Type.Object({
         identity: Type.String({ minLength: 1 }),
-        subject: Type.Optional(Type.String({ minLength: 3, pattern: '^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$', description: 'K=V pairs separated by commas, e.g. CN=mx1.example.com,O=Example' })),
-        fingerprint256: Type.Optional(Type.String({ pattern: '^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$', description: 'a SHA-256 fingerprint in hex, colons optional' })),
+        subject: Type.Optional(
+          Type.String({
+            minLength: 3,
+            pattern: '^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$',
+            description: 'K=V pairs separated by commas, e.g. CN=mx1.example.com,O=Example',
+          }),
+        ),
+        fingerprint256: Type.Optional(
+          Type.String({
+            pattern: '^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$',
+            description: 'a SHA-256 fingerprint in hex, colons optional',
+          }),
+        ),
       }),
       { default: [] },
     ),
@@ -93,18 +108,27 @@ function readable(path: string): boolean {
 /** The rules a schema cannot express, for `tls` and `protocols.draft01`. */
 export function checkDraft01AndTls(tls: TlsConfig, draft01: Draft01Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  if (Boolean(tls.cert) !== Boolean(tls.key)) problems.push({ path: tls.cert ? 'tls.key' : 'tls.cert', reason: 'tls.cert and tls.key go together' });
+  if (Boolean(tls.cert) !== Boolean(tls.key))
+    problems.push({ path: tls.cert ? 'tls.key' : 'tls.cert', reason: 'tls.cert and tls.key go together' });
   for (const k of ['cert', 'key', 'clientCa'] as const) {
     const p = tls[k];
     if (p && !readable(p)) problems.push({ path: `tls.${k}`, reason: `cannot read ${p}` });
   }
-  if (tls.clientCa && !tls.cert) problems.push({ path: 'tls.clientCa', reason: 'mutual TLS needs tls.cert and tls.key (HTTPS)' });
-  if (tls.requireClientCert && !tls.clientCa) problems.push({ path: 'tls.requireClientCert', reason: 'needs tls.clientCa' });
-  if (tls.clientIdentities.length > 0 && !tls.clientCa) problems.push({ path: 'tls.clientIdentities', reason: 'needs tls.clientCa (certificates must chain to it)' });
+  if (tls.clientCa && !tls.cert)
+    problems.push({ path: 'tls.clientCa', reason: 'mutual TLS needs tls.cert and tls.key (HTTPS)' });
+  if (tls.requireClientCert && !tls.clientCa)
+    problems.push({ path: 'tls.requireClientCert', reason: 'needs tls.clientCa' });
+  if (tls.clientIdentities.length > 0 && !tls.clientCa)
+    problems.push({
+      path: 'tls.clientIdentities',
+      reason: 'needs tls.clientCa (certificates must chain to it)',
+    });
   tls.clientIdentities.forEach((c, i) => {
-    if (!c.subject && !c.fingerprint256) problems.push({ path: `tls.clientIdentities.${i}`, reason: 'give subject or fingerprint256' });
+    if (!c.subject && !c.fingerprint256)
+      problems.push({ path: `tls.clientIdentities.${i}`, reason: 'give subject or fingerprint256' });
   });
-  if (draft01.graceMs >= draft01.registrationTtlMs) problems.push({ path: 'protocols.draft01.graceMs', reason: 'must be shorter than registrationTtlMs' });
+  if (draft01.graceMs >= draft01.registrationTtlMs)
+    problems.push({ path: 'protocols.draft01.graceMs', reason: 'must be shorter than registrationTtlMs' });
   return problems;
 }
 
@@ -137,11 +161,22 @@ export function ingressTls(tls: TlsConfig): Pick<IngressDeps, 'https' | 'clientC
 /** The draft-01 dependencies of the ingress: Redis-backed registrations and dedupe on the store connection. */
 export function draft01Deps(
   draft01: Draft01Config,
-  opts: { redis: RedisClient; prefix: string; maxBodyBytes: number; mtaTimeoutMs: number; replies: DefaultReplies; reasonHeader: boolean },
+  opts: {
+    redis: RedisClient;
+    prefix: string;
+    maxBodyBytes: number;
+    mtaTimeoutMs: number;
+    replies: DefaultReplies;
+    reasonHeader: boolean;
+  },
 ): Draft01Deps | undefined {
   if (!draft01.enabled) return undefined;
   return {
-    registrations: new RegistrationStore(opts.redis, { prefix: opts.prefix, graceMs: draft01.graceMs, tombstoneMs: draft01.tombstoneMs }),
+    registrations: new RegistrationStore(opts.redis, {
+      prefix: opts.prefix,
+      graceMs: draft01.graceMs,
+      tombstoneMs: draft01.tombstoneMs,
+    }),
     dedupe: new DedupeStore(opts.redis, { prefix: opts.prefix, windowMs: draft01.dedupeWindowMs }),
     settings: {
       basePath: draft01.basePath,

@@ -33,8 +33,12 @@ function installRedis(log: (msg: string) => void): void {
   const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
   const run = (args: string[]) => {
     const cmd = [...sudo, ...args];
-    const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (r.status !== 0) throw new Error(`"${cmd.join(' ')}" failed; install redis-server or set HOOKGATE_REDIS_URL`);
+    const r = spawnSync(cmd[0]!, cmd.slice(1), {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (r.status !== 0)
+      throw new Error(`"${cmd.join(' ')}" failed; install redis-server or set HOOKGATE_REDIS_URL`);
   };
   run(['apt-get', 'update', '-qq']);
   run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'redis-server']);
@@ -59,7 +63,22 @@ export async function startEmbeddedRedis(log: (msg: string) => void): Promise<Em
   const dir = mkdtempSync(join(tmpdir(), 'hookgate-redis-'));
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--maxmemory-policy',
+      'noeviction',
+      '--loglevel',
+      'warning',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const started = Date.now();

@@ -44,9 +44,12 @@ export const ENV_VARS: Readonly<Record<string, EnvVar>> = {
 const OTHER_ENV = {
   HOOKGATE_CONFIG: 'the config file',
   HOOKGATE_RSPAMD_DBDIR: "the test suite's persistent rspamd database (test/support/rspamd.ts)",
-  HOOKGATE_CHILD_NODE_ARGS: 'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
-  HOOKGATE_TEST_DOCKER_DIR: "where the image test's private Docker engine keeps its images and cache (test/support/docker.ts)",
-  HOOKGATE_TEST_DOCKER_STORAGE: "the storage driver of the image test's private Docker engine (test/support/docker.ts)",
+  HOOKGATE_CHILD_NODE_ARGS:
+    'node options for hookgate processes started by tests and benchmarks (test/support/processes.ts)',
+  HOOKGATE_TEST_DOCKER_DIR:
+    "where the image test's private Docker engine keeps its images and cache (test/support/docker.ts)",
+  HOOKGATE_TEST_DOCKER_STORAGE:
+    "the storage driver of the image test's private Docker engine (test/support/docker.ts)",
 } as const;
 
 /** Every HOOKGATE_* name hookgate knows, `_FILE` variants included. */
@@ -64,7 +67,9 @@ export function checkEnvironment(env: NodeJS.ProcessEnv): ConfigProblem[] {
 function identityTokens(list: string, fallback: string): { identity: string; token: string }[] {
   return splitList(list).map((t, i) => {
     const eq = t.indexOf('=');
-    return eq > 0 ? { identity: t.slice(0, eq), token: t.slice(eq + 1) } : { identity: `${fallback}-${i + 1}`, token: t };
+    return eq > 0
+      ? { identity: t.slice(0, eq), token: t.slice(eq + 1) }
+      : { identity: `${fallback}-${i + 1}`, token: t };
   });
 }
 
@@ -77,5 +82,8 @@ function basicPairs(list: string, problems: ConfigProblem[]): { username: string
 }
 
 function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -37,17 +37,27 @@ function say(line: string): void {
   process.stderr.write(`hookgate: ${line}\n`);
 }
 
-function selectScanners(all: ScannerEntry[], list: string | undefined, requireExplicit: boolean): ScannerEntry[] {
+function selectScanners(
+  all: ScannerEntry[],
+  list: string | undefined,
+  requireExplicit: boolean,
+): ScannerEntry[] {
   if (!list) {
-    if (requireExplicit) throw new Error(`worker needs --scanners (one or more of: ${SCANNER_IDS.join(', ')})`);
+    if (requireExplicit)
+      throw new Error(`worker needs --scanners (one or more of: ${SCANNER_IDS.join(', ')})`);
     return all.filter((e) => e.active);
   }
-  const wanted = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = wanted.filter((w) => !all.some((e) => e.id === w));
-  if (unknown.length) throw new Error(`unknown scanner(s): ${unknown.join(', ')}; known: ${SCANNER_IDS.join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown scanner(s): ${unknown.join(', ')}; known: ${SCANNER_IDS.join(', ')}`);
   const chosen = all.filter((e) => wanted.includes(e.id));
   const inactive = chosen.filter((e) => !e.active);
-  if (inactive.length) throw new Error(inactive.map((e) => `scanner ${e.id} is not active: ${e.why}`).join('; '));
+  if (inactive.length)
+    throw new Error(inactive.map((e) => `scanner ${e.id} is not active: ${e.why}`).join('; '));
   return chosen;
 }
 
@@ -58,7 +68,11 @@ async function run(argv: string[]): Promise<number> {
       env: process.env,
       stdin: process.stdin,
       stdout: { write: (t) => void process.stdout.write(t), isTTY: process.stdout.isTTY },
-      stderr: { write: (t) => void process.stderr.write(t), isTTY: process.stderr.isTTY, columns: process.stderr.columns },
+      stderr: {
+        write: (t) => void process.stderr.write(t),
+        isTTY: process.stderr.isTTY,
+        columns: process.stderr.columns,
+      },
     });
     // The report may still sit in a pipe's buffer: exit only once it is written.
     await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
@@ -84,8 +98,12 @@ async function run(argv: string[]): Promise<number> {
     for (const w of checkEnvironment(process.env)) process.stdout.write(`warning: ${w.path}: ${w.reason}\n`);
     try {
       const config = loadConfig(process.env, file);
-      const active = scannerRegistry(config).filter((e) => e.active).map((e) => e.id);
-      process.stdout.write(`${file}: OK (listen ${config.listen}; active scanners: ${active.join(', ') || 'none'})\n`);
+      const active = scannerRegistry(config)
+        .filter((e) => e.active)
+        .map((e) => e.id);
+      process.stdout.write(
+        `${file}: OK (listen ${config.listen}; active scanners: ${active.join(', ') || 'none'})\n`,
+      );
       return 0;
     } catch (err) {
       process.stdout.write(`${errorMessage(err)}\n`);
@@ -111,14 +129,19 @@ async function run(argv: string[]): Promise<number> {
   const telemetry = startTelemetry({ serviceName: 'hookgate', role: command, env: process.env });
   const log = createLogger({ level: config.log.level, base: { role: command } });
   for (const w of envWarnings) log.warn({ variable: w.path }, `environment: ${w.reason}`);
-  const lifecycle = new Lifecycle(log, { hardDeadlineMs: Math.max(...Object.values(config.stages.deadlineMs).map(Number)) + 15_000 });
+  const lifecycle = new Lifecycle(log, {
+    hardDeadlineMs: Math.max(...Object.values(config.stages.deadlineMs).map(Number)) + 15_000,
+  });
   lifecycle.handleSignals();
   lifecycle.onStop('telemetry', () => telemetry.shutdown());
 
   const registry = scannerRegistry(config);
   let selected: ScannerEntry[];
   try {
-    selected = command === 'ingress' || command === 'milter' ? [] : selectScanners(registry, values.scanners, command === 'worker');
+    selected =
+      command === 'ingress' || command === 'milter'
+        ? []
+        : selectScanners(registry, values.scanners, command === 'worker');
     const misplaced = selected.filter((e) => e.placement === 'inline');
     if (values.scanners && misplaced.length) {
       throw new Error(`${misplaced.map((e) => e.id).join(', ')} run in the ingress, not in workers`);
@@ -147,7 +170,15 @@ async function run(argv: string[]): Promise<number> {
     target = { mode: 'standalone', url: embedded.url };
     say(`no Redis configured: started a private redis-server at ${embedded.url} (stopped on exit)`);
   }
-  const ctx = { config, redis: target, log, lifecycle, scanners: registry, telemetry, connections: new ConnectionLog(log) };
+  const ctx = {
+    config,
+    redis: target,
+    log,
+    lifecycle,
+    scanners: registry,
+    telemetry,
+    connections: new ConnectionLog(log),
+  };
 
   try {
     if (command === 'all' || command === 'worker') await startWorkers(ctx, selected);
@@ -160,37 +191,66 @@ async function run(argv: string[]): Promise<number> {
     if ((command === 'worker' || command === 'milter') && config.metrics.listen) {
       const { host, port } = splitListen(config.metrics.listen);
       try {
-        const health = await startHealthServer({ host, port, isReady: () => lifecycle.ready, readiness: () => pools?.readiness() ?? {}, metricsHandler: telemetry.metricsHandler });
+        const health = await startHealthServer({
+          host,
+          port,
+          isReady: () => lifecycle.ready,
+          readiness: () => pools?.readiness() ?? {},
+          metricsHandler: telemetry.metricsHandler,
+        });
         lifecycle.onStop('health server', () => health.close());
         metricsUrl = health.url;
       } catch (err) {
         // Scanning matters more than scraping: a second worker on one host must still start.
-        say(`health and metrics server not started on ${config.metrics.listen}: ${errorMessage(err)} (set HOOKGATE_METRICS_LISTEN)`);
+        say(
+          `health and metrics server not started on ${config.metrics.listen}: ${errorMessage(err)} (set HOOKGATE_METRICS_LISTEN)`,
+        );
       }
     }
     lifecycle.setReady(true);
 
     say(`redis: ${describeTarget(target)}`);
     if (url) say(`listening on ${url} (Stalwart MTA Hooks: POST ${url}/hooks/stalwart)`);
-    if (url && config.console.enabled) say(`console on ${url}${config.console.path}/ (${config.admin.tokens.length ? 'log in with an admin token' : 'set HOOKGATE_ADMIN_TOKENS to log in'})`);
+    if (url && config.console.enabled)
+      say(
+        `console on ${url}${config.console.path}/ (${config.admin.tokens.length ? 'log in with an admin token' : 'set HOOKGATE_ADMIN_TOKENS to log in'})`,
+      );
     if (url || milter) {
       const q = config.quarantine;
-      say(`quarantine: ${q.store === 'filesystem' ? `directory ${q.directory}` : 'Redis'}, up to ${Math.round(q.maxBytes / 1048576)} MiB for ${Math.round(q.retentionMs / 86_400_000)} days; releases ${q.relay ? `to ${q.relay.replace(/\/\/[^@/]*@/, '//')}` : 'disabled (set HOOKGATE_QUARANTINE_RELAY)'}`);
+      say(
+        `quarantine: ${q.store === 'filesystem' ? `directory ${q.directory}` : 'Redis'}, up to ${Math.round(q.maxBytes / 1048576)} MiB for ${Math.round(q.retentionMs / 86_400_000)} days; releases ${q.relay ? `to ${q.relay.replace(/\/\/[^@/]*@/, '//')}` : 'disabled (set HOOKGATE_QUARANTINE_RELAY)'}`,
+      );
     }
-    if (milter) say(`milter listening on ${milter} (Postfix: smtpd_milters = ${milter.startsWith('unix:') ? milter : `inet:${milter}`})`);
+    if (milter)
+      say(
+        `milter listening on ${milter} (Postfix: smtpd_milters = ${milter.startsWith('unix:') ? milter : `inet:${milter}`})`,
+      );
     if (metricsUrl) say(`health and metrics on ${metricsUrl} (/healthz, /readyz, /metrics)`);
-    say(`telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`);
+    say(
+      `telemetry: traces ${telemetry.tracing ? 'exported over OTLP' : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}; metrics on /metrics${telemetry.otlpMetrics ? ' and OTLP' : ''}`,
+    );
     const hosted = new Set(selected.map((e) => e.id));
     const live = pools?.snapshot();
     for (const e of registry) {
       const role = !e.active
         ? 'inactive'
         : e.placement === 'inline'
-          ? command === 'worker' ? 'runs in the ingress' : 'active, in the ingress'
-          : hosted.has(e.id) ? 'active, worker here' : command === 'ingress' || command === 'milter' ? 'expected' : 'expected (worker elsewhere)';
-      say(`scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}${e.active && e.placement === 'queue' && live ? poolNote(e, live[e.id] ?? 0) : ''}`);
+          ? command === 'worker'
+            ? 'runs in the ingress'
+            : 'active, in the ingress'
+          : hosted.has(e.id)
+            ? 'active, worker here'
+            : command === 'ingress' || command === 'milter'
+              ? 'expected'
+              : 'expected (worker elsewhere)';
+      say(
+        `scanner ${e.id}: ${role}: ${e.why}${e.active ? ` [stages ${e.stages.join(',')}]` : ''}${e.active && e.placement === 'queue' && live ? poolNote(e, live[e.id] ?? 0) : ''}`,
+      );
     }
-    log.info({ url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) }, 'started');
+    log.info(
+      { url, scanners: registry.map((e) => ({ id: e.id, active: e.active, hosted: hosted.has(e.id) })) },
+      'started',
+    );
     // The last startup line: scripts and tests wait for it.
     say('ready');
   } catch (err) {

@@ -28,7 +28,9 @@ export function checkMilterExposure(config: HookgateConfig): string | undefined 
 }
 
 /** Builds the pipeline, listens, and registers the listener's drain with the lifecycle. Returns the bound address. */
-export async function startMilterRole(ctx: PipelineContext): Promise<{ address: string; pools: PoolWatcher }> {
+export async function startMilterRole(
+  ctx: PipelineContext,
+): Promise<{ address: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
   const m = config.milter;
   const refusal = checkMilterExposure(config);
@@ -36,9 +38,13 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   const { pipeline, pools } = await buildStagePipeline(ctx, 'milter');
   // Beyond the open-file limit accept() fails and newcomers are refused however idle the others are: stay below it.
   const fileLimit = openFileLimit();
-  const maxConnections = fileLimit === undefined ? m.maxConnections : Math.min(m.maxConnections, connectionBudget(fileLimit));
+  const maxConnections =
+    fileLimit === undefined ? m.maxConnections : Math.min(m.maxConnections, connectionBudget(fileLimit));
   if (maxConnections < m.maxConnections) {
-    log.warn({ configured: m.maxConnections, maxConnections, fileLimit }, 'milter.maxConnections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)');
+    log.warn(
+      { configured: m.maxConnections, maxConnections, fileLimit },
+      'milter.maxConnections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)',
+    );
   }
   const server = new MilterServer({
     listen: parseListen(m.listen),
@@ -63,6 +69,8 @@ export async function startMilterRole(ctx: PipelineContext): Promise<{ address: 
   const address = await server.listen();
   // Stages already in the pipeline are answered (each within its own deadline) before connections close.
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
-  lifecycle.onStop('milter listener', () => server.close(longest + m.graceMs), { timeoutMs: longest + m.graceMs + 1000 });
+  lifecycle.onStop('milter listener', () => server.close(longest + m.graceMs), {
+    timeoutMs: longest + m.graceMs + 1000,
+  });
   return { address, pools };
 }

@@ -32,10 +32,17 @@ export const PolicyBankSchema = Type.Object(
       { default: {} },
     ),
     stamp: Type.Object(
-      { verdict: Type.Boolean({ default: false }), spam: Type.Boolean({ default: true }), virus: Type.Boolean({ default: false }) },
+      {
+        verdict: Type.Boolean({ default: false }),
+        spam: Type.Boolean({ default: true }),
+        virus: Type.Boolean({ default: false }),
+      },
       { default: {} },
     ),
-    subjectTag: Type.Union([Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\r\\n]*$' }), Type.Null()], { default: null }),
+    subjectTag: Type.Union(
+      [Type.String({ minLength: 1, maxLength: 40, pattern: '^[^\\r\\n]*$' }), Type.Null()],
+      { default: null },
+    ),
   },
   { default: {} },
 );

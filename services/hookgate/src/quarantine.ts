@@ -8,7 +8,14 @@ import type { Protocol } from '@hookgate/contracts';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import type { RedisClient } from '@hookgate/redis';
 import type { QuarantineKeeper } from '@hookgate/pipeline';
-import { FsQuarantineStore, Quarantine, RedisQuarantineStore, quarantineKeeper, smtpRelay, type QuarantineStore } from '@hookgate/quarantine';
+import {
+  FsQuarantineStore,
+  Quarantine,
+  RedisQuarantineStore,
+  quarantineKeeper,
+  smtpRelay,
+  type QuarantineStore,
+} from '@hookgate/quarantine';
 import type { HookgateConfig } from './config.js';
 
 /** The answer per protocol for mail hookgate keeps; protocols absent here leave quarantine to the MTA. */
@@ -27,11 +34,20 @@ export function keptAnswers(config: HookgateConfig): Partial<Record<Protocol, 'r
   return answers;
 }
 
-export async function buildQuarantine(config: HookgateConfig, redis: RedisClient, lifecycle: Lifecycle, role: string): Promise<{ quarantine: Quarantine; keeper: QuarantineKeeper }> {
+export async function buildQuarantine(
+  config: HookgateConfig,
+  redis: RedisClient,
+  lifecycle: Lifecycle,
+  role: string,
+): Promise<{ quarantine: Quarantine; keeper: QuarantineKeeper }> {
   const c = config.quarantine;
   let store: QuarantineStore;
   if (c.store === 'filesystem') {
-    const fs = await FsQuarantineStore.open({ directory: c.directory!, maxBytes: c.maxBytes, retentionMs: c.retentionMs });
+    const fs = await FsQuarantineStore.open({
+      directory: c.directory!,
+      maxBytes: c.maxBytes,
+      retentionMs: c.retentionMs,
+    });
     lifecycle.onStop(`quarantine directory (${role})`, () => fs.close());
     store = fs;
   } else {
@@ -44,5 +60,8 @@ export async function buildQuarantine(config: HookgateConfig, redis: RedisClient
     // A release that has not finished in a few relay timeouts was abandoned with its process.
     claimStaleMs: c.relayTimeoutMs * 4,
   });
-  return { quarantine, keeper: quarantineKeeper(quarantine, { answers: keptAnswers(config), reply: c.reply }) };
+  return {
+    quarantine,
+    keeper: quarantineKeeper(quarantine, { answers: keptAnswers(config), reply: c.reply }),
+  };
 }

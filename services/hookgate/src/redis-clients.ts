@@ -3,7 +3,13 @@
  * round trips counted per connection (`hookgate_redis_round_trips_total`, how the benchmark counts them per
  * transaction) and its reachability logged once per change for the whole process.
  */
-import { createRedisClient, type ConnectionLog, type RedisClient, type RedisClientOptions, type RedisTarget } from '@hookgate/redis';
+import {
+  createRedisClient,
+  type ConnectionLog,
+  type RedisClient,
+  type RedisClientOptions,
+  type RedisTarget,
+} from '@hookgate/redis';
 import { hookgateMetrics } from '@hookgate/telemetry';
 
 export interface RedisClientContext {
@@ -11,10 +17,18 @@ export interface RedisClientContext {
   connections: ConnectionLog;
 }
 
-export function redisClient(ctx: RedisClientContext, name: string, options: Omit<RedisClientOptions, 'connectionName' | 'onCommand'>): RedisClient {
+export function redisClient(
+  ctx: RedisClientContext,
+  name: string,
+  options: Omit<RedisClientOptions, 'connectionName' | 'onCommand'>,
+): RedisClient {
   const roundTrips = hookgateMetrics().redisRoundTrips;
   const attributes = { connection: name };
-  const client = createRedisClient(ctx.redis, { ...options, connectionName: `hookgate-${name}`, onCommand: () => roundTrips.add(1, attributes) });
+  const client = createRedisClient(ctx.redis, {
+    ...options,
+    connectionName: `hookgate-${name}`,
+    onCommand: () => roundTrips.add(1, attributes),
+  });
   ctx.connections.watch(client, name);
   return client;
 }

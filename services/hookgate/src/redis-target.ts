@@ -11,7 +11,13 @@ export function redisTarget(config: HookgateConfig): RedisTarget | undefined {
   const r = config.redis;
   const password = r.password ? { password: r.password } : {};
   if (r.cluster) return { mode: 'cluster', nodes: r.cluster.map(hostPort), ...password };
-  if (r.sentinels) return { mode: 'sentinel', sentinels: r.sentinels.map(hostPort), name: r.sentinelName ?? 'mymaster', ...password };
+  if (r.sentinels)
+    return {
+      mode: 'sentinel',
+      sentinels: r.sentinels.map(hostPort),
+      name: r.sentinelName ?? 'mymaster',
+      ...password,
+    };
   if (r.url) return { mode: 'standalone', url: r.url };
   return undefined;
 }

@@ -31,7 +31,10 @@ export function splitListen(listen: string): { host: string; port: number } {
 /** Refuses to expose an unauthenticated ingress beyond loopback unless the operator said so explicitly. */
 export function checkExposure(config: HookgateConfig): string | undefined {
   const { host } = splitListen(config.listen);
-  const noCredentials = config.auth.tokens.length === 0 && config.auth.basic.length === 0 && config.tls.clientIdentities.length === 0;
+  const noCredentials =
+    config.auth.tokens.length === 0 &&
+    config.auth.basic.length === 0 &&
+    config.tls.clientIdentities.length === 0;
   if (noCredentials && !LOOPBACK.test(host) && !config.auth.allowUnauthenticated) {
     return (
       `refusing to listen on ${config.listen} without authentication: set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC ` +
@@ -44,9 +47,20 @@ export function checkExposure(config: HookgateConfig): string | undefined {
 
 export async function startIngress(ctx: RoleContext): Promise<{ url: string; pools: PoolWatcher }> {
   const { config, log, lifecycle } = ctx;
-  const { pipeline, store, storeClient, pools, quarantine, producer } = await buildStagePipeline(ctx, 'ingress');
+  const { pipeline, store, storeClient, pools, quarantine, producer } = await buildStagePipeline(
+    ctx,
+    'ingress',
+  );
   const { fileLimit, ...connections } = resolveConnectionLimits(config.limits, openFileLimit());
-  log.info({ maxConnections: connections.maxConnections, fileLimit: fileLimit ?? 'unknown', headersTimeoutMs: connections.headersTimeoutMs, minBodyBytesPerSec: connections.minBodyBytesPerSec }, 'http connection limits');
+  log.info(
+    {
+      maxConnections: connections.maxConnections,
+      fileLimit: fileLimit ?? 'unknown',
+      headersTimeoutMs: connections.headersTimeoutMs,
+      minBodyBytesPerSec: connections.minBodyBytesPerSec,
+    },
+    'http connection limits',
+  );
 
   const app = buildApp({
     pipeline,
@@ -67,14 +81,17 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
     readiness: () => pools.readiness(),
     connections,
     ...ingressTls(config.tls),
-    ...optional('draft01', draft01Deps(config.protocols.draft01, {
-      redis: storeClient,
-      prefix: config.redis.prefix,
-      maxBodyBytes: config.limits.maxBodyBytes,
-      mtaTimeoutMs: config.stages.mtaTimeoutMs,
-      replies: config.verdict.replies,
-      reasonHeader: config.debug.reasonHeader,
-    })),
+    ...optional(
+      'draft01',
+      draft01Deps(config.protocols.draft01, {
+        redis: storeClient,
+        prefix: config.redis.prefix,
+        maxBodyBytes: config.limits.maxBodyBytes,
+        mtaTimeoutMs: config.stages.mtaTimeoutMs,
+        replies: config.verdict.replies,
+        reasonHeader: config.debug.reasonHeader,
+      }),
+    ),
   });
   const { host, port } = splitListen(config.listen);
   await app.listen({ host, port });
@@ -84,18 +101,27 @@ export async function startIngress(ctx: RoleContext): Promise<{ url: string; poo
   lifecycle.onStop('http server', () => app.close(), { timeoutMs: longest + 1000 });
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
-  return { url: `${config.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`, pools };
+  return {
+    url: `${config.tls.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    pools,
+  };
 }
 
 export async function startWorkers(ctx: RoleContext, selected: readonly ScannerEntry[]): Promise<void> {
   const { config, log, lifecycle } = ctx;
-  const storeClient = redisClient(ctx, 'worker-store', { role: 'command', commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs) });
+  const storeClient = redisClient(ctx, 'worker-store', {
+    role: 'command',
+    commandTimeoutMs: Math.max(5000, config.redis.commandTimeoutMs),
+  });
   const workerClient = redisClient(ctx, 'worker-queue', { role: 'worker' });
   await Promise.all([connectRedis(storeClient), connectRedis(workerClient)]);
   lifecycle.onStop('redis (workers)', async () => {
     await Promise.all([closeRedis(storeClient), closeRedis(workerClient)]);
   });
-  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs });
+  const store = new TransactionStore(storeClient, {
+    prefix: config.redis.prefix,
+    ttlMs: config.stages.stateTtlMs,
+  });
   const cacheTtlMs = config.cache.ttlMs;
   const runtime = new ScannerRuntime({
     scanners: selected.map((e) => ({
@@ -109,13 +135,22 @@ export async function startWorkers(ctx: RoleContext, selected: readonly ScannerE
     connection: workerClient,
     queuePrefix: config.redis.prefix,
     log: log.child({ component: 'worker' }),
-    pools: { registry: new PoolRegistry(storeClient, config.redis.prefix), workerId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` },
+    pools: {
+      registry: new PoolRegistry(storeClient, config.redis.prefix),
+      workerId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    },
   });
   await runtime.start();
   // Queue depth is read only when metrics are scraped.
-  const depthReader = new ScanProducer(storeClient, { prefix: config.redis.prefix, shards: queueShardsOf(selected) });
+  const depthReader = new ScanProducer(storeClient, {
+    prefix: config.redis.prefix,
+    shards: queueShardsOf(selected),
+  });
   lifecycle.onStop('queue depth reader', () => depthReader.close());
-  observeQueueDepthOnce(depthReader, selected.map((e) => e.id));
+  observeQueueDepthOnce(
+    depthReader,
+    selected.map((e) => e.id),
+  );
   const longest = Math.max(...Object.values(config.stages.deadlineMs).map(Number));
   lifecycle.onStop('scanner workers', () => runtime.close(longest), { timeoutMs: longest + 1000 });
 }
@@ -126,7 +161,11 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 }
 
 /** The active scanners as the console's pools page shows them: live workers and queue depth for queued ones. */
-async function poolStates(scanners: readonly ScannerEntry[], pools: PoolWatcher, producer: ScanProducer): Promise<PoolState[]> {
+async function poolStates(
+  scanners: readonly ScannerEntry[],
+  pools: PoolWatcher,
+  producer: ScanProducer,
+): Promise<PoolState[]> {
   const live = pools.snapshot() ?? {};
   return Promise.all(
     scanners

@@ -8,12 +8,23 @@
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
-import { FAILURE_ACTIONS, UNSCANNED_ACTIONS, literals, type ScannerPolicy, type Stage } from '@hookgate/contracts';
+import {
+  FAILURE_ACTIONS,
+  UNSCANNED_ACTIONS,
+  literals,
+  type ScannerPolicy,
+  type Stage,
+} from '@hookgate/contracts';
 import { scannerPolicy } from '@hookgate/verdict';
 import type { RedisClient } from '@hookgate/redis';
 import { MAX_QUEUE_SHARDS } from '@hookgate/queue/shards';
 import { greylistRegistration, rateLimitRegistration } from '@hookgate/checks';
-import { noopRegistration, type Scanner, type ScannerConfigProblem, type ScannerRegistration } from '@hookgate/scanner-sdk';
+import {
+  noopRegistration,
+  type Scanner,
+  type ScannerConfigProblem,
+  type ScannerRegistration,
+} from '@hookgate/scanner-sdk';
 import { clamavRegistration } from '@hookgate/scanner-av';
 import { rspamdRegistration, spamdRegistration } from '@hookgate/scanner-spam';
 import { dlpRegistration } from '@hookgate/scanner-dlp';
@@ -37,7 +48,9 @@ export const SCANNER_IDS: readonly ScannerId[] = SCANNERS.map((s) => s.id);
 /** Queued scanners that get a worker pool of their own in deployments (the noop scanner does not). */
 type PoolOf<R> = R extends { placement: 'queue'; pool?: true; id: infer Id } ? Id : never;
 export type WorkerPool = PoolOf<Registration>;
-export const WORKER_POOLS = SCANNERS.filter((s) => s.placement === 'queue' && s.pool !== false).map((s) => s.id) as WorkerPool[];
+export const WORKER_POOLS = SCANNERS.filter((s) => s.placement === 'queue' && s.pool !== false).map(
+  (s) => s.id,
+) as WorkerPool[];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Config: each scanner's own keys, then the keys the host enforces
@@ -66,18 +79,29 @@ type SectionProps<R> = R extends { schema: TObject<infer P>; placement: infer Pl
 
 /** `scanners.<id>`: the registration's keys, the failure policy, and `queueShards` for queued scanners. */
 function sectionSchema(r: Registration): TObject {
-  return Type.Object({ ...r.schema.properties, ...failurePolicy(r.required), ...(r.placement === 'queue' ? queued : {}) }, { default: {} });
+  return Type.Object(
+    { ...r.schema.properties, ...failurePolicy(r.required), ...(r.placement === 'queue' ? queued : {}) },
+    { default: {} },
+  );
 }
 
 /** The `scanners` section of the config, derived from `SCANNERS`. */
-export const ScannersSchema = Type.Object(Object.fromEntries(SCANNERS.map((r) => [r.id, sectionSchema(r)])) as TProperties, { default: {} }) as unknown as TObject<{
+export const ScannersSchema = Type.Object(
+  Object.fromEntries(SCANNERS.map((r) => [r.id, sectionSchema(r)])) as TProperties,
+  { default: {} },
+) as unknown as TObject<{
   [R in Registration as R['id']]: TObject<SectionProps<R>>;
 }>;
 export type ScannersConfig = Static<typeof ScannersSchema>;
 
 /** Environment variables the scanners declare, as `name → key` under `scanners.`. */
 export const SCANNER_ENV: Readonly<Record<string, { key: string; file?: true }>> = Object.fromEntries(
-  SCANNERS.flatMap((r) => Object.entries(('env' in r ? r.env : undefined) ?? {}).map(([name, v]) => [name, { ...v, key: `scanners.${r.id}.${v.key}` }])),
+  SCANNERS.flatMap((r) =>
+    Object.entries(('env' in r ? r.env : undefined) ?? {}).map(([name, v]) => [
+      name,
+      { ...v, key: `scanners.${r.id}.${v.key}` },
+    ]),
+  ),
 );
 
 /** The config rules each scanner states beyond its schema. */
@@ -107,17 +131,27 @@ export interface ScannerEntry {
 }
 
 /** A section as the host reads it: the keys every scanner config has, plus the host's own. */
-type Section = Record<string, unknown> & Parameters<typeof scannerPolicy>[1] & { stages: Stage[]; concurrency: number; queueShards?: number };
-type LooseRegistration = ScannerRegistration<ScannerId, TObject, 'queue' | 'inline', { prefix: string; redis?: RedisClient }>;
+type Section = Record<string, unknown> &
+  Parameters<typeof scannerPolicy>[1] & { stages: Stage[]; concurrency: number; queueShards?: number };
+type LooseRegistration = ScannerRegistration<
+  ScannerId,
+  TObject,
+  'queue' | 'inline',
+  { prefix: string; redis?: RedisClient }
+>;
 
 /** A registration with its config typed as the host reads it (the list's union is typed per scanner above). */
-const loose = (r: Registration) => r as unknown as LooseRegistration & { check?: (c: unknown, path: string) => ScannerConfigProblem[] };
+const loose = (r: Registration) =>
+  r as unknown as LooseRegistration & { check?: (c: unknown, path: string) => ScannerConfigProblem[] };
 
 function version(section: unknown): string {
   return createHash('sha256').update(JSON.stringify(section)).digest('base64url').slice(0, 12);
 }
 
-export function scannerRegistry(config: { scanners: ScannersConfig; redis: { prefix: string } }): ScannerEntry[] {
+export function scannerRegistry(config: {
+  scanners: ScannersConfig;
+  redis: { prefix: string };
+}): ScannerEntry[] {
   return SCANNERS.map((registration) => {
     const r = loose(registration);
     const section = config.scanners[r.id] as Section;
@@ -140,10 +174,14 @@ export function scannerRegistry(config: { scanners: ScannersConfig; redis: { pre
 
 /** Queue shards of every active queued scanner, by id (what producers and depth readers need). */
 export function queueShardsOf(entries: readonly ScannerEntry[]): Record<string, number> {
-  return Object.fromEntries(entries.filter((e) => e.active && e.placement === 'queue').map((e) => [e.id, e.queueShards]));
+  return Object.fromEntries(
+    entries.filter((e) => e.active && e.placement === 'queue').map((e) => [e.id, e.queueShards]),
+  );
 }
 
 /** Routes of the active queued scanners: what the ingress fans out to. */
 export function routesOf(entries: readonly ScannerEntry[]): ScannerRoute[] {
-  return entries.filter((e) => e.active && e.placement === 'queue').map((e) => ({ id: e.id, stages: e.stages, policy: e.policy }));
+  return entries
+    .filter((e) => e.active && e.placement === 'queue')
+    .map((e) => ({ id: e.id, stages: e.stages, policy: e.policy }));
 }

@@ -8,7 +8,13 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hookgate/logger';
 import type { Lifecycle } from '@hookgate/lifecycle';
 import { observeGauge } from '@hookgate/telemetry';
-import { connectRedis, closeRedis, type ConnectionLog, type RedisClient, type RedisTarget } from '@hookgate/redis';
+import {
+  connectRedis,
+  closeRedis,
+  type ConnectionLog,
+  type RedisClient,
+  type RedisTarget,
+} from '@hookgate/redis';
 import { redisClient } from './redis-clients.js';
 import { PoolRegistry, TransactionStore, subscribePoolEvents, subscribeResults } from '@hookgate/state-store';
 import { ScanProducer } from '@hookgate/queue';
@@ -53,8 +59,14 @@ let poolsObserved = false;
 function observePoolsOnce(watcher: PoolWatcher): void {
   if (poolsObserved) return;
   poolsObserved = true;
-  observeGauge('hookgate.scanner.workers', 'Live worker processes consuming each active scanner queue, as this frontend sees them', async () =>
-    Object.entries(watcher.snapshot() ?? {}).map(([scanner, value]) => ({ value, attributes: { scanner } })),
+  observeGauge(
+    'hookgate.scanner.workers',
+    'Live worker processes consuming each active scanner queue, as this frontend sees them',
+    async () =>
+      Object.entries(watcher.snapshot() ?? {}).map(([scanner, value]) => ({
+        value,
+        attributes: { scanner },
+      })),
   );
 }
 
@@ -63,14 +75,23 @@ let depthObserved = false;
 export function observeQueueDepthOnce(producer: ScanProducer, scanners: string[]): void {
   if (depthObserved || scanners.length === 0) return;
   depthObserved = true;
-  observeGauge('hookgate.queue.depth', 'Jobs waiting in each scanner queue, summed over its shards', async () =>
-    Promise.all(scanners.map(async (s) => ({ value: await producer.depth(s), attributes: { scanner: s } }))),
+  observeGauge(
+    'hookgate.queue.depth',
+    'Jobs waiting in each scanner queue, summed over its shards',
+    async () =>
+      Promise.all(
+        scanners.map(async (s) => ({ value: await producer.depth(s), attributes: { scanner: s } })),
+      ),
   );
 }
 
 /** `role` names the Redis connections (`hookgate-<role>-store`, …) so operators can tell them apart. */
 /** `keepQuarantined: false` (hookgate scan --local) reports quarantine verdicts without keeping anything. */
-export async function buildStagePipeline(ctx: PipelineContext, role: string, options: { keepQuarantined?: boolean } = {}): Promise<FrontendPipeline> {
+export async function buildStagePipeline(
+  ctx: PipelineContext,
+  role: string,
+  options: { keepQuarantined?: boolean } = {},
+): Promise<FrontendPipeline> {
   const { config, log, lifecycle } = ctx;
   const instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const commandTimeoutMs = config.redis.commandTimeoutMs;
@@ -83,11 +104,22 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string, opt
   });
 
   // The recent-verdicts feed and queue-id index serve the console and lookups (issue 16).
-  const store = new TransactionStore(storeClient, { prefix: config.redis.prefix, ttlMs: config.stages.stateTtlMs, feedEntries: config.console.feedEntries, indexQueueIds: true });
+  const store = new TransactionStore(storeClient, {
+    prefix: config.redis.prefix,
+    ttlMs: config.stages.stateTtlMs,
+    feedEntries: config.console.feedEntries,
+    indexQueueIds: true,
+  });
   const { quarantine, keeper } = await buildQuarantine(config, storeClient, lifecycle, role);
-  const producer = new ScanProducer(queueClient, { prefix: config.redis.prefix, shards: queueShardsOf(ctx.scanners) });
+  const producer = new ScanProducer(queueClient, {
+    prefix: config.redis.prefix,
+    shards: queueShardsOf(ctx.scanners),
+  });
   lifecycle.onStop(`queue producer (${role})`, () => producer.close());
-  observeQueueDepthOnce(producer, routesOf(ctx.scanners).map((r) => r.id));
+  observeQueueDepthOnce(
+    producer,
+    routesOf(ctx.scanners).map((r) => r.id),
+  );
   const waiter = new ResultWaiter();
   const unsubscribe = await subscribeResults(subscriber, store, instanceId, (n) => waiter.deliver(n));
   lifecycle.onStop(`result subscription (${role})`, unsubscribe);
@@ -99,7 +131,11 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string, opt
     registry,
     scanners: queued,
     onChange: (scanner, workers) => {
-      if (workers === 0) log.warn({ scanner }, `no live worker consumes the ${scanner} queue: requests decide its absence at once by its failure policy`);
+      if (workers === 0)
+        log.warn(
+          { scanner },
+          `no live worker consumes the ${scanner} queue: requests decide its absence at once by its failure policy`,
+        );
       else log.info({ scanner, workers }, `${scanner} pool has live workers again`);
     },
   });
@@ -113,7 +149,10 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string, opt
 
   const inline = ctx.scanners
     .filter((e) => e.active && e.placement === 'inline')
-    .map((e) => ({ route: { id: e.id, stages: e.stages, policy: e.policy }, scanner: e.create(storeClient) }));
+    .map((e) => ({
+      route: { id: e.id, stages: e.stages, policy: e.policy },
+      scanner: e.create(storeClient),
+    }));
   const pipeline = new StagePipeline({
     store,
     producer,
@@ -135,7 +174,10 @@ export async function buildStagePipeline(ctx: PipelineContext, role: string, opt
     pools,
     // One monitor per process, shared by every frontend in it.
     lag: (loopLag ??= new LoopLag()),
-    budget: new ByteBudget({ totalBytes: config.limits.inFlightBytes, perCallerBytes: config.limits.inFlightBytesPerCaller }),
+    budget: new ByteBudget({
+      totalBytes: config.limits.inFlightBytes,
+      perCallerBytes: config.limits.inFlightBytesPerCaller,
+    }),
     ...(options.keepQuarantined === false ? {} : { quarantine: keeper }),
   });
   lifecycle.onStop(`pipeline records (${role})`, () => pipeline.drain(5_000));

@@ -52,10 +52,27 @@ describe('protocols.draft01 and tls config', () => {
       HOOKGATE_DRAFT01_ENABLED: 'false',
       HOOKGATE_DRAFT01_BASE_PATH: '/hooks/draft',
     });
-    expect(c.tls).toMatchObject({ cert: join(dir, 'c.pem'), key: join(dir, 'k.pem'), clientCa: join(dir, 'ca.pem') });
+    expect(c.tls).toMatchObject({
+      cert: join(dir, 'c.pem'),
+      key: join(dir, 'k.pem'),
+      clientCa: join(dir, 'ca.pem'),
+    });
     expect(c.protocols.draft01).toMatchObject({ enabled: false, basePath: '/hooks/draft' });
-    expect(ingressTls(c.tls).https).toMatchObject({ minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false });
-    expect(draft01Deps(c.protocols.draft01, { redis: {} as never, prefix: 'p', maxBodyBytes: 1, mtaTimeoutMs: 1, replies: c.verdict.replies, reasonHeader: false })).toBeUndefined();
+    expect(ingressTls(c.tls).https).toMatchObject({
+      minVersion: 'TLSv1.2',
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    expect(
+      draft01Deps(c.protocols.draft01, {
+        redis: {} as never,
+        prefix: 'p',
+        maxBodyBytes: 1,
+        mtaTimeoutMs: 1,
+        replies: c.verdict.replies,
+        reasonHeader: false,
+      }),
+    ).toBeUndefined();
   });
 
   it('lists what a schema cannot check', () => {
@@ -67,19 +84,31 @@ tls:
   requireClientCert: true
 `,
     );
-    for (const p of ['tls.key', 'tls.cert', 'tls.requireClientCert', 'tls.clientIdentities', 'tls.clientIdentities.0']) expect(msg).toContain(`- ${p}:`);
+    for (const p of [
+      'tls.key',
+      'tls.cert',
+      'tls.requireClientCert',
+      'tls.clientIdentities',
+      'tls.clientIdentities.0',
+    ])
+      expect(msg).toContain(`- ${p}:`);
     expect(msg).toContain('cannot read /nonexistent/cert.pem');
     const grace = problems({}, 'protocols: { draft01: { graceMs: 120000, registrationTtlMs: 60000 } }');
     expect(grace).toContain('- protocols.draft01.graceMs: must be shorter than registrationTtlMs');
-    expect(problems({}, 'protocols: { draft01: { basePath: "no-slash" } }')).toContain('- protocols.draft01.basePath: must be a path such as /mta-hooks/v1');
+    expect(problems({}, 'protocols: { draft01: { basePath: "no-slash" } }')).toContain(
+      '- protocols.draft01.basePath: must be a path such as /mta-hooks/v1',
+    );
   });
 
   it('client certificate identities count as credentials for listening beyond loopback', () => {
     const dir = tempDir('tls');
     for (const f of ['c.pem', 'k.pem', 'ca.pem']) writeFileSync(join(dir, f), 'x');
-    const c = loadConfig({ HOOKGATE_LISTEN: '0.0.0.0:8443' }, file(`
+    const c = loadConfig(
+      { HOOKGATE_LISTEN: '0.0.0.0:8443' },
+      file(`
 tls: { cert: ${join(dir, 'c.pem')}, key: ${join(dir, 'k.pem')}, clientCa: ${join(dir, 'ca.pem')}, clientIdentities: [{ identity: mx1, subject: "CN=mx1" }] }
-`));
+`),
+    );
     expect(checkExposure(c)).toBeUndefined();
     expect(checkExposure(loadConfig({ HOOKGATE_LISTEN: '0.0.0.0:8443' }))).toMatch(/refusing/);
   });

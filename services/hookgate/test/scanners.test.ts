@@ -10,14 +10,23 @@ const POLICY_KEYS = ['required', 'onError', 'onTimeout', 'onMissing', 'onUnscann
 
 describe('scanners are listed once (src/scanners.ts) and everything else follows from the list', () => {
   it('the config has one section per registration: its own keys, then the failure policy, then queueShards when queued', () => {
-    const sections = ConfigSchema.properties.scanners.properties as Record<string, { properties: Record<string, unknown> }>;
+    const sections = ConfigSchema.properties.scanners.properties as Record<
+      string,
+      { properties: Record<string, unknown> }
+    >;
     expect(Object.keys(sections)).toEqual([...SCANNER_IDS]);
     for (const r of SCANNERS) {
       const own = Object.keys(r.schema.properties);
-      expect(Object.keys(sections[r.id]!.properties), r.id).toEqual([...own, ...POLICY_KEYS, ...(r.placement === 'queue' ? ['queueShards'] : [])]);
+      expect(Object.keys(sections[r.id]!.properties), r.id).toEqual([
+        ...own,
+        ...POLICY_KEYS,
+        ...(r.placement === 'queue' ? ['queueShards'] : []),
+      ]);
     }
     const defaults = loadConfig({}).scanners;
-    expect(SCANNERS.map((r) => [r.id, defaults[r.id].required])).toEqual(SCANNERS.map((r) => [r.id, r.required]));
+    expect(SCANNERS.map((r) => [r.id, defaults[r.id].required])).toEqual(
+      SCANNERS.map((r) => [r.id, r.required]),
+    );
   });
 
   it('the registry has an entry per registration, in the same order, with its placement', () => {
@@ -27,7 +36,9 @@ describe('scanners are listed once (src/scanners.ts) and everything else follows
   });
 
   it('deployments run a pool for every queued scanner but the noop one', () => {
-    expect(WORKER_POOLS).toEqual(SCANNERS.filter((r) => r.placement === 'queue' && r !== noopRegistration).map((r) => r.id));
+    expect(WORKER_POOLS).toEqual(
+      SCANNERS.filter((r) => r.placement === 'queue' && r !== noopRegistration).map((r) => r.id),
+    );
     expect(WORKER_POOLS).toEqual(['clamav', 'rspamd', 'spamd', 'dlp']);
   });
 
@@ -44,10 +55,19 @@ describe('scanners are listed once (src/scanners.ts) and everything else follows
 
   it("runs each scanner's own config rules, and keeps secrets out of the result cache's identity", () => {
     const version = (password: string) =>
-      scannerRegistry(loadConfig({ HOOKGATE_RSPAMD_URL: 'http://127.0.0.1:11333', HOOKGATE_RSPAMD_PASSWORD: password })).find((e) => e.id === 'rspamd')!.configVersion;
+      scannerRegistry(
+        loadConfig({ HOOKGATE_RSPAMD_URL: 'http://127.0.0.1:11333', HOOKGATE_RSPAMD_PASSWORD: password }),
+      ).find((e) => e.id === 'rspamd')!.configVersion;
     expect(version('first-secret')).toBe(version('second-secret'));
-    const rules = { scanners: { dlp: { rules: [{ id: 'bad', pattern: '(' }] }, clamav: { reply: { code: 451, text: 'x' } } } };
-    expect(() => validate(rules)).toThrow(/scanners\.clamav\.reply\.code: must be 5xx[\s\S]*scanners\.dlp\.rules\.0\.pattern: invalid RE2 regex/);
+    const rules = {
+      scanners: {
+        dlp: { rules: [{ id: 'bad', pattern: '(' }] },
+        clamav: { reply: { code: 451, text: 'x' } },
+      },
+    };
+    expect(() => validate(rules)).toThrow(
+      /scanners\.clamav\.reply\.code: must be 5xx[\s\S]*scanners\.dlp\.rules\.0\.pattern: invalid RE2 regex/,
+    );
   });
 });
 

@@ -14,7 +14,8 @@ function el(tag, attrs, ...children) {
     if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat())
+    if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
   return node;
 }
 
@@ -28,7 +29,10 @@ class ApiError extends Error {
 
 async function api(path, options = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const res = await fetch(path, { ...options, headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(options.headers || {}) } });
+  const res = await fetch(path, {
+    ...options,
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(options.headers || {}) },
+  });
   const text = await res.text();
   const body = text ? JSON.parse(text) : {};
   if (res.status === 401) {
@@ -51,7 +55,8 @@ function fmtBytes(n) {
 }
 const badge = (action) => el('span', { class: `action ${action}` }, action);
 const tags = (list, cls) => (list || []).map((t) => el('span', { class: `tag ${cls || ''}` }, t));
-const txnLink = (txnId) => (txnId ? el('a', { href: `#lookup/${encodeURIComponent(txnId)}`, class: 'mono' }, txnId) : '');
+const txnLink = (txnId) =>
+  txnId ? el('a', { href: `#lookup/${encodeURIComponent(txnId)}`, class: 'mono' }, txnId) : '';
 const qLink = (id) => el('a', { href: `#quarantine/${id}`, class: 'mono' }, id);
 
 function clearTimers() {
@@ -112,7 +117,9 @@ function showVerdicts() {
   every(2000, async () => {
     if ($('v-pause').checked) return;
     try {
-      const q = state.lastVerdict ? `?after=${encodeURIComponent(state.lastVerdict)}&count=500` : '?count=200';
+      const q = state.lastVerdict
+        ? `?after=${encodeURIComponent(state.lastVerdict)}&count=500`
+        : '?count=200';
       const { entries } = await api(`/admin/verdicts${q}`);
       // The first read comes newest first; later reads (after an id) oldest first.
       const fresh = state.lastVerdict ? entries.reverse() : entries;
@@ -140,14 +147,32 @@ function renderVerdicts() {
         el('td', { class: 'mono' }, fmtClock(e.at)),
         el('td', {}, e.protocol || ''),
         el('td', {}, e.stage),
-        el('td', {}, badge(e.action), e.quarantineId ? [' ', qLink(e.quarantineId)] : '', e.partial ? el('span', { class: 'muted' }, ' partial') : ''),
+        el(
+          'td',
+          {},
+          badge(e.action),
+          e.quarantineId ? [' ', qLink(e.quarantineId)] : '',
+          e.partial ? el('span', { class: 'muted' }, ' partial') : '',
+        ),
         el('td', {}, tags(e.reasons)),
-        el('td', {}, e.scanners.map((s) => el('span', { class: `tag ${s.status}`, title: s.code || '' }, `${s.id} ${s.status} ${fmtMs(s.ms)}${s.cached ? ' (cached)' : ''}`))),
+        el(
+          'td',
+          {},
+          e.scanners.map((s) =>
+            el(
+              'span',
+              { class: `tag ${s.status}`, title: s.code || '' },
+              `${s.id} ${s.status} ${fmtMs(s.ms)}${s.cached ? ' (cached)' : ''}`,
+            ),
+          ),
+        ),
         el('td', { class: 'num' }, fmtMs(e.durationMs)),
         el('td', {}, txnLink(e.txnId)),
       ),
     );
-  $('v-rows').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No verdicts yet.'))]));
+  $('v-rows').replaceChildren(
+    ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No verdicts yet.'))]),
+  );
 }
 
 async function showLookup(arg) {
@@ -160,7 +185,11 @@ async function showLookup(arg) {
   $('lookup-q').value = arg;
   const isTxn = /^[A-Za-z0-9_-]{1,64}\.\d{1,9}$/.test(arg);
   try {
-    const t = await api(isTxn ? `/admin/transactions/${encodeURIComponent(arg)}` : `/admin/transactions?queueId=${encodeURIComponent(arg)}`);
+    const t = await api(
+      isTxn
+        ? `/admin/transactions/${encodeURIComponent(arg)}`
+        : `/admin/transactions?queueId=${encodeURIComponent(arg)}`,
+    );
     $('lookup-result').replaceChildren(renderTransaction(t));
   } catch (err) {
     $('lookup-result').replaceChildren();
@@ -172,10 +201,26 @@ function renderTransaction(t) {
   return el(
     'div',
     { id: 'txn', 'data-txn': t.txnId },
-    el('h2', {}, 'Transaction ', el('span', { class: 'mono' }, t.txnId), t.queueId ? el('span', { class: 'muted' }, ` (queue id ${t.queueId})`) : ''),
+    el(
+      'h2',
+      {},
+      'Transaction ',
+      el('span', { class: 'mono' }, t.txnId),
+      t.queueId ? el('span', { class: 'muted' }, ` (queue id ${t.queueId})`) : '',
+    ),
     t.stages.map((s) => {
       const r = s.record;
-      if (!r) return el('div', { class: 'card' }, el('strong', {}, s.stage), el('span', { class: 'muted' }, ' — no verdict recorded (still running, or its answer was not stored)'));
+      if (!r)
+        return el(
+          'div',
+          { class: 'card' },
+          el('strong', {}, s.stage),
+          el(
+            'span',
+            { class: 'muted' },
+            ' — no verdict recorded (still running, or its answer was not stored)',
+          ),
+        );
       const v = r.verdict;
       return el(
         'div',
@@ -184,21 +229,46 @@ function renderTransaction(t) {
         el(
           'dl',
           { class: 'kv' },
-          el('dt', {}, 'request'), el('dd', { class: 'mono' }, s.reqId),
-          el('dt', {}, 'reply'), el('dd', {}, v.reply ? `${v.reply.code} ${v.reply.enhanced || ''} ${v.reply.text}` : '—'),
-          el('dt', {}, 'reasons'), el('dd', {}, v.reasons.length ? tags(v.reasons) : '—'),
-          el('dt', {}, 'decided by'), el('dd', {}, v.decidedBy.join(', ') || '—'),
-          el('dt', {}, 'policy'), el('dd', {}, `${v.policy || 'default'}${v.rule ? ` (rule ${v.rule})` : ''}`),
-          el('dt', {}, 'partial'), el('dd', {}, v.partial ? 'yes: a scanner had not answered by the deadline' : 'no'),
+          el('dt', {}, 'request'),
+          el('dd', { class: 'mono' }, s.reqId),
+          el('dt', {}, 'reply'),
+          el('dd', {}, v.reply ? `${v.reply.code} ${v.reply.enhanced || ''} ${v.reply.text}` : '—'),
+          el('dt', {}, 'reasons'),
+          el('dd', {}, v.reasons.length ? tags(v.reasons) : '—'),
+          el('dt', {}, 'decided by'),
+          el('dd', {}, v.decidedBy.join(', ') || '—'),
+          el('dt', {}, 'policy'),
+          el('dd', {}, `${v.policy || 'default'}${v.rule ? ` (rule ${v.rule})` : ''}`),
+          el('dt', {}, 'partial'),
+          el('dd', {}, v.partial ? 'yes: a scanner had not answered by the deadline' : 'no'),
           v.spamScore !== undefined ? [el('dt', {}, 'spam score'), el('dd', {}, String(v.spamScore))] : '',
-          v.quarantine ? [el('dt', {}, 'quarantine'), el('dd', {}, qLink(v.quarantine.id), ` (answered ${v.quarantine.answer})`)] : '',
-          el('dt', {}, 'answered'), el('dd', {}, `${fmtTime(r.answeredAt)} after ${fmtMs(r.durationMs)}`),
-          el('dt', {}, 'expected'), el('dd', {}, r.expected.join(', ') || '—'),
+          v.quarantine
+            ? [
+                el('dt', {}, 'quarantine'),
+                el('dd', {}, qLink(v.quarantine.id), ` (answered ${v.quarantine.answer})`),
+              ]
+            : '',
+          el('dt', {}, 'answered'),
+          el('dd', {}, `${fmtTime(r.answeredAt)} after ${fmtMs(r.durationMs)}`),
+          el('dt', {}, 'expected'),
+          el('dd', {}, r.expected.join(', ') || '—'),
         ),
         el(
           'table',
           { class: 'grid' },
-          el('thead', {}, el('tr', {}, el('th', {}, 'Scanner'), el('th', {}, 'Outcome'), el('th', {}, 'Detail'), el('th', {}, 'Duration'), el('th', {}, 'After answer'))),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              el('th', {}, 'Scanner'),
+              el('th', {}, 'Outcome'),
+              el('th', {}, 'Detail'),
+              el('th', {}, 'Duration'),
+              el('th', {}, 'After answer'),
+            ),
+          ),
           el(
             'tbody',
             {},
@@ -207,7 +277,12 @@ function renderTransaction(t) {
                 'tr',
                 {},
                 el('td', {}, x.scanner),
-                el('td', {}, el('span', { class: `tag ${x.outcome.status}` }, x.outcome.status), x.cached ? ' (cached)' : ''),
+                el(
+                  'td',
+                  {},
+                  el('span', { class: `tag ${x.outcome.status}` }, x.outcome.status),
+                  x.cached ? ' (cached)' : '',
+                ),
                 el('td', {}, outcomeDetail(x.outcome)),
                 el('td', { class: 'num' }, fmtMs(x.durationMs)),
                 el('td', {}, x.at > r.answeredAt ? 'late' : ''),
@@ -239,7 +314,9 @@ function showPools() {
   every(5000, async () => {
     try {
       const { window, scanners } = await api('/admin/pools');
-      $('p-window').textContent = window.entries ? `rates over the last ${window.entries} verdicts (since ${fmtClock(window.since)})` : 'no verdicts yet';
+      $('p-window').textContent = window.entries
+        ? `rates over the last ${window.entries} verdicts (since ${fmtClock(window.since)})`
+        : 'no verdicts yet';
       $('p-rows').replaceChildren(
         ...scanners.map((s) =>
           el(
@@ -249,7 +326,15 @@ function showPools() {
             el('td', {}, s.placement === 'queue' ? 'worker pool' : 'in the ingress'),
             el('td', {}, s.stages.join(', ')),
             el('td', {}, s.required ? 'yes (fail-closed)' : 'no (fail-open)'),
-            el('td', { class: 'num' }, s.placement === 'queue' ? (s.workers === 0 ? el('span', { class: 'action reject' }, 'none') : String(s.workers)) : '—'),
+            el(
+              'td',
+              { class: 'num' },
+              s.placement === 'queue'
+                ? s.workers === 0
+                  ? el('span', { class: 'action reject' }, 'none')
+                  : String(s.workers)
+                : '—',
+            ),
             el('td', { class: 'num' }, s.placement === 'queue' ? String(s.queueDepth) : '—'),
             el('td', { class: 'num' }, String(s.recent.results)),
             el('td', { class: 'num' }, fmtPct(s.recent.errorRate)),
@@ -286,9 +371,17 @@ async function loadQuarantine(more) {
     state.qCursor = page.next;
     $('q-more').hidden = !page.next;
     const u = page.usage;
-    const meter = el('span', { class: 'meter', title: `${fmtBytes(u.bytes)} of ${fmtBytes(u.maxBytes)}` }, el('span'));
+    const meter = el(
+      'span',
+      { class: 'meter', title: `${fmtBytes(u.bytes)} of ${fmtBytes(u.maxBytes)}` },
+      el('span'),
+    );
     meter.firstChild.style.width = `${Math.min(100, (u.bytes / u.maxBytes) * 100)}%`;
-    $('q-usage').replaceChildren(`${u.held} held, ${fmtBytes(u.bytes)} of ${fmtBytes(u.maxBytes)} `, meter, ` · ${page.store} store · release relay: ${page.relay || 'none configured'}`);
+    $('q-usage').replaceChildren(
+      `${u.held} held, ${fmtBytes(u.bytes)} of ${fmtBytes(u.maxBytes)} `,
+      meter,
+      ` · ${page.store} store · release relay: ${page.relay || 'none configured'}`,
+    );
     const rows = page.items.map((i) =>
       el(
         'tr',
@@ -304,7 +397,12 @@ async function loadQuarantine(more) {
       ),
     );
     if (more) $('q-rows').append(...rows);
-    else $('q-rows').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'Nothing matches.'))]));
+    else
+      $('q-rows').replaceChildren(
+        ...(rows.length
+          ? rows
+          : [el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'Nothing matches.'))]),
+      );
   } catch (err) {
     $('q-error').textContent = err.message;
   }
@@ -329,12 +427,25 @@ function renderItem(i) {
   const held = i.status === 'held';
   const result = el('p', { id: 'q-result', role: 'status' });
   const act = async (what, button) => {
-    if (!confirm(what === 'release' ? `Deliver ${i.id} to ${i.to.join(', ')}?` : `Delete ${i.id}? Its message is removed for good.`)) return;
+    if (
+      !confirm(
+        what === 'release'
+          ? `Deliver ${i.id} to ${i.to.join(', ')}?`
+          : `Delete ${i.id}? Its message is removed for good.`,
+      )
+    )
+      return;
     button.disabled = true;
     try {
-      const r = what === 'release' ? await api(`/admin/quarantine/${i.id}/release`, { method: 'POST' }) : await api(`/admin/quarantine/${i.id}`, { method: 'DELETE' });
+      const r =
+        what === 'release'
+          ? await api(`/admin/quarantine/${i.id}/release`, { method: 'POST' })
+          : await api(`/admin/quarantine/${i.id}`, { method: 'DELETE' });
       result.className = '';
-      result.textContent = what === 'release' ? `Released: ${r.reply}${r.refused.length ? `; refused: ${r.refused.join(', ')}` : ''}` : 'Deleted.';
+      result.textContent =
+        what === 'release'
+          ? `Released: ${r.reply}${r.refused.length ? `; refused: ${r.refused.join(', ')}` : ''}`
+          : 'Deleted.';
       await loadQuarantine(false);
       const fresh = await api(`/admin/quarantine/${i.id}`);
       $('q-detail').replaceChildren(renderItem(fresh));
@@ -347,9 +458,22 @@ function renderItem(i) {
   };
   const release = el('button', { type: 'button', id: 'q-release', disabled: !held }, 'Release');
   release.addEventListener('click', () => void act('release', release));
-  const del = el('button', { type: 'button', id: 'q-delete', class: 'danger', disabled: i.status === 'deleted' || i.status === 'releasing' }, 'Delete');
+  const del = el(
+    'button',
+    {
+      type: 'button',
+      id: 'q-delete',
+      class: 'danger',
+      disabled: i.status === 'deleted' || i.status === 'releasing',
+    },
+    'Delete',
+  );
   del.addEventListener('click', () => void act('delete', del));
-  const showBody = el('button', { type: 'button', class: 'secondary', disabled: !held || Boolean(i.message) }, 'Show message (audited)');
+  const showBody = el(
+    'button',
+    { type: 'button', class: 'secondary', disabled: !held || Boolean(i.message) },
+    'Show message (audited)',
+  );
   showBody.addEventListener('click', () => void showItem(i.id, true));
   const v = i.record.verdict;
   return el(
@@ -359,24 +483,65 @@ function renderItem(i) {
     el(
       'dl',
       { class: 'kv' },
-      el('dt', {}, 'kept'), el('dd', {}, `${fmtTime(i.keptAt)} (expires ${fmtTime(i.expiresAt)})`),
-      el('dt', {}, 'envelope'), el('dd', {}, `${i.from || '<>'} → ${i.to.join(', ')}`),
-      el('dt', {}, 'client'), el('dd', {}, `${i.client.ip}${i.client.helo ? ` (${i.client.helo})` : ''}`),
-      el('dt', {}, 'transaction'), el('dd', {}, txnLink(i.txnId), i.queueId ? ` · queue id ${i.queueId}` : '', ` · ${i.protocol}`),
-      el('dt', {}, 'verdict'), el('dd', {}, badge(v.action), ' ', tags(v.reasons), ` by ${v.decidedBy.join(', ')}`),
-      el('dt', {}, 'size'), el('dd', {}, fmtBytes(i.size), i.lossy ? el('span', { class: 'error' }, ' — a reconstruction (the MTA sent no raw message): a release delivers these bytes') : ''),
-      i.outcome ? [el('dt', {}, i.outcome.what), el('dd', {}, `by ${i.outcome.by} at ${fmtTime(i.outcome.at)}${i.outcome.reply ? ` — ${i.outcome.reply}` : ''}`)] : '',
+      el('dt', {}, 'kept'),
+      el('dd', {}, `${fmtTime(i.keptAt)} (expires ${fmtTime(i.expiresAt)})`),
+      el('dt', {}, 'envelope'),
+      el('dd', {}, `${i.from || '<>'} → ${i.to.join(', ')}`),
+      el('dt', {}, 'client'),
+      el('dd', {}, `${i.client.ip}${i.client.helo ? ` (${i.client.helo})` : ''}`),
+      el('dt', {}, 'transaction'),
+      el('dd', {}, txnLink(i.txnId), i.queueId ? ` · queue id ${i.queueId}` : '', ` · ${i.protocol}`),
+      el('dt', {}, 'verdict'),
+      el('dd', {}, badge(v.action), ' ', tags(v.reasons), ` by ${v.decidedBy.join(', ')}`),
+      el('dt', {}, 'size'),
+      el(
+        'dd',
+        {},
+        fmtBytes(i.size),
+        i.lossy
+          ? el(
+              'span',
+              { class: 'error' },
+              ' — a reconstruction (the MTA sent no raw message): a release delivers these bytes',
+            )
+          : '',
+      ),
+      i.outcome
+        ? [
+            el('dt', {}, i.outcome.what),
+            el(
+              'dd',
+              {},
+              `by ${i.outcome.by} at ${fmtTime(i.outcome.at)}${i.outcome.reply ? ` — ${i.outcome.reply}` : ''}`,
+            ),
+          ]
+        : '',
     ),
     el('div', { class: 'actions' }, release, del, showBody),
     result,
     el('h2', {}, 'Headers'),
     el('pre', { class: 'mono' }, i.headers.map((h) => `${h.name}: ${h.value}`).join('\n')),
-    i.message ? [el('h2', {}, 'Message'), el('pre', { class: 'mono', id: 'q-body' }, decodeBase64(i.message.base64))] : '',
+    i.message
+      ? [el('h2', {}, 'Message'), el('pre', { class: 'mono', id: 'q-body' }, decodeBase64(i.message.base64))]
+      : '',
     el('h2', {}, 'Audit'),
     el(
       'table',
       { class: 'grid' },
-      el('tbody', {}, i.audit.map((a) => el('tr', {}, el('td', { class: 'mono' }, fmtTime(a.at)), el('td', {}, a.who), el('td', {}, a.what), el('td', {}, a.detail || '')))),
+      el(
+        'tbody',
+        {},
+        i.audit.map((a) =>
+          el(
+            'tr',
+            {},
+            el('td', { class: 'mono' }, fmtTime(a.at)),
+            el('td', {}, a.who),
+            el('td', {}, a.what),
+            el('td', {}, a.detail || ''),
+          ),
+        ),
+      ),
     ),
   );
 }

@@ -15,7 +15,12 @@ import type { StalwartSettings } from './adapters/stalwart.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { draft01Routes, type Draft01Deps } from './routes/draft01.js';
 import { authenticateRequest, type ClientCertIdentity } from './plugins/client-identity.js';
-import { CHECK_INTERVAL_MS, ConnectionGuard, resolveConnectionLimits, type ConnectionLimits } from './connections/connection-guard.js';
+import {
+  CHECK_INTERVAL_MS,
+  ConnectionGuard,
+  resolveConnectionLimits,
+  type ConnectionLimits,
+} from './connections/connection-guard.js';
 import { openFileLimit } from './connections/file-limit.js';
 
 declare module 'fastify' {
@@ -75,7 +80,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     ajv: { customOptions: { allErrors: false, coerceTypes: false } },
-    ...(deps.https ? { https: { ...deps.https, ...server, handshakeTimeout: limits.headersTimeoutMs } } : { http: server }),
+    ...(deps.https
+      ? { https: { ...deps.https, ...server, handshakeTimeout: limits.headersTimeoutMs } }
+      : { http: server }),
   });
   const guard = new ConnectionGuard(app.server, limits, deps.logger);
   app.decorate('connectionGuard', guard);
@@ -97,15 +104,25 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   // `Expect: 100-continue` is answered only once the request may send its body (credentials checked, size within
   // the limit); otherwise the final answer comes instead and the body is never invited. Node would send the 100 at
   // once, before any hook ran.
-  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
+    app.server.emit('request', req, res),
+  );
   app.addHook('preParsing', async (req, reply, payload) => {
-    if (/100-continue/i.test(req.headers.expect ?? '') && !(Number(req.headers['content-length']) > req.routeOptions.bodyLimit)) reply.raw.writeContinue();
+    if (
+      /100-continue/i.test(req.headers.expect ?? '') &&
+      !(Number(req.headers['content-length']) > req.routeOptions.bodyLimit)
+    )
+      reply.raw.writeContinue();
     return payload;
   });
 
   registerJsonParser(app);
   app.addContentTypeParser([...MSGPACK_TYPES], { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
-    if (msgpackNestsDeeper(body, MAX_NESTING)) return done(new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
+    if (msgpackNestsDeeper(body, MAX_NESTING))
+      return done(
+        new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`),
+        undefined,
+      );
     try {
       done(null, decode(body));
     } catch {
@@ -122,7 +139,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
     // Admin routes take only admin tokens: an MTA credential must not read other transactions.
     const admin = route.startsWith('/admin/');
     const result = admin
-      ? deps.admin?.tokens.length ? authenticate({ tokens: deps.admin.tokens, basic: [] }, req.headers.authorization) : { ok: false as const, reason: 'admin API disabled (no admin tokens)' }
+      ? deps.admin?.tokens.length
+        ? authenticate({ tokens: deps.admin.tokens, basic: [] }, req.headers.authorization)
+        : { ok: false as const, reason: 'admin API disabled (no admin tokens)' }
       : authenticateRequest(deps.auth, deps.clientCerts ?? [], req.headers.authorization, req.raw.socket);
     if (!result.ok) {
       req.log.warn({ reason: result.reason, ip: req.ip }, 'authentication failed');
@@ -134,11 +153,15 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
-    if (e.statusCode >= 500) req.log.error({ err: { code: errorCode(err), message: errorMessage(err) } }, 'request failed');
+    if (e.statusCode >= 500)
+      req.log.error({ err: { code: errorCode(err), message: errorMessage(err) } }, 'request failed');
     if (e.statusCode === 401) void reply.header('www-authenticate', 'Basic realm="hookgate", Bearer');
     if (e.retryAfterSec) void reply.header('retry-after', String(e.retryAfterSec));
     const { encoding, type } = responseEncoding(req.headers['content-type'], req.headers.accept);
-    return reply.code(e.statusCode).type(type).send(encodeBody({ error: { code: e.code, message: e.message } }, encoding));
+    return reply
+      .code(e.statusCode)
+      .type(type)
+      .send(encodeBody({ error: { code: e.code, message: e.message } }, encoding));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -151,7 +174,9 @@ export function buildApp(deps: IngressDeps): FastifyInstance {
   }
   app.get('/readyz', async (_req, reply) => {
     const ready = deps.isReady();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ...deps.readiness?.() });
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not ready', ...deps.readiness?.() });
   });
 
   stalwartRoute(app, deps.pipeline, deps.stalwart, deps.reasonHeader ?? false);

@@ -54,7 +54,11 @@ export function toHttpError(err: unknown): HttpError {
   const status = e.statusCode ?? 500;
   if (status === 503) return new HttpError(ERRORS.UNAVAILABLE);
   if (status >= 400 && status < 500) {
-    return new HttpError(ERRORS.REQUEST_INVALID, err instanceof SyntaxError ? 'body is not valid JSON' : String(e.message).slice(0, 300), status);
+    return new HttpError(
+      ERRORS.REQUEST_INVALID,
+      err instanceof SyntaxError ? 'body is not valid JSON' : String(e.message).slice(0, 300),
+      status,
+    );
   }
   return new HttpError(ERRORS.INTERNAL);
 }

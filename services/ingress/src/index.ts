@@ -1,7 +1,13 @@
 export { buildApp, type IngressDeps } from './app.js';
 export { type OperatorDeps, type PoolState } from './routes/operator.js';
 export { authenticate, type AuthConfig, type AuthResult } from './plugins/auth.js';
-export { fromStalwart, toStalwart, reconstructMessage, stalwartSessionId, type StalwartSettings } from './adapters/stalwart.js';
+export {
+  fromStalwart,
+  toStalwart,
+  reconstructMessage,
+  stalwartSessionId,
+  type StalwartSettings,
+} from './adapters/stalwart.js';
 export { responseEncoding } from './plugins/encoding.js';
 export { type Draft01Settings } from './adapters/draft01/settings.js';
 export { discoveryDocument, negotiate, writablePaths } from './adapters/draft01/negotiation.js';
@@ -14,7 +20,11 @@ export { rebuildRaw } from './adapters/draft01/modifications.js';
 export { draft01Routes, type Draft01Deps } from './routes/draft01.js';
 export { HttpError, toHttpError } from './errors.js';
 export { decodeCbor, encodeCbor, CBOR_TYPE } from './plugins/cbor.js';
-export { authenticateRequest, certificateIdentity, type ClientCertIdentity } from './plugins/client-identity.js';
+export {
+  authenticateRequest,
+  certificateIdentity,
+  type ClientCertIdentity,
+} from './plugins/client-identity.js';
 export {
   ConnectionGuard,
   ConnectionLimitsSchema,

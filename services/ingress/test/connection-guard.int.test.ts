@@ -5,7 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { ConnectionGuard, connectionBudget, openFileLimit, resolveConnectionLimits, type ConnectionLimits } from '../src/index.js';
+import {
+  ConnectionGuard,
+  connectionBudget,
+  openFileLimit,
+  resolveConnectionLimits,
+  type ConnectionLimits,
+} from '../src/index.js';
 
 const quiet = { warn() {}, error() {} };
 const LIMITS: ConnectionLimits = {
@@ -94,19 +100,24 @@ function open(port: number, name: string): Promise<Client> {
 
 /** Sends a request and waits for its status line. */
 async function request(c: Client, path: string, head = ''): Promise<void> {
-  c.socket.write(`${path === '/early' || path === '/hold' ? 'POST' : 'GET'} ${path} HTTP/1.1\r\nHost: t\r\n${head}\r\n`);
+  c.socket.write(
+    `${path === '/early' || path === '/hold' ? 'POST' : 'GET'} ${path} HTTP/1.1\r\nHost: t\r\n${head}\r\n`,
+  );
   if (path === '/hold') return;
   await expect.poll(() => c.text(), { timeout: 5000 }).toMatch(/^HTTP\/1\.1 \d{3}/);
 }
 
 /** Waits until the server has seen `n` connections in total (open or closed). */
 async function accepted(h: Harness, n: number): Promise<void> {
-  await expect.poll(() => h.guard.stats.open + h.guard.stats.evicted + h.guard.stats.headerTimeouts, { timeout: 5000 }).toBeGreaterThanOrEqual(n);
+  await expect
+    .poll(() => h.guard.stats.open + h.guard.stats.evicted + h.guard.stats.headerTimeouts, { timeout: 5000 })
+    .toBeGreaterThanOrEqual(n);
 }
 
 describe('open-file limit', () => {
   it('reads the soft limit from /proc/self/limits text; unlimited or missing is unknown', () => {
-    const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            256                  4096                 files\n';
+    const text =
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            256                  4096                 files\n';
     expect(openFileLimit(text)).toBe(256);
     expect(openFileLimit(text.replace('256 ', 'unlimited '))).toBeUndefined();
     expect(openFileLimit('Max processes 100 100 processes\n')).toBeUndefined();
@@ -116,7 +127,12 @@ describe('open-file limit', () => {
 
   it('keeps at least 64 descriptors or 20% back from connections', () => {
     expect([64, 256, 1024, 20_000].map(connectionBudget)).toEqual([16, 192, 819, 16_000]);
-    expect(resolveConnectionLimits({}, 1024)).toMatchObject({ maxConnections: 819, fileLimit: 1024, headersTimeoutMs: 10_000, lingerMs: 2000 });
+    expect(resolveConnectionLimits({}, 1024)).toMatchObject({
+      maxConnections: 819,
+      fileLimit: 1024,
+      headersTimeoutMs: 10_000,
+      lingerMs: 2000,
+    });
     expect(resolveConnectionLimits({ maxConnections: 'auto' }, undefined).maxConnections).toBe(819);
     expect(resolveConnectionLimits({ maxConnections: 50 }, 1024).maxConnections).toBe(50);
   });
@@ -146,16 +162,32 @@ describe('room for newcomers near maxConnections', () => {
       await accepted(h, 5 + i);
     }
     // Nine open: at the pressure mark (90% of 10). Each newcomer now closes one.
-    await expect.poll(() => h.guard.stats).toMatchObject({ open: 9, lingering: 1, idle: 2, active: 1, fresh: 5 });
+    await expect
+      .poll(() => h.guard.stats)
+      .toMatchObject({ open: 9, lingering: 1, idle: 2, active: 1, fresh: 5 });
     const order: string[] = [];
     const everyone = [trusted, pub, busy, lingering, ...fresh];
     const newcomers: Client[] = [];
     for (let i = 0; i < 9; i++) {
       newcomers.push(await open(h.port, `new${i}`));
-      await expect.poll(() => [...everyone, ...newcomers].filter((c) => c.closed).length, { timeout: 5000 }).toBe(i + 1);
-      order.push(...[...everyone, ...newcomers].filter((c) => c.closed && !order.includes(c.name)).map((c) => c.name));
+      await expect
+        .poll(() => [...everyone, ...newcomers].filter((c) => c.closed).length, { timeout: 5000 })
+        .toBe(i + 1);
+      order.push(
+        ...[...everyone, ...newcomers].filter((c) => c.closed && !order.includes(c.name)).map((c) => c.name),
+      );
     }
-    expect(order).toEqual(['lingering', 'fresh0', 'fresh1', 'fresh2', 'fresh3', 'fresh4', 'new0', 'new1', 'new2']);
+    expect(order).toEqual([
+      'lingering',
+      'fresh0',
+      'fresh1',
+      'fresh2',
+      'fresh3',
+      'fresh4',
+      'new0',
+      'new1',
+      'new2',
+    ]);
     // Still open: the request in progress and both keep-alive connections (fresh newcomers went first).
     expect([busy, pub, trusted].map((c) => c.closed)).toEqual([false, false, false]);
     expect(h.guard.stats.evicted).toBe(9);
@@ -198,7 +230,8 @@ describe('sweep', () => {
     const h = await harness();
     const slow = await open(h.port, 'slow');
     const fast = await open(h.port, 'fast');
-    for (const c of [slow, fast]) c.socket.write(`POST /body-${c.name} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n`);
+    for (const c of [slow, fast])
+      c.socket.write(`POST /body-${c.name} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n`);
     await expect.poll(() => h.guard.stats.active).toBe(2);
     slow.socket.write('x'.repeat(100));
     fast.socket.write('x'.repeat(3000));
@@ -235,10 +268,12 @@ describe('sweep', () => {
     h.clock.now += 2001;
     h.guard.sweep();
     // Now gone: the next write is answered by a reset.
-    await expect.poll(() => {
-      if (!stubborn.socket.destroyed) stubborn.socket.write('x');
-      return stubborn.socket.destroyed;
-    }).toBe(true);
+    await expect
+      .poll(() => {
+        if (!stubborn.socket.destroyed) stubborn.socket.write('x');
+        return stubborn.socket.destroyed;
+      })
+      .toBe(true);
     await gone;
     expect(h.guard.stats.lingerTimeouts).toBe(1);
   });

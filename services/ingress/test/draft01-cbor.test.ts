@@ -6,7 +6,10 @@ const hex = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 describe('draft-01 CBOR', () => {
   it('decodes maps to plain objects and byte strings to Buffers', () => {
     // {"stage": "data", "rawMessage": h'4869'}
-    const v = decodeCbor(hex('a2 65 7374616765 64 64617461 6a 7261774d657373616765 42 4869')) as Record<string, unknown>;
+    const v = decodeCbor(hex('a2 65 7374616765 64 64617461 6a 7261774d657373616765 42 4869')) as Record<
+      string,
+      unknown
+    >;
     expect(v.stage).toBe('data');
     expect(Buffer.isBuffer(v.rawMessage)).toBe(true);
     expect(String(v.rawMessage)).toBe('Hi');
@@ -15,12 +18,15 @@ describe('draft-01 CBOR', () => {
 
   it('turns dates (tags 0 and 1) into RFC 3339 strings and undefined into null', () => {
     expect(decodeCbor(hex('c1 1a 514b67b0'))).toBe('2013-03-21T20:04:00.000Z');
-    expect(decodeCbor(hex('c0 74 323031332d30332d32315432303a30343a30305a'))).toBe('2013-03-21T20:04:00.000Z');
+    expect(decodeCbor(hex('c0 74 323031332d30332d32315432303a30343a30305a'))).toBe(
+      '2013-03-21T20:04:00.000Z',
+    );
     expect(decodeCbor(hex('81 f7'))).toEqual([null]);
   });
 
   it('refuses malformed input, trailing bytes, tagged types and prototype keys', () => {
-    for (const bad of ['', 'a2', '01 02', 'd9 0102 81 01' /* tag 258: a Set */]) expect(() => decodeCbor(hex(bad))).toThrow();
+    for (const bad of ['', 'a2', '01 02', 'd9 0102 81 01' /* tag 258: a Set */])
+      expect(() => decodeCbor(hex(bad))).toThrow();
     // {"constructor": 1}
     expect(() => decodeCbor(hex('a1 6b 636f6e7374727563746f72 01'))).toThrow(/not allowed/);
   });

@@ -61,9 +61,19 @@ const marker: Scanner = {
     const g = /GATE-(\w+)/.exec(text)?.[1];
     if (g) await gates.get(g)?.wait;
     if (text.includes('VIRUS-MARKER')) {
-      return { status: 'fail', category: 'virus', action: 'reject', names: ['Test.Marker'], reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: Test.Marker' } };
+      return {
+        status: 'fail',
+        category: 'virus',
+        action: 'reject',
+        names: ['Test.Marker'],
+        reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: Test.Marker' },
+      };
     }
-    return { status: 'pass', modifications: input.request.stage === 'data' ? [{ type: 'addHeader', name: 'X-Test-Scanned', value: 'yes' }] : [] };
+    return {
+      status: 'pass',
+      modifications:
+        input.request.stage === 'data' ? [{ type: 'addHeader', name: 'X-Test-Scanned', value: 'yes' }] : [],
+    };
   },
 };
 
@@ -81,7 +91,12 @@ const settings: Draft01Settings = {
 
 beforeAll(async () => {
   redis = await startRedis();
-  stack = await startStack({ redisUrl: redis.url, routes: [{ id: 'marker', stages: marker.stages, policy: policy('marker', true) }], workers: [marker], budgetMs: 5000 });
+  stack = await startStack({
+    redisUrl: redis.url,
+    routes: [{ id: 'marker', stages: marker.stages, policy: policy('marker', true) }],
+    workers: [marker],
+    budgetMs: 5000,
+  });
   app = buildApp({
     pipeline: stack.pipeline,
     auth: { tokens: TOKENS, basic: [] },
@@ -90,7 +105,11 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
     isReady: () => true,
     draft01: {
-      registrations: new RegistrationStore(stack.redis, { prefix: stack.prefix, graceMs: 2_000, tombstoneMs: 600_000 }),
+      registrations: new RegistrationStore(stack.redis, {
+        prefix: stack.prefix,
+        graceMs: 2_000,
+        tombstoneMs: 600_000,
+      }),
       dedupe: new DedupeStore(stack.redis, { prefix: stack.prefix, windowMs: 60_000 }),
       settings,
       replies: DEFAULT_REPLIES,
@@ -126,9 +145,15 @@ describe('discovery', () => {
     expect(json.headers['content-type']).toMatch(/^application\/json/);
     expect(json.body).toMatchObject({
       version: '1.0',
-      endpoints: { registration: '/mta-hooks/v1/registrations', deregistration: '/mta-hooks/v1/registrations/{registration_id}' },
+      endpoints: {
+        registration: '/mta-hooks/v1/registrations',
+        deregistration: '/mta-hooks/v1/registrations/{registration_id}',
+      },
       serialization: ['json', 'cbor'],
-      capabilities: { inbound: { stages: ['connect', 'ehlo', 'mail', 'rcpt', 'data'] }, outbound: { stages: ['delivery', 'defer', 'dsn'], actions: ['continue', 'cancel'] } },
+      capabilities: {
+        inbound: { stages: ['connect', 'ehlo', 'mail', 'rcpt', 'data'] },
+        outbound: { stages: ['delivery', 'defer', 'dsn'], actions: ['continue', 'cancel'] },
+      },
       limits: { maxMessageSize: 65536, maxRegistrations: 20, timeoutMs: 30000 },
     });
     const cbor = await client({ token: '', serialization: 'cbor' }).http('GET', '/.well-known/mta-hooks');
@@ -139,16 +164,36 @@ describe('discovery', () => {
 
 describe('registration', () => {
   it('201 with Location, the draft shape, stages exactly as requested, properties intersected', async () => {
-    const c = client({ inbound: { stages: ['data', 'rcpt'], properties: ['/stage', '/action', '/rawMessage', '/vendor'] }, outbound: { stages: ['dsn'], properties: null }, timeoutMs: 20000 });
+    const c = client({
+      inbound: { stages: ['data', 'rcpt'], properties: ['/stage', '/action', '/rawMessage', '/vendor'] },
+      outbound: { stages: ['dsn'], properties: null },
+      timeoutMs: 20000,
+    });
     const reg = await c.register();
     expect(reg.registrationId).toMatch(/^[A-Za-z0-9_:-]{1,255}$/);
     expect(reg.negotiated).toEqual({
       serialization: 'json',
       inbound: { stages: ['data', 'rcpt'], properties: ['/stage', '/action', '/rawMessage'] },
-      outbound: { stages: ['dsn'], properties: ['/stage', '/action', '/timestamp', '/protocol', '/queue', '/server', '/envelope', '/message', '/rawMessage'] },
+      outbound: {
+        stages: ['dsn'],
+        properties: [
+          '/stage',
+          '/action',
+          '/timestamp',
+          '/protocol',
+          '/queue',
+          '/server',
+          '/envelope',
+          '/message',
+          '/rawMessage',
+        ],
+      },
     });
     expect(reg.hookEndpoint).toBe(`/mta-hooks/v1/hooks/${reg.registrationId}`);
-    expect(reg.endpoints).toEqual({ deregistration: `/mta-hooks/v1/registrations/${reg.registrationId}`, status: `/mta-hooks/v1/registrations/${reg.registrationId}/status` });
+    expect(reg.endpoints).toEqual({
+      deregistration: `/mta-hooks/v1/registrations/${reg.registrationId}`,
+      status: `/mta-hooks/v1/registrations/${reg.registrationId}/status`,
+    });
     expect(Date.parse(reg.expiresAt!) - Date.parse(reg.createdAt)).toBe(60_000);
   });
 
@@ -170,7 +215,10 @@ describe('registration', () => {
     ];
     for (const [body, status, code, token] of cases) {
       const res = await post(body, token);
-      expect([res.status, (res.body as { error: { code: string } }).error.code], JSON.stringify(body)).toEqual([status, code]);
+      expect(
+        [res.status, (res.body as { error: { code: string } }).error.code],
+        JSON.stringify(body),
+      ).toEqual([status, code]);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
     }
   });
@@ -178,7 +226,9 @@ describe('registration', () => {
   it('409 REGISTRATION_LIMIT_REACHED past maxRegistrations for an identity', async () => {
     const c = client({ token: TOKENS[3]!.token });
     for (let i = 0; i < settings.maxRegistrations; i++) await c.register();
-    await expect(c.register()).rejects.toMatchObject({ answer: { status: 409, body: { error: { code: 'REGISTRATION_LIMIT_REACHED' } } } });
+    await expect(c.register()).rejects.toMatchObject({
+      answer: { status: 409, body: { error: { code: 'REGISTRATION_LIMIT_REACHED' } } },
+    });
     // Deregistering frees a slot.
     await c.deregister();
     await expect(c.register()).resolves.toBeDefined();
@@ -190,17 +240,37 @@ describe('hooks', () => {
     it(`a whole transaction in ${serialization}: 204 until data, then header add; a virus is rejected`, async () => {
       const c = client({ serialization });
       await c.register();
-      const stages = draft01Transaction({ clientPort: serialization === 'json' ? 50001 : 50002, rcpts: ['bob@example.net', 'carol@example.net'] }, clean());
+      const stages = draft01Transaction(
+        {
+          clientPort: serialization === 'json' ? 50001 : 50002,
+          rcpts: ['bob@example.net', 'carol@example.net'],
+        },
+        clean(),
+      );
       const results = [];
       for (const body of stages) results.push(await c.hook(body));
       expect(results.map((r) => r.status)).toEqual([204, 204, 204, 204, 204, 200]);
       const data = results.at(-1)!;
-      expect(data.headers['content-type']).toBe(serialization === 'cbor' ? 'application/cbor' : 'application/json; charset=utf-8');
-      expect(data.ops).toEqual({ add: [{ path: '/message/headers', value: { name: 'X-Test-Scanned', value: 'yes' }, index: 0 }] });
+      expect(data.headers['content-type']).toBe(
+        serialization === 'cbor' ? 'application/cbor' : 'application/json; charset=utf-8',
+      );
+      expect(data.ops).toEqual({
+        add: [{ path: '/message/headers', value: { name: 'X-Test-Scanned', value: 'yes' }, index: 0 }],
+      });
       expect(data.headers['x-hookgate-transaction-id']).toMatch(/\.1$/);
 
-      const virus = await c.hook(draft01Request('data', { clientPort: 50003 }, Buffer.from('Subject: x\r\n\r\nVIRUS-MARKER\r\n')));
-      expect(virus.ops).toEqual({ set: [{ path: '/action', value: 'reject' }, { path: '/response', value: { code: 550, enhancedCode: '5.7.1', message: 'Virus found: Test.Marker' } }] });
+      const virus = await c.hook(
+        draft01Request('data', { clientPort: 50003 }, Buffer.from('Subject: x\r\n\r\nVIRUS-MARKER\r\n')),
+      );
+      expect(virus.ops).toEqual({
+        set: [
+          { path: '/action', value: 'reject' },
+          {
+            path: '/response',
+            value: { code: 550, enhancedCode: '5.7.1', message: 'Virus found: Test.Marker' },
+          },
+        ],
+      });
     });
   }
 
@@ -209,35 +279,115 @@ describe('hooks', () => {
     const reg = await c.register();
     const other = client({ token: TOKENS[1]!.token });
     await other.register();
-    const h = (extra: Record<string, string>) => ({ 'x-mta-hooks-registration': reg.registrationId, ...extra });
-    const post = (cl: Draft01Client, path: string, body: unknown, headers: Record<string, string>) => cl.http('POST', path, body, headers);
-    const err = (r: { status: number; body?: unknown }) => [r.status, (r.body as { error?: { code: string } } | undefined)?.error?.code];
+    const h = (extra: Record<string, string>) => ({
+      'x-mta-hooks-registration': reg.registrationId,
+      ...extra,
+    });
+    const post = (cl: Draft01Client, path: string, body: unknown, headers: Record<string, string>) =>
+      cl.http('POST', path, body, headers);
+    const err = (r: { status: number; body?: unknown }) => [
+      r.status,
+      (r.body as { error?: { code: string } } | undefined)?.error?.code,
+    ];
 
-    expect(err(await post(c, reg.hookEndpoint, draft01Request('connect'), h({})))).toEqual([400, 'MISSING_REQUEST_ID']);
-    expect(err(await post(c, reg.hookEndpoint, draft01Request('connect'), h({ 'x-mta-hooks-request-id': 'bad id!' })))).toEqual([400, 'INVALID_REQUEST']);
-    expect(err(await post(c, '/mta-hooks/v1/hooks/reg-nope', draft01Request('connect'), { 'x-mta-hooks-registration': 'reg-nope', 'x-mta-hooks-request-id': 'r1' }))).toEqual([404, 'REGISTRATION_NOT_FOUND']);
-    expect(err(await post(other, reg.hookEndpoint, draft01Request('connect'), h({ 'x-mta-hooks-request-id': 'r2' })))).toEqual([403, 'REGISTRATION_MISMATCH']);
+    expect(err(await post(c, reg.hookEndpoint, draft01Request('connect'), h({})))).toEqual([
+      400,
+      'MISSING_REQUEST_ID',
+    ]);
+    expect(
+      err(
+        await post(
+          c,
+          reg.hookEndpoint,
+          draft01Request('connect'),
+          h({ 'x-mta-hooks-request-id': 'bad id!' }),
+        ),
+      ),
+    ).toEqual([400, 'INVALID_REQUEST']);
+    expect(
+      err(
+        await post(c, '/mta-hooks/v1/hooks/reg-nope', draft01Request('connect'), {
+          'x-mta-hooks-registration': 'reg-nope',
+          'x-mta-hooks-request-id': 'r1',
+        }),
+      ),
+    ).toEqual([404, 'REGISTRATION_NOT_FOUND']);
+    expect(
+      err(
+        await post(other, reg.hookEndpoint, draft01Request('connect'), h({ 'x-mta-hooks-request-id': 'r2' })),
+      ),
+    ).toEqual([403, 'REGISTRATION_MISMATCH']);
     expect(err(await other.http('GET', reg.endpoints.status))).toEqual([403, 'REGISTRATION_MISMATCH']);
-    expect(err(await post(c, reg.hookEndpoint, draft01Request('data', {}, Buffer.alloc(70 * 1024, 'a')), h({ 'x-mta-hooks-request-id': 'r3' })))).toEqual([413, 'REQUEST_TOO_LARGE']);
-    expect(err(await post(c, reg.hookEndpoint, { stage: 'data', envelope: { to: 'nobody' } }, h({ 'x-mta-hooks-request-id': 'r4' })))).toEqual([400, 'INVALID_REQUEST']);
-    expect(err(await post(c, reg.hookEndpoint, { stage: 'dsn' }, h({ 'x-mta-hooks-request-id': 'r5' })))).toEqual([400, 'INVALID_STAGE']);
-    expect(err(await post(c, reg.hookEndpoint, { stage: 'mail', action: 'continue' }, h({ 'x-mta-hooks-request-id': 'r6' })))).toEqual([400, 'INVALID_ACTION']);
+    expect(
+      err(
+        await post(
+          c,
+          reg.hookEndpoint,
+          draft01Request('data', {}, Buffer.alloc(70 * 1024, 'a')),
+          h({ 'x-mta-hooks-request-id': 'r3' }),
+        ),
+      ),
+    ).toEqual([413, 'REQUEST_TOO_LARGE']);
+    expect(
+      err(
+        await post(
+          c,
+          reg.hookEndpoint,
+          { stage: 'data', envelope: { to: 'nobody' } },
+          h({ 'x-mta-hooks-request-id': 'r4' }),
+        ),
+      ),
+    ).toEqual([400, 'INVALID_REQUEST']);
+    expect(
+      err(await post(c, reg.hookEndpoint, { stage: 'dsn' }, h({ 'x-mta-hooks-request-id': 'r5' }))),
+    ).toEqual([400, 'INVALID_STAGE']);
+    expect(
+      err(
+        await post(
+          c,
+          reg.hookEndpoint,
+          { stage: 'mail', action: 'continue' },
+          h({ 'x-mta-hooks-request-id': 'r6' }),
+        ),
+      ),
+    ).toEqual([400, 'INVALID_ACTION']);
 
     const raw = async (type: string, payload: Buffer) => {
       const res = await fetch(`${baseUrl}${reg.hookEndpoint}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${TOKENS[0]!.token}`, 'content-type': type, ...h({ 'x-mta-hooks-request-id': 'r7' }) },
+        headers: {
+          authorization: `Bearer ${TOKENS[0]!.token}`,
+          'content-type': type,
+          ...h({ 'x-mta-hooks-request-id': 'r7' }),
+        },
         body: payload,
       });
-      const decoded = decodeBody(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type') ?? undefined) as { error: { code: string } };
+      const decoded = decodeBody(
+        Buffer.from(await res.arrayBuffer()),
+        res.headers.get('content-type') ?? undefined,
+      ) as { error: { code: string } };
       return [res.status, decoded.error.code, res.headers.get('content-type')];
     };
-    expect(await raw('application/json', Buffer.from('{"stage":'))).toEqual([400, 'INVALID_REQUEST', 'application/json; charset=utf-8']);
-    expect(await raw('application/cbor', Buffer.from([0xa2, 0x01]))).toEqual([400, 'INVALID_REQUEST', 'application/cbor']);
+    expect(await raw('application/json', Buffer.from('{"stage":'))).toEqual([
+      400,
+      'INVALID_REQUEST',
+      'application/json; charset=utf-8',
+    ]);
+    expect(await raw('application/cbor', Buffer.from([0xa2, 0x01]))).toEqual([
+      400,
+      'INVALID_REQUEST',
+      'application/cbor',
+    ]);
     expect((await raw('text/plain', Buffer.from('hi'))).slice(0, 2)).toEqual([415, 'INVALID_REQUEST']);
     // The legacy route keeps its own error bodies.
-    const legacy = await fetch(`${baseUrl}/hooks/stalwart`, { method: 'POST', headers: { authorization: `Bearer ${TOKENS[0]!.token}`, 'content-type': 'application/json' }, body: '{' });
-    expect(((await legacy.json()) as { error: { code: string } }).error.code).toBe('HOOKGATE_ERR_REQUEST_INVALID');
+    const legacy = await fetch(`${baseUrl}/hooks/stalwart`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS[0]!.token}`, 'content-type': 'application/json' },
+      body: '{',
+    });
+    expect(((await legacy.json()) as { error: { code: string } }).error.code).toBe(
+      'HOOKGATE_ERR_REQUEST_INVALID',
+    );
   });
 
   it('a retry with the same request id gets the same answer without a second scan', async () => {
@@ -257,7 +407,11 @@ describe('hooks', () => {
     const c = client();
     await c.register();
     const open = gate('dup');
-    const body = draft01Request('data', { clientPort: 50011 }, Buffer.from('Subject: x\r\n\r\nGATE-dup VIRUS-MARKER\r\n'));
+    const body = draft01Request(
+      'data',
+      { clientPort: 50011 },
+      Buffer.from('Subject: x\r\n\r\nGATE-dup VIRUS-MARKER\r\n'),
+    );
     const before = scans;
     const first = c.hook(body, { requestId: 'dup-1' });
     await expect.poll(() => scans).toBe(before + 1);
@@ -274,16 +428,25 @@ describe('hooks', () => {
     const d = client({ maxRetries: 0 });
     await Promise.all([c.register(), d.register()]);
     const open = gate('busy');
-    const busy = (port: number) => draft01Request('data', { clientPort: port }, Buffer.from('Subject: x\r\n\r\nGATE-busy\r\n'));
+    const busy = (port: number) =>
+      draft01Request('data', { clientPort: port }, Buffer.from('Subject: x\r\n\r\nGATE-busy\r\n'));
     const before = scans;
     const held = [c.hook(busy(50020)), c.hook(busy(50021)), d.hook(busy(50022))];
     await expect.poll(() => scans).toBe(before + 3);
     const limited = await c.hook(busy(50023));
-    expect([limited.status, limited.error?.code, limited.headers['retry-after']]).toEqual([429, 'RATE_LIMITED', '1']);
+    expect([limited.status, limited.error?.code, limited.headers['retry-after']]).toEqual([
+      429,
+      'RATE_LIMITED',
+      '1',
+    ]);
     held.push(d.hook(busy(50024)));
     await expect.poll(() => scans).toBe(before + 4);
     const overloaded = await d.hook(busy(50025));
-    expect([overloaded.status, overloaded.error?.code, overloaded.headers['retry-after']]).toEqual([503, 'SCANNER_UNAVAILABLE', '1']);
+    expect([overloaded.status, overloaded.error?.code, overloaded.headers['retry-after']]).toEqual([
+      503,
+      'SCANNER_UNAVAILABLE',
+      '1',
+    ]);
     open();
     expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
     // A retrying client gets through once capacity is back.
@@ -297,9 +460,20 @@ describe('lifecycle', () => {
     const reg = await c.register();
     await c.hook(draft01Request('connect', { clientPort: 50030 }));
     expect((await c.hook({ stage: 'dsn' })).error?.code).toBe('INVALID_STAGE');
-    await expect.poll(async () => ((await c.status()).body as { statistics: { invocations: { total: number } } }).statistics.invocations.total).toBe(2);
+    await expect
+      .poll(
+        async () =>
+          ((await c.status()).body as { statistics: { invocations: { total: number } } }).statistics
+            .invocations.total,
+      )
+      .toBe(2);
     const st = (await c.status()).body as Record<string, unknown>;
-    expect(st).toMatchObject({ registrationId: reg.registrationId, status: 'active', statistics: { invocations: { total: 2, last24h: 2 }, errors: { total: 1 } }, health: { status: 'degraded', consecutiveFailures: 1 } });
+    expect(st).toMatchObject({
+      registrationId: reg.registrationId,
+      status: 'active',
+      statistics: { invocations: { total: 2, last24h: 2 }, errors: { total: 1 } },
+      health: { status: 'degraded', consecutiveFailures: 1 },
+    });
     expect(typeof st.lastInvocation).toBe('string');
 
     const del = await c.deregister();
@@ -307,11 +481,20 @@ describe('lifecycle', () => {
     expect(del.body).toMatchObject({ registrationId: reg.registrationId, status: 'deregistered' });
     expect((await c.deregister()).body).toEqual(del.body);
     // In flight or just after: still answered.
-    const inGrace = await c.http('POST', reg.hookEndpoint, draft01Request('connect'), { 'x-mta-hooks-registration': reg.registrationId, 'x-mta-hooks-request-id': 'g1' });
+    const inGrace = await c.http('POST', reg.hookEndpoint, draft01Request('connect'), {
+      'x-mta-hooks-registration': reg.registrationId,
+      'x-mta-hooks-request-id': 'g1',
+    });
     expect(inGrace.status).toBe(204);
     skew = 2_001;
-    const gone = await c.http('POST', reg.hookEndpoint, draft01Request('connect'), { 'x-mta-hooks-registration': reg.registrationId, 'x-mta-hooks-request-id': 'g2' });
-    expect([gone.status, (gone.body as { error: { code: string } }).error.code]).toEqual([410, 'REGISTRATION_DEREGISTERED']);
+    const gone = await c.http('POST', reg.hookEndpoint, draft01Request('connect'), {
+      'x-mta-hooks-registration': reg.registrationId,
+      'x-mta-hooks-request-id': 'g2',
+    });
+    expect([gone.status, (gone.body as { error: { code: string } }).error.code]).toEqual([
+      410,
+      'REGISTRATION_DEREGISTERED',
+    ]);
     expect(((await c.status()).body as { status: string }).status).toBe('deregistered');
   });
 
@@ -338,7 +521,11 @@ describe('lifecycle', () => {
     const old = await c.register();
     const renewed = await c.register({ 'x-mta-hooks-registration': old.registrationId });
     expect(renewed.registrationId).not.toBe(old.registrationId);
-    const call = (id: string, rid: string) => c.http('POST', `/mta-hooks/v1/hooks/${id}`, draft01Request('connect'), { 'x-mta-hooks-registration': id, 'x-mta-hooks-request-id': rid });
+    const call = (id: string, rid: string) =>
+      c.http('POST', `/mta-hooks/v1/hooks/${id}`, draft01Request('connect'), {
+        'x-mta-hooks-registration': id,
+        'x-mta-hooks-request-id': rid,
+      });
     expect((await call(old.registrationId, 'ren-1')).status).toBe(204);
     skew = 2_001;
     expect((await call(old.registrationId, 'ren-2')).status).toBe(404);
@@ -348,28 +535,52 @@ describe('lifecycle', () => {
 
 describe('outbound', () => {
   it('dsn: malware in the DSN suppresses it; a clean DSN goes on; delivery continues', async () => {
-    const c = client({ inbound: null, outbound: { stages: ['delivery', 'defer', 'dsn'], properties: null }, serialization: 'cbor' });
+    const c = client({
+      inbound: null,
+      outbound: { stages: ['delivery', 'defer', 'dsn'], properties: null },
+      serialization: 'cbor',
+    });
     await c.register();
     const failed = [{ address: 'u3@gone.example', status: 'failed' as const, code: 550 }];
-    const bad = outboundRequest('dsn', failed, dsnMessage({ headers: [['Subject', ' x\r\n']], body: 'VIRUS-MARKER\r\n' }));
+    const bad = outboundRequest(
+      'dsn',
+      failed,
+      dsnMessage({ headers: [['Subject', ' x\r\n']], body: 'VIRUS-MARKER\r\n' }),
+    );
     const r = await c.hook(bad);
-    expect(r.ops).toEqual({ set: [{ path: '/envelope/to/0/status', value: 'failed-silent' }], delete: [{ path: '/rawMessage' }, { path: '/message' }] });
+    expect(r.ops).toEqual({
+      set: [{ path: '/envelope/to/0/status', value: 'failed-silent' }],
+      delete: [{ path: '/rawMessage' }, { path: '/message' }],
+    });
     const applied = applyOperations(bad, r.ops, 'cbor');
     expect(applied.rawMessage).toBeUndefined();
     const good = await c.hook(outboundRequest('dsn', failed, dsnMessage(clean())));
     expect(good.status).toBe(204);
-    const delivery = await c.hook(outboundRequest('delivery', [{ address: 'u1@dest.example', status: 'delivered', code: 250 }], Buffer.from('Subject: x\r\n\r\nhi\r\n')));
+    const delivery = await c.hook(
+      outboundRequest(
+        'delivery',
+        [{ address: 'u1@dest.example', status: 'delivered', code: 250 }],
+        Buffer.from('Subject: x\r\n\r\nhi\r\n'),
+      ),
+    );
     expect(delivery.status).toBe(204);
   });
 
   it('rawMessage in CBOR keeps every byte; header adds are applied where the MTA expects them', async () => {
     const c = client({ serialization: 'cbor' });
     await c.register();
-    const raw = Buffer.concat([Buffer.from('From: a@b\r\nSubject: bin\r\n\r\n'), Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a])]);
+    const raw = Buffer.concat([
+      Buffer.from('From: a@b\r\nSubject: bin\r\n\r\n'),
+      Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a]),
+    ]);
     const body = draft01Request('data', { clientPort: 50050 }, raw);
     const r = await c.hook(body);
     const applied = applyOperations({ message: { headers: headersOf(raw) } }, r.ops, 'cbor');
-    expect((applied.message as { headers: { name: string }[] }).headers.map((x) => x.name)).toEqual(['X-Test-Scanned', 'From', 'Subject']);
+    expect((applied.message as { headers: { name: string }[] }).headers.map((x) => x.name)).toEqual([
+      'X-Test-Scanned',
+      'From',
+      'Subject',
+    ]);
     expect(Buffer.compare(lastMessage!, raw)).toBe(0);
   });
 });

@@ -23,14 +23,31 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 beforeAll(async () => {
   [redis, clamd] = await Promise.all([startRedis(), startClamd()]);
   const scanner = clamavScanner({
-    endpoint: clamd.tcp, stages: ['data'], maxStreamBytes: 1 << 24, chunkBytes: 65536, action: 'reject',
-    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' }, header: { name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' },
+    endpoint: clamd.tcp,
+    stages: ['data'],
+    maxStreamBytes: 1 << 24,
+    chunkBytes: 65536,
+    action: 'reject',
+    reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' },
+    header: { name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' },
   });
-  stack = await startStack({ redisUrl: redis.url, routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }], workers: [scanner] });
-  const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+  stack = await startStack({
+    redisUrl: redis.url,
+    routes: [{ id: 'clamav', stages: ['data'], policy: policy('clamav', true) }],
+    workers: [scanner],
+  });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logLines.push(String(chunk));
+      cb();
+    },
+  });
   app = buildApp({
     pipeline: stack.pipeline,
-    auth: { tokens: [{ identity: 'mta-1', token: TOKEN }], basic: [{ username: 'stalwart', secret: 's3cret-pass' }] },
+    auth: {
+      tokens: [{ identity: 'mta-1', token: TOKEN }],
+      basic: [{ username: 'stalwart', secret: 's3cret-pass' }],
+    },
     stalwart: { quarantine: 'header', quarantineHeader: { name: 'X-Hookgate-Quarantine', value: 'yes' } },
     maxBodyBytes: 64 * 1024,
     logger: pino({ level: 'info' }, sink),
@@ -45,11 +62,19 @@ afterAll(async () => {
 });
 
 const post = (body: unknown, headers: Record<string, string> = AUTH) =>
-  app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) });
+  app.inject({
+    method: 'POST',
+    url: '/hooks/stalwart',
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: JSON.stringify(body),
+  });
 
 describe('POST /hooks/stalwart', () => {
   it('answers every stage of a clean transaction with accept, and the header at data', async () => {
-    const stages = transaction({ clientPort: 50001, rcpts: ['bob@example.net', 'carol@example.net'] }, clean());
+    const stages = transaction(
+      { clientPort: 50001, rcpts: ['bob@example.net', 'carol@example.net'] },
+      clean(),
+    );
     const answers = [];
     for (const body of stages) {
       const res = await post(body);
@@ -58,10 +83,17 @@ describe('POST /hooks/stalwart', () => {
       answers.push(res.json());
     }
     expect(answers.slice(0, -1)).toEqual(Array(stages.length - 1).fill({ action: 'accept' }));
-    expect(answers.at(-1)).toEqual({ action: 'accept', modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }] });
+    expect(answers.at(-1)).toEqual({
+      action: 'accept',
+      modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }],
+    });
   });
 
-  for (const [name, sample] of [['inline', eicarInline()], ['base64 attachment', eicarAttachment()], ['zip attachment', eicarZip()]] as [string, Sample][]) {
+  for (const [name, sample] of [
+    ['inline', eicarInline()],
+    ['base64 attachment', eicarAttachment()],
+    ['zip attachment', eicarZip()],
+  ] as [string, Sample][]) {
     it(`rejects EICAR (${name}) at data with 550 5.7.1 naming the virus, under both enhanced-code keys`, async () => {
       const res = await post(stalwartRequest('data', { clientPort: 50002 }, sample));
       expect(res.statusCode).toBe(200);
@@ -75,12 +107,22 @@ describe('POST /hooks/stalwart', () => {
   it('speaks MessagePack both ways, and JSON when Accept asks for it', async () => {
     const payload = Buffer.from(encode(stalwartRequest('data', { clientPort: 50003 }, eicarInline())));
     for (const type of ['application/msgpack', 'application/x-msgpack']) {
-      const res = await app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { ...AUTH, 'content-type': type }, payload });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/hooks/stalwart',
+        headers: { ...AUTH, 'content-type': type },
+        payload,
+      });
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toMatch(new RegExp(`^${type}`));
       expect((decode(res.rawPayload) as { action: string }).action).toBe('reject');
     }
-    const asJson = await app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { ...AUTH, 'content-type': 'application/msgpack', accept: 'application/json' }, payload });
+    const asJson = await app.inject({
+      method: 'POST',
+      url: '/hooks/stalwart',
+      headers: { ...AUTH, 'content-type': 'application/msgpack', accept: 'application/json' },
+      payload,
+    });
     expect(asJson.json().action).toBe('reject');
   });
 
@@ -97,19 +139,38 @@ describe('bad input', () => {
     body.context.client.ip = 42;
     const res = await post(body);
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toEqual({ error: { code: 'HOOKGATE_ERR_REQUEST_INVALID', message: expect.stringMatching(/body\/context\/client\/ip must be string/) } });
+    expect(res.json()).toEqual({
+      error: {
+        code: 'HOOKGATE_ERR_REQUEST_INVALID',
+        message: expect.stringMatching(/body\/context\/client\/ip must be string/),
+      },
+    });
   });
 
   it('400 for a missing context, a non-object body and malformed JSON or MessagePack', async () => {
-    expect((await post({ envelope: {} })).json().error.message).toMatch(/must have required property 'context'/);
+    expect((await post({ envelope: {} })).json().error.message).toMatch(
+      /must have required property 'context'/,
+    );
     expect((await post([1, 2])).statusCode).toBe(400);
-    const bad = await app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { ...AUTH, 'content-type': 'application/json' }, payload: '{"context": ' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/hooks/stalwart',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      payload: '{"context": ',
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('HOOKGATE_ERR_REQUEST_INVALID');
-    const badPack = await app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { ...AUTH, 'content-type': 'application/msgpack' }, payload: Buffer.from([0xc1]) });
+    const badPack = await app.inject({
+      method: 'POST',
+      url: '/hooks/stalwart',
+      headers: { ...AUTH, 'content-type': 'application/msgpack' },
+      payload: Buffer.from([0xc1]),
+    });
     expect(badPack.statusCode).toBe(400);
     // Errors come in the request's encoding too.
-    expect(decode(badPack.rawPayload)).toEqual({ error: { code: 'HOOKGATE_ERR_REQUEST_INVALID', message: 'body is not valid MessagePack' } });
+    expect(decode(badPack.rawPayload)).toEqual({
+      error: { code: 'HOOKGATE_ERR_REQUEST_INVALID', message: 'body is not valid MessagePack' },
+    });
   });
 
   it('400 naming the field for request fields over their limits (issue 11: one request must not park megabytes in Redis)', async () => {
@@ -117,10 +178,16 @@ describe('bad input', () => {
     helo.context.client.helo = 'h'.repeat(5000);
     const res = await post(helo);
     expect(res.statusCode).toBe(400);
-    expect(res.json().error.message).toMatch(/body\/context\/client\/helo must NOT have more than 1024 characters/);
+    expect(res.json().error.message).toMatch(
+      /body\/context\/client\/helo must NOT have more than 1024 characters/,
+    );
     const params = stalwartRequest('mail') as { envelope: { from: { parameters: Record<string, string> } } };
-    params.envelope.from.parameters = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`P${i}`, 'x']));
-    expect((await post(params)).json().error.message).toMatch(/body\/envelope\/from\/parameters must NOT have more than 32 properties/);
+    params.envelope.from.parameters = Object.fromEntries(
+      Array.from({ length: 33 }, (_, i) => [`P${i}`, 'x']),
+    );
+    expect((await post(params)).json().error.message).toMatch(
+      /body\/envelope\/from\/parameters must NOT have more than 32 properties/,
+    );
   });
 
   it('400 for an unknown stage, naming it', async () => {
@@ -128,15 +195,27 @@ describe('bad input', () => {
     body.context.stage = 'helo';
     const res = await post(body);
     expect(res.statusCode).toBe(400);
-    expect(res.json().error).toEqual({ code: 'HOOKGATE_ERR_STAGE_UNKNOWN', message: 'unknown stage "helo": expected one of connect, ehlo, auth, mail, rcpt, data' });
+    expect(res.json().error).toEqual({
+      code: 'HOOKGATE_ERR_STAGE_UNKNOWN',
+      message: 'unknown stage "helo": expected one of connect, ehlo, auth, mail, rcpt, data',
+    });
   });
 
   it('413 above the body limit, 415 for other media types', async () => {
-    const big = stalwartRequest('data', {}, { headers: [['Subject', ' big\r\n']], body: 'x'.repeat(70 * 1024) });
+    const big = stalwartRequest(
+      'data',
+      {},
+      { headers: [['Subject', ' big\r\n']], body: 'x'.repeat(70 * 1024) },
+    );
     const res = await post(big);
     expect(res.statusCode).toBe(413);
     expect(res.json().error.code).toBe('HOOKGATE_ERR_BODY_TOO_LARGE');
-    const xml = await app.inject({ method: 'POST', url: '/hooks/stalwart', headers: { ...AUTH, 'content-type': 'text/xml' }, payload: '<x/>' });
+    const xml = await app.inject({
+      method: 'POST',
+      url: '/hooks/stalwart',
+      headers: { ...AUTH, 'content-type': 'text/xml' },
+      payload: '<x/>',
+    });
     expect(xml.statusCode).toBe(415);
   });
 
@@ -157,7 +236,9 @@ describe('bad input', () => {
 
   it('never logs message content or credentials', async () => {
     const marker = 'SECRET-BODY-MARKER-7f3a';
-    await post(stalwartRequest('data', {}, { headers: [['Subject', ` ${marker}\r\n`]], body: `${marker}\r\n` }));
+    await post(
+      stalwartRequest('data', {}, { headers: [['Subject', ` ${marker}\r\n`]], body: `${marker}\r\n` }),
+    );
     await post(stalwartRequest('connect'), { authorization: basic('stalwart', 'wrong-secret-xyz') });
     await post({ context: { stage: 'data', client: { ip: 1 } }, message: { contents: marker } });
     const all = logLines.join('');

@@ -30,7 +30,11 @@ describe('msgpackNestsDeeper', () => {
   });
 
   it('skips payloads: bytes of strings, binaries and numbers are not containers', () => {
-    const body = encode({ s: '\x91'.repeat(200), b: new Uint8Array(300).fill(0x91), n: [0xdc, 2 ** 40, -1.5] });
+    const body = encode({
+      s: '\x91'.repeat(200),
+      b: new Uint8Array(300).fill(0x91),
+      n: [0xdc, 2 ** 40, -1.5],
+    });
     expect(msgpackNestsDeeper(body, 2)).toBe(false);
   });
 

@@ -2,7 +2,18 @@
  * The milter adapter, sibling of the Stalwart one: milter session state → hookgate's IncomingStage, and a Verdict →
  * the milter replies the MTA granted (docs/protocols/milter.md records each rule).
  */
-import { smtpReplyText, unfoldHeader, type ClientInfo, type EnvelopeAddress, type MessageInfo, type Modification, type ServerInfo, type SmtpReply, type Stage, type Verdict } from '@hookgate/contracts';
+import {
+  smtpReplyText,
+  unfoldHeader,
+  type ClientInfo,
+  type EnvelopeAddress,
+  type MessageInfo,
+  type Modification,
+  type ServerInfo,
+  type SmtpReply,
+  type Stage,
+  type Verdict,
+} from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 import { Act, Reply } from './constants.js';
 import {
@@ -32,7 +43,11 @@ export interface MilterEnvelope {
 }
 
 /** The stage request for `stage`; at `rcpt`, `rcpt` is the recipient being checked. */
-export function toIncoming(env: MilterEnvelope, stage: Stage, extra: { rcpt?: EnvelopeAddress; message?: MessageInfo } = {}): IncomingStage {
+export function toIncoming(
+  env: MilterEnvelope,
+  stage: Stage,
+  extra: { rcpt?: EnvelopeAddress; message?: MessageInfo } = {},
+): IncomingStage {
   // A copy: the session keeps adding to its list while the request may still be read.
   const to = extra.rcpt ? [...env.rcpts, extra.rcpt] : [...env.rcpts];
   return {
@@ -53,7 +68,9 @@ export function toIncoming(env: MilterEnvelope, stage: Stage, extra: { rcpt?: En
 /** `<a@b>` or `a@b` (MAIL/RCPT argument) → lower-cased address; ESMTP arguments → parameters. */
 export function toEnvelopeAddress(raw: string, args: readonly string[]): EnvelopeAddress {
   const trimmed = raw.trim();
-  const address = (trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : trimmed).toLowerCase();
+  const address = (
+    trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : trimmed
+  ).toLowerCase();
   if (args.length === 0) return { address };
   const parameters: Record<string, string> = {};
   for (const arg of args) {
@@ -84,7 +101,11 @@ function crlfValue(value: Buffer): Buffer {
  * The message as it will be delivered: `Name:value` CRLF per header (the value keeps its leading space when
  * SMFIP_HDR_LEADSPC was negotiated, else one space is put back), a blank line, then the body bytes.
  */
-export function assembleMessage(headers: readonly RawHeader[], body: readonly Buffer[], leadingSpace: boolean): Buffer {
+export function assembleMessage(
+  headers: readonly RawHeader[],
+  body: readonly Buffer[],
+  leadingSpace: boolean,
+): Buffer {
   const parts: Buffer[] = [];
   for (const h of headers) parts.push(h.name, leadingSpace ? COLON : COLON_SPACE, crlfValue(h.value), CRLF);
   parts.push(CRLF, ...body);
@@ -120,11 +141,16 @@ export interface MilterAnswer {
 const HEADER_NAME = /^[!-9;-~]+$/;
 
 /** One SMTP reply line for SMFIR_REPLYCODE: right class, valid enhanced code, printable single-line text. */
-export function replyLine(r: SmtpReply | undefined, kind: 'tempfail' | 'reject', fallback: SmtpReply): string {
+export function replyLine(
+  r: SmtpReply | undefined,
+  kind: 'tempfail' | 'reject',
+  fallback: SmtpReply,
+): string {
   const want = kind === 'tempfail' ? 4 : 5;
   const use = r && Math.floor(r.code / 100) === want ? r : fallback;
   const code = Math.floor(use.code / 100) === want ? use.code : want * 100 + 51;
-  let enhanced = use.enhanced && /^[245]\.\d{1,3}\.\d{1,3}$/.test(use.enhanced) ? use.enhanced : `${want}.7.1`;
+  let enhanced =
+    use.enhanced && /^[245]\.\d{1,3}\.\d{1,3}$/.test(use.enhanced) ? use.enhanced : `${want}.7.1`;
   // The enhanced code's class must agree with the reply code, or the MTA rejects the reply as malformed.
   if (enhanced[0] !== String(want)) enhanced = `${want}${enhanced.slice(1)}`;
   // libmilter treats a single `%` as a format character: double it, as smfi_setreply documents.
@@ -165,7 +191,9 @@ function modificationFrames(m: Modification, ctx: ReplyContext): Buffer[] | stri
       if (!granted(Act.CHGHDRS)) return 'changeHeader: SMFIF_CHGHDRS not negotiated';
       if (!HEADER_NAME.test(m.name)) return 'changeHeader: invalid header name';
       // An empty value would delete the header: a change always keeps at least the leading space.
-      return [encodeChangeHeader(Math.max(1, m.index), m.name, headerValue(m.value, ctx.leadingSpace) || ' ')];
+      return [
+        encodeChangeHeader(Math.max(1, m.index), m.name, headerValue(m.value, ctx.leadingSpace) || ' '),
+      ];
     case 'deleteHeader':
       if (!granted(Act.CHGHDRS)) return 'deleteHeader: SMFIF_CHGHDRS not negotiated';
       if (!HEADER_NAME.test(m.name)) return 'deleteHeader: invalid header name';
@@ -175,7 +203,8 @@ function modificationFrames(m: Modification, ctx: ReplyContext): Buffer[] | stri
       return [encodeChangeFrom(bracket(m.address), esmtpArgs(m.parameters))];
     case 'addRecipient': {
       const args = esmtpArgs(m.parameters);
-      if (args !== undefined && granted(Act.ADDRCPT_PAR)) return [encodeAddRecipient(bracket(m.address), args)];
+      if (args !== undefined && granted(Act.ADDRCPT_PAR))
+        return [encodeAddRecipient(bracket(m.address), args)];
       if (granted(Act.ADDRCPT)) return [encodeAddRecipient(bracket(m.address))];
       if (granted(Act.ADDRCPT_PAR)) return [encodeAddRecipient(bracket(m.address), '')];
       return 'addRecipient: SMFIF_ADDRCPT not negotiated';
@@ -206,18 +235,27 @@ export function verdictReplies(verdict: Verdict, stage: Stage, ctx: ReplyContext
   switch (verdict.action) {
     case 'reject':
     case 'tempfail':
-      return { frames: [encodeReplyCode(replyLine(verdict.reply, verdict.action, ctx.replies[verdict.action]))], dropped };
+      return {
+        frames: [encodeReplyCode(replyLine(verdict.reply, verdict.action, ctx.replies[verdict.action]))],
+        dropped,
+      };
     case 'discard':
       return { frames: [encodeSimple(Reply.DISCARD)], dropped };
     case 'accept':
     case 'quarantine': {
       // Kept in hookgate's quarantine (issue 16): refused naming the item, or discarded; no hold.
       if (verdict.quarantine?.answer === 'discard') return { frames: [encodeSimple(Reply.DISCARD)], dropped };
-      if (verdict.quarantine) return { frames: [encodeReplyCode(replyLine(verdict.reply, 'reject', ctx.replies.reject))], dropped };
+      if (verdict.quarantine)
+        return { frames: [encodeReplyCode(replyLine(verdict.reply, 'reject', ctx.replies.reject))], dropped };
       const quarantine = verdict.action === 'quarantine' ? quarantineReason(verdict) : undefined;
       if (!atEnd) {
-        if (verdict.modifications.length > 0) dropped.push(...verdict.modifications.map((m) => `${m.type}: only allowed at end of message`));
-        return { frames: [encodeSimple(Reply.CONTINUE)], dropped, ...(quarantine ? { deferQuarantine: quarantine } : {}) };
+        if (verdict.modifications.length > 0)
+          dropped.push(...verdict.modifications.map((m) => `${m.type}: only allowed at end of message`));
+        return {
+          frames: [encodeSimple(Reply.CONTINUE)],
+          dropped,
+          ...(quarantine ? { deferQuarantine: quarantine } : {}),
+        };
       }
       const frames: Buffer[] = [];
       for (const m of verdict.modifications) {

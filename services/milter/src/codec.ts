@@ -40,13 +40,20 @@ export class FrameDecoder {
       if (this.#buffered < LENGTH_BYTES) return frames;
       const head = this.#peek(LENGTH_BYTES);
       const len = head.readUInt32BE(0);
-      if (len === 0) throw new MilterProtocolError(MILTER_ERR.MALFORMED, 'empty packet (length 0, no command byte)');
+      if (len === 0)
+        throw new MilterProtocolError(MILTER_ERR.MALFORMED, 'empty packet (length 0, no command byte)');
       if (len > this.#maxFrameBytes) {
-        throw new MilterProtocolError(MILTER_ERR.FRAME_TOO_LARGE, `packet of ${len} bytes exceeds the limit of ${this.#maxFrameBytes}`);
+        throw new MilterProtocolError(
+          MILTER_ERR.FRAME_TOO_LARGE,
+          `packet of ${len} bytes exceeds the limit of ${this.#maxFrameBytes}`,
+        );
       }
       if (this.#buffered < LENGTH_BYTES + len) return frames;
       const packet = this.#take(LENGTH_BYTES + len);
-      frames.push({ cmd: String.fromCharCode(packet[LENGTH_BYTES]!), data: packet.subarray(LENGTH_BYTES + 1) });
+      frames.push({
+        cmd: String.fromCharCode(packet[LENGTH_BYTES]!),
+        data: packet.subarray(LENGTH_BYTES + 1),
+      });
     }
   }
 
@@ -115,7 +122,8 @@ export function parseMacros(data: Buffer): { forCmd: string; macros: Map<string,
   if (data.length < 1) malformed('MACRO without a command code');
   const parts = splitStrings(data.subarray(1));
   const macros = new Map<string, string>();
-  for (let i = 0; i + 1 < parts.length; i += 2) macros.set(parts[i]!.toString('utf8'), parts[i + 1]!.toString('utf8'));
+  for (let i = 0; i + 1 < parts.length; i += 2)
+    macros.set(parts[i]!.toString('utf8'), parts[i + 1]!.toString('utf8'));
   return { forCmd: String.fromCharCode(data[0]!), macros };
 }
 
@@ -207,7 +215,9 @@ export function encodeChangeFrom(address: string, args?: string): Buffer {
 }
 
 export function encodeAddRecipient(address: string, args?: string): Buffer {
-  return args !== undefined ? encodeFrame(Reply.ADDRCPT_PAR, cstrings(address, args)) : encodeFrame(Reply.ADDRCPT, cstrings(address));
+  return args !== undefined
+    ? encodeFrame(Reply.ADDRCPT_PAR, cstrings(address, args))
+    : encodeFrame(Reply.ADDRCPT, cstrings(address));
 }
 
 export function encodeDeleteRecipient(address: string): Buffer {
@@ -222,6 +232,7 @@ export function encodeQuarantine(reason: string): Buffer {
 export function encodeReplaceBody(body: Buffer, chunkBytes = BODY_CHUNK_BYTES): Buffer[] {
   if (body.length === 0) return [encodeFrame(Reply.REPLBODY)];
   const out: Buffer[] = [];
-  for (let i = 0; i < body.length; i += chunkBytes) out.push(encodeFrame(Reply.REPLBODY, body.subarray(i, i + chunkBytes)));
+  for (let i = 0; i < body.length; i += chunkBytes)
+    out.push(encodeFrame(Reply.REPLBODY, body.subarray(i, i + chunkBytes)));
   return out;
 }

@@ -11,7 +11,8 @@ const lit = <T extends readonly string[]>(values: T, opts: object = {}) =>
 export const MILTER_STAGES = ['connect', 'ehlo', 'mail', 'rcpt', 'data'] as const;
 
 /** host:port, [v6]:port, inet:port@host, inet6:port@host, unix:/path, local:/path or /path. */
-const LISTEN_PATTERN = '^((unix|local):)?/\\S+$|^(\\[[0-9a-fA-F:.]+\\]|[^:\\s/\\[]+):\\d{1,5}$|^inet6?:\\d{1,5}(@\\S+)?$';
+const LISTEN_PATTERN =
+  '^((unix|local):)?/\\S+$|^(\\[[0-9a-fA-F:.]+\\]|[^:\\s/\\[]+):\\d{1,5}$|^inet6?:\\d{1,5}(@\\S+)?$';
 
 export const MilterConfigSchema = Type.Object(
   {
@@ -22,7 +23,11 @@ export const MilterConfigSchema = Type.Object(
       description: 'host:port, [v6]:port, inet:port@host, unix:/path or an absolute socket path',
     }),
     /** Permissions of a Unix socket (octal), so Postfix's user can connect. */
-    socketMode: Type.String({ default: '660', pattern: '^[0-7]{3,4}$', description: 'octal permissions, e.g. 660' }),
+    socketMode: Type.String({
+      default: '660',
+      pattern: '^[0-7]{3,4}$',
+      description: 'octal permissions, e.g. 660',
+    }),
     /** Largest packet accepted; Postfix sends body chunks of at most 64 KiB. A larger one closes the connection. */
     maxFrameBytes: Type.Integer({ minimum: 65_536, maximum: 67_108_864, default: 1_048_576 }),
     /** Largest message (headers + body) buffered for scanning; above it `oversize` applies. */
@@ -79,7 +84,12 @@ export function parseListen(listen: string): ListenTarget {
   const local = /^(?:unix|local):(\/\S+)$/.exec(s);
   if (local) return { kind: 'unix', path: local[1]! };
   const inet = /^inet(6?):(\d{1,5})(?:@(\S+))?$/.exec(s);
-  if (inet) return { kind: 'tcp', host: (inet[3] ?? (inet[1] ? '::' : '0.0.0.0')).replace(/^\[|\]$/g, ''), port: port(inet[2]!, s) };
+  if (inet)
+    return {
+      kind: 'tcp',
+      host: (inet[3] ?? (inet[1] ? '::' : '0.0.0.0')).replace(/^\[|\]$/g, ''),
+      port: port(inet[2]!, s),
+    };
   const hp = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[]+):(\d{1,5})$/.exec(s);
   if (hp) return { kind: 'tcp', host: hp[1]!.replace(/^\[|\]$/g, ''), port: port(hp[2]!, s) };
   throw new Error(`milter.listen: cannot parse "${listen}" (host:port, unix:/path or /path)`);

@@ -29,7 +29,9 @@ export const Cmd = {
 export type CommandCode = (typeof Cmd)[keyof typeof Cmd];
 
 /** Names for logs, by command byte. */
-export const COMMAND_NAMES: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(Cmd).map(([name, code]) => [code, name]));
+export const COMMAND_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(Cmd).map(([name, code]) => [code, name]),
+);
 
 /** Replies the milter sends (SMFIR_*). */
 export const Reply = {
@@ -121,7 +123,14 @@ export const WANTED_MACROS: Readonly<Record<number, string>> = {
 
 /** Every action hookgate can use; what is actually granted is this AND what the MTA offered. */
 export const WANTED_ACTIONS =
-  Act.ADDHDRS | Act.CHGBODY | Act.ADDRCPT | Act.DELRCPT | Act.CHGHDRS | Act.QUARANTINE | Act.CHGFROM | Act.ADDRCPT_PAR;
+  Act.ADDHDRS |
+  Act.CHGBODY |
+  Act.ADDRCPT |
+  Act.DELRCPT |
+  Act.CHGHDRS |
+  Act.QUARANTINE |
+  Act.CHGFROM |
+  Act.ADDRCPT_PAR;
 
 /** Always asked for when offered: header values with their leading space, for the exact message bytes. */
 export const WANTED_PROTOCOL = Proto.HDR_LEADSPC;

@@ -4,8 +4,22 @@
  * implemented here, versions 2 to 6.
  */
 export { MilterServer, type MilterServerOptions } from './server.js';
-export { MilterSession, type SessionOptions, type SessionIO, type StageRunner, type MilterLogger, type Negotiated } from './session.js';
-export { MilterConfigSchema, MILTER_STAGES, parseListen, formatListen, type MilterConfig, type ListenTarget } from './config.js';
+export {
+  MilterSession,
+  type SessionOptions,
+  type SessionIO,
+  type StageRunner,
+  type MilterLogger,
+  type Negotiated,
+} from './session.js';
+export {
+  MilterConfigSchema,
+  MILTER_STAGES,
+  parseListen,
+  formatListen,
+  type MilterConfig,
+  type ListenTarget,
+} from './config.js';
 export {
   toIncoming,
   toEnvelopeAddress,
@@ -35,5 +49,17 @@ export {
   type Optneg,
   type ConnectInfo,
 } from './codec.js';
-export { Cmd, Reply, Act, Proto, MacroStage, WANTED_ACTIONS, WANTED_PROTOCOL, NO_REPLY_STEPS, WANTED_MACROS, MILTER_VERSION_MAX, MILTER_VERSION_MIN } from './constants.js';
+export {
+  Cmd,
+  Reply,
+  Act,
+  Proto,
+  MacroStage,
+  WANTED_ACTIONS,
+  WANTED_PROTOCOL,
+  NO_REPLY_STEPS,
+  WANTED_MACROS,
+  MILTER_VERSION_MAX,
+  MILTER_VERSION_MIN,
+} from './constants.js';
 export { MILTER_ERR, MilterProtocolError, type MilterErrorCode } from './errors.js';

@@ -8,7 +8,17 @@ import type { MilterEnvelope } from './adapter.js';
 /** Macros of a transaction: cleared when it ends. */
 const TRANSACTION_MACROS = [Cmd.MAIL, Cmd.RCPT, Cmd.DATA, Cmd.HEADER, Cmd.EOH, Cmd.BODY, Cmd.BODYEOB];
 /** Lookup order: the most recent stage first. */
-const MACRO_ORDER = [Cmd.BODYEOB, Cmd.EOH, Cmd.BODY, Cmd.HEADER, Cmd.DATA, Cmd.RCPT, Cmd.MAIL, Cmd.HELO, Cmd.CONNECT];
+const MACRO_ORDER = [
+  Cmd.BODYEOB,
+  Cmd.EOH,
+  Cmd.BODY,
+  Cmd.HEADER,
+  Cmd.DATA,
+  Cmd.RCPT,
+  Cmd.MAIL,
+  Cmd.HELO,
+  Cmd.CONNECT,
+];
 
 export class Macros {
   #byCommand = new Map<string, Map<string, string>>();
@@ -55,7 +65,9 @@ export class Macros {
     const queueId = this.get('i');
     return {
       ...(Object.keys(server).length > 0 ? { server } : {}),
-      ...(tlsVersion || cipher ? { tls: { ...(tlsVersion ? { version: tlsVersion } : {}), ...(cipher ? { cipher } : {}) } } : {}),
+      ...(tlsVersion || cipher
+        ? { tls: { ...(tlsVersion ? { version: tlsVersion } : {}), ...(cipher ? { cipher } : {}) } }
+        : {}),
       ...(login ? { auth: { login, ...(method ? { method } : {}) } } : {}),
       ...(queueId ? { queueId } : {}),
     };

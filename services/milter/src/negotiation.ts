@@ -26,9 +26,15 @@ export interface Negotiated {
  * offers (it refuses a milter that asks for more), no-reply steps when `noReply`, and a macro list (`symlist`) when
  * `requestMacros` and the MTA takes one. Throws for an MTA older than MILTER_VERSION_MIN.
  */
-export function agree(offer: Negotiated, o: { requestMacros: boolean; noReply: boolean }): { agreed: Negotiated; symlist: boolean } {
+export function agree(
+  offer: Negotiated,
+  o: { requestMacros: boolean; noReply: boolean },
+): { agreed: Negotiated; symlist: boolean } {
   if (offer.version < MILTER_VERSION_MIN) {
-    throw new MilterProtocolError(MILTER_ERR.PROTOCOL, `MTA offers milter protocol version ${offer.version}; at least ${MILTER_VERSION_MIN} is needed`);
+    throw new MilterProtocolError(
+      MILTER_ERR.PROTOCOL,
+      `MTA offers milter protocol version ${offer.version}; at least ${MILTER_VERSION_MIN} is needed`,
+    );
   }
   const version = Math.min(offer.version, MILTER_VERSION_MAX);
   const symlist = o.requestMacros && version >= 6 && (offer.actions & Act.SETSYMLIST) !== 0;
@@ -61,5 +67,9 @@ export function noReplyFor(negotiated: Negotiated | undefined, cmd: string): boo
 
 /** The options in hex, for the log. */
 export function hex(o: Negotiated): Record<string, string | number> {
-  return { version: o.version, actions: `0x${o.actions.toString(16)}`, protocol: `0x${o.protocol.toString(16)}` };
+  return {
+    version: o.version,
+    actions: `0x${o.actions.toString(16)}`,
+    protocol: `0x${o.protocol.toString(16)}`,
+  };
 }

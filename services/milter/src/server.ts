@@ -68,7 +68,12 @@ export class MilterServer {
   // waiting for a verdict, re-inserted at every command, so the first is the one idle longest.
   readonly #unnegotiated = new Map<Connection, true>();
   readonly #idle = new Map<Connection, true>();
-  readonly #counters: MilterCapacityCounters = { evictedUnnegotiated: 0, evictedIdle: 0, refused: 0, negotiationTimeouts: 0 };
+  readonly #counters: MilterCapacityCounters = {
+    evictedUnnegotiated: 0,
+    evictedIdle: 0,
+    refused: 0,
+    negotiationTimeouts: 0,
+  };
   #reported: MilterCapacityCounters = { ...this.#counters };
   #reportedAt = 0;
   #reportTimer: NodeJS.Timeout | undefined;
@@ -114,7 +119,9 @@ export class MilterServer {
       if (t.kind === 'unix') this.#server.listen(t.path, done);
       else this.#server.listen(t.port, t.host, done);
     });
-    this.#server.on('error', (err) => this.#o.log.error({ err: { message: err.message } }, 'milter listener error'));
+    this.#server.on('error', (err) =>
+      this.#o.log.error({ err: { message: err.message } }, 'milter listener error'),
+    );
     if (t.kind === 'unix') {
       if (this.#o.socketMode !== undefined) chmodSync(t.path, this.#o.socketMode);
       this.#address = formatListen(t);
@@ -136,7 +143,10 @@ export class MilterServer {
     }
     if (group === 'unnegotiated') this.#counters.evictedUnnegotiated++;
     else this.#counters.evictedIdle++;
-    this.#o.log.debug({ sessionId: victim.session.sessionId, negotiated: group === 'idle' }, 'milter connection closed to admit a new one (maxConnections)');
+    this.#o.log.debug(
+      { sessionId: victim.session.sessionId, negotiated: group === 'idle' },
+      'milter connection closed to admit a new one (maxConnections)',
+    );
     this.#drop(victim);
     this.#report();
     return true;
@@ -159,10 +169,15 @@ export class MilterServer {
     const emit = () => {
       this.#reportTimer = undefined;
       const c = this.#counters;
-      const d = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof MilterCapacityCounters]]));
+      const d = Object.fromEntries(
+        Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof MilterCapacityCounters]]),
+      );
       this.#reported = { ...c };
       this.#reportedAt = Date.now();
-      this.#o.log.warn({ ...d, connections: this.#connections.size, maxConnections: this.#o.maxConnections }, 'milter connections closed or refused by limits (counts since the last report)');
+      this.#o.log.warn(
+        { ...d, connections: this.#connections.size, maxConnections: this.#o.maxConnections },
+        'milter connections closed or refused by limits (counts since the last report)',
+      );
     };
     if (wait <= 0) emit();
     else this.#reportTimer = setTimeout(emit, wait).unref();
@@ -205,12 +220,18 @@ export class MilterServer {
     const late = () => {
       if (socket.destroyed) return;
       if (session.negotiated) {
-        log.info({ sessionId: session.sessionId, peer, idleTimeoutMs: this.#o.idleTimeoutMs }, 'milter connection idle: closed');
+        log.info(
+          { sessionId: session.sessionId, peer, idleTimeoutMs: this.#o.idleTimeoutMs },
+          'milter connection idle: closed',
+        );
       } else {
         // Debug only, and counted in the summary: a flood of sockets that never negotiate must not become a flood
         // of log lines.
         this.#counters.negotiationTimeouts++;
-        log.debug({ sessionId: session.sessionId, peer, negotiationTimeoutMs: this.#o.negotiationTimeoutMs }, 'milter connection closed: no option negotiation in time');
+        log.debug(
+          { sessionId: session.sessionId, peer, negotiationTimeoutMs: this.#o.negotiationTimeoutMs },
+          'milter connection closed: no option negotiation in time',
+        );
         this.#report();
       }
       this.#drop(conn);
@@ -243,7 +264,13 @@ export class MilterServer {
     const fail = (err: unknown, cmd?: string) => {
       if (socket.destroyed) return;
       const protocol = err instanceof MilterProtocolError;
-      const fields = { sessionId: session.sessionId, peer, code: errorCode(err), ...(cmd ? { command: COMMAND_NAMES[cmd] ?? `0x${cmd.charCodeAt(0).toString(16)}` } : {}), reason: errorMessage(err) };
+      const fields = {
+        sessionId: session.sessionId,
+        peer,
+        code: errorCode(err),
+        ...(cmd ? { command: COMMAND_NAMES[cmd] ?? `0x${cmd.charCodeAt(0).toString(16)}` } : {}),
+        reason: errorMessage(err),
+      };
       if (protocol) log.warn(fields, 'milter connection closed: protocol error');
       else log.error(fields, 'milter connection closed: internal error');
       session.close();
@@ -294,14 +321,19 @@ export class MilterServer {
       queue.push(...frames);
       void pump();
     });
-    socket.on('error', (err) => log.debug({ sessionId: session.sessionId, peer, err: { message: err.message } }, 'milter socket error'));
+    socket.on('error', (err) =>
+      log.debug({ sessionId: session.sessionId, peer, err: { message: err.message } }, 'milter socket error'),
+    );
     socket.on('close', () => {
       session.close();
       clearTimeout(conn.timer);
       this.#connections.delete(conn);
       this.#unnegotiated.delete(conn);
       this.#idle.delete(conn);
-      log.debug({ sessionId: session.sessionId, peer, messages: session.messages }, 'milter connection closed');
+      log.debug(
+        { sessionId: session.sessionId, peer, messages: session.messages },
+        'milter connection closed',
+      );
     });
   }
 
@@ -312,7 +344,10 @@ export class MilterServer {
   close(timeoutMs = 10_000): Promise<void> {
     this.#closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      await withTimeout(Promise.allSettled([...this.#connections].flatMap((c) => (c.busy ? [c.busy] : []))), timeoutMs);
+      await withTimeout(
+        Promise.allSettled([...this.#connections].flatMap((c) => (c.busy ? [c.busy] : []))),
+        timeoutMs,
+      );
       clearTimeout(this.#reportTimer);
       for (const c of [...this.#connections]) this.#drop(c);
       await closed;

@@ -7,8 +7,25 @@ import { randomBytes } from 'node:crypto';
 import { errorMessage, withTimeout, type Stage, type Verdict } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
 import { Cmd, COMMAND_NAMES, Proto, Reply, WANTED_MACROS } from './constants.js';
-import { encodeOptnegReply, encodeSimple, parseConnect, parseEnvelope, parseHeader, parseMacros, parseOptneg, type Frame } from './codec.js';
-import { assembleMessage, subjectOf, toEnvelopeAddress, toIncoming, verdictReplies, type MilterEnvelope, type RawHeader } from './adapter.js';
+import {
+  encodeOptnegReply,
+  encodeSimple,
+  parseConnect,
+  parseEnvelope,
+  parseHeader,
+  parseMacros,
+  parseOptneg,
+  type Frame,
+} from './codec.js';
+import {
+  assembleMessage,
+  subjectOf,
+  toEnvelopeAddress,
+  toIncoming,
+  verdictReplies,
+  type MilterEnvelope,
+  type RawHeader,
+} from './adapter.js';
 import { MILTER_ERR, MilterProtocolError } from './errors.js';
 import { Macros } from './macros.js';
 import { agree, hex, noReplyFor, type Negotiated } from './negotiation.js';
@@ -74,7 +91,10 @@ export class MilterSession {
    */
   handle(frame: Frame): Promise<void> | undefined {
     if (frame.cmd !== Cmd.OPTNEG && !this.#negotiated) {
-      throw new MilterProtocolError(MILTER_ERR.PROTOCOL, `${COMMAND_NAMES[frame.cmd] ?? 'unknown command'} before option negotiation`);
+      throw new MilterProtocolError(
+        MILTER_ERR.PROTOCOL,
+        `${COMMAND_NAMES[frame.cmd] ?? 'unknown command'} before option negotiation`,
+      );
     }
     switch (frame.cmd) {
       case Cmd.OPTNEG:
@@ -131,7 +151,10 @@ export class MilterSession {
         this.#resetSession();
         return undefined;
       default:
-        throw new MilterProtocolError(MILTER_ERR.UNKNOWN_COMMAND, `unknown command byte 0x${frame.cmd.charCodeAt(0).toString(16)}`);
+        throw new MilterProtocolError(
+          MILTER_ERR.UNKNOWN_COMMAND,
+          `unknown command byte 0x${frame.cmd.charCodeAt(0).toString(16)}`,
+        );
     }
   }
 
@@ -139,7 +162,10 @@ export class MilterSession {
     const offer = parseOptneg(data);
     const { agreed, symlist } = agree(offer, this.#o);
     this.#negotiated = agreed;
-    this.#o.log.debug({ sessionId: this.#sessionId, offered: hex(offer), agreed: hex(agreed) }, 'milter options negotiated');
+    this.#o.log.debug(
+      { sessionId: this.#sessionId, offered: hex(offer), agreed: hex(agreed) },
+      'milter options negotiated',
+    );
     this.#write(encodeOptnegReply(agreed, symlist ? WANTED_MACROS : undefined));
     return undefined;
   }
@@ -149,9 +175,20 @@ export class MilterSession {
     // A second CONNECT without QUIT_NC is a new SMTP session all the same.
     if (this.#connected) this.#resetSession(Cmd.CONNECT);
     this.#connected = true;
-    const ip = c.family === '4' || c.family === '6' ? (c.address ?? '').replace(/^IPv6:/i, '') : c.family === 'L' ? '127.0.0.1' : '0.0.0.0';
-    const ptr = this.#macros.get('{client_ptr}') ?? (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
-    this.#client = { ip, ...(c.port !== undefined && c.family !== 'L' ? { port: c.port } : {}), ...(ptr ? { ptr } : {}) };
+    const ip =
+      c.family === '4' || c.family === '6'
+        ? (c.address ?? '').replace(/^IPv6:/i, '')
+        : c.family === 'L'
+          ? '127.0.0.1'
+          : '0.0.0.0';
+    const ptr =
+      this.#macros.get('{client_ptr}') ??
+      (c.hostname && c.hostname !== 'unknown' && !c.hostname.startsWith('[') ? c.hostname : undefined);
+    this.#client = {
+      ip,
+      ...(c.port !== undefined && c.family !== 'L' ? { port: c.port } : {}),
+      ...(ptr ? { ptr } : {}),
+    };
     return this.#stage('connect', Cmd.CONNECT);
   }
 
@@ -213,7 +250,12 @@ export class MilterSession {
       const subject = subjectOf(this.#headers);
       const incoming = toIncoming(this.#envelope(), 'data', {
         // Milter reports no size of its own: the reassembled bytes are the message.
-        message: { size: message.byteLength, storedBytes: message.byteLength, lossy: false, ...(subject !== undefined ? { subject } : {}) },
+        message: {
+          size: message.byteLength,
+          storedBytes: message.byteLength,
+          lossy: false,
+          ...(subject !== undefined ? { subject } : {}),
+        },
       });
       this.#answer(await this.#run(incoming, message), 'data', Cmd.BODYEOB);
     } finally {
@@ -223,14 +265,20 @@ export class MilterSession {
 
   #answerOversize(): void {
     const { maxMessageBytes, oversize } = this.#o;
-    this.#o.log.warn({ sessionId: this.#sessionId, bytes: this.#messageBytes, maxMessageBytes, action: oversize }, 'message above milter maxMessageBytes');
+    this.#o.log.warn(
+      { sessionId: this.#sessionId, bytes: this.#messageBytes, maxMessageBytes, action: oversize },
+      'message above milter maxMessageBytes',
+    );
     const verdict: Verdict =
       oversize === 'accept'
         ? acceptVerdict()
         : {
             ...acceptVerdict(),
             action: oversize,
-            reply: oversize === 'reject' ? { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed limit' } : { code: 452, enhanced: '4.3.4', text: 'Message too large to scan, try again later' },
+            reply:
+              oversize === 'reject'
+                ? { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed limit' }
+                : { code: 452, enhanced: '4.3.4', text: 'Message too large to scan, try again later' },
           };
     this.#answer(verdict, 'data', Cmd.BODYEOB);
   }
@@ -244,11 +292,21 @@ export class MilterSession {
     const receivedAt = Date.now();
     const deadlineAt = this.#o.pipeline.deadlineFor(incoming.stage, receivedAt, incoming.mtaTimeoutMs);
     try {
-      const outcome = await withTimeout(this.#o.pipeline.handle({ ...incoming, receivedAt }, message), Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs, () => 'late' as const);
+      const outcome = await withTimeout(
+        this.#o.pipeline.handle({ ...incoming, receivedAt }, message),
+        Math.max(0, deadlineAt - Date.now()) + this.#o.graceMs,
+        () => 'late' as const,
+      );
       if (outcome !== 'late') return outcome.verdict;
-      this.#o.log.warn({ sessionId: this.#sessionId, stage: incoming.stage, onError: this.#o.onError }, 'pipeline did not answer by its deadline');
+      this.#o.log.warn(
+        { sessionId: this.#sessionId, stage: incoming.stage, onError: this.#o.onError },
+        'pipeline did not answer by its deadline',
+      );
     } catch (err) {
-      this.#o.log.error({ sessionId: this.#sessionId, stage: incoming.stage, err: { message: errorMessage(err) } }, 'pipeline failed');
+      this.#o.log.error(
+        { sessionId: this.#sessionId, stage: incoming.stage, err: { message: errorMessage(err) } },
+        'pipeline failed',
+      );
     }
     return this.#fallback();
   }
@@ -275,7 +333,11 @@ export class MilterSession {
       ...(this.#pendingQuarantine !== undefined ? { pendingQuarantine: this.#pendingQuarantine } : {}),
     });
     if (answer.deferQuarantine !== undefined) this.#pendingQuarantine = answer.deferQuarantine;
-    if (answer.dropped.length > 0) this.#o.log.info({ sessionId: this.#sessionId, stage, dropped: answer.dropped }, 'verdict parts the milter session cannot express');
+    if (answer.dropped.length > 0)
+      this.#o.log.info(
+        { sessionId: this.#sessionId, stage, dropped: answer.dropped },
+        'verdict parts the milter session cannot express',
+      );
     // NR_* for this step: the MTA reads nothing; only a refusal is worth breaking that promise for, and the
     // protocol does not allow it, so the verdict is dropped (hookgate never negotiates NR for decision steps).
     if (this.#noReply(cmd)) return;

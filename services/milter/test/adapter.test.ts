@@ -1,11 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import type { Modification, Verdict } from '@hookgate/contracts';
-import { Act, FrameDecoder, assembleMessage, replyLine, subjectOf, toEnvelopeAddress, toIncoming, verdictReplies, type ReplyContext } from '../src/index.js';
+import {
+  Act,
+  FrameDecoder,
+  assembleMessage,
+  replyLine,
+  subjectOf,
+  toEnvelopeAddress,
+  toIncoming,
+  verdictReplies,
+  type ReplyContext,
+} from '../src/index.js';
 
-const replies = { tempfail: { code: 451, enhanced: '4.7.1', text: 'try later' }, reject: { code: 550, enhanced: '5.7.1', text: 'no' } };
+const replies = {
+  tempfail: { code: 451, enhanced: '4.7.1', text: 'try later' },
+  reject: { code: 550, enhanced: '5.7.1', text: 'no' },
+};
 const ALL = 0x1ff;
-const ctx = (over: Partial<ReplyContext> = {}): ReplyContext => ({ actions: ALL, leadingSpace: true, replies, ...over });
-const verdict = (over: Partial<Verdict>): Verdict => ({ v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false, ...over });
+const ctx = (over: Partial<ReplyContext> = {}): ReplyContext => ({
+  actions: ALL,
+  leadingSpace: true,
+  replies,
+  ...over,
+});
+const verdict = (over: Partial<Verdict>): Verdict => ({
+  v: 1,
+  action: 'accept',
+  modifications: [],
+  reasons: [],
+  decidedBy: [],
+  partial: false,
+  ...over,
+});
 
 /** Decoded replies as [cmd, data as latin1]. */
 function decode(frames: Buffer[]): [string, string][] {
@@ -13,19 +39,34 @@ function decode(frames: Buffer[]): [string, string][] {
 }
 
 describe('message reassembly', () => {
-  const h = (name: string, value: string) => ({ name: Buffer.from(name), value: Buffer.from(value, 'latin1') });
+  const h = (name: string, value: string) => ({
+    name: Buffer.from(name),
+    value: Buffer.from(value, 'latin1'),
+  });
 
   it('keeps the bytes as received with leading spaces negotiated: Name:value CRLF, blank line, body', () => {
-    const msg = assembleMessage([h('From', ' a@example.org'), h('Subject', 'no-space'), h('X-Folded', ' line one\n\tline two')], [Buffer.from('body\r\n'), Buffer.from('more\r\n')], true);
-    expect(msg.toString('latin1')).toBe('From: a@example.org\r\nSubject:no-space\r\nX-Folded: line one\r\n\tline two\r\n\r\nbody\r\nmore\r\n');
+    const msg = assembleMessage(
+      [h('From', ' a@example.org'), h('Subject', 'no-space'), h('X-Folded', ' line one\n\tline two')],
+      [Buffer.from('body\r\n'), Buffer.from('more\r\n')],
+      true,
+    );
+    expect(msg.toString('latin1')).toBe(
+      'From: a@example.org\r\nSubject:no-space\r\nX-Folded: line one\r\n\tline two\r\n\r\nbody\r\nmore\r\n',
+    );
   });
 
   it('puts the one space back when the MTA stripped it (no SMFIP_HDR_LEADSPC)', () => {
-    expect(assembleMessage([h('To', 'b@example.net')], [], false).toString()).toBe('To: b@example.net\r\n\r\n');
+    expect(assembleMessage([h('To', 'b@example.net')], [], false).toString()).toBe(
+      'To: b@example.net\r\n\r\n',
+    );
   });
 
   it('8-bit header bytes survive untouched', () => {
-    const msg = assembleMessage([{ name: Buffer.from('Subject'), value: Buffer.from([0x20, 0xe9, 0xff]) }], [Buffer.from([0x80, 0x0d, 0x0a])], true);
+    const msg = assembleMessage(
+      [{ name: Buffer.from('Subject'), value: Buffer.from([0x20, 0xe9, 0xff]) }],
+      [Buffer.from([0x80, 0x0d, 0x0a])],
+      true,
+    );
     expect([...msg]).toEqual([...Buffer.from('Subject:'), 0x20, 0xe9, 0xff, 13, 10, 13, 10, 0x80, 13, 10]);
   });
 
@@ -36,16 +77,34 @@ describe('message reassembly', () => {
 });
 
 describe('stage requests', () => {
-  const env = { sessionId: 's1', client: { ip: '192.0.2.1', port: 4000, helo: 'mx.example.org' }, rcpts: [{ address: 'a@example.net' }] };
+  const env = {
+    sessionId: 's1',
+    client: { ip: '192.0.2.1', port: 4000, helo: 'mx.example.org' },
+    rcpts: [{ address: 'a@example.net' }],
+  };
 
   it('rcpt carries the recipient being checked and the ones accepted before it', () => {
-    const r = toIncoming({ ...env, from: { address: 'x@example.org' }, auth: { login: 'alice' }, queueId: 'Q1' }, 'rcpt', { rcpt: { address: 'b@example.net' } });
-    expect(r).toMatchObject({ protocol: 'milter', stage: 'rcpt', sessionId: 's1', rcpt: 'b@example.net', auth: { login: 'alice' }, queueId: 'Q1' });
+    const r = toIncoming(
+      { ...env, from: { address: 'x@example.org' }, auth: { login: 'alice' }, queueId: 'Q1' },
+      'rcpt',
+      { rcpt: { address: 'b@example.net' } },
+    );
+    expect(r).toMatchObject({
+      protocol: 'milter',
+      stage: 'rcpt',
+      sessionId: 's1',
+      rcpt: 'b@example.net',
+      auth: { login: 'alice' },
+      queueId: 'Q1',
+    });
     expect(r.to).toEqual([{ address: 'a@example.net' }, { address: 'b@example.net' }]);
   });
 
   it('addresses lose their brackets and case; ESMTP arguments become parameters', () => {
-    expect(toEnvelopeAddress('<Alice@Example.ORG>', ['SIZE=100', 'SMTPUTF8'])).toEqual({ address: 'alice@example.org', parameters: { SIZE: '100', SMTPUTF8: '' } });
+    expect(toEnvelopeAddress('<Alice@Example.ORG>', ['SIZE=100', 'SMTPUTF8'])).toEqual({
+      address: 'alice@example.org',
+      parameters: { SIZE: '100', SMTPUTF8: '' },
+    });
     expect(toEnvelopeAddress('<>', [])).toEqual({ address: '' });
   });
 });
@@ -57,15 +116,25 @@ describe('verdicts → replies', () => {
   });
 
   it('reject and tempfail: SMFIR_REPLYCODE with code, enhanced code and text', () => {
-    const r = verdictReplies(verdict({ action: 'reject', reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: Eicar' } }), 'data', ctx());
+    const r = verdictReplies(
+      verdict({ action: 'reject', reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: Eicar' } }),
+      'data',
+      ctx(),
+    );
     expect(decode(r.frames)).toEqual([['y', '550 5.7.1 Virus found: Eicar\0']]);
-    const t = verdictReplies(verdict({ action: 'tempfail', reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted' } }), 'rcpt', ctx());
+    const t = verdictReplies(
+      verdict({ action: 'tempfail', reply: { code: 451, enhanced: '4.7.1', text: 'Greylisted' } }),
+      'rcpt',
+      ctx(),
+    );
     expect(decode(t.frames)).toEqual([['y', '451 4.7.1 Greylisted\0']]);
   });
 
   it('reply lines: wrong class falls back, enhanced class follows the code, text is one printable line, % doubled', () => {
     expect(replyLine({ code: 250, text: 'ok' }, 'reject', replies.reject)).toBe('550 5.7.1 no');
-    expect(replyLine({ code: 451, enhanced: '5.7.1', text: 'a\r\nb é 100%' }, 'tempfail', replies.tempfail)).toBe('451 4.7.1 a b ? 100%%');
+    expect(
+      replyLine({ code: 451, enhanced: '5.7.1', text: 'a\r\nb é 100%' }, 'tempfail', replies.tempfail),
+    ).toBe('451 4.7.1 a b ? 100%%');
     expect(replyLine(undefined, 'tempfail', replies.tempfail)).toBe('451 4.7.1 try later');
   });
 
@@ -74,14 +143,33 @@ describe('verdicts → replies', () => {
   });
 
   it('quarantine at end of message: modifications, SMFIR_QUARANTINE, then accept', () => {
-    const r = verdictReplies(verdict({ action: 'quarantine', reasons: ['clamav:virus:Eicar'], modifications: [{ type: 'addHeader', name: 'X-Q', value: 'yes' }] }), 'data', ctx());
-    expect(decode(r.frames)).toEqual([['h', 'X-Q\0 yes\0'], ['q', 'hookgate: clamav:virus:Eicar\0'], ['a', '']]);
+    const r = verdictReplies(
+      verdict({
+        action: 'quarantine',
+        reasons: ['clamav:virus:Eicar'],
+        modifications: [{ type: 'addHeader', name: 'X-Q', value: 'yes' }],
+      }),
+      'data',
+      ctx(),
+    );
+    expect(decode(r.frames)).toEqual([
+      ['h', 'X-Q\0 yes\0'],
+      ['q', 'hookgate: clamav:virus:Eicar\0'],
+      ['a', ''],
+    ]);
   });
 
-  it('a message kept in hookgate\'s quarantine is refused naming the item, or discarded; never held (issue 16)', () => {
+  it("a message kept in hookgate's quarantine is refused naming the item, or discarded; never held (issue 16)", () => {
     const kept = (answer: 'reject' | 'discard') =>
-      verdict({ action: 'quarantine', quarantine: { id: 'mj4x2c1k0qh3vw7zbn2', answer }, reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' }, modifications: [{ type: 'addHeader', name: 'X-Q', value: 'yes' }] });
-    expect(decode(verdictReplies(kept('reject'), 'data', ctx()).frames)).toEqual([['y', '550 5.7.1 Message quarantined as mj4x2c1k0qh3vw7zbn2\0']]);
+      verdict({
+        action: 'quarantine',
+        quarantine: { id: 'mj4x2c1k0qh3vw7zbn2', answer },
+        reply: { code: 550, enhanced: '5.7.1', text: 'Message quarantined as mj4x2c1k0qh3vw7zbn2' },
+        modifications: [{ type: 'addHeader', name: 'X-Q', value: 'yes' }],
+      });
+    expect(decode(verdictReplies(kept('reject'), 'data', ctx()).frames)).toEqual([
+      ['y', '550 5.7.1 Message quarantined as mj4x2c1k0qh3vw7zbn2\0'],
+    ]);
     expect(decode(verdictReplies(kept('discard'), 'data', ctx()).frames)).toEqual([['d', '']]);
   });
 
@@ -90,7 +178,10 @@ describe('verdicts → replies', () => {
     expect(decode(early.frames)).toEqual([['c', '']]);
     expect(early.deferQuarantine).toBe('hookgate: policy:x');
     const end = verdictReplies(verdict({}), 'data', ctx({ pendingQuarantine: early.deferQuarantine! }));
-    expect(decode(end.frames)).toEqual([['q', 'hookgate: policy:x\0'], ['a', '']]);
+    expect(decode(end.frames)).toEqual([
+      ['q', 'hookgate: policy:x\0'],
+      ['a', ''],
+    ]);
   });
 
   const mods: Modification[] = [
@@ -123,7 +214,11 @@ describe('verdicts → replies', () => {
   });
 
   it('only what was negotiated is sent; the rest is reported as dropped', () => {
-    const r = verdictReplies(verdict({ modifications: mods }), 'data', ctx({ actions: Act.ADDHDRS | Act.ADDRCPT, leadingSpace: false }));
+    const r = verdictReplies(
+      verdict({ modifications: mods }),
+      'data',
+      ctx({ actions: Act.ADDHDRS | Act.ADDRCPT, leadingSpace: false }),
+    );
     expect(decode(r.frames)).toEqual([
       ['h', 'X-Virus-Scanned\0hookgate\0'],
       ['i', '\0\0\0\0X-First\0top\0'],
@@ -147,7 +242,16 @@ describe('verdicts → replies', () => {
   });
 
   it('header values cannot inject lines; invalid names are dropped', () => {
-    const r = verdictReplies(verdict({ modifications: [{ type: 'addHeader', name: 'X-A', value: 'one\r\nBcc: evil' }, { type: 'addHeader', name: 'Bad Name', value: 'x' }] }), 'data', ctx());
+    const r = verdictReplies(
+      verdict({
+        modifications: [
+          { type: 'addHeader', name: 'X-A', value: 'one\r\nBcc: evil' },
+          { type: 'addHeader', name: 'Bad Name', value: 'x' },
+        ],
+      }),
+      'data',
+      ctx(),
+    );
     expect(decode(r.frames)[0]).toEqual(['h', 'X-A\0 one Bcc: evil\0']);
     expect(r.dropped).toEqual(['addHeader: invalid header name']);
   });

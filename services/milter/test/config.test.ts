@@ -34,7 +34,13 @@ describe('milter.listen', () => {
 describe('defaults', () => {
   it('an empty section validates with the documented defaults', () => {
     const c = Value.Default(MilterConfigSchema, {}) as Record<string, unknown>;
-    expect(c).toMatchObject({ listen: '127.0.0.1:11332', maxFrameBytes: 1_048_576, oversize: 'reject', onError: 'tempfail', stages: ['connect', 'ehlo', 'mail', 'rcpt', 'data'] });
+    expect(c).toMatchObject({
+      listen: '127.0.0.1:11332',
+      maxFrameBytes: 1_048_576,
+      oversize: 'reject',
+      onError: 'tempfail',
+      stages: ['connect', 'ehlo', 'mail', 'rcpt', 'data'],
+    });
     expect(Value.Check(MilterConfigSchema, c)).toBe(true);
   });
 });

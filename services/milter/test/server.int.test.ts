@@ -7,7 +7,14 @@ import type { StageRequest, Verdict } from '@hookgate/contracts';
 import { MilterServer, type MilterServerOptions, type StageRunner } from '../src/index.js';
 import { MilterClient, packet } from '../../../test/support/milter-client.js';
 
-const accept: Verdict = { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false };
+const accept: Verdict = {
+  v: 1,
+  action: 'accept',
+  modifications: [],
+  reasons: [],
+  decidedBy: [],
+  partial: false,
+};
 
 /** A pipeline that answers accept, or holds every call while `hold` is set until it is released. */
 function pipeline(): StageRunner & { hold: boolean; release(): void; calls: number } {
@@ -30,7 +37,12 @@ function pipeline(): StageRunner & { hold: boolean; release(): void; calls: numb
 }
 
 const warnings: string[] = [];
-const log = { debug() {}, info() {}, warn: (_o: object, msg?: string) => void warnings.push(msg ?? ''), error() {} };
+const log = {
+  debug() {},
+  info() {},
+  warn: (_o: object, msg?: string) => void warnings.push(msg ?? ''),
+  error() {},
+};
 
 let server: MilterServer | undefined;
 const clients: MilterClient[] = [];
@@ -58,7 +70,10 @@ async function start(over: Partial<MilterServerOptions>, runner: StageRunner = p
       graceMs: 100,
       requestMacros: true,
       noReply: false,
-      replies: { tempfail: { code: 451, enhanced: '4.7.1', text: 'Try later' }, reject: { code: 550, enhanced: '5.7.1', text: 'No' } },
+      replies: {
+        tempfail: { code: 451, enhanced: '4.7.1', text: 'Try later' },
+        reject: { code: 550, enhanced: '5.7.1', text: 'No' },
+      },
     },
     ...over,
   });
@@ -109,7 +124,9 @@ describe('room at maxConnections', () => {
     expect(server!.counters).toMatchObject({ evictedUnnegotiated: 1, evictedIdle: 1, refused: 0 });
     // Survivors still work.
     expect((await a.helo('client.example')).map((p) => p.cmd)).toEqual(['c']);
-    expect(warnings).toContain('milter connections closed or refused by limits (counts since the last report)');
+    expect(warnings).toContain(
+      'milter connections closed or refused by limits (counts since the last report)',
+    );
   });
 
   it('never closes a connection waiting for a verdict: the newcomer is refused instead', async () => {
@@ -139,7 +156,9 @@ describe('time allowed', () => {
     expect(ms).toBeLessThan(5000);
     expect(await isClosed(talker)).toBe(false);
     expect(server!.counters.negotiationTimeouts).toBe(1);
-    expect(warnings).toContain('milter connections closed or refused by limits (counts since the last report)');
+    expect(warnings).toContain(
+      'milter connections closed or refused by limits (counts since the last report)',
+    );
   });
 
   it('counts whole commands: a trickled packet does not keep a session alive past idleTimeoutMs', async () => {

@@ -1,10 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import type { Stage, StageRequest, Verdict } from '@hookgate/contracts';
 import type { IncomingStage } from '@hookgate/pipeline';
-import { FrameDecoder, MILTER_ERR, MilterSession, NO_REPLY_STEPS, Proto, WANTED_PROTOCOL, type SessionOptions, type StageRunner } from '../src/index.js';
+import {
+  FrameDecoder,
+  MILTER_ERR,
+  MilterSession,
+  NO_REPLY_STEPS,
+  Proto,
+  WANTED_PROTOCOL,
+  type SessionOptions,
+  type StageRunner,
+} from '../src/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-const accept: Verdict = { v: 1, action: 'accept', modifications: [], reasons: [], decidedBy: [], partial: false };
+const accept: Verdict = {
+  v: 1,
+  action: 'accept',
+  modifications: [],
+  reasons: [],
+  decidedBy: [],
+  partial: false,
+};
 
 interface Call {
   incoming: IncomingStage;
@@ -12,7 +28,10 @@ interface Call {
 }
 
 /** A pipeline that records every call and answers with `decide` (accept by default). */
-function fakePipeline(decide: (i: IncomingStage) => Verdict | Promise<Verdict> = () => accept, deadlineMs = 5000): StageRunner & { calls: Call[] } {
+function fakePipeline(
+  decide: (i: IncomingStage) => Verdict | Promise<Verdict> = () => accept,
+  deadlineMs = 5000,
+): StageRunner & { calls: Call[] } {
   const calls: Call[] = [];
   return {
     calls,
@@ -35,7 +54,10 @@ function session(pipeline: StageRunner, over: Partial<SessionOptions> = {}) {
       maxMessageBytes: 10_000,
       oversize: 'reject',
       onError: 'tempfail',
-      replies: { tempfail: { code: 451, enhanced: '4.7.1', text: 'Temporary failure' }, reject: { code: 550, enhanced: '5.7.1', text: 'Rejected' } },
+      replies: {
+        tempfail: { code: 451, enhanced: '4.7.1', text: 'Temporary failure' },
+        reject: { code: 550, enhanced: '5.7.1', text: 'Rejected' },
+      },
       graceMs: 20,
       requestMacros: true,
       noReply: false,
@@ -49,7 +71,9 @@ function session(pipeline: StageRunner, over: Partial<SessionOptions> = {}) {
   const send = async (cmd: string, data: string | Buffer = ''): Promise<[string, string][]> => {
     const from = out.length;
     await s.handle({ cmd, data: Buffer.isBuffer(data) ? data : Buffer.from(data, 'latin1') });
-    return new FrameDecoder(1 << 20).push(Buffer.concat(out.slice(from))).map((f) => [f.cmd, f.data.toString('latin1')]);
+    return new FrameDecoder(1 << 20)
+      .push(Buffer.concat(out.slice(from)))
+      .map((f) => [f.cmd, f.data.toString('latin1')]);
   };
   return { s, send, ended: () => ended };
 }
@@ -62,7 +86,12 @@ function optneg(version: number, actions: number, protocol: number): Buffer {
   return b;
 }
 
-const connect = (ip = '192.0.2.10', port = 40000) => Buffer.concat([Buffer.from('mx.example.org\x004'), Buffer.from([port >> 8, port & 255]), Buffer.from(`${ip}\0`)]);
+const connect = (ip = '192.0.2.10', port = 40000) =>
+  Buffer.concat([
+    Buffer.from('mx.example.org\x004'),
+    Buffer.from([port >> 8, port & 255]),
+    Buffer.from(`${ip}\0`),
+  ]);
 
 describe('negotiation', () => {
   it('v6 with Postfix 3.7 offer: all actions, leading spaces, macro list; every step answered by default', async () => {
@@ -83,7 +112,14 @@ describe('negotiation', () => {
     expect(NO_REPLY_STEPS).toBe(Proto.NR_HDR | Proto.NR_BODY | Proto.NR_EOH | Proto.NR_DATA | Proto.NR_UNKN);
     await send('C', connect());
     await send('M', '<a@example.org>\0');
-    for (const [cmd, data] of [['T', ''], ['L', 'Subject\0 x\0'], ['N', ''], ['B', 'body'], ['U', 'XYZZY\0']] as const) expect(await send(cmd, data)).toEqual([]);
+    for (const [cmd, data] of [
+      ['T', ''],
+      ['L', 'Subject\0 x\0'],
+      ['N', ''],
+      ['B', 'body'],
+      ['U', 'XYZZY\0'],
+    ] as const)
+      expect(await send(cmd, data)).toEqual([]);
     expect(await send('E')).toEqual([['a', '']]);
     // An MTA that does not offer a step's NR bit still gets its reply.
     const old = session(fakePipeline(), { noReply: true });
@@ -107,14 +143,20 @@ describe('negotiation', () => {
 
   it('a version below 2 and anything before OPTNEG end the connection', () => {
     const { s } = session(fakePipeline());
-    expect(() => s.handle({ cmd: 'C', data: connect() })).toThrow(expect.objectContaining({ code: MILTER_ERR.PROTOCOL }));
-    expect(() => s.handle({ cmd: 'O', data: optneg(1, 0, 0) })).toThrow(expect.objectContaining({ code: MILTER_ERR.PROTOCOL }));
+    expect(() => s.handle({ cmd: 'C', data: connect() })).toThrow(
+      expect.objectContaining({ code: MILTER_ERR.PROTOCOL }),
+    );
+    expect(() => s.handle({ cmd: 'O', data: optneg(1, 0, 0) })).toThrow(
+      expect.objectContaining({ code: MILTER_ERR.PROTOCOL }),
+    );
   });
 
   it('an unknown command byte ends the connection', async () => {
     const { s, send } = session(fakePipeline());
     await send('O', optneg(6, 0x1ff, 0x1fffff));
-    expect(() => s.handle({ cmd: 'Z', data: Buffer.alloc(0) })).toThrow(expect.objectContaining({ code: MILTER_ERR.UNKNOWN_COMMAND }));
+    expect(() => s.handle({ cmd: 'Z', data: Buffer.alloc(0) })).toThrow(
+      expect.objectContaining({ code: MILTER_ERR.UNKNOWN_COMMAND }),
+    );
   });
 });
 
@@ -147,17 +189,36 @@ describe('a transaction', () => {
     expect(await send('L', 'Subject\0 Hello\n\tworld\0')).toEqual([['c', '']]);
     expect(await send('N')).toEqual([['c', '']]);
     expect(await send('B', 'line 1\r\n')).toEqual([['c', '']]);
-    expect(await send('E', 'line 2\r\n')).toEqual([['h', 'X-Virus-Scanned\0 hookgate\0'], ['a', '']]);
+    expect(await send('E', 'line 2\r\n')).toEqual([
+      ['h', 'X-Virus-Scanned\0 hookgate\0'],
+      ['a', ''],
+    ]);
 
     expect(p.calls.map((c) => c.incoming.stage)).toEqual(['connect', 'ehlo', 'mail', 'rcpt', 'rcpt', 'data']);
     const [conn, ehlo, mail, , rcpt2, data] = p.calls as [Call, Call, Call, Call, Call, Call];
-    expect(conn.incoming).toMatchObject({ protocol: 'milter', sessionId: 'sess1', client: { ip: '192.0.2.10', port: 40000, ptr: 'mx.example.org' }, server: { name: 'mx.example.org', ip: '127.0.0.1', port: 25 } });
+    expect(conn.incoming).toMatchObject({
+      protocol: 'milter',
+      sessionId: 'sess1',
+      client: { ip: '192.0.2.10', port: 40000, ptr: 'mx.example.org' },
+      server: { name: 'mx.example.org', ip: '127.0.0.1', port: 25 },
+    });
     expect(ehlo.incoming.client.helo).toBe('client.example.org');
-    expect(mail.incoming).toMatchObject({ from: { address: 'alice@example.org', parameters: { SIZE: '120' } }, auth: { login: 'alice', method: 'PLAIN' } });
-    expect(rcpt2.incoming).toMatchObject({ rcpt: 'new@example.net', queueId: 'QID1', to: [{ address: 'known@example.net' }, { address: 'new@example.net' }] });
+    expect(mail.incoming).toMatchObject({
+      from: { address: 'alice@example.org', parameters: { SIZE: '120' } },
+      auth: { login: 'alice', method: 'PLAIN' },
+    });
+    expect(rcpt2.incoming).toMatchObject({
+      rcpt: 'new@example.net',
+      queueId: 'QID1',
+      to: [{ address: 'known@example.net' }, { address: 'new@example.net' }],
+    });
     // The refused recipient is not part of the message.
     expect(data.incoming.to).toEqual([{ address: 'known@example.net' }]);
-    expect(data.incoming.message).toMatchObject({ subject: 'Hello world', lossy: false, storedBytes: data.message!.length });
+    expect(data.incoming.message).toMatchObject({
+      subject: 'Hello world',
+      lossy: false,
+      storedBytes: data.message!.length,
+    });
     expect(data.message).toBe('From: a@example.org\r\nSubject: Hello\r\n\tworld\r\n\r\nline 1\r\nline 2\r\n');
   });
 
@@ -210,7 +271,9 @@ describe('a transaction', () => {
     expect(await send('M', '<a@example.org>\0')).toEqual([['c', '']]);
     expect(await send('R', '<b@example.net>\0')).toEqual([['c', '']]);
     expect(await send('E', 'x')).toEqual([['a', '']]);
-    expect(p.calls.map((c) => [c.incoming.stage, c.incoming.to])).toEqual([['data', [{ address: 'b@example.net' }]]]);
+    expect(p.calls.map((c) => [c.incoming.stage, c.incoming.to])).toEqual([
+      ['data', [{ address: 'b@example.net' }]],
+    ]);
   });
 
   it('a message above maxMessageBytes is refused with 552 5.3.4 and never reaches the pipeline', async () => {

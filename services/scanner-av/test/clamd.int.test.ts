@@ -3,9 +3,27 @@ import type { StageRequest } from '@hookgate/contracts';
 import { clamavScanner, parseClamdReply, type ClamavScannerConfig } from '@hookgate/scanner-av';
 import type { ScanContext } from '@hookgate/scanner-sdk';
 import { startClamd, startTarpit, freePort, type ClamdDaemon } from '../../../test/support/daemons.js';
-import { clean, clean20k, eicarAttachment, eicarInline, eicarZip, toEml, type Sample } from '../../../test/support/samples.js';
+import {
+  clean,
+  clean20k,
+  eicarAttachment,
+  eicarInline,
+  eicarZip,
+  toEml,
+  type Sample,
+} from '../../../test/support/samples.js';
 
-const request = { v: 1, protocol: 'stalwart', stage: 'data', sessionId: 's', txnId: 's.1', reqId: 'r', client: { ip: '192.0.2.1' }, receivedAt: 0, deadlineAt: 0 } as StageRequest;
+const request = {
+  v: 1,
+  protocol: 'stalwart',
+  stage: 'data',
+  sessionId: 's',
+  txnId: 's.1',
+  reqId: 'r',
+  client: { ip: '192.0.2.1' },
+  receivedAt: 0,
+  deadlineAt: 0,
+} as StageRequest;
 const ctx = (signal = AbortSignal.timeout(10_000)): ScanContext => ({
   signal,
   deadlineAt: Date.now() + 10_000,
@@ -41,7 +59,11 @@ describe('clamav scanner against a real clamd', () => {
       expect(outcome.category).toBe('virus');
       expect(outcome.action).toBe('reject');
       expect(outcome.names[0]).toMatch(/^Test\.EICAR/);
-      expect(outcome.reply).toEqual({ code: 550, enhanced: '5.7.1', text: `Virus found: ${outcome.names[0]}` });
+      expect(outcome.reply).toEqual({
+        code: 550,
+        enhanced: '5.7.1',
+        text: `Virus found: ${outcome.names[0]}`,
+      });
     });
   }
 
@@ -49,30 +71,45 @@ describe('clamav scanner against a real clamd', () => {
     const scanner = clamavScanner({ ...base, endpoint: clamd.socket, chunkBytes: 1024 });
     expect((await scanner.scan({ request, message: bytes(eicarAttachment()) }, ctx())).status).toBe('fail');
     const cleanOutcome = await scanner.scan({ request, message: bytes(clean20k()) }, ctx());
-    expect(cleanOutcome).toEqual({ status: 'pass', modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }] });
+    expect(cleanOutcome).toEqual({
+      status: 'pass',
+      modifications: [{ type: 'addHeader', name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' }],
+    });
   });
 
   it('passes clean mail with the configured header, or none', async () => {
     const withHeader = clamavScanner({ ...base, endpoint: clamd.tcp });
-    expect(await withHeader.scan({ request, message: bytes(clean()) }, ctx())).toMatchObject({ status: 'pass', modifications: [{ name: 'X-Virus-Scanned' }] });
+    expect(await withHeader.scan({ request, message: bytes(clean()) }, ctx())).toMatchObject({
+      status: 'pass',
+      modifications: [{ name: 'X-Virus-Scanned' }],
+    });
     const bare = clamavScanner({ ...base, endpoint: clamd.tcp, header: null });
     expect(await bare.scan({ request, message: bytes(clean()) }, ctx())).toEqual({ status: 'pass' });
   });
 
   it('applies the configured virus action', async () => {
     const scanner = clamavScanner({ ...base, endpoint: clamd.tcp, action: 'quarantine' });
-    expect(await scanner.scan({ request, message: bytes(eicarInline()) }, ctx())).toMatchObject({ status: 'fail', action: 'quarantine' });
+    expect(await scanner.scan({ request, message: bytes(eicarInline()) }, ctx())).toMatchObject({
+      status: 'fail',
+      action: 'quarantine',
+    });
   });
 
   it('never reports a message above clamd StreamMaxLength as clean', async () => {
     // 64 KiB limit on this clamd; the scanner's own limit is higher, so clamd refuses mid-stream.
     const big = Buffer.concat([bytes(clean()), Buffer.alloc(200 * 1024, 'a')]);
-    const outcome = await clamavScanner({ ...base, endpoint: clamd.tcp }).scan({ request, message: big }, ctx());
+    const outcome = await clamavScanner({ ...base, endpoint: clamd.tcp }).scan(
+      { request, message: big },
+      ctx(),
+    );
     expect(outcome).toMatchObject({ status: 'unscanned', reason: 'too-large' });
   });
 
   it('does not send a message above maxStreamBytes at all', async () => {
-    const outcome = await clamavScanner({ ...base, endpoint: clamd.tcp, maxStreamBytes: 100 }).scan({ request, message: bytes(clean()) }, ctx());
+    const outcome = await clamavScanner({ ...base, endpoint: clamd.tcp, maxStreamBytes: 100 }).scan(
+      { request, message: bytes(clean()) },
+      ctx(),
+    );
     expect(outcome).toMatchObject({ status: 'unscanned', reason: 'too-large' });
   });
 
@@ -84,14 +121,19 @@ describe('clamav scanner against a real clamd', () => {
   it('reports an unreachable clamd as an engine error, never clean', async () => {
     const port = await freePort();
     const scanner = clamavScanner({ ...base, endpoint: `tcp://127.0.0.1:${port}` });
-    await expect(scanner.scan({ request, message: bytes(clean()) }, ctx())).rejects.toMatchObject({ code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE' });
+    await expect(scanner.scan({ request, message: bytes(clean()) }, ctx())).rejects.toMatchObject({
+      code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE',
+    });
   });
 
   it('stops waiting when the scan is aborted (engine hangs)', async () => {
     const tarpit = await startTarpit();
     try {
       const controller = new AbortController();
-      const scanning = clamavScanner({ ...base, endpoint: tarpit.endpoint }).scan({ request, message: bytes(clean()) }, ctx(controller.signal));
+      const scanning = clamavScanner({ ...base, endpoint: tarpit.endpoint }).scan(
+        { request, message: bytes(clean()) },
+        ctx(controller.signal),
+      );
       controller.abort();
       await expect(scanning).rejects.toBeDefined();
     } finally {
@@ -105,7 +147,10 @@ describe('clamd reply parser', () => {
     ['stream: OK', { kind: 'clean' }],
     ['stream: Win.Test.EICAR_HDB-1 FOUND', { kind: 'found', name: 'Win.Test.EICAR_HDB-1' }],
     ['INSTREAM size limit exceeded. ERROR', { kind: 'too-large' }],
-    ['stream: Can\'t allocate memory ERROR', { kind: 'error', message: "stream: Can't allocate memory ERROR" }],
+    [
+      "stream: Can't allocate memory ERROR",
+      { kind: 'error', message: "stream: Can't allocate memory ERROR" },
+    ],
   ])('%s', (line, expected) => {
     expect(parseClamdReply(line)).toEqual(expected);
   });

@@ -63,10 +63,14 @@ async function quality(e) {
 const q = await quality(engine);
 const baseQ = baseEngine ? await quality(baseEngine) : undefined;
 console.log(`DLP quality over ${messages.length} labelled messages (test/fixtures/dlp)\n`);
-console.log(`${'rule'.padEnd(16)}${'tp'.padStart(5)}${'fp'.padStart(5)}${'fn'.padStart(5)}${'precision'.padStart(11)}${'recall'.padStart(9)}${baseQ ? '   baseline p/r' : ''}`);
+console.log(
+  `${'rule'.padEnd(16)}${'tp'.padStart(5)}${'fp'.padStart(5)}${'fn'.padStart(5)}${'precision'.padStart(11)}${'recall'.padStart(9)}${baseQ ? '   baseline p/r' : ''}`,
+);
 for (const [r, x] of Object.entries(q)) {
   const b = baseQ ? `   ${baseQ[r].precision.toFixed(3)}/${baseQ[r].recall.toFixed(3)}` : '';
-  console.log(`${r.padEnd(16)}${String(x.tp).padStart(5)}${String(x.fp).padStart(5)}${String(x.fn).padStart(5)}${x.precision.toFixed(3).padStart(11)}${x.recall.toFixed(3).padStart(9)}${b}`);
+  console.log(
+    `${r.padEnd(16)}${String(x.tp).padStart(5)}${String(x.fp).padStart(5)}${String(x.fn).padStart(5)}${x.precision.toFixed(3).padStart(11)}${x.recall.toFixed(3).padStart(9)}${b}`,
+  );
 }
 
 // 2. Throughput: CPU-time rates, best of rounds, baseline interleaved.
@@ -87,7 +91,11 @@ async function measure(e, msgs) {
     cpu = cpuSeconds(c0);
   }
   const wall = (performance.now() - w0) / 1000;
-  return { cpu: (bytes * passes) / MB / cpu, wall: (bytes * passes) / MB / wall, perMessageUs: (cpu * 1e6) / (passes * msgs.length) };
+  return {
+    cpu: (bytes * passes) / MB / cpu,
+    wall: (bytes * passes) / MB / wall,
+    perMessageUs: (cpu * 1e6) / (passes * msgs.length),
+  };
 }
 const best = (xs) => Math.max(...xs);
 async function row(msgs) {
@@ -97,17 +105,28 @@ async function row(msgs) {
     if (baseEngine) base.push(await measure(baseEngine, msgs));
     cur.push(await measure(engine, msgs));
   }
-  const pick = (xs) => (xs.length ? { cpu: best(xs.map((x) => x.cpu)), wall: best(xs.map((x) => x.wall)), perMessageUs: Math.min(...xs.map((x) => x.perMessageUs)) } : undefined);
+  const pick = (xs) =>
+    xs.length
+      ? {
+          cpu: best(xs.map((x) => x.cpu)),
+          wall: best(xs.map((x) => x.wall)),
+          perMessageUs: Math.min(...xs.map((x) => x.perMessageUs)),
+        }
+      : undefined;
   return { current: pick(cur), baseline: pick(base) };
 }
 const fmt = (x) => x.toFixed(1).padStart(7);
 function printRow(name, count, bytes, r) {
   const b = r.baseline ? `${fmt(r.baseline.cpu)} →` : '';
   const ratio = r.baseline ? `  ${(r.current.cpu / r.baseline.cpu).toFixed(1).padStart(5)}×` : '';
-  console.log(`${name.padEnd(30)}${String(count).padStart(5)}${(bytes / 1000).toFixed(1).padStart(8)} ${b}${fmt(r.current.cpu)}${ratio}   ${fmt(r.current.wall)}   ${r.current.perMessageUs.toFixed(0).padStart(6)}`);
+  console.log(
+    `${name.padEnd(30)}${String(count).padStart(5)}${(bytes / 1000).toFixed(1).padStart(8)} ${b}${fmt(r.current.cpu)}${ratio}   ${fmt(r.current.wall)}   ${r.current.perMessageUs.toFixed(0).padStart(6)}`,
+  );
 }
 const header = (first) =>
-  console.log(`\n${first.padEnd(30)}${'msgs'.padStart(5)}${'KB'.padStart(8)} ${baseEngine ? 'baseline →' : ''}${'MB/s'.padStart(baseEngine ? 6 : 8)}${baseEngine ? '   ratio' : ''}   ${'wall'.padStart(7)}   ${'µs/msg'.padStart(6)}`);
+  console.log(
+    `\n${first.padEnd(30)}${'msgs'.padStart(5)}${'KB'.padStart(8)} ${baseEngine ? 'baseline →' : ''}${'MB/s'.padStart(baseEngine ? 6 : 8)}${baseEngine ? '   ratio' : ''}   ${'wall'.padStart(7)}   ${'µs/msg'.padStart(6)}`,
+  );
 
 // The corpus by encoding class (the file name's last word; all not-inspected formats in one row).
 const CLASS_NAMES = {
@@ -125,14 +144,19 @@ const CLASS_NAMES = {
 };
 const classes = new Map(Object.keys(CLASS_NAMES).map((k) => [k, []]));
 for (const m of messages) {
-  const last = m.file.replace(/\.eml$/, '').split('-').pop();
+  const last = m.file
+    .replace(/\.eml$/, '')
+    .split('-')
+    .pop();
   classes.get(classes.has(last) && !m.file.includes('-uninspected-') ? last : 'other').push(m.bytes);
 }
 // Warm every code path (the JIT tiers up per function) before the first row is timed.
 for (const e of [baseEngine, engine].filter(Boolean)) {
   for (let i = 0; i < 5; i++) for (const m of messages) await e.inspectMessage(m.bytes);
 }
-console.log(`\nThroughput (node ${process.version}): MB of raw message per CPU-second, best of ${ROUNDS} × ${MS} ms${baseEngine ? `; baseline ${BASELINE}` : ''}`);
+console.log(
+  `\nThroughput (node ${process.version}): MB of raw message per CPU-second, best of ${ROUNDS} × ${MS} ms${baseEngine ? `; baseline ${BASELINE}` : ''}`,
+);
 header('corpus class');
 const corpusRates = {};
 for (const [key, msgs] of classes) {
@@ -142,19 +166,32 @@ for (const [key, msgs] of classes) {
   printRow(CLASS_NAMES[key], msgs.length, bytes, r);
 }
 const all = await row(messages.map((m) => m.bytes));
-printRow('whole corpus', messages.length, messages.reduce((n, m) => n + m.bytes.length, 0), all);
+printRow(
+  'whole corpus',
+  messages.length,
+  messages.reduce((n, m) => n + m.bytes.length, 0),
+  all,
+);
 
 // 3. ~2 MB messages per encoding: MIME decoding and HTML conversion at scale, as a large mail would cost.
 function syntheticText(size) {
   let s = 1;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const words = 'the invoice for order shipped account meeting quarterly review delivery address please confirm regards team'.split(' ');
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const words =
+    'the invoice for order shipped account meeting quarterly review delivery address please confirm regards team'.split(
+      ' ',
+    );
   const tokens = [
     () => String(Math.floor(rnd() * 1e6)),
     () => `ORD-2024-${String(Math.floor(rnd() * 1e6)).padStart(6, '0')}`,
     () => `+1 (555) 010-${String(Math.floor(rnd() * 1e4)).padStart(4, '0')}`,
     () => '2024-07-02T10:00:00Z',
-    () => Math.floor(rnd() * 2 ** 32).toString(16).padStart(8, '0') + '-4a1b-9c2d-' + Math.floor(rnd() * 2 ** 32).toString(16),
+    () =>
+      Math.floor(rnd() * 2 ** 32)
+        .toString(16)
+        .padStart(8, '0') +
+      '-4a1b-9c2d-' +
+      Math.floor(rnd() * 2 ** 32).toString(16),
     () => Buffer.from(String(rnd())).toString('base64'),
     () => '4111 1111 1111 1112',
     () => 'Grüße',
@@ -162,7 +199,8 @@ function syntheticText(size) {
   const parts = [];
   let len = 0;
   while (len < size) {
-    const w = rnd() < 0.1 ? tokens[Math.floor(rnd() * tokens.length)]() : words[Math.floor(rnd() * words.length)];
+    const w =
+      rnd() < 0.1 ? tokens[Math.floor(rnd() * tokens.length)]() : words[Math.floor(rnd() * words.length)];
     parts.push(w);
     len += w.length + 1;
   }
@@ -170,7 +208,8 @@ function syntheticText(size) {
 }
 const text = syntheticText(2 * MB);
 const crlf = (s) => s.replace(/\r?\n/g, '\r\n');
-const head = (type, cte) => `From: a@example.com\r\nTo: b@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
+const head = (type, cte) =>
+  `From: a@example.com\r\nTo: b@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
 const qpEncode = (buf) => {
   let out = '';
   let line = '';
@@ -180,7 +219,10 @@ const qpEncode = (buf) => {
       line = '';
       continue;
     }
-    const enc = (b >= 33 && b <= 126 && b !== 61) || b === 32 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    const enc =
+      (b >= 33 && b <= 126 && b !== 61) || b === 32
+        ? String.fromCharCode(b)
+        : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
     if (line.length + enc.length > 75) {
       out += `${line}=\r\n`;
       line = '';
@@ -190,7 +232,10 @@ const qpEncode = (buf) => {
   return out + line;
 };
 const b64 = (buf) => buf.toString('base64').replace(/.{76}/g, '$&\r\n');
-const html = `<html><head><style>p{margin:0}</style></head><body>${text.split('\n').map((l) => `<p><span>${l.replace(/&/g, '&amp;')}</span></p>`).join('\n')}</body></html>`;
+const html = `<html><head><style>p{margin:0}</style></head><body>${text
+  .split('\n')
+  .map((l) => `<p><span>${l.replace(/&/g, '&amp;')}</span></p>`)
+  .join('\n')}</body></html>`;
 const half = text.slice(0, MB);
 const boundary = (n) => `=_b${n}_bench`;
 const nested = [
@@ -205,15 +250,31 @@ const nested = [
 ].join('');
 const bigMessages = {
   'text/plain utf-8 (8bit)': Buffer.from(head('text/plain; charset=utf-8', '8bit') + crlf(text), 'utf8'),
-  'text/plain latin1 (8bit)': Buffer.from(head('text/plain; charset=iso-8859-1', '8bit') + crlf(text), 'latin1'),
-  'text/plain quoted-printable': Buffer.from(head('text/plain; charset=utf-8', 'quoted-printable') + qpEncode(Buffer.from(text)), 'latin1'),
-  'text/csv base64': Buffer.from(head('text/csv; charset=utf-8', 'base64') + b64(Buffer.from(text)), 'latin1'),
+  'text/plain latin1 (8bit)': Buffer.from(
+    head('text/plain; charset=iso-8859-1', '8bit') + crlf(text),
+    'latin1',
+  ),
+  'text/plain quoted-printable': Buffer.from(
+    head('text/plain; charset=utf-8', 'quoted-printable') + qpEncode(Buffer.from(text)),
+    'latin1',
+  ),
+  'text/csv base64': Buffer.from(
+    head('text/csv; charset=utf-8', 'base64') + b64(Buffer.from(text)),
+    'latin1',
+  ),
   'text/html utf-8 (8bit)': Buffer.from(head('text/html; charset=utf-8', '8bit') + crlf(html), 'utf8'),
-  'text/html quoted-printable': Buffer.from(head('text/html; charset=utf-8', 'quoted-printable') + qpEncode(Buffer.from(html)), 'latin1'),
-  'text/html base64': Buffer.from(head('text/html; charset=utf-8', 'base64') + b64(Buffer.from(html)), 'latin1'),
+  'text/html quoted-printable': Buffer.from(
+    head('text/html; charset=utf-8', 'quoted-printable') + qpEncode(Buffer.from(html)),
+    'latin1',
+  ),
+  'text/html base64': Buffer.from(
+    head('text/html; charset=utf-8', 'base64') + b64(Buffer.from(html)),
+    'latin1',
+  ),
   'nested multipart + attachments': Buffer.from(nested, 'latin1'),
 };
-for (const e of [baseEngine, engine].filter(Boolean)) for (const msg of Object.values(bigMessages)) await e.inspectMessage(msg);
+for (const e of [baseEngine, engine].filter(Boolean))
+  for (const msg of Object.values(bigMessages)) await e.inspectMessage(msg);
 header('~2 MB message');
 const bigRates = {};
 for (const [name, msg] of Object.entries(bigMessages)) {
@@ -250,10 +311,16 @@ function textRate(e) {
 const syntheticTextMBps = textRate(engine);
 const syntheticTextWithOperatorRulesMBps = textRate(withRules);
 console.log(`\n1 MiB synthetic text          ${fmt(syntheticTextMBps)} MB/s (built-in detectors alone)`);
-console.log(`1 MiB synthetic text          ${fmt(syntheticTextWithOperatorRulesMBps)} MB/s (plus 3 operator rules)`);
+console.log(
+  `1 MiB synthetic text          ${fmt(syntheticTextWithOperatorRulesMBps)} MB/s (plus 3 operator rules)`,
+);
 
 const round = (x) => Number(x.toFixed(1));
-const rates = (r) => ({ MBps: round(r.current.cpu), wallMBps: round(r.current.wall), ...(r.baseline ? { baselineMBps: round(r.baseline.cpu) } : {}) });
+const rates = (r) => ({
+  MBps: round(r.current.cpu),
+  wallMBps: round(r.current.wall),
+  ...(r.baseline ? { baselineMBps: round(r.baseline.cpu) } : {}),
+});
 const minPrecision = Math.min(...Object.values(q).map((x) => x.precision));
 const minRecall = Math.min(...Object.values(q).map((x) => x.recall));
 console.log(
@@ -262,11 +329,21 @@ console.log(
     messages: messages.length,
     minPrecision: Number(minPrecision.toFixed(4)),
     minRecall: Number(minRecall.toFixed(4)),
-    perRule: Object.fromEntries(Object.entries(q).map(([r, x]) => [r, { p: Number(x.precision.toFixed(4)), r: Number(x.recall.toFixed(4)) }])),
+    perRule: Object.fromEntries(
+      Object.entries(q).map(([r, x]) => [
+        r,
+        { p: Number(x.precision.toFixed(4)), r: Number(x.recall.toFixed(4)) },
+      ]),
+    ),
     corpus: rates(all),
     corpusByClass: Object.fromEntries(Object.entries(corpusRates).map(([k, r]) => [k, rates(r)])),
     largeMessages: Object.fromEntries(Object.entries(bigRates).map(([k, r]) => [k, rates(r)])),
-    minClassMBps: round(Math.min(...Object.values(corpusRates).map((r) => r.current.cpu), ...Object.values(bigRates).map((r) => r.current.cpu))),
+    minClassMBps: round(
+      Math.min(
+        ...Object.values(corpusRates).map((r) => r.current.cpu),
+        ...Object.values(bigRates).map((r) => r.current.cpu),
+      ),
+    ),
     syntheticTextMBps: round(syntheticTextMBps),
     syntheticTextWithOperatorRulesMBps: round(syntheticTextWithOperatorRulesMBps),
   }),

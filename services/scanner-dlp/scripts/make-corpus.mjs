@@ -35,7 +35,8 @@ function rnd() {
 }
 const int = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));
 const pick = (list) => list[Math.floor(rnd() * list.length)];
-const chars = (alphabet, n) => Array.from({ length: n }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+const chars = (alphabet, n) =>
+  Array.from({ length: n }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
 const randomBytes = (n) => Buffer.from(Array.from({ length: n }, () => int(0, 255)));
 
 const DIGITS = '0123456789';
@@ -67,8 +68,18 @@ function luhnCheckDigit(partial) {
 }
 
 const TEST_CARDS = [
-  '4111111111111111', '4012888888881881', '5555555555554444', '5105105105105100', '378282246310005', '371449635398431',
-  '6011111111111117', '6011000990139424', '3530111333300000', '3566002020360505', '30569309025904', '38520000023237',
+  '4111111111111111',
+  '4012888888881881',
+  '5555555555554444',
+  '5105105105105100',
+  '378282246310005',
+  '371449635398431',
+  '6011111111111117',
+  '6011000990139424',
+  '3530111333300000',
+  '3566002020360505',
+  '30569309025904',
+  '38520000023237',
   '2223003122003222',
 ];
 
@@ -123,16 +134,38 @@ function mod97(s) {
 }
 
 const EXAMPLE_IBANS = [
-  'GB82WEST12345698765432', 'DE89370400440532013000', 'NL91ABNA0417164300', 'FR1420041010050500013M02606',
-  'BE68539007547034', 'CH9300762011623852957', 'ES9121000418450200051332', 'AT611904300234573201',
+  'GB82WEST12345698765432',
+  'DE89370400440532013000',
+  'NL91ABNA0417164300',
+  'FR1420041010050500013M02606',
+  'BE68539007547034',
+  'CH9300762011623852957',
+  'ES9121000418450200051332',
+  'AT611904300234573201',
 ];
 
 /** Country → BBAN shape: `a` upper letter, `n` digit, `c` letter or digit. */
 const BBAN_SHAPES = {
-  GB: 'aaaannnnnnnnnnnnnn', IE: 'aaaannnnnnnnnnnnnn', NL: 'aaaannnnnnnnnn', DE: 'nnnnnnnnnnnnnnnnnn', FR: 'nnnnnnnnnnccccccccccCnn',
-  ES: 'nnnnnnnnnnnnnnnnnnnn', IT: 'annnnnnnnnncccccccccccc', BE: 'nnnnnnnnnnnn', CH: 'nnnnnccccccccccccc'.slice(0, 17), AT: 'nnnnnnnnnnnnnnnn',
-  PL: 'nnnnnnnnnnnnnnnnnnnnnnnn', NO: 'nnnnnnnnnnn', SE: 'nnnnnnnnnnnnnnnnnnnn', PT: 'nnnnnnnnnnnnnnnnnnnnn', DK: 'nnnnnnnnnnnnnn',
-  FI: 'nnnnnnnnnnnnnn', LU: 'nnncccccccccccccc'.slice(0, 16), SA: 'nnnnnnnnnnnnnnnnnnnn', AE: 'nnnnnnnnnnnnnnnnnnn', TR: 'nnnnnncccccccccccccccccc'.slice(0, 22),
+  GB: 'aaaannnnnnnnnnnnnn',
+  IE: 'aaaannnnnnnnnnnnnn',
+  NL: 'aaaannnnnnnnnn',
+  DE: 'nnnnnnnnnnnnnnnnnn',
+  FR: 'nnnnnnnnnnccccccccccCnn',
+  ES: 'nnnnnnnnnnnnnnnnnnnn',
+  IT: 'annnnnnnnnncccccccccccc',
+  BE: 'nnnnnnnnnnnn',
+  CH: 'nnnnnccccccccccccc'.slice(0, 17),
+  AT: 'nnnnnnnnnnnnnnnn',
+  PL: 'nnnnnnnnnnnnnnnnnnnnnnnn',
+  NO: 'nnnnnnnnnnn',
+  SE: 'nnnnnnnnnnnnnnnnnnnn',
+  PT: 'nnnnnnnnnnnnnnnnnnnnn',
+  DK: 'nnnnnnnnnnnnnn',
+  FI: 'nnnnnnnnnnnnnn',
+  LU: 'nnncccccccccccccc'.slice(0, 16),
+  SA: 'nnnnnnnnnnnnnnnnnnnn',
+  AE: 'nnnnnnnnnnnnnnnnnnn',
+  TR: 'nnnnnncccccccccccccccccc'.slice(0, 22),
 };
 
 function generatedIban() {
@@ -157,7 +190,10 @@ function generatedSsn() {
   for (;;) {
     let area = int(1, 899);
     if (area === 666) area = 667;
-    const s = String(area).padStart(3, '0') + String(int(1, 99)).padStart(2, '0') + String(int(1, 9999)).padStart(4, '0');
+    const s =
+      String(area).padStart(3, '0') +
+      String(int(1, 99)).padStart(2, '0') +
+      String(int(1, 9999)).padStart(4, '0');
     if (!SSN_EXAMPLES.has(s) && !/^(\d)\1{8}$/.test(s)) return s;
   }
 }
@@ -174,7 +210,9 @@ function mixedToken(alphabet, n) {
 const awsKeyId = () => pick(['AKIA', 'AKIA', 'ASIA']) + chars(B32, 16);
 const awsSecret = () => mixedToken(B64, 40);
 const githubToken = () =>
-  rnd() < 0.2 ? `github_pat_${mixedToken(ALNUM, 22)}_${mixedToken(ALNUM, 59)}` : `${pick(['ghp', 'gho', 'ghu', 'ghs', 'ghr'])}_${mixedToken(ALNUM, 36)}`;
+  rnd() < 0.2
+    ? `github_pat_${mixedToken(ALNUM, 22)}_${mixedToken(ALNUM, 59)}`
+    : `${pick(['ghp', 'gho', 'ghu', 'ghs', 'ghr'])}_${mixedToken(ALNUM, 36)}`;
 function slackToken() {
   switch (int(0, 3)) {
     case 0:
@@ -191,16 +229,32 @@ const stripeKey = () => `${pick(['sk', 'sk', 'rk'])}_live_${mixedToken(ALNUM, pi
 const googleKey = () => `AIza${mixedToken(B64URL, 35)}`;
 
 function pemKey() {
-  const type = pick(['RSA PRIVATE KEY', 'PRIVATE KEY', 'EC PRIVATE KEY', 'OPENSSH PRIVATE KEY', 'ENCRYPTED PRIVATE KEY']);
-  const body = randomBytes(int(120, 400)).toString('base64').match(/.{1,64}/g);
+  const type = pick([
+    'RSA PRIVATE KEY',
+    'PRIVATE KEY',
+    'EC PRIVATE KEY',
+    'OPENSSH PRIVATE KEY',
+    'ENCRYPTED PRIVATE KEY',
+  ]);
+  const body = randomBytes(int(120, 400))
+    .toString('base64')
+    .match(/.{1,64}/g);
   return [`-----BEGIN ${type}-----`, ...body, `-----END ${type}-----`];
 }
 
 const b64url = (s) => Buffer.from(s).toString('base64url');
 function jwt() {
   const alg = pick(['HS256', 'RS256', 'ES256', 'HS512']);
-  const header = b64url(JSON.stringify(rnd() < 0.5 ? { alg, typ: 'JWT' } : { typ: 'JWT', alg, kid: chars(HEX, 8) }));
-  const payload = b64url(JSON.stringify({ sub: digits(8), name: pick(['Jane Roe', 'John Doe', 'Erika Mustermann']), iat: 1700000000 + int(0, 9999999) }));
+  const header = b64url(
+    JSON.stringify(rnd() < 0.5 ? { alg, typ: 'JWT' } : { typ: 'JWT', alg, kid: chars(HEX, 8) }),
+  );
+  const payload = b64url(
+    JSON.stringify({
+      sub: digits(8),
+      name: pick(['Jane Roe', 'John Doe', 'Erika Mustermann']),
+      iat: 1700000000 + int(0, 9999999),
+    }),
+  );
   return `${header}.${payload}.${randomBytes(alg.startsWith('RS') ? 256 : 32).toString('base64url')}`;
 }
 
@@ -210,7 +264,7 @@ function jwt() {
 const FILLER = [
   'Thanks for the quick turnaround on this.',
   'Let me know if anything is missing.',
-  'As discussed in yesterday\'s call, here are the details.',
+  "As discussed in yesterday's call, here are the details.",
   'Please treat this as a priority.',
   'The team will follow up next week.',
   'We are still waiting for the signed contract.',
@@ -222,7 +276,12 @@ const FILLER = [
   'Reply to this message if you have any questions.',
 ];
 const GREETINGS = ['Hi Sam,', 'Hello team,', 'Dear Ms. Lindqvist,', 'Good morning,', 'Hi all,'];
-const SIGNOFFS = ['Best regards,\nAlex', 'Thanks,\nPriya', 'Cheers,\nMarco', 'Kind regards,\nThe Billing Team'];
+const SIGNOFFS = [
+  'Best regards,\nAlex',
+  'Thanks,\nPriya',
+  'Cheers,\nMarco',
+  'Kind regards,\nThe Billing Team',
+];
 
 function prose(n) {
   return Array.from({ length: n }, () => pick(FILLER));
@@ -245,7 +304,12 @@ const CARRIERS = {
   iban: () => {
     const iban = anyIban();
     const v = formatIban(iban);
-    const line = pick([`IBAN: ${v}`, `Please wire the deposit to ${v} by Friday.`, `Beneficiary account ${v}, BIC NWBKGB2L`, `Bankverbindung: ${v}`]);
+    const line = pick([
+      `IBAN: ${v}`,
+      `Please wire the deposit to ${v} by Friday.`,
+      `Beneficiary account ${v}, BIC NWBKGB2L`,
+      `Bankverbindung: ${v}`,
+    ]);
     return { lines: [line], key: iban };
   },
   'us.ssn': () => {
@@ -261,23 +325,50 @@ const CARRIERS = {
     const id = awsKeyId();
     if (rnd() < 0.4) return { lines: [`Use access key ${id} for the staging bucket.`], keys: [id] };
     const secret = awsSecret();
-    return { lines: ['[default]', `aws_access_key_id = ${id}`, `aws_secret_access_key = ${secret}`], keys: [id, secret] };
+    return {
+      lines: ['[default]', `aws_access_key_id = ${id}`, `aws_secret_access_key = ${secret}`],
+      keys: [id, secret],
+    };
   },
   'secret.github': () => {
     const t = githubToken();
-    return { lines: [pick([`GITHUB_TOKEN=${t}`, `Here is the token for the CI job: ${t}`, `git clone https://${t}@github.com/example/repo.git`])], key: t };
+    return {
+      lines: [
+        pick([
+          `GITHUB_TOKEN=${t}`,
+          `Here is the token for the CI job: ${t}`,
+          `git clone https://${t}@github.com/example/repo.git`,
+        ]),
+      ],
+      key: t,
+    };
   },
   'secret.slack': () => {
     const t = slackToken();
-    return { lines: [pick([`SLACK_BOT_TOKEN=${t}`, `Post alerts with ${t}`, `Slack integration: ${t}`])], key: t };
+    return {
+      lines: [pick([`SLACK_BOT_TOKEN=${t}`, `Post alerts with ${t}`, `Slack integration: ${t}`])],
+      key: t,
+    };
   },
   'secret.stripe': () => {
     const t = stripeKey();
-    return { lines: [pick([`STRIPE_SECRET_KEY=${t}`, `The live key is ${t} - rotate it after the demo.`])], key: t };
+    return {
+      lines: [pick([`STRIPE_SECRET_KEY=${t}`, `The live key is ${t} - rotate it after the demo.`])],
+      key: t,
+    };
   },
   'secret.google': () => {
     const t = googleKey();
-    return { lines: [pick([`MAPS_API_KEY="${t}"`, `Use key ${t} for the geocoding API.`, `https://maps.googleapis.com/maps/api/js?key=${t}`])], key: t };
+    return {
+      lines: [
+        pick([
+          `MAPS_API_KEY="${t}"`,
+          `Use key ${t} for the geocoding API.`,
+          `https://maps.googleapis.com/maps/api/js?key=${t}`,
+        ]),
+      ],
+      key: t,
+    };
   },
   'secret.pem': () => {
     const lines = pemKey();
@@ -285,7 +376,16 @@ const CARRIERS = {
   },
   'secret.jwt': () => {
     const t = jwt();
-    return { lines: [pick([`Authorization: Bearer ${t}`, `session token ${t}`, `https://app.example.com/callback?id_token=${t}`])], key: t };
+    return {
+      lines: [
+        pick([
+          `Authorization: Bearer ${t}`,
+          `session token ${t}`,
+          `https://app.example.com/callback?id_token=${t}`,
+        ]),
+      ],
+      key: t,
+    };
   },
 };
 const DETECTORS = Object.keys(CARRIERS);
@@ -301,21 +401,54 @@ function badLuhn(prefix, len) {
   return partial + String((Number(luhnCheckDigit(partial)) + int(1, 9)) % 10);
 }
 const NEGATIVES = {
-  order: () => pick([`Order #${digits(7)} has shipped.`, `Order number ORD-${int(2019, 2025)}-${digits(6)} is confirmed.`, `PO ${digits(10)} approved.`, `Your order 11${digits(8)} is on its way.`]),
-  phone: () => pick([`Call me on +1 (555) ${digits(3)}-${digits(4)}.`, `Office: +44 20 7946 ${digits(4)}`, `Mobile 555-${digits(3)}-${digits(4)}`, `Tel. +49 30 ${digits(4)} ${digits(4)}`, `Fax +33 1 ${digits(2)} ${digits(2)} ${digits(2)} ${digits(2)}`]),
-  uuid: () => `Request id ${chars(HEX, 8)}-${chars(HEX, 4)}-4${chars(HEX, 3)}-${pick(['8', '9', 'a', 'b'])}${chars(HEX, 3)}-${chars(HEX, 12)}`,
-  timestamp: () => pick([`Logged at 17${digits(11)} (epoch ms).`, `2024-0${int(1, 9)}-1${int(0, 9)}T1${int(0, 9)}:${int(10, 59)}:00Z`, `Build 2024${digits(4)}T${digits(6)}Z`, `trace ${'17'}${digits(17)}`]),
-  cardBadLuhn: () => `Reference ${groupCard(badLuhn(pick(['4', '51', '37', '6011', '35']), 16), pick(['', ' ', '-']))}`,
+  order: () =>
+    pick([
+      `Order #${digits(7)} has shipped.`,
+      `Order number ORD-${int(2019, 2025)}-${digits(6)} is confirmed.`,
+      `PO ${digits(10)} approved.`,
+      `Your order 11${digits(8)} is on its way.`,
+    ]),
+  phone: () =>
+    pick([
+      `Call me on +1 (555) ${digits(3)}-${digits(4)}.`,
+      `Office: +44 20 7946 ${digits(4)}`,
+      `Mobile 555-${digits(3)}-${digits(4)}`,
+      `Tel. +49 30 ${digits(4)} ${digits(4)}`,
+      `Fax +33 1 ${digits(2)} ${digits(2)} ${digits(2)} ${digits(2)}`,
+    ]),
+  uuid: () =>
+    `Request id ${chars(HEX, 8)}-${chars(HEX, 4)}-4${chars(HEX, 3)}-${pick(['8', '9', 'a', 'b'])}${chars(HEX, 3)}-${chars(HEX, 12)}`,
+  timestamp: () =>
+    pick([
+      `Logged at 17${digits(11)} (epoch ms).`,
+      `2024-0${int(1, 9)}-1${int(0, 9)}T1${int(0, 9)}:${int(10, 59)}:00Z`,
+      `Build 2024${digits(4)}T${digits(6)}Z`,
+      `trace ${'17'}${digits(17)}`,
+    ]),
+  cardBadLuhn: () =>
+    `Reference ${groupCard(badLuhn(pick(['4', '51', '37', '6011', '35']), 16), pick(['', ' ', '-']))}`,
   luhnNoIssuer: () => {
     const partial = pick(['9', '1', '7', '0', '86', '89']) + digits(14);
     return `Gift card ${groupCard(partial + luhnCheckDigit(partial), pick(['', ' ']))}`;
   },
-  maskedCard: () => pick([`Card ending in ${digits(4)}`, `**** **** **** ${digits(4)}`, `XXXX-XXXX-XXXX-${digits(4)}`]),
+  maskedCard: () =>
+    pick([`Card ending in ${digits(4)}`, `**** **** **** ${digits(4)}`, `XXXX-XXXX-XXXX-${digits(4)}`]),
   base64: () => `Blob: ${randomBytes(int(60, 180)).toString('base64')}`,
-  tracking: () => pick([`UPS 1Z${chars(UPPER + DIGITS, 6)}${digits(10)}`, `FedEx tracking ${digits(12)}`, `USPS 9400 1${digits(3)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(2)}`]),
+  tracking: () =>
+    pick([
+      `UPS 1Z${chars(UPPER + DIGITS, 6)}${digits(10)}`,
+      `FedEx tracking ${digits(12)}`,
+      `USPS 9400 1${digits(3)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(2)}`,
+    ]),
   isbn: () => pick([`ISBN 978-3-16-148410-0`, `ISBN 9780306406157`, `ISBN-10 0-306-40615-2`]),
-  invoice: () => pick([`Invoice INV-${int(2019, 2025)}-${digits(6)}`, `Invoice no. ${digits(4)}/${digits(5)}`, `Credit note CN${digits(9)}X`]),
-  ssnInvalid: () => `SSN ${pick([`000-${digits(2)}-${digits(4)}`, `666-${int(10, 99)}-${int(1000, 9999)}`, `9${digits(2)}-${int(10, 99)}-${int(1000, 9999)}`, `${int(100, 665)}-00-${int(1000, 9999)}`, `${int(100, 665)}-${int(10, 99)}-0000`, '078-05-1120', '123-45-6789', '219-09-9999'])}`,
+  invoice: () =>
+    pick([
+      `Invoice INV-${int(2019, 2025)}-${digits(6)}`,
+      `Invoice no. ${digits(4)}/${digits(5)}`,
+      `Credit note CN${digits(9)}X`,
+    ]),
+  ssnInvalid: () =>
+    `SSN ${pick([`000-${digits(2)}-${digits(4)}`, `666-${int(10, 99)}-${int(1000, 9999)}`, `9${digits(2)}-${int(10, 99)}-${int(1000, 9999)}`, `${int(100, 665)}-00-${int(1000, 9999)}`, `${int(100, 665)}-${int(10, 99)}-0000`, '078-05-1120', '123-45-6789', '219-09-9999'])}`,
   zip: () => `ZIP ${digits(5)}-${digits(4)}`,
   money: () => `Total due: $${int(1, 999)},${digits(3)},${digits(3)}.${digits(2)}`,
   ip: () => `Server ${int(10, 250)}.${int(0, 255)}.${int(0, 255)}.${int(1, 254)} port ${int(1024, 65535)}`,
@@ -324,21 +457,45 @@ const NEGATIVES = {
   awsWrongLength: () => pick([`AKIA${chars(B32, 12)}`, `AKIA${chars(B32, 20)}`, 'AKIAXXXXXXXXXXXXXXXX']),
   awsPlaceholder: () => 'aws_secret_access_key = <your-secret-key-here>',
   commitHash: () => `AWS deploy commit ${chars(HEX, 40)}`,
-  ghShort: () => pick([`ghp_${chars(ALNUM, 20)}`, 'ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'token: ghp_<redacted>']),
-  slackFake: () => pick(['SLACK_TOKEN=xoxb-your-token-here', `xoxb-${digits(5)}`, 'https://hooks.slack.com/services/T000/B000/XXXX']),
-  stripeTest: () => pick([`sk_test_${mixedToken(ALNUM, 24)}`, `pk_live_${mixedToken(ALNUM, 24)}`, `pk_test_${mixedToken(ALNUM, 24)}`]),
+  ghShort: () =>
+    pick([`ghp_${chars(ALNUM, 20)}`, 'ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'token: ghp_<redacted>']),
+  slackFake: () =>
+    pick([
+      'SLACK_TOKEN=xoxb-your-token-here',
+      `xoxb-${digits(5)}`,
+      'https://hooks.slack.com/services/T000/B000/XXXX',
+    ]),
+  stripeTest: () =>
+    pick([
+      `sk_test_${mixedToken(ALNUM, 24)}`,
+      `pk_live_${mixedToken(ALNUM, 24)}`,
+      `pk_test_${mixedToken(ALNUM, 24)}`,
+    ]),
   googleShort: () => `AIza${chars(ALNUM, 20)}`,
-  pemPublic: () => pick(['-----BEGIN PUBLIC KEY-----', '-----BEGIN CERTIFICATE-----']) + `\n${randomBytes(90).toString('base64').match(/.{1,64}/g).join('\n')}\n-----END-----`,
-  pemMention: () => 'Never paste anything that starts with -----BEGIN OPENSSH PRIVATE KEY----- into a ticket.',
-  jwtNoAlg: () => `${b64url(JSON.stringify({ typ: 'JWT', kid: chars(HEX, 6) }))}.${b64url('{"sub":"1"}')}.${chars(B64URL, 43)}`,
-  dotted: () => pick([`Version ${int(1, 9)}.${int(0, 20)}.${int(0, 99)}`, 'config key app.settings.timeout', `eyJ0eXAiOiJKV1Qi is a truncated header`]),
+  pemPublic: () =>
+    pick(['-----BEGIN PUBLIC KEY-----', '-----BEGIN CERTIFICATE-----']) +
+    `\n${randomBytes(90)
+      .toString('base64')
+      .match(/.{1,64}/g)
+      .join('\n')}\n-----END-----`,
+  pemMention: () =>
+    'Never paste anything that starts with -----BEGIN OPENSSH PRIVATE KEY----- into a ticket.',
+  jwtNoAlg: () =>
+    `${b64url(JSON.stringify({ typ: 'JWT', kid: chars(HEX, 6) }))}.${b64url('{"sub":"1"}')}.${chars(B64URL, 43)}`,
+  dotted: () =>
+    pick([
+      `Version ${int(1, 9)}.${int(0, 20)}.${int(0, 99)}`,
+      'config key app.settings.timeout',
+      `eyJ0eXAiOiJKV1Qi is a truncated header`,
+    ]),
   ibanBadCheck: () => {
     const iban = generatedIban();
     const check = (Number(iban.slice(2, 4)) + int(1, 50)) % 97;
     return `Account ${spaceIban(iban.slice(0, 2) + String(check < 2 ? check + 2 : check).padStart(2, '0') + iban.slice(4))}`;
   },
   ibanBadLength: () => `Account ${generatedIban().slice(0, -1)}`,
-  ibanUnknownCountry: () => `Account ${pick(['XY', 'ZZ', 'QQ'])}${digits(2)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(2)}`,
+  ibanUnknownCountry: () =>
+    `Account ${pick(['XY', 'ZZ', 'QQ'])}${digits(2)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(4)} ${digits(2)}`,
   skuCode: () => `SKU ${chars(UPPER, 2)}${digits(2)}${chars(UPPER + DIGITS, 14)}`,
 };
 const NEGATIVE_KINDS = Object.keys(NEGATIVES);
@@ -351,7 +508,12 @@ const boundary = () => `=_hg_${(++boundaryN).toString(36)}_${chars(ALNUM, 12)}`;
 const utf8Bytes = (s) => Buffer.from(s, 'utf8').toString('latin1');
 
 function base64Body(bytes) {
-  return Buffer.from(bytes, 'latin1').toString('base64').match(/.{1,76}/g)?.join('\r\n') ?? '';
+  return (
+    Buffer.from(bytes, 'latin1')
+      .toString('base64')
+      .match(/.{1,76}/g)
+      ?.join('\r\n') ?? ''
+  );
 }
 
 /** Quoted-printable over a byte string, with soft breaks at 76 columns (they may fall inside a value). */
@@ -381,17 +543,24 @@ function crlf(s) {
 }
 
 function leaf(type, bytes, { encoding = '7bit', charset = 'utf-8', filename, disposition, extra = [] } = {}) {
-  const headers = [`Content-Type: ${type}${type.startsWith('text/') ? `; charset=${charset}` : ''}${filename ? `; name="${filename}"` : ''}`];
+  const headers = [
+    `Content-Type: ${type}${type.startsWith('text/') ? `; charset=${charset}` : ''}${filename ? `; name="${filename}"` : ''}`,
+  ];
   headers.push(`Content-Transfer-Encoding: ${encoding}`);
-  if (disposition || filename) headers.push(`Content-Disposition: ${disposition ?? 'attachment'}${filename ? `; filename="${filename}"` : ''}`);
+  if (disposition || filename)
+    headers.push(
+      `Content-Disposition: ${disposition ?? 'attachment'}${filename ? `; filename="${filename}"` : ''}`,
+    );
   headers.push(...extra);
-  const body = encoding === 'base64' ? base64Body(bytes) : encoding === 'quoted-printable' ? qpBody(bytes) : crlf(bytes);
+  const body =
+    encoding === 'base64' ? base64Body(bytes) : encoding === 'quoted-printable' ? qpBody(bytes) : crlf(bytes);
   return { headers, body };
 }
 
 function multipart(subtype, parts, extraParams = '') {
   const b = boundary();
-  const body = parts.map((p) => `--${b}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`).join('') + `--${b}--`;
+  const body =
+    parts.map((p) => `--${b}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`).join('') + `--${b}--`;
   return { headers: [`Content-Type: multipart/${subtype}; boundary="${b}"${extraParams}`], body };
 }
 
@@ -400,7 +569,11 @@ function encodedWord(s) {
 }
 
 let messageN = 0;
-function message(subject, root, { from = 'Alex Example <alex@example.com>', to = 'Sam Sample <sam@example.org>' } = {}) {
+function message(
+  subject,
+  root,
+  { from = 'Alex Example <alex@example.com>', to = 'Sam Sample <sam@example.org>' } = {},
+) {
   messageN++;
   const day = 1 + (messageN % 28);
   const headers = [
@@ -415,10 +588,19 @@ function message(subject, root, { from = 'Alex Example <alex@example.com>', to =
   return `${headers.join('\r\n')}\r\n\r\n${root.body}\r\n`;
 }
 
-const escapeHtml = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeHtml = (s) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function textOf(content) {
-  return [pick(GREETINGS), '', ...content.before, ...content.lines, ...content.after, '', pick(SIGNOFFS)].join('\n');
+  return [
+    pick(GREETINGS),
+    '',
+    ...content.before,
+    ...content.lines,
+    ...content.after,
+    '',
+    pick(SIGNOFFS),
+  ].join('\n');
 }
 
 function htmlOf(content) {
@@ -439,15 +621,32 @@ function htmlOf(content) {
 }
 
 const isAscii = (s) => /^[\x00-\x7f]*$/.test(s);
-const textLeaf = (text, encoding) => leaf('text/plain', utf8Bytes(text), { encoding: encoding ?? (isAscii(text) ? '7bit' : 'quoted-printable') });
-const htmlLeaf = (html, encoding) => leaf('text/html', utf8Bytes(html), { encoding: encoding ?? (isAscii(html) ? '7bit' : 'quoted-printable') });
+const textLeaf = (text, encoding) =>
+  leaf('text/plain', utf8Bytes(text), {
+    encoding: encoding ?? (isAscii(text) ? '7bit' : 'quoted-printable'),
+  });
+const htmlLeaf = (html, encoding) =>
+  leaf('text/html', utf8Bytes(html), { encoding: encoding ?? (isAscii(html) ? '7bit' : 'quoted-printable') });
 
 const ATTACHMENT_KINDS = [
-  { ext: 'csv', type: 'text/csv', render: (lines) => ['id,note', ...lines.map((l, i) => `${i + 1},"${l.replace(/"/g, '""')}"`)].join('\n') },
+  {
+    ext: 'csv',
+    type: 'text/csv',
+    render: (lines) => ['id,note', ...lines.map((l, i) => `${i + 1},"${l.replace(/"/g, '""')}"`)].join('\n'),
+  },
   { ext: 'txt', type: 'text/plain', render: (lines) => lines.join('\n') },
   { ext: 'json', type: 'application/json', render: (lines) => JSON.stringify({ notes: lines }, null, 2) },
-  { ext: 'xml', type: 'application/xml', render: (lines) => `<?xml version="1.0"?>\n<notes>\n${lines.map((l) => `  <note>${escapeHtml(l)}</note>`).join('\n')}\n</notes>` },
-  { ext: 'log', type: 'application/octet-stream', render: (lines) => lines.map((l) => `2024-07-02T10:00:00Z INFO ${l}`).join('\n') },
+  {
+    ext: 'xml',
+    type: 'application/xml',
+    render: (lines) =>
+      `<?xml version="1.0"?>\n<notes>\n${lines.map((l) => `  <note>${escapeHtml(l)}</note>`).join('\n')}\n</notes>`,
+  },
+  {
+    ext: 'log',
+    type: 'application/octet-stream',
+    render: (lines) => lines.map((l) => `2024-07-02T10:00:00Z INFO ${l}`).join('\n'),
+  },
   { ext: 'csv', type: 'application/octet-stream', render: (lines) => ['note', ...lines].join('\n') },
 ];
 
@@ -457,13 +656,29 @@ const ENCODINGS = {
   base64: (c) => ({ root: textLeaf(textOf(c), 'base64') }),
   qp: (c) => ({
     // One long line, so soft line breaks fall inside values.
-    root: leaf('text/plain', utf8Bytes(`${pick(GREETINGS)}\n${[...c.before, ...(c.pre ? [] : c.lines), ...c.after].join(' ')}\n${c.pre ? c.lines.join('\n') : ''}\n`), { encoding: 'quoted-printable' }),
+    root: leaf(
+      'text/plain',
+      utf8Bytes(
+        `${pick(GREETINGS)}\n${[...c.before, ...(c.pre ? [] : c.lines), ...c.after].join(' ')}\n${c.pre ? c.lines.join('\n') : ''}\n`,
+      ),
+      { encoding: 'quoted-printable' },
+    ),
   }),
   html: (c) => ({ root: htmlLeaf(htmlOf(c), pick(['quoted-printable', 'base64', undefined])) }),
   alternative: (c) => ({ root: multipart('alternative', [textLeaf(textOf(c)), htmlLeaf(htmlOf(c))]) }),
   nested: (c) => ({
     root: multipart('mixed', [
-      multipart('alternative', [textLeaf(textOf({ ...c, lines: [], pre: false })), multipart('related', [htmlLeaf(htmlOf({ ...c, lines: [], pre: false })), leaf('image/png', randomBytes(64).toString('latin1'), { encoding: 'base64', disposition: 'inline', extra: ['Content-ID: <logo@example.com>'] })])]),
+      multipart('alternative', [
+        textLeaf(textOf({ ...c, lines: [], pre: false })),
+        multipart('related', [
+          htmlLeaf(htmlOf({ ...c, lines: [], pre: false })),
+          leaf('image/png', randomBytes(64).toString('latin1'), {
+            encoding: 'base64',
+            disposition: 'inline',
+            extra: ['Content-ID: <logo@example.com>'],
+          }),
+        ]),
+      ]),
       multipart('mixed', [textLeaf(textOf(c), pick(['base64', 'quoted-printable']))]),
     ]),
     notInspected: ['image/png'],
@@ -473,18 +688,28 @@ const ENCODINGS = {
     return {
       root: multipart('mixed', [
         textLeaf(textOf({ ...c, lines: ['Please find the export attached.'], pre: false })),
-        leaf(kind.type, utf8Bytes(kind.render(c.lines)), { encoding: 'base64', filename: `export-${digits(3)}.${kind.ext}` }),
+        leaf(kind.type, utf8Bytes(kind.render(c.lines)), {
+          encoding: 'base64',
+          filename: `export-${digits(3)}.${kind.ext}`,
+        }),
       ]),
     };
   },
   rfc822: (c) => {
-    const inner = message('Original message', textLeaf(textOf(c), pick(['base64', 'quoted-printable', undefined])), { from: 'Kim Orig <kim@example.net>' });
+    const inner = message(
+      'Original message',
+      textLeaf(textOf(c), pick(['base64', 'quoted-printable', undefined])),
+      { from: 'Kim Orig <kim@example.net>' },
+    );
     const asAttachment = rnd() < 0.6;
     return {
       root: multipart('mixed', [
         textLeaf('Forwarding the message below, see attachment.'),
         {
-          headers: ['Content-Type: message/rfc822', ...(asAttachment ? ['Content-Disposition: attachment; filename="forwarded.eml"'] : [])],
+          headers: [
+            'Content-Type: message/rfc822',
+            ...(asAttachment ? ['Content-Disposition: attachment; filename="forwarded.eml"'] : []),
+          ],
           body: inner.replace(/\r\n$/, ''),
         },
       ]),
@@ -493,7 +718,12 @@ const ENCODINGS = {
   latin1: (c) => {
     const text = `Grüße aus München,\n\n${[...c.before, ...c.lines, ...c.after].join('\n')}\n\nMit freundlichen Grüßen,\nJürgen Müller`;
     const bytes = Buffer.from(text.replace(/[^\x00-\xff]/g, '?'), 'latin1').toString('latin1');
-    return { root: leaf('text/plain', bytes, { charset: 'iso-8859-1', encoding: pick(['quoted-printable', '8bit']) }) };
+    return {
+      root: leaf('text/plain', bytes, {
+        charset: 'iso-8859-1',
+        encoding: pick(['quoted-printable', '8bit']),
+      }),
+    };
   },
 };
 const ENCODING_NAMES = Object.keys(ENCODINGS);
@@ -510,7 +740,8 @@ function contentWith(rules, { negatives = 0 } = {}) {
     for (const k of c.keys) expect[rule].add(k);
   }
   // Never inside a PEM block: keep its lines together.
-  for (let i = 0; i < negatives; i++) lines.splice(pre ? 0 : int(0, lines.length), 0, NEGATIVES[pick(NEGATIVE_KINDS)]());
+  for (let i = 0; i < negatives; i++)
+    lines.splice(pre ? 0 : int(0, lines.length), 0, NEGATIVES[pick(NEGATIVE_KINDS)]());
   const counts = Object.fromEntries(Object.entries(expect).map(([r, s]) => [r, s.size]));
   return { content: { before: prose(int(1, 3)), lines, after: prose(int(0, 2)), pre }, counts };
 }
@@ -529,7 +760,12 @@ for (const rule of DETECTORS) {
   for (const enc of ENCODING_NAMES) {
     const { content, counts } = contentWith([rule], { negatives: int(0, 2) });
     const { root, notInspected = [] } = ENCODINGS[enc](content);
-    add(`pos-${rule}-${enc}`, message(pick(['Details', 'Quick update', 'Re: account setup', 'Fwd: info']), root), counts, notInspected);
+    add(
+      `pos-${rule}-${enc}`,
+      message(pick(['Details', 'Quick update', 'Re: account setup', 'Fwd: info']), root),
+      counts,
+      notInspected,
+    );
   }
 }
 
@@ -544,7 +780,11 @@ for (let i = 0; i < 20; i++) {
 for (let i = 0; i < 4; i++) {
   const num = anyCard();
   const { content } = contentWith([], { negatives: 1 });
-  add('pos-pci.card-subject', message(`Payment with card ${formatCard(num)} – please process`, textLeaf(textOf(content))), { 'pci.card': 1 });
+  add(
+    'pos-pci.card-subject',
+    message(`Payment with card ${formatCard(num)} – please process`, textLeaf(textOf(content))),
+    { 'pci.card': 1 },
+  );
 }
 
 // 3. Hard negatives, in every encoding.
@@ -554,7 +794,15 @@ for (let i = 0; i < 90; i++) {
   const content = { before: prose(int(1, 3)), lines, after: prose(int(0, 2)), pre: false };
   const enc = ENCODING_NAMES[i % ENCODING_NAMES.length];
   const { root, notInspected = [] } = ENCODINGS[enc](content);
-  add(`neg-${enc}`, message(pick(['Order confirmation', 'Your invoice', 'Shipping update', 'Meeting notes', 'Build report']), root), {}, notInspected);
+  add(
+    `neg-${enc}`,
+    message(
+      pick(['Order confirmation', 'Your invoice', 'Shipping update', 'Meeting notes', 'Build report']),
+      root,
+    ),
+    {},
+    notInspected,
+  );
 }
 
 // 4. Ordinary mail with nothing to find.
@@ -565,30 +813,95 @@ for (let i = 0; i < 10; i++) {
 }
 
 // 5. Formats the engine cannot read: named as not inspected, whatever they contain.
-const fakePdf = () => `%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nBT /F1 12 Tf (Card 4111 1111 1111 1111) Tj ET\n${randomBytes(200).toString('latin1')}\n%%EOF`;
+const fakePdf = () =>
+  `%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nBT /F1 12 Tf (Card 4111 1111 1111 1111) Tj ET\n${randomBytes(200).toString('latin1')}\n%%EOF`;
 const binaryAttachments = [
-  ['pdf', () => leaf('application/pdf', fakePdf(), { encoding: 'base64', filename: 'statement.pdf' }), 'application/pdf'],
-  ['zip', () => leaf('application/zip', `PK\x03\x04${randomBytes(300).toString('latin1')}`, { encoding: 'base64', filename: 'export.zip' }), 'application/zip'],
-  ['png', () => leaf('image/png', `\x89PNG\r\n\x1a\n${randomBytes(200).toString('latin1')}`, { encoding: 'base64', filename: 'scan.png' }), 'image/png'],
-  ['docx', () => leaf('application/octet-stream', `PK\x03\x04${randomBytes(300).toString('latin1')}`, { encoding: 'base64', filename: 'contract.docx' }), 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'],
-  ['smime', () => leaf('application/pkcs7-mime', randomBytes(400).toString('latin1'), { encoding: 'base64', filename: 'smime.p7m', extra: [] }), 'application/pkcs7-mime'],
-  ['bin', () => leaf('application/octet-stream', randomBytes(256).toString('latin1'), { encoding: 'base64', filename: 'data.bin' }), 'application/octet-stream'],
+  [
+    'pdf',
+    () => leaf('application/pdf', fakePdf(), { encoding: 'base64', filename: 'statement.pdf' }),
+    'application/pdf',
+  ],
+  [
+    'zip',
+    () =>
+      leaf('application/zip', `PK\x03\x04${randomBytes(300).toString('latin1')}`, {
+        encoding: 'base64',
+        filename: 'export.zip',
+      }),
+    'application/zip',
+  ],
+  [
+    'png',
+    () =>
+      leaf('image/png', `\x89PNG\r\n\x1a\n${randomBytes(200).toString('latin1')}`, {
+        encoding: 'base64',
+        filename: 'scan.png',
+      }),
+    'image/png',
+  ],
+  [
+    'docx',
+    () =>
+      leaf('application/octet-stream', `PK\x03\x04${randomBytes(300).toString('latin1')}`, {
+        encoding: 'base64',
+        filename: 'contract.docx',
+      }),
+    'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  ],
+  [
+    'smime',
+    () =>
+      leaf('application/pkcs7-mime', randomBytes(400).toString('latin1'), {
+        encoding: 'base64',
+        filename: 'smime.p7m',
+        extra: [],
+      }),
+    'application/pkcs7-mime',
+  ],
+  [
+    'bin',
+    () =>
+      leaf('application/octet-stream', randomBytes(256).toString('latin1'), {
+        encoding: 'base64',
+        filename: 'data.bin',
+      }),
+    'application/octet-stream',
+  ],
 ];
 for (const [name, make, type] of binaryAttachments) {
   for (let i = 0; i < 2; i++) {
     const withHit = i === 1;
-    const { content, counts } = withHit ? contentWith(['pci.card']) : { content: { before: prose(2), lines: [], after: [], pre: false }, counts: {} };
-    add(`uninspected-${name}${withHit ? '-with-card' : ''}`, message('Documents', multipart('mixed', [textLeaf(textOf(content)), make()])), counts, [type]);
+    const { content, counts } = withHit
+      ? contentWith(['pci.card'])
+      : { content: { before: prose(2), lines: [], after: [], pre: false }, counts: {} };
+    add(
+      `uninspected-${name}${withHit ? '-with-card' : ''}`,
+      message('Documents', multipart('mixed', [textLeaf(textOf(content)), make()])),
+      counts,
+      [type],
+    );
   }
 }
 {
-  const armored = `-----BEGIN PGP MESSAGE-----\n\nhQEMA${randomBytes(200).toString('base64').match(/.{1,64}/g).join('\n')}\n-----END PGP MESSAGE-----`;
-  add('uninspected-pgp-inline', message('Encrypted', textLeaf(`Hi,\n\n${armored}\n`)), {}, ['application/pgp-encrypted']);
+  const armored = `-----BEGIN PGP MESSAGE-----\n\nhQEMA${randomBytes(200)
+    .toString('base64')
+    .match(/.{1,64}/g)
+    .join('\n')}\n-----END PGP MESSAGE-----`;
+  add('uninspected-pgp-inline', message('Encrypted', textLeaf(`Hi,\n\n${armored}\n`)), {}, [
+    'application/pgp-encrypted',
+  ]);
   add(
     'uninspected-pgp-mime',
     message(
       'Encrypted',
-      multipart('encrypted', [leaf('application/pgp-encrypted', 'Version: 1'), leaf('application/octet-stream', armored, { filename: 'encrypted.asc' })], '; protocol="application/pgp-encrypted"'),
+      multipart(
+        'encrypted',
+        [
+          leaf('application/pgp-encrypted', 'Version: 1'),
+          leaf('application/octet-stream', armored, { filename: 'encrypted.asc' }),
+        ],
+        '; protocol="application/pgp-encrypted"',
+      ),
     ),
     {},
     ['application/pgp-encrypted'],
@@ -599,7 +912,8 @@ for (const [name, make, type] of binaryAttachments) {
 // Output.
 
 mkdirSync(OUT_DIR, { recursive: true });
-for (const f of readdirSync(OUT_DIR)) if (f.endsWith('.eml') || f === 'labels.json') unlinkSync(join(OUT_DIR, f));
+for (const f of readdirSync(OUT_DIR))
+  if (f.endsWith('.eml') || f === 'labels.json') unlinkSync(join(OUT_DIR, f));
 const labels = {};
 for (const { file, eml, label } of corpus) {
   writeFileSync(join(OUT_DIR, file), Buffer.from(eml, 'latin1'));

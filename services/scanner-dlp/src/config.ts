@@ -47,7 +47,9 @@ export const OperatorRuleSchema = Type.Object({
   pattern: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
   caseInsensitive: Type.Boolean({ default: false }),
   /** Dictionary: case-insensitive, whole words; a multi-word entry matches across any whitespace. */
-  keywords: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100_000 })),
+  keywords: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100_000 }),
+  ),
   context: Type.Optional(Context),
   minCount: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
   /** Count distinct matched values (true) or every occurrence (false). */
@@ -63,7 +65,13 @@ const Reply = Type.Object(
     /** `{rules}` becomes `rule pci.card` or `rules pci.card, iban`. */
     text: Type.String({ minLength: 1, maxLength: 300, pattern: '^[^\\r\\n]*$' }),
   },
-  { default: { code: 550, enhanced: '5.7.1', text: 'Message blocked by data loss prevention policy ({rules})' } },
+  {
+    default: {
+      code: 550,
+      enhanced: '5.7.1',
+      text: 'Message blocked by data loss prevention policy ({rules})',
+    },
+  },
 );
 
 /** The DLP scanner's config (`scanners.dlp` in hookgate's file). */
@@ -84,9 +92,12 @@ export const DlpConfigSchema = Type.Object({
   ),
   reply: Reply,
   /** Advisory header listing `rule=count`; `null` adds none. */
-  header: Type.Union([Type.Object({ name: Type.String({ pattern: '^[!-9;-~]+$', maxLength: 76 }) }), Type.Null()], {
-    default: { name: 'X-Hookgate-DLP' },
-  }),
+  header: Type.Union(
+    [Type.Object({ name: Type.String({ pattern: '^[!-9;-~]+$', maxLength: 76 }) }), Type.Null()],
+    {
+      default: { name: 'X-Hookgate-DLP' },
+    },
+  ),
   /**
    * Parts the engine cannot read (pdf, zip, images, encrypted) are always named as `not-inspected:<type>`.
    * `report`: a message with no hit passes with those symbols; `unscanned`: it is reported unscanned so the

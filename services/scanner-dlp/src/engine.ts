@@ -76,7 +76,8 @@ export class DlpEngine {
     let widest = 0;
     for (const id of BUILTIN_RULES) {
       const d = config.detectors[id];
-      if (d.enabled) this.#addRule({ id, severity: d.severity, minCount: d.minCount, unique: true, context: d.context });
+      if (d.enabled)
+        this.#addRule({ id, severity: d.severity, minCount: d.minCount, unique: true, context: d.context });
       widest = Math.max(widest, d.context?.within ?? 0);
     }
     this.#families = builtinDetectors(config.detectors);
@@ -94,13 +95,21 @@ export class DlpEngine {
     return [...this.#rules.keys()];
   }
 
-  #addRule(r: { id: string; severity: Severity; minCount: number; unique: boolean; context?: { words: string[]; within: number } | undefined }): void {
+  #addRule(r: {
+    id: string;
+    severity: Severity;
+    minCount: number;
+    unique: boolean;
+    context?: { words: string[]; within: number } | undefined;
+  }): void {
     this.#rules.set(r.id, {
       id: r.id,
       severity: r.severity,
       minCount: r.minCount,
       unique: r.unique,
-      ...(r.context ? { context: { matcher: new KeywordMatcher(r.context.words), within: r.context.within } } : {}),
+      ...(r.context
+        ? { context: { matcher: new KeywordMatcher(r.context.words), within: r.context.within } }
+        : {}),
     });
   }
 
@@ -135,7 +144,11 @@ export class DlpEngine {
       signal?.throwIfAborted();
     };
     try {
-      const walk = walkMessage(raw, { maxParts: this.#limits.maxParts, maxDepth: this.#limits.maxDepth, budget: () => tally.remaining() }, state);
+      const walk = walkMessage(
+        raw,
+        { maxParts: this.#limits.maxParts, maxDepth: this.#limits.maxDepth, budget: () => tally.remaining() },
+        state,
+      );
       for (const segment of walk) {
         if (due()) await pause();
         const text = segment.kind === 'html' ? this.#htmlText(segment.html, tally) : segment.text;
@@ -146,7 +159,9 @@ export class DlpEngine {
       if (signal?.aborted) throw signal.reason;
       if (errorSpec(errorCode(err))) throw err;
       // Walker errors describe structure, not content; keep them for the operator.
-      throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${errorMessage(err)}`, { cause: err });
+      throw new HookgateError(ERR.SCAN_ENGINE_ERROR, `DLP inspection failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     return tally.report(state.parts, state.notInspected);
   }
@@ -173,10 +188,11 @@ export class DlpEngine {
   }
 
   *#steps(tally: Tally, text: string): Generator<void> {
-    for (let lo = 0; lo < text.length; ) {
+    for (let lo = 0; lo < text.length;) {
       const hi = sliceEnd(text, lo);
       const offset = Math.max(0, lo - this.#margin);
-      const slice = hi - lo === text.length ? text : text.slice(offset, Math.min(text.length, hi + this.#margin));
+      const slice =
+        hi - lo === text.length ? text : text.slice(offset, Math.min(text.length, hi + this.#margin));
       const emit = tally.emitter(slice, lo - offset, hi - offset);
       for (const family of this.#families) {
         family.scan(slice, emit);
@@ -242,7 +258,8 @@ class Tally {
   }
 
   note(item: NotInspected): void {
-    if (!this.#notInspected.some((n) => n.type === item.type && n.reason === item.reason)) this.#notInspected.push(item);
+    if (!this.#notInspected.some((n) => n.type === item.type && n.reason === item.reason))
+      this.#notInspected.push(item);
   }
 
   /** An Emit for `slice` that counts matches starting in `[lo, hi)` and passing the rule's context check. */
@@ -250,7 +267,15 @@ class Tally {
     return (rule, key, start, end) => {
       const r = this.#rules.get(rule);
       if (!r || start < lo || start >= hi) return;
-      if (r.context && !r.context.matcher.any(slice, Math.max(0, start - r.context.within), Math.min(slice.length, end + r.context.within))) return;
+      if (
+        r.context &&
+        !r.context.matcher.any(
+          slice,
+          Math.max(0, start - r.context.within),
+          Math.min(slice.length, end + r.context.within),
+        )
+      )
+        return;
       if (!r.unique) {
         this.#counts.set(rule, (this.#counts.get(rule) ?? 0) + 1);
         return;

@@ -25,14 +25,58 @@ const KINDS: Readonly<Record<string, Kind>> = {
   br: Kind.Br,
   a: Kind.A,
   pre: Kind.Pre,
-  ...Object.fromEntries(['script', 'style', 'template', 'noembed', 'noframes', 'xmp', 'iframe'].map((t) => [t, Kind.Skipped])),
+  ...Object.fromEntries(
+    ['script', 'style', 'template', 'noembed', 'noframes', 'xmp', 'iframe'].map((t) => [t, Kind.Skipped]),
+  ),
   ...Object.fromEntries(['title', 'textarea'].map((t) => [t, Kind.Rcdata])),
   ...Object.fromEntries(
     [
-      'address', 'article', 'aside', 'blockquote', 'caption', 'center', 'dd', 'details', 'dialog', 'dir', 'div', 'dl', 'dt',
-      'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hgroup', 'hr',
-      'legend', 'li', 'main', 'menu', 'nav', 'ol', 'optgroup', 'option', 'p', 'section', 'summary', 'table', 'tbody', 'td',
-      'tfoot', 'th', 'thead', 'tr', 'ul',
+      'address',
+      'article',
+      'aside',
+      'blockquote',
+      'caption',
+      'center',
+      'dd',
+      'details',
+      'dialog',
+      'dir',
+      'div',
+      'dl',
+      'dt',
+      'fieldset',
+      'figcaption',
+      'figure',
+      'footer',
+      'form',
+      'h1',
+      'h2',
+      'h3',
+      'h4',
+      'h5',
+      'h6',
+      'header',
+      'hgroup',
+      'hr',
+      'legend',
+      'li',
+      'main',
+      'menu',
+      'nav',
+      'ol',
+      'optgroup',
+      'option',
+      'p',
+      'section',
+      'summary',
+      'table',
+      'tbody',
+      'td',
+      'tfoot',
+      'th',
+      'thead',
+      'tr',
+      'ul',
     ].map((t) => [t, Kind.Block]),
   ),
 };
@@ -42,12 +86,17 @@ const MAX_NAME = 10;
  * The named tags by lower-case first letter and length, so a tag is classified by comparing a few characters
  * with one or two candidates, never by building its name.
  */
-const BY_LETTER_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, Kind]> | undefined> = Array.from({ length: 26 * (MAX_NAME + 1) }, (_, slot) => {
-  const letter = Math.floor(slot / (MAX_NAME + 1));
-  const len = slot % (MAX_NAME + 1);
-  const list = Object.entries(KINDS).filter(([name]) => name.charCodeAt(0) === 0x61 + letter && name.length === len);
-  return list.length > 0 ? list : undefined;
-});
+const BY_LETTER_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, Kind]> | undefined> = Array.from(
+  { length: 26 * (MAX_NAME + 1) },
+  (_, slot) => {
+    const letter = Math.floor(slot / (MAX_NAME + 1));
+    const len = slot % (MAX_NAME + 1);
+    const list = Object.entries(KINDS).filter(
+      ([name]) => name.charCodeAt(0) === 0x61 + letter && name.length === len,
+    );
+    return list.length > 0 ? list : undefined;
+  },
+);
 
 /** The kind of the tag named `html[start, end)`, case-insensitively, and its canonical name. */
 function tagKind(html: string, start: number, end: number): readonly [string, Kind] | undefined {
@@ -84,7 +133,8 @@ const COLLAPSIBLE = /[\t\n\r\f]| {2}/;
 
 /** How `s` needs collapsing: a loop on the short text between tags (cheaper than a regex call), regexes on long text. */
 function whitespaceShape(s: string): Shape {
-  if (s.length > 32) return !NOT_BLANK.test(s) ? Shape.Blank : COLLAPSIBLE.test(s) ? Shape.Collapse : Shape.Clean;
+  if (s.length > 32)
+    return !NOT_BLANK.test(s) ? Shape.Blank : COLLAPSIBLE.test(s) ? Shape.Collapse : Shape.Clean;
   let space = false;
   let collapse = false;
   let blank = true;
@@ -137,7 +187,14 @@ function tagEnd(html: string, from: number, quotes: { at: number }): number {
     if (c === 0x3e) return k;
     if (c !== 0x3d) continue;
     k++;
-    while (k < html.length && (html.charCodeAt(k) === 0x20 || html.charCodeAt(k) === 0x09 || html.charCodeAt(k) === 0x0a || html.charCodeAt(k) === 0x0d)) k++;
+    while (
+      k < html.length &&
+      (html.charCodeAt(k) === 0x20 ||
+        html.charCodeAt(k) === 0x09 ||
+        html.charCodeAt(k) === 0x0a ||
+        html.charCodeAt(k) === 0x0d)
+    )
+      k++;
     const q = html.charCodeAt(k);
     if (q === 0x22 || q === 0x27) {
       k = html.indexOf(q === 0x22 ? '"' : "'", k + 1);
@@ -225,7 +282,8 @@ export function htmlToPlainText(html: string): string {
     let nameEnd = nameStart + 1;
     while (nameEnd < n) {
       const c = html.charCodeAt(nameEnd);
-      if (c === 0x3e || c === 0x2f || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) break;
+      if (c === 0x3e || c === 0x2f || c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c)
+        break;
       nameEnd++;
     }
     const tag = tagKind(html, nameStart, nameEnd);

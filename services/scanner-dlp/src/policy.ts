@@ -29,26 +29,52 @@ function unscannedReason(items: readonly NotInspected[]): UnscannedReason {
 }
 
 /** The scan outcome for `report` under `config`, for mail travelling in `direction`. */
-export function decideOutcome(report: DlpReport, direction: Direction, config: DlpScannerConfig): ScanOutcome {
+export function decideOutcome(
+  report: DlpReport,
+  direction: Direction,
+  config: DlpScannerConfig,
+): ScanOutcome {
   const mode = config.enforce[direction];
   const symbols = notInspectedSymbols(report.notInspected);
   if (report.findings.length === 0) {
     if (symbols.length > 0 && config.notInspected === 'unscanned') {
-      return { status: 'unscanned', reason: unscannedReason(report.notInspected), detail: `not inspected: ${symbols.map((s) => s.slice(14)).join(', ')}` };
+      return {
+        status: 'unscanned',
+        reason: unscannedReason(report.notInspected),
+        detail: `not inspected: ${symbols.map((s) => s.slice(14)).join(', ')}`,
+      };
     }
     return symbols.length > 0 ? { status: 'pass', symbols } : { status: 'pass' };
   }
   const headerMods: Modification[] = config.header
-    ? [{ type: 'addHeader', name: config.header.name, value: report.findings.map((f) => `${f.rule}=${f.count}`).join(', ') }]
+    ? [
+        {
+          type: 'addHeader',
+          name: config.header.name,
+          value: report.findings.map((f) => `${f.rule}=${f.count}`).join(', '),
+        },
+      ]
     : [];
   const minRank = severityRank(config.enforce.minSeverity[direction]);
   const enforced = report.findings.filter((f) => severityRank(f.severity) >= minRank).map((f) => f.rule);
   if (enforced.length > 0 && mode === 'reject') {
     const { text, ...reply } = config.reply;
-    return { status: 'fail', category: 'dlp', action: 'reject', names: enforced, reply: { ...reply, text: text.replaceAll('{rules}', rulesPhrase(enforced)) } };
+    return {
+      status: 'fail',
+      category: 'dlp',
+      action: 'reject',
+      names: enforced,
+      reply: { ...reply, text: text.replaceAll('{rules}', rulesPhrase(enforced)) },
+    };
   }
   if (enforced.length > 0 && mode === 'quarantine') {
-    return { status: 'fail', category: 'dlp', action: 'quarantine', names: enforced, ...(headerMods.length ? { modifications: headerMods } : {}) };
+    return {
+      status: 'fail',
+      category: 'dlp',
+      action: 'quarantine',
+      names: enforced,
+      ...(headerMods.length ? { modifications: headerMods } : {}),
+    };
   }
   return {
     status: 'pass',

@@ -13,12 +13,19 @@ function compileRegex(rule: Pick<OperatorRule, 'pattern' | 'caseInsensitive'>): 
 }
 
 /** Problems with operator rules, with paths like `rules.2.pattern`. `reserved` holds the built-in rule ids. */
-export function validateOperatorRules(rules: readonly OperatorRule[], reserved: ReadonlySet<string>): DlpConfigProblem[] {
+export function validateOperatorRules(
+  rules: readonly OperatorRule[],
+  reserved: ReadonlySet<string>,
+): DlpConfigProblem[] {
   const problems: DlpConfigProblem[] = [];
   const seen = new Set<string>();
   rules.forEach((rule, i) => {
     const at = `rules.${i}`;
-    if (reserved.has(rule.id)) problems.push({ path: `${at}.id`, reason: `'${rule.id}' is a built-in rule id; configure it under detectors` });
+    if (reserved.has(rule.id))
+      problems.push({
+        path: `${at}.id`,
+        reason: `'${rule.id}' is a built-in rule id; configure it under detectors`,
+      });
     else if (seen.has(rule.id)) problems.push({ path: `${at}.id`, reason: `duplicate rule id '${rule.id}'` });
     seen.add(rule.id);
     const hasPattern = rule.pattern !== undefined;
@@ -59,7 +66,10 @@ export function operatorRuleFamilies(rules: readonly OperatorRule[]): DetectorFa
     if (!rule.keywords) continue;
     const matcher = new KeywordMatcher(rule.keywords);
     const id = rule.id;
-    families.push({ rules: [id], scan: (text, emit) => matcher.forEach(text, (key, start, end) => emit(id, key, start, end)) });
+    families.push({
+      rules: [id],
+      scan: (text, emit) => matcher.forEach(text, (key, start, end) => emit(id, key, start, end)),
+    });
   }
   if (regexRules.length > 0) families.push(regexFamily(regexRules));
   return families;
@@ -80,7 +90,8 @@ function regexFamily(rules: readonly OperatorRule[]): DetectorFamily {
         while (m.find()) {
           const start = m.start();
           const end = m.end();
-          if (end > start) emit(id, fold ? text.slice(start, end).toLowerCase() : text.slice(start, end), start, end);
+          if (end > start)
+            emit(id, fold ? text.slice(start, end).toLowerCase() : text.slice(start, end), start, end);
         }
       }
     },

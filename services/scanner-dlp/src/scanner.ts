@@ -21,7 +21,8 @@ export function dlpScanner(config: DlpScannerConfig): Scanner {
     id: 'dlp',
     kind: 'dlp',
     stages: config.stages,
-    describe: () => `built-in DLP (${engine.ruleIds.length - operatorRules} detectors, ${operatorRules} operator rules)`,
+    describe: () =>
+      `built-in DLP (${engine.ruleIds.length - operatorRules} detectors, ${operatorRules} operator rules)`,
     shouldScan(input) {
       if (!input.message) return 'no message at this stage';
       const direction = directionOf(input);

@@ -10,7 +10,8 @@ interface Label {
   rules: Record<string, number>;
   notInspected: string[];
 }
-const labels = (JSON.parse(readFileSync(`${DIR}labels.json`, 'utf8')) as { messages: Record<string, Label> }).messages;
+const labels = (JSON.parse(readFileSync(`${DIR}labels.json`, 'utf8')) as { messages: Record<string, Label> })
+  .messages;
 
 describe('quality corpus', () => {
   it('has at least 200 labelled messages, each on disk', () => {
@@ -19,7 +20,9 @@ describe('quality corpus', () => {
     expect(Object.keys(labels).sort()).toEqual(files.sort());
     const positives = (rule: string) => Object.values(labels).filter((l) => (l.rules[rule] ?? 0) > 0).length;
     for (const rule of BUILTIN_RULES) expect(positives(rule), rule).toBeGreaterThanOrEqual(10);
-    expect(Object.values(labels).filter((l) => Object.keys(l.rules).length === 0).length).toBeGreaterThanOrEqual(100);
+    expect(
+      Object.values(labels).filter((l) => Object.keys(l.rules).length === 0).length,
+    ).toBeGreaterThanOrEqual(100);
   });
 
   it('reaches precision and recall >= 0.98 per built-in detector, and names what it could not read', async () => {

@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { DlpEngine, cardIssuer, ibanMod97, isCardNumber, isIban, isJwt, isSsn, luhnValid, resolveDlpConfig } from '@hookgate/scanner-dlp';
+import {
+  DlpEngine,
+  cardIssuer,
+  ibanMod97,
+  isCardNumber,
+  isIban,
+  isJwt,
+  isSsn,
+  luhnValid,
+  resolveDlpConfig,
+} from '@hookgate/scanner-dlp';
 import { luhnNumber } from './support.js';
 
 const engine = new DlpEngine(resolveDlpConfig({}));
 /** Rule → count for plain text. */
-const scan = (text: string, e = engine) => Object.fromEntries(e.scanText(text).findings.map((f) => [f.rule, f.count]));
-const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const scan = (text: string, e = engine) =>
+  Object.fromEntries(e.scanText(text).findings.map((f) => [f.rule, f.count]));
+const b64url = (v: unknown) =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 describe('pci.card', () => {
   it('checks Luhn', () => {
@@ -38,16 +50,22 @@ describe('pci.card', () => {
     expect(scan('card 4111 1111 1111 1111 ok')).toEqual({ 'pci.card': 1 });
     expect(scan('card 4111-1111-1111-1111 ok')).toEqual({ 'pci.card': 1 });
     expect(scan('card 4111111111111111.')).toEqual({ 'pci.card': 1 });
-    expect(scan('id,card,amount\n1,4111111111111111,100\n2,5555-5555-5555-4444,7')).toEqual({ 'pci.card': 2 });
+    expect(scan('id,card,amount\n1,4111111111111111,100\n2,5555-5555-5555-4444,7')).toEqual({
+      'pci.card': 2,
+    });
     expect(scan('amex 3782 822463 10005, diners 3056 930902 5904')).toEqual({ 'pci.card': 2 });
-    expect(scan(`2-series ${luhnNumber('2223', 16).replace(/(\d{4})(?=\d)/g, '$1 ')}`)).toEqual({ 'pci.card': 1 });
+    expect(scan(`2-series ${luhnNumber('2223', 16).replace(/(\d{4})(?=\d)/g, '$1 ')}`)).toEqual({
+      'pci.card': 1,
+    });
     // Followed by an expiry date or preceded by a list number.
     expect(scan('4111 1111 1111 1111 12/27')).toEqual({ 'pci.card': 1 });
     expect(scan('Item 2 5555 5555 5555 4444 paid')).toEqual({ 'pci.card': 1 });
   });
 
   it('counts distinct numbers, not occurrences', () => {
-    expect(scan('4111 1111 1111 1111, again 4111111111111111, and 5555-5555-5555-4444')).toEqual({ 'pci.card': 2 });
+    expect(scan('4111 1111 1111 1111, again 4111111111111111, and 5555-5555-5555-4444')).toEqual({
+      'pci.card': 2,
+    });
   });
 
   it('ignores look-alikes', () => {
@@ -100,7 +118,8 @@ describe('iban', () => {
 describe('us.ssn', () => {
   it('excludes numbers the SSA never issues', () => {
     expect(isSsn('536221234')).toBe(true);
-    for (const bad of ['000221234', '666221234', '900221234', '999221234', '536001234', '536220000']) expect(isSsn(bad)).toBe(false);
+    for (const bad of ['000221234', '666221234', '900221234', '999221234', '536001234', '536220000'])
+      expect(isSsn(bad)).toBe(false);
   });
 
   it('excludes published example numbers unless told not to', () => {
@@ -121,7 +140,9 @@ describe('us.ssn', () => {
   });
 
   it('ignores phone numbers, dates and longer numbers', () => {
-    expect(scan('555-123-4567, 2024-01-15, 90210-1234, 536-22-12345, 1536-22-1234, 536-22-1234.5')).toEqual({});
+    expect(scan('555-123-4567, 2024-01-15, 90210-1234, 536-22-12345, 1536-22-1234, 536-22-1234.5')).toEqual(
+      {},
+    );
   });
 });
 
@@ -131,35 +152,60 @@ describe('secrets', () => {
 
   it('secret.aws: key ids of the right length, and secret keys next to them', () => {
     expect(scan(`id ${awsId}`)).toEqual({ 'secret.aws': 1 });
-    expect(scan(`aws_access_key_id = ${awsId}\naws_secret_access_key = ${awsSecret}`)).toEqual({ 'secret.aws': 2 });
+    expect(scan(`aws_access_key_id = ${awsId}\naws_secret_access_key = ${awsSecret}`)).toEqual({
+      'secret.aws': 2,
+    });
     expect(scan(`AWS_SECRET_ACCESS_KEY=${awsSecret}`)).toEqual({ 'secret.aws': 1 });
     // A 40-character string alone is not an AWS key; nor is a hex digest next to a key id.
     expect(scan(`random ${awsSecret}`)).toEqual({});
     expect(scan(`${awsId} commit 3f786850e387550fdab836ed7e6dc881de23001b`)).toEqual({ 'secret.aws': 1 });
-    expect(scan('AKIA2E4G6J7K3M5P and AKIA2E4G6J7K3M5P7R2T2E4G, AKIAXXXXXXXXXXXXXXXX, TAKIA2E4G6J7K3M5P7R2T')).toEqual({});
+    expect(
+      scan('AKIA2E4G6J7K3M5P and AKIA2E4G6J7K3M5P7R2T2E4G, AKIAXXXXXXXXXXXXXXXX, TAKIA2E4G6J7K3M5P7R2T'),
+    ).toEqual({});
   });
 
   it('secret.github: classic and fine-grained tokens', () => {
     const classic = 'ghp_R8dK2mQ7xL4vN9pT3wZ6bY1cH5jF0sA2eG8u';
     expect(scan(`token ${classic}`)).toEqual({ 'secret.github': 1 });
-    for (const p of ['gho_', 'ghu_', 'ghs_', 'ghr_']) expect(scan(classic.replace('ghp_', p))).toEqual({ 'secret.github': 1 });
-    expect(scan(`github_pat_11ABCDEFG0abcdefghijKL_${'aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A7c9E1g3I5k7M9o1Q3s5U7w9Y1'.slice(0, 59)}`)).toEqual({
+    for (const p of ['gho_', 'ghu_', 'ghs_', 'ghr_'])
+      expect(scan(classic.replace('ghp_', p))).toEqual({ 'secret.github': 1 });
+    expect(
+      scan(
+        `github_pat_11ABCDEFG0abcdefghijKL_${'aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A7c9E1g3I5k7M9o1Q3s5U7w9Y1'.slice(0, 59)}`,
+      ),
+    ).toEqual({
       'secret.github': 1,
     });
-    expect(scan('ghp_short12345 and ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx and xghp_R8dK2mQ7xL4vN9pT3wZ6bY1cH5jF0sA2eG8u')).toEqual({});
+    expect(
+      scan(
+        'ghp_short12345 and ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx and xghp_R8dK2mQ7xL4vN9pT3wZ6bY1cH5jF0sA2eG8u',
+      ),
+    ).toEqual({});
   });
 
   it('secret.slack: bot, user and app tokens and webhooks', () => {
     expect(scan('xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx')).toEqual({ 'secret.slack': 1 });
-    expect(scan('xoxp-123456789012-123456789012-1234567890123-0123456789abcdef0123456789abcdef')).toEqual({ 'secret.slack': 1 });
-    expect(scan(`xapp-1-A0123ABCDEF-1234567890123-${'0123456789abcdef'.repeat(4)}`)).toEqual({ 'secret.slack': 1 });
-    expect(scan('https://hooks.slack.com/services/T01ABCDEF/B02GHIJKLMN/aB3dE5fG7hJ9kL1mN3pQ5rS7')).toEqual({ 'secret.slack': 1 });
-    expect(scan('xoxb-your-token-here, xoxb-12345, https://hooks.slack.com/services/T000/B000/XXXX')).toEqual({});
+    expect(scan('xoxp-123456789012-123456789012-1234567890123-0123456789abcdef0123456789abcdef')).toEqual({
+      'secret.slack': 1,
+    });
+    expect(scan(`xapp-1-A0123ABCDEF-1234567890123-${'0123456789abcdef'.repeat(4)}`)).toEqual({
+      'secret.slack': 1,
+    });
+    expect(scan('https://hooks.slack.com/services/T01ABCDEF/B02GHIJKLMN/aB3dE5fG7hJ9kL1mN3pQ5rS7')).toEqual({
+      'secret.slack': 1,
+    });
+    expect(scan('xoxb-your-token-here, xoxb-12345, https://hooks.slack.com/services/T000/B000/XXXX')).toEqual(
+      {},
+    );
   });
 
   it('secret.stripe: live secret and restricted keys only', () => {
-    expect(scan('sk_live_4eC39HqLyjWDarjtT1zdp7dc and rk_live_9xY8wV7uT6sR5qP4oN3mL2kJ')).toEqual({ 'secret.stripe': 2 });
-    expect(scan('sk_test_4eC39HqLyjWDarjtT1zdp7dc pk_live_4eC39HqLyjWDarjtT1zdp7dc sk_live_short')).toEqual({});
+    expect(scan('sk_live_4eC39HqLyjWDarjtT1zdp7dc and rk_live_9xY8wV7uT6sR5qP4oN3mL2kJ')).toEqual({
+      'secret.stripe': 2,
+    });
+    expect(scan('sk_test_4eC39HqLyjWDarjtT1zdp7dc pk_live_4eC39HqLyjWDarjtT1zdp7dc sk_live_short')).toEqual(
+      {},
+    );
   });
 
   it('secret.google: AIza keys of 39 characters', () => {
@@ -169,13 +215,23 @@ describe('secrets', () => {
 
   it('secret.pem: private key blocks with a body', () => {
     const body = 'MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB';
-    expect(scan(`-----BEGIN RSA PRIVATE KEY-----\n${body}\n-----END RSA PRIVATE KEY-----`)).toEqual({ 'secret.pem': 1 });
+    expect(scan(`-----BEGIN RSA PRIVATE KEY-----\n${body}\n-----END RSA PRIVATE KEY-----`)).toEqual({
+      'secret.pem': 1,
+    });
     expect(scan(`-----BEGIN OPENSSH PRIVATE KEY-----\n${body}`)).toEqual({ 'secret.pem': 1 });
     // Quoted in a reply, inside JSON (escaped line breaks), flattened HTML, with armor headers.
     expect(scan(`> -----BEGIN EC PRIVATE KEY-----\n> ${body}`)).toEqual({ 'secret.pem': 1 });
-    expect(scan(`{"private_key": "-----BEGIN PRIVATE KEY-----\\n${body}\\n-----END PRIVATE KEY-----\\n"}`)).toEqual({ 'secret.pem': 1 });
-    expect(scan(`-----BEGIN PRIVATE KEY----- ${body} -----END PRIVATE KEY-----`)).toEqual({ 'secret.pem': 1 });
-    expect(scan(`-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B2C3D\n\n${body}`)).toEqual({ 'secret.pem': 1 });
+    expect(
+      scan(`{"private_key": "-----BEGIN PRIVATE KEY-----\\n${body}\\n-----END PRIVATE KEY-----\\n"}`),
+    ).toEqual({ 'secret.pem': 1 });
+    expect(scan(`-----BEGIN PRIVATE KEY----- ${body} -----END PRIVATE KEY-----`)).toEqual({
+      'secret.pem': 1,
+    });
+    expect(
+      scan(
+        `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B2C3D\n\n${body}`,
+      ),
+    ).toEqual({ 'secret.pem': 1 });
   });
 
   it('secret.pem: not public keys, certificates or a mention of the header', () => {
@@ -192,7 +248,9 @@ describe('secrets', () => {
     expect(scan(`Authorization: Bearer ${token}`)).toEqual({ 'secret.jwt': 1 });
     expect(scan(`${b64url({ alg: 'none' })}.${payload}.`)).toEqual({ 'secret.jwt': 1 });
     // No alg, not JSON, signature missing for a signed alg, or just dotted words.
-    expect(scan(`${b64url({ typ: 'JWT' })}.${payload}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`)).toEqual({});
+    expect(scan(`${b64url({ typ: 'JWT' })}.${payload}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`)).toEqual(
+      {},
+    );
     expect(scan(`eyJub3QganNvbg.${payload}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`)).toEqual({});
     expect(scan(`${header}.${payload}.`)).toEqual({});
     expect(scan('version 1.2.3 and app.settings.timeout')).toEqual({});
@@ -202,14 +260,20 @@ describe('secrets', () => {
 describe('detector settings', () => {
   it('can disable a detector, change its severity and require a count', () => {
     const e = new DlpEngine(
-      resolveDlpConfig({ detectors: { iban: { enabled: false }, 'pci.card': { severity: 'low', minCount: 2 } } }),
+      resolveDlpConfig({
+        detectors: { iban: { enabled: false }, 'pci.card': { severity: 'low', minCount: 2 } },
+      }),
     );
     expect(e.scanText('GB82WEST12345698765432 4111111111111111').findings).toEqual([]);
-    expect(e.scanText('4111111111111111 5555555555554444').findings).toEqual([{ rule: 'pci.card', count: 2, severity: 'low' }]);
+    expect(e.scanText('4111111111111111 5555555555554444').findings).toEqual([
+      { rule: 'pci.card', count: 2, severity: 'low' },
+    ]);
   });
 
   it('can require context words near a built-in match', () => {
-    const e = new DlpEngine(resolveDlpConfig({ detectors: { 'us.ssn': { context: { words: ['employee'], within: 30 } } } }));
+    const e = new DlpEngine(
+      resolveDlpConfig({ detectors: { 'us.ssn': { context: { words: ['employee'], within: 30 } } } }),
+    );
     expect(e.scanText('Employee record: 536-22-1234').findings.map((f) => f.rule)).toEqual(['us.ssn']);
     expect(e.scanText(`Employee record.${' '.repeat(60)}Part 536-22-1234`).findings).toEqual([]);
   });

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
-import { DlpConfigSchema, DlpEngine, resolveDlpConfig, validateDlpRules, type DlpScannerConfig } from '@hookgate/scanner-dlp';
+import {
+  DlpConfigSchema,
+  DlpEngine,
+  resolveDlpConfig,
+  validateDlpRules,
+  type DlpScannerConfig,
+} from '@hookgate/scanner-dlp';
 
-const withRules = (rules: unknown[], rest: object = {}) => new DlpEngine(resolveDlpConfig({ ...rest, rules }));
-const counts = (e: DlpEngine, text: string) => Object.fromEntries(e.scanText(text).findings.map((f) => [f.rule, f.count]));
+const withRules = (rules: unknown[], rest: object = {}) =>
+  new DlpEngine(resolveDlpConfig({ ...rest, rules }));
+const counts = (e: DlpEngine, text: string) =>
+  Object.fromEntries(e.scanText(text).findings.map((f) => [f.rule, f.count]));
 
 /** The config error's problem list, for assertions. */
 function problemsOf(fn: () => unknown): Array<{ path: string; reason: string }> {
@@ -19,11 +27,15 @@ function problemsOf(fn: () => unknown): Array<{ path: string; reason: string }> 
 describe('operator rules: regex', () => {
   it('matches RE2 patterns and counts distinct matches', () => {
     const e = withRules([{ id: 'corp.employee-id', pattern: '\\bEMP-\\d{6}\\b' }]);
-    expect(counts(e, 'EMP-123456, EMP-123456 and EMP-654321; not XEMP-111111 or EMP-1234567')).toEqual({ 'corp.employee-id': 2 });
+    expect(counts(e, 'EMP-123456, EMP-123456 and EMP-654321; not XEMP-111111 or EMP-1234567')).toEqual({
+      'corp.employee-id': 2,
+    });
   });
 
   it('supports case-insensitive matching and counting every occurrence', () => {
-    const e = withRules([{ id: 'corp.codename', pattern: 'project\\s+falcon', caseInsensitive: true, unique: false }]);
+    const e = withRules([
+      { id: 'corp.codename', pattern: 'project\\s+falcon', caseInsensitive: true, unique: false },
+    ]);
     expect(counts(e, 'Project Falcon, PROJECT  FALCON and project falcon')).toEqual({ 'corp.codename': 3 });
   });
 
@@ -34,7 +46,9 @@ describe('operator rules: regex', () => {
   });
 
   it('requires a context word within N characters when configured', () => {
-    const e = withRules([{ id: 'corp.patient', pattern: '\\b\\d{7}\\b', context: { words: ['patient', 'MRN'], within: 20 } }]);
+    const e = withRules([
+      { id: 'corp.patient', pattern: '\\b\\d{7}\\b', context: { words: ['patient', 'MRN'], within: 20 } },
+    ]);
     expect(counts(e, 'Patient id 1234567')).toEqual({ 'corp.patient': 1 });
     expect(counts(e, '1234567 is the mrn')).toEqual({ 'corp.patient': 1 });
     expect(counts(e, `Patient list follows.${'.'.repeat(40)} order 1234567`)).toEqual({});
@@ -52,21 +66,35 @@ describe('operator rules: regex', () => {
 
 describe('operator rules: keyword dictionaries', () => {
   it('matches whole words case-insensitively, in any script', () => {
-    const e = withRules([{ id: 'corp.confidential', keywords: ['confidential', 'Vertraulich', 'confidentialité', 'секретно'] }]);
-    expect(counts(e, 'CONFIDENTIAL: streng vertraulich. Niveau: Confidentialité; гриф Секретно')).toEqual({ 'corp.confidential': 4 });
+    const e = withRules([
+      { id: 'corp.confidential', keywords: ['confidential', 'Vertraulich', 'confidentialité', 'секретно'] },
+    ]);
+    expect(counts(e, 'CONFIDENTIAL: streng vertraulich. Niveau: Confidentialité; гриф Секретно')).toEqual({
+      'corp.confidential': 4,
+    });
     expect(counts(e, 'nonconfidential, confidentiality, vertraulicher')).toEqual({});
   });
 
   it('matches multi-word entries across whitespace', () => {
     const e = withRules([{ id: 'corp.project', keywords: ['project falcon', 'top-secret'], unique: false }]);
-    expect(counts(e, 'Project\n  Falcon is TOP-SECRET; project falconry is not')).toEqual({ 'corp.project': 2 });
+    expect(counts(e, 'Project\n  Falcon is TOP-SECRET; project falconry is not')).toEqual({
+      'corp.project': 2,
+    });
   });
 
   it('combines with context, minCount and severity', () => {
     const e = withRules([
-      { id: 'corp.merger', keywords: ['acme', 'globex', 'initech'], minCount: 2, severity: 'high', context: { words: ['merger', 'acquisition'], within: 40 } },
+      {
+        id: 'corp.merger',
+        keywords: ['acme', 'globex', 'initech'],
+        minCount: 2,
+        severity: 'high',
+        context: { words: ['merger', 'acquisition'], within: 40 },
+      },
     ]);
-    expect(e.scanText('Merger talks: Acme and Globex').findings).toEqual([{ rule: 'corp.merger', count: 2, severity: 'high' }]);
+    expect(e.scanText('Merger talks: Acme and Globex').findings).toEqual([
+      { rule: 'corp.merger', count: 2, severity: 'high' },
+    ]);
     expect(e.scanText('Acme and Globex lunch').findings).toEqual([]);
     expect(e.scanText('Merger talks: Acme only').findings).toEqual([]);
   });
@@ -91,7 +119,12 @@ describe('rule validation', () => {
         ],
       }),
     );
-    expect(problems.map((p) => p.path)).toEqual(['rules.1.pattern', 'rules.2.pattern', 'rules.3.pattern', 'rules.4.pattern']);
+    expect(problems.map((p) => p.path)).toEqual([
+      'rules.1.pattern',
+      'rules.2.pattern',
+      'rules.3.pattern',
+      'rules.4.pattern',
+    ]);
     expect(problems[0]!.reason).toMatch(/invalid RE2 regex: .*missing closing \)/);
     expect(problems[3]!.reason).toBe('matches the empty string');
   });
@@ -122,7 +155,10 @@ describe('rule validation', () => {
   it('validateDlpRules lists problems for a loader, with an optional key prefix', () => {
     const config = Value.Default(DlpConfigSchema, { rules: [{ id: 'r', pattern: '[' }] }) as DlpScannerConfig;
     expect(validateDlpRules(config, 'scanners.dlp')).toEqual([
-      { path: 'scanners.dlp.rules.0.pattern', reason: expect.stringMatching(/^invalid RE2 regex/) as unknown as string },
+      {
+        path: 'scanners.dlp.rules.0.pattern',
+        reason: expect.stringMatching(/^invalid RE2 regex/) as unknown as string,
+      },
     ]);
     expect(validateDlpRules(resolveDlpConfig({}))).toEqual([]);
   });
@@ -137,10 +173,23 @@ describe('config schema', () => {
   it('accepts {} and fills every default', () => {
     const config = resolveDlpConfig({});
     expect(config.stages).toEqual(['data']);
-    expect(config.enforce).toEqual({ outbound: 'reject', inbound: 'advisory', minSeverity: { outbound: 'low', inbound: 'low' } });
+    expect(config.enforce).toEqual({
+      outbound: 'reject',
+      inbound: 'advisory',
+      minSeverity: { outbound: 'low', inbound: 'low' },
+    });
     expect(config.header).toEqual({ name: 'X-Hookgate-DLP' });
-    expect(config.reply).toEqual({ code: 550, enhanced: '5.7.1', text: 'Message blocked by data loss prevention policy ({rules})' });
-    expect(config.limits).toEqual({ maxMessageBytes: 52_428_800, maxTextBytes: 10_485_760, maxParts: 500, maxDepth: 5 });
+    expect(config.reply).toEqual({
+      code: 550,
+      enhanced: '5.7.1',
+      text: 'Message blocked by data loss prevention policy ({rules})',
+    });
+    expect(config.limits).toEqual({
+      maxMessageBytes: 52_428_800,
+      maxTextBytes: 10_485_760,
+      maxParts: 500,
+      maxDepth: 5,
+    });
     expect(config.notInspected).toBe('report');
     expect(config.detectors['pci.card']).toEqual({ enabled: true, severity: 'high', minCount: 1 });
     expect(config.detectors['us.ssn'].excludeTestNumbers).toBe(true);
@@ -150,9 +199,19 @@ describe('config schema', () => {
 
   it('lists every schema problem at once', () => {
     const problems = problemsOf(() =>
-      resolveDlpConfig({ stages: ['rcpt'], enforce: { outbound: 'explode' }, limits: { maxTextBytes: 10 }, rules: [{ id: 'Bad Id!', pattern: 'x' }] }),
+      resolveDlpConfig({
+        stages: ['rcpt'],
+        enforce: { outbound: 'explode' },
+        limits: { maxTextBytes: 10 },
+        rules: [{ id: 'Bad Id!', pattern: 'x' }],
+      }),
     );
-    expect(problems.map((p) => p.path).sort()).toEqual(['enforce.outbound', 'limits.maxTextBytes', 'rules.0.id', 'stages.0']);
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      'enforce.outbound',
+      'limits.maxTextBytes',
+      'rules.0.id',
+      'stages.0',
+    ]);
   });
 
   it('converts scalar strings from the environment', () => {

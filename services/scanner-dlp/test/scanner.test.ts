@@ -22,12 +22,16 @@ describe('dlpScanner', () => {
   it('skips requests without a message and directions that are off', () => {
     const s = scannerWith({ enforce: { inbound: 'off' } });
     expect(s.shouldScan?.({ request: request() })).toBe('no message at this stage');
-    expect(s.shouldScan?.({ request: request(), message: textMessage('x') })).toBe('DLP is off for inbound mail');
+    expect(s.shouldScan?.({ request: request(), message: textMessage('x') })).toBe(
+      'DLP is off for inbound mail',
+    );
     expect(s.shouldScan?.({ request: request({ auth: true }), message: textMessage('x') })).toBeNull();
   });
 
   it('passes a clean message with nothing added', async () => {
-    expect(await scan({}, textMessage('Lunch at noon? Order #1234567.'), { auth: true })).toEqual({ status: 'pass' });
+    expect(await scan({}, textMessage('Lunch at noon? Order #1234567.'), { auth: true })).toEqual({
+      status: 'pass',
+    });
     expect(await scan({}, textMessage('Lunch at noon?'))).toEqual({ status: 'pass' });
   });
 
@@ -38,14 +42,20 @@ describe('dlpScanner', () => {
       category: 'dlp',
       action: 'reject',
       names: ['pci.card'],
-      reply: { code: 550, enhanced: '5.7.1', text: 'Message blocked by data loss prevention policy (rule pci.card)' },
+      reply: {
+        code: 550,
+        enhanced: '5.7.1',
+        text: 'Message blocked by data loss prevention policy (rule pci.card)',
+      },
     });
   });
 
   it('names every enforced rule in the reply', async () => {
     const outcome = await scan({}, textMessage(CARDS), { auth: true });
     expect(outcome).toMatchObject({ status: 'fail', names: ['pci.card', 'iban'] });
-    expect(outcome.status === 'fail' && outcome.reply?.text).toBe('Message blocked by data loss prevention policy (rules pci.card, iban)');
+    expect(outcome.status === 'fail' && outcome.reply?.text).toBe(
+      'Message blocked by data loss prevention policy (rules pci.card, iban)',
+    );
   });
 
   it('adds an advisory header to inbound mail', async () => {
@@ -68,7 +78,9 @@ describe('dlpScanner', () => {
       names: ['pci.card', 'iban'],
       modifications: [{ type: 'addHeader', name: 'X-Hookgate-DLP', value: 'pci.card=2, iban=1' }],
     });
-    expect(await scan({ enforce: { outbound: 'advisory' } }, textMessage(CARDS), { auth: true })).toMatchObject({ status: 'pass' });
+    expect(
+      await scan({ enforce: { outbound: 'advisory' } }, textMessage(CARDS), { auth: true }),
+    ).toMatchObject({ status: 'pass' });
   });
 
   it('enforces only hits at or above the minimum severity; the rest stay advisory', async () => {
@@ -78,22 +90,44 @@ describe('dlpScanner', () => {
       status: 'pass',
       modifications: [{ type: 'addHeader', name: 'X-Hookgate-DLP', value: 'iban=1' }],
     });
-    expect(await scan(config, textMessage(CARDS), { auth: true })).toMatchObject({ status: 'fail', names: ['pci.card'] });
+    expect(await scan(config, textMessage(CARDS), { auth: true })).toMatchObject({
+      status: 'fail',
+      names: ['pci.card'],
+    });
     const rules = [{ id: 'corp.codename', keywords: ['falcon'], severity: 'high' }];
-    expect(await scan({ ...config, rules }, textMessage('About Falcon'), { auth: true })).toMatchObject({ names: ['corp.codename'] });
+    expect(await scan({ ...config, rules }, textMessage('About Falcon'), { auth: true })).toMatchObject({
+      names: ['corp.codename'],
+    });
   });
 
   it('reports parts it could not read as symbols, or as unscanned when configured', async () => {
-    const msg = eml(multipart('mixed', [leaf('text/plain', 'see pdf'), leaf('application/pdf', '%PDF', { encoding: 'base64', filename: 'a.pdf' })]));
+    const msg = eml(
+      multipart('mixed', [
+        leaf('text/plain', 'see pdf'),
+        leaf('application/pdf', '%PDF', { encoding: 'base64', filename: 'a.pdf' }),
+      ]),
+    );
     expect(await scan({}, msg)).toEqual({ status: 'pass', symbols: ['not-inspected:application/pdf'] });
     expect(await scan({ notInspected: 'unscanned' }, msg)).toEqual({
       status: 'unscanned',
       reason: 'unsupported',
       detail: 'not inspected: application/pdf',
     });
-    const encrypted = eml(multipart('mixed', [leaf('application/pkcs7-mime', 'x', { encoding: 'base64', filename: 'smime.p7m' })]));
-    expect(await scan({ notInspected: 'unscanned' }, encrypted)).toMatchObject({ status: 'unscanned', reason: 'encrypted' });
-    const withHit = eml(multipart('mixed', [leaf('text/plain', CARDS), leaf('application/pdf', '%PDF', { encoding: 'base64', filename: 'a.pdf' })]));
+    const encrypted = eml(
+      multipart('mixed', [
+        leaf('application/pkcs7-mime', 'x', { encoding: 'base64', filename: 'smime.p7m' }),
+      ]),
+    );
+    expect(await scan({ notInspected: 'unscanned' }, encrypted)).toMatchObject({
+      status: 'unscanned',
+      reason: 'encrypted',
+    });
+    const withHit = eml(
+      multipart('mixed', [
+        leaf('text/plain', CARDS),
+        leaf('application/pdf', '%PDF', { encoding: 'base64', filename: 'a.pdf' }),
+      ]),
+    );
     expect(await scan({}, withHit)).toEqual({
       status: 'pass',
       modifications: [{ type: 'addHeader', name: 'X-Hookgate-DLP', value: 'pci.card=2, iban=1' }],
@@ -136,10 +170,15 @@ describe('no matched content leaves the scanner', () => {
   ].join('\n');
 
   it('neither outcomes nor logs contain any part of a match', async () => {
-    const config = resolveDlpConfig({ rules: [{ id: 'corp.employee', pattern: 'EMP-\\d{6}' }] }) satisfies DlpScannerConfig;
+    const config = resolveDlpConfig({
+      rules: [{ id: 'corp.employee', pattern: 'EMP-\\d{6}' }],
+    }) satisfies DlpScannerConfig;
     for (const auth of [true, false]) {
       const log = memoryLog();
-      const outcome = await dlpScanner(config).scan({ request: request({ auth }), message: textMessage(body) }, context(undefined, log));
+      const outcome = await dlpScanner(config).scan(
+        { request: request({ auth }), message: textMessage(body) },
+        context(undefined, log),
+      );
       const serialized = JSON.stringify(outcome) + JSON.stringify(log.lines);
       expect(serialized).toContain('pci.card');
       for (const s of secrets) {
@@ -156,12 +195,16 @@ describe('abort and failure', () => {
     const controller = new AbortController();
     controller.abort(new Error('deadline'));
     const s = scannerWith();
-    await expect(s.scan({ request: request(), message: textMessage('x') }, context(controller.signal))).rejects.toThrow('deadline');
+    await expect(
+      s.scan({ request: request(), message: textMessage('x') }, context(controller.signal)),
+    ).rejects.toThrow('deadline');
   });
 
   it('stops between parts when the signal fires mid-scan', async () => {
     const chunk = `${'lorem ipsum 4111 1111 1111 1112 dolor sit amet\n'.repeat(40_000)}`;
-    const parts = Array.from({ length: 8 }, (_, i) => leaf('text/plain', chunk, { encoding: 'base64', filename: `${i}.txt` }));
+    const parts = Array.from({ length: 8 }, (_, i) =>
+      leaf('text/plain', chunk, { encoding: 'base64', filename: `${i}.txt` }),
+    );
     const message = eml(multipart('mixed', [leaf('text/plain', 'logs'), ...parts]));
     const controller = new AbortController();
     const s = scannerWith();
@@ -179,8 +222,11 @@ describe('abort and failure', () => {
   });
 
   it('refuses to build with an invalid operator rule', () => {
-    expect(() => dlpScanner({ ...resolveDlpConfig({}), rules: [{ ...resolveDlpConfig({ rules: [{ id: 'r', pattern: 'a' }] }).rules[0]!, pattern: '(' }] })).toThrow(
-      /rules\.0\.pattern: invalid RE2 regex/,
-    );
+    expect(() =>
+      dlpScanner({
+        ...resolveDlpConfig({}),
+        rules: [{ ...resolveDlpConfig({ rules: [{ id: 'r', pattern: 'a' }] }).rules[0]!, pattern: '(' }],
+      }),
+    ).toThrow(/rules\.0\.pattern: invalid RE2 regex/);
   });
 });

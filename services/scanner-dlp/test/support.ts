@@ -13,13 +13,22 @@ let boundaries = 0;
 export function leaf(
   type: string,
   body: string | Buffer,
-  opts: { encoding?: '7bit' | '8bit' | 'base64' | 'quoted-printable'; filename?: string; disposition?: string } = {},
+  opts: {
+    encoding?: '7bit' | '8bit' | 'base64' | 'quoted-printable';
+    filename?: string;
+    disposition?: string;
+  } = {},
 ): Part {
   const encoding = opts.encoding ?? '7bit';
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const headers = [`Content-Type: ${type}${opts.filename ? `; name="${opts.filename}"` : ''}`, `Content-Transfer-Encoding: ${encoding}`];
+  const headers = [
+    `Content-Type: ${type}${opts.filename ? `; name="${opts.filename}"` : ''}`,
+    `Content-Transfer-Encoding: ${encoding}`,
+  ];
   if (opts.filename || opts.disposition) {
-    headers.push(`Content-Disposition: ${opts.disposition ?? 'attachment'}${opts.filename ? `; filename="${opts.filename}"` : ''}`);
+    headers.push(
+      `Content-Disposition: ${opts.disposition ?? 'attachment'}${opts.filename ? `; filename="${opts.filename}"` : ''}`,
+    );
   }
   let encoded: string;
   if (encoding === 'base64') encoded = bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -39,7 +48,10 @@ export function qp(bytes: Buffer): string {
       continue;
     }
     if (b === 0x0d) continue;
-    const enc = (b >= 33 && b <= 126 && b !== 61) || b === 32 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    const enc =
+      (b >= 33 && b <= 126 && b !== 61) || b === 32
+        ? String.fromCharCode(b)
+        : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
     if (col + enc.length > 60) {
       out += '=\r\n';
       col = 0;
@@ -52,19 +64,31 @@ export function qp(bytes: Buffer): string {
 
 export function multipart(subtype: string, parts: Part[]): Part {
   const b = `b${++boundaries}_test`;
-  const body = parts.map((p) => `--${b}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`).join('') + `--${b}--`;
+  const body =
+    parts.map((p) => `--${b}\r\n${p.headers.join('\r\n')}\r\n\r\n${p.body}\r\n`).join('') + `--${b}--`;
   return { headers: [`Content-Type: multipart/${subtype}; boundary="${b}"`], body };
 }
 
 /** A whole message around `root`, as bytes. */
 export function eml(root: Part, subject = 'Test'): Uint8Array {
-  const head = ['From: a@example.com', 'To: b@example.org', `Subject: ${subject}`, 'Date: Tue, 02 Jul 2024 09:00:00 +0000', 'MIME-Version: 1.0'];
+  const head = [
+    'From: a@example.com',
+    'To: b@example.org',
+    `Subject: ${subject}`,
+    'Date: Tue, 02 Jul 2024 09:00:00 +0000',
+    'MIME-Version: 1.0',
+  ];
   return Buffer.from(`${[...head, ...root.headers].join('\r\n')}\r\n\r\n${root.body}\r\n`, 'latin1');
 }
 
 /** A plain UTF-8 text message. */
 export function textMessage(text: string, subject = 'Test'): Uint8Array {
-  return eml(leaf('text/plain; charset=utf-8', text, { encoding: /^[\x00-\x7f]*$/.test(text) ? '7bit' : 'quoted-printable' }), subject);
+  return eml(
+    leaf('text/plain; charset=utf-8', text, {
+      encoding: /^[\x00-\x7f]*$/.test(text) ? '7bit' : 'quoted-printable',
+    }),
+    subject,
+  );
 }
 
 /** A data-stage request; `auth` makes it outbound. */
@@ -90,7 +114,10 @@ export function memoryLog(): ScanLogger & { lines: unknown[] } {
   return { lines, debug: put, info: put, warn: put, error: put };
 }
 
-export function context(signal: AbortSignal = new AbortController().signal, log: ScanLogger = memoryLog()): ScanContext {
+export function context(
+  signal: AbortSignal = new AbortController().signal,
+  log: ScanLogger = memoryLog(),
+): ScanContext {
   return { signal, deadlineAt: Number.MAX_SAFE_INTEGER, log };
 }
 

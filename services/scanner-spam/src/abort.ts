@@ -18,7 +18,11 @@ export class ScanAbortedError extends HookgateError {
   }
 }
 
-export function deadline(engine: string, signal: AbortSignal | undefined, timeoutMs: number | undefined): Deadline {
+export function deadline(
+  engine: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Deadline {
   const timeout = timeoutMs !== undefined && timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
   const combined = AbortSignal.any([signal, timeout].filter((s): s is AbortSignal => s !== undefined));
   return {
@@ -26,7 +30,9 @@ export function deadline(engine: string, signal: AbortSignal | undefined, timeou
     classify(err) {
       if (signal?.aborted) return new ScanAbortedError(engine, signal.reason);
       if (timeout?.aborted) {
-        return new HookgateError(ERR.SCAN_TIMEOUT, `${engine} did not answer within ${timeoutMs} ms`, { retryable: true });
+        return new HookgateError(ERR.SCAN_TIMEOUT, `${engine} did not answer within ${timeoutMs} ms`, {
+          retryable: true,
+        });
       }
       return err;
     },

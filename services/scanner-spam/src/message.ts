@@ -17,7 +17,11 @@ export interface HeaderIndex {
 const MAX_HEADER_BYTES = 256 * 1024;
 
 export function indexHeaders(message: Uint8Array): HeaderIndex {
-  const head = Buffer.from(message.buffer, message.byteOffset, Math.min(message.byteLength, MAX_HEADER_BYTES)).toString('latin1');
+  const head = Buffer.from(
+    message.buffer,
+    message.byteOffset,
+    Math.min(message.byteLength, MAX_HEADER_BYTES),
+  ).toString('latin1');
   const counts = new Map<string, number>();
   let total = 0;
   for (const line of head.split('\n')) {

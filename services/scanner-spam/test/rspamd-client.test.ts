@@ -34,7 +34,10 @@ describe('rspamd client (fake server)', () => {
   it('POSTs the raw bytes to /checkv2 with one header line per recipient', async () => {
     answer = json(200, { action: 'no action', score: 1.5, symbols: {} });
     const message = Buffer.from('Subject: x\r\n\r\nbody\xff', 'latin1');
-    const r = await checkRspamd(`${base}/`, message, { IP: '192.0.2.1', Rcpt: ['a@example.net', 'b@example.net'] });
+    const r = await checkRspamd(`${base}/`, message, {
+      IP: '192.0.2.1',
+      Rcpt: ['a@example.net', 'b@example.net'],
+    });
     expect(r).toMatchObject({ action: 'no action', score: 1.5 });
     const req = seen.at(-1)!;
     expect([req.method, req.url]).toEqual(['POST', '/checkv2']);
@@ -60,20 +63,31 @@ describe('rspamd client (fake server)', () => {
     [200, { score: 1 }, 'HOOKGATE_ERR_SCAN_PROTOCOL', /no action or score/],
   ])('HTTP %i %j → %s', async (status, body, code, message) => {
     answer = json(status, body);
-    await expect(checkRspamd(base, Buffer.from('x'))).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
+    await expect(checkRspamd(base, Buffer.from('x'))).rejects.toMatchObject({
+      code,
+      message: expect.stringMatching(message),
+    });
   });
 
   it('a closed port is an unavailable engine', async () => {
     const port = await freePort();
-    await expect(checkRspamd(`http://127.0.0.1:${port}`, Buffer.from('x'))).rejects.toMatchObject({ code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE', retryable: true });
+    await expect(checkRspamd(`http://127.0.0.1:${port}`, Buffer.from('x'))).rejects.toMatchObject({
+      code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE',
+      retryable: true,
+    });
   });
 
   it('its own timeout is a scan timeout; the caller abort is an abort', async () => {
     answer = () => undefined; // never answers
-    await expect(checkRspamd(base, Buffer.from('x'), {}, { timeoutMs: 150 })).rejects.toMatchObject({ code: 'HOOKGATE_ERR_SCAN_TIMEOUT', message: 'rspamd did not answer within 150 ms' });
+    await expect(checkRspamd(base, Buffer.from('x'), {}, { timeoutMs: 150 })).rejects.toMatchObject({
+      code: 'HOOKGATE_ERR_SCAN_TIMEOUT',
+      message: 'rspamd did not answer within 150 ms',
+    });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    await expect(checkRspamd(base, Buffer.from('x'), {}, { signal: controller.signal, timeoutMs: 5000 })).rejects.toMatchObject({ name: 'AbortError', message: 'rspamd scan aborted' });
+    await expect(
+      checkRspamd(base, Buffer.from('x'), {}, { signal: controller.signal, timeoutMs: 5000 }),
+    ).rejects.toMatchObject({ name: 'AbortError', message: 'rspamd scan aborted' });
   });
 
   it('ping expects pong', async () => {

@@ -17,8 +17,10 @@ import {
 } from '@hookgate/scanner-spam';
 
 /** Replies recorded from spamd 4.0.1 (REPORT's content preview, which quotes the message, left out). */
-const SYMBOLS_SPAM = 'SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\nGTUBE,NO_RECEIVED,NO_RELAYS';
-const SYMBOLS_CLEAN = 'SPAMD/1.1 0 EX_OK\r\nContent-length: 21\r\nSpam: False ; -0.0 / 5.0\r\n\r\nNO_RECEIVED,NO_RELAYS';
+const SYMBOLS_SPAM =
+  'SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\nGTUBE,NO_RECEIVED,NO_RELAYS';
+const SYMBOLS_CLEAN =
+  'SPAMD/1.1 0 EX_OK\r\nContent-length: 21\r\nSpam: False ; -0.0 / 5.0\r\n\r\nNO_RECEIVED,NO_RELAYS';
 const CHECK_SPAM = 'SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1000.0 / 5.0\r\n\r\n';
 const BAD_HEADER = 'SPAMD/1.0 76 Bad header line: FOO SPAMC/1.5\r\n';
 const REPORT_BODY = [
@@ -41,7 +43,9 @@ const defaults = Value.Default(SpamdConfigSchema, {}) as SpamdConfig;
 
 describe('spamd protocol', () => {
   it('builds SPAMC/1.5 requests with Content-length and an optional User', () => {
-    expect(spamdRequest('SYMBOLS', Buffer.from('hello'), 'bob').toString()).toBe('SYMBOLS SPAMC/1.5\r\nContent-length: 5\r\nUser: bob\r\n\r\nhello');
+    expect(spamdRequest('SYMBOLS', Buffer.from('hello'), 'bob').toString()).toBe(
+      'SYMBOLS SPAMC/1.5\r\nContent-length: 5\r\nUser: bob\r\n\r\nhello',
+    );
     expect(spamdRequest('PING', undefined).toString()).toBe('PING SPAMC/1.5\r\n\r\n');
   });
 
@@ -54,12 +58,18 @@ describe('spamd protocol', () => {
       body: 'GTUBE,NO_RECEIVED,NO_RELAYS',
     });
     expect(parseSpamdReply(Buffer.from(CHECK_SPAM))).toMatchObject({ code: 0, body: '' });
-    expect(parseSpamdReply(Buffer.from(BAD_HEADER))).toMatchObject({ version: '1.0', code: 76, status: 'Bad header line: FOO SPAMC/1.5' });
+    expect(parseSpamdReply(Buffer.from(BAD_HEADER))).toMatchObject({
+      version: '1.0',
+      code: 76,
+      status: 'Bad header line: FOO SPAMC/1.5',
+    });
   });
 
   it('refuses what is not spamd, and truncated bodies', () => {
     expect(() => parseSpamdReply(Buffer.from('HTTP/1.1 200 OK\r\n\r\n'))).toThrow(/unexpected spamd reply/);
-    expect(() => parseSpamdReply(Buffer.from('SPAMD/1.1 0 EX_OK\r\nContent-length: 99\r\n\r\nGTUBE'))).toThrow(/truncated/);
+    expect(() =>
+      parseSpamdReply(Buffer.from('SPAMD/1.1 0 EX_OK\r\nContent-length: 99\r\n\r\nGTUBE')),
+    ).toThrow(/truncated/);
   });
 
   it.each([
@@ -71,7 +81,9 @@ describe('spamd protocol', () => {
   });
 
   it('refuses a malformed Spam header', () => {
-    expect(() => parseSpamHeader('Maybe')).toThrow(expect.objectContaining({ code: 'HOOKGATE_ERR_SCAN_PROTOCOL' }));
+    expect(() => parseSpamHeader('Maybe')).toThrow(
+      expect.objectContaining({ code: 'HOOKGATE_ERR_SCAN_PROTOCOL' }),
+    );
   });
 
   it('parses SYMBOLS and the REPORT table (by score)', () => {
@@ -87,7 +99,12 @@ describe('spamd protocol', () => {
 });
 
 describe('spamd mapping', () => {
-  const spam = { isSpam: true, score: 1000, threshold: 5, rules: [{ name: 'GTUBE' }, { name: 'NO_RECEIVED' }] };
+  const spam = {
+    isSpam: true,
+    score: 1000,
+    threshold: 5,
+    rules: [{ name: 'GTUBE' }, { name: 'NO_RECEIVED' }],
+  };
   const ham = { isSpam: false, score: -1, threshold: 5, rules: [{ name: 'ALL_TRUSTED' }] };
 
   it('defaults every key; no endpoint means inactive', () => {
@@ -104,12 +121,23 @@ describe('spamd mapping', () => {
       maxSymbols: 50,
     });
     const s = spamdScanner({ endpoint: '127.0.0.1:783' });
-    expect([s.id, s.kind, s.stages, s.describe?.()]).toEqual(['spamd', 'spam', ['data'], 'spamd at tcp://127.0.0.1:783']);
+    expect([s.id, s.kind, s.stages, s.describe?.()]).toEqual([
+      'spamd',
+      'spam',
+      ['data'],
+      'spamd at tcp://127.0.0.1:783',
+    ]);
     // Content-only verdicts: cacheable per User.
     expect(s.cacheKey?.({ request: {} as StageRequest })).toBe('');
-    expect(spamdScanner({ endpoint: '127.0.0.1:783', user: 'bob' }).cacheKey?.({ request: {} as StageRequest })).toBe('bob');
-    expect(() => spamdScanner({ endpoint: 'nonsense' })).toThrow(expect.objectContaining({ code: 'HOOKGATE_ERR_CONFIG_INVALID' }));
-    expect(() => spamdScanner({ endpoint: '/run/spamd.sock', user: 'a\r\nb' })).toThrow(expect.objectContaining({ code: 'HOOKGATE_ERR_CONFIG_INVALID' }));
+    expect(
+      spamdScanner({ endpoint: '127.0.0.1:783', user: 'bob' }).cacheKey?.({ request: {} as StageRequest }),
+    ).toBe('bob');
+    expect(() => spamdScanner({ endpoint: 'nonsense' })).toThrow(
+      expect.objectContaining({ code: 'HOOKGATE_ERR_CONFIG_INVALID' }),
+    );
+    expect(() => spamdScanner({ endpoint: '/run/spamd.sock', user: 'a\r\nb' })).toThrow(
+      expect.objectContaining({ code: 'HOOKGATE_ERR_CONFIG_INVALID' }),
+    );
   });
 
   it('spam → fail with the configured action, reply, rule names and SpamAssassin-style headers', () => {
@@ -122,7 +150,11 @@ describe('spamd mapping', () => {
       reply: { code: 550, enhanced: '5.7.1', text: 'Message identified as spam' },
       modifications: [
         { type: 'addHeader', name: 'X-Spam-Flag', value: 'YES' },
-        { type: 'addHeader', name: 'X-Spam-Status', value: 'Yes, score=1000.0 required=5.0 tests=GTUBE,NO_RECEIVED' },
+        {
+          type: 'addHeader',
+          name: 'X-Spam-Status',
+          value: 'Yes, score=1000.0 required=5.0 tests=GTUBE,NO_RECEIVED',
+        },
       ],
     });
     expect(mapSpamdResult(spam, { ...defaults, action: 'quarantine' })).not.toHaveProperty('reply');
@@ -140,7 +172,11 @@ describe('spamd mapping', () => {
         { type: 'addHeader', name: 'X-Spam-Score', value: '-1.0' },
       ],
     });
-    expect(mapSpamdResult(ham, { ...defaults, statusHeader: null })).toEqual({ status: 'pass', score: -1, symbols: ['ALL_TRUSTED'] });
+    expect(mapSpamdResult(ham, { ...defaults, statusHeader: null })).toEqual({
+      status: 'pass',
+      score: -1,
+      symbols: ['ALL_TRUSTED'],
+    });
   });
 });
 
@@ -164,8 +200,22 @@ describe('spamd client against a fake spamd', () => {
     const addr = server.address();
     return { endpoint: `tcp://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, requests };
   }
-  const request = { v: 1, protocol: 'stalwart', stage: 'data', sessionId: 's', txnId: 's.1', reqId: 'r', client: { ip: '192.0.2.1' }, receivedAt: 0, deadlineAt: 0 } as StageRequest;
-  const ctx: ScanContext = { signal: new AbortController().signal, deadlineAt: Date.now() + 10_000, log: { debug() {}, info() {}, warn() {}, error() {} } };
+  const request = {
+    v: 1,
+    protocol: 'stalwart',
+    stage: 'data',
+    sessionId: 's',
+    txnId: 's.1',
+    reqId: 'r',
+    client: { ip: '192.0.2.1' },
+    receivedAt: 0,
+    deadlineAt: 0,
+  } as StageRequest;
+  const ctx: ScanContext = {
+    signal: new AbortController().signal,
+    deadlineAt: Date.now() + 10_000,
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+  };
 
   it('sends the message and reads the verdict', async () => {
     const f = await fake(SYMBOLS_CLEAN);
@@ -175,12 +225,16 @@ describe('spamd client against a fake spamd', () => {
       threshold: 5,
       rules: [{ name: 'NO_RECEIVED' }, { name: 'NO_RELAYS' }],
     });
-    expect(f.requests[0]!.toString()).toBe('SYMBOLS SPAMC/1.5\r\nContent-length: 19\r\nUser: bob\r\n\r\nSubject: hi\r\n\r\nbody');
+    expect(f.requests[0]!.toString()).toBe(
+      'SYMBOLS SPAMC/1.5\r\nContent-length: 19\r\nUser: bob\r\n\r\nSubject: hi\r\n\r\nbody',
+    );
   });
 
   it('a non-zero EX_ code is an explicit engine error result, retryable for EX_TEMPFAIL', async () => {
     const f = await fake('SPAMD/1.0 75 EX_TEMPFAIL\r\n\r\n');
-    expect(await spamdScanner({ endpoint: f.endpoint }).scan({ request, message: Buffer.from('x') }, ctx)).toEqual({
+    expect(
+      await spamdScanner({ endpoint: f.endpoint }).scan({ request, message: Buffer.from('x') }, ctx),
+    ).toEqual({
       status: 'error',
       code: 'HOOKGATE_ERR_SCAN_ENGINE_ERROR',
       message: 'spamd answered 75 EX_TEMPFAIL',
@@ -190,11 +244,15 @@ describe('spamd client against a fake spamd', () => {
 
   it('a reply without a Spam header, or garbage, is a protocol error', async () => {
     const f = await fake('SPAMD/1.1 0 EX_OK\r\n\r\n');
-    await expect(spamdCheck(f.endpoint, Buffer.from('x'))).rejects.toMatchObject({ code: 'HOOKGATE_ERR_SCAN_PROTOCOL' });
+    await expect(spamdCheck(f.endpoint, Buffer.from('x'))).rejects.toMatchObject({
+      code: 'HOOKGATE_ERR_SCAN_PROTOCOL',
+    });
   });
 
   it('a connection closed without a reply is an unavailable engine', async () => {
     const f = await fake('');
-    await expect(spamdCheck(f.endpoint, Buffer.from('x'))).rejects.toMatchObject({ code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE' });
+    await expect(spamdCheck(f.endpoint, Buffer.from('x'))).rejects.toMatchObject({
+      code: 'HOOKGATE_ERR_SCAN_ENGINE_UNAVAILABLE',
+    });
   });
 });

@@ -9,7 +9,15 @@ import { ConfigError } from '@hookgate/config';
 import { createLogger } from '@hookgate/logger';
 import { loadConfig } from '../config.js';
 import { collect, messages, type Message } from './sources.js';
-import { exitCode, line, ProgressBar, summarize, summaryText, type Output, type ScannedMessage } from './report.js';
+import {
+  exitCode,
+  line,
+  ProgressBar,
+  summarize,
+  summaryText,
+  type Output,
+  type ScannedMessage,
+} from './report.js';
 import { remoteScanner } from './remote.js';
 import { localScanner } from './local.js';
 import { errorMessage } from '@hookgate/contracts';
@@ -70,8 +78,12 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
   if (Boolean(o.url) === Boolean(o.local)) return fail('give exactly one of --url URL or --local');
   if (o.url && !/^https?:\/\/\S+$/.test(o.url)) return fail('--url must be an http:// or https:// URL');
   const concurrency = o.concurrency === undefined ? 4 : Number(o.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) return fail('--concurrency must be an integer from 1 to 256');
-  const to = o.to?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    return fail('--concurrency must be an integer from 1 to 256');
+  const to = o.to
+    ?.split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
 
   let config;
   try {
@@ -86,12 +98,21 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
   let scan: (label: string, bytes: Buffer) => Promise<ScannedMessage>;
   let close = async () => undefined as void;
   if (o.url) {
-    scan = remoteScanner({ url: o.url, config, ...(o.from !== undefined ? { from: o.from } : {}), ...(to ? { to } : {}), timeoutMs: Number(o['timeout-ms'] ?? config.stages.mtaTimeoutMs) });
+    scan = remoteScanner({
+      url: o.url,
+      config,
+      ...(o.from !== undefined ? { from: o.from } : {}),
+      ...(to ? { to } : {}),
+      timeoutMs: Number(o['timeout-ms'] ?? config.stages.mtaTimeoutMs),
+    });
   } else {
     // Warnings and errors of the in-process pipeline go to standard error, never into the report.
     const log = createLogger({ level: 'error', base: { role: 'scan' } }, process.stderr);
     try {
-      const local = await localScanner(config, log, say, { ...(o.from !== undefined ? { from: o.from } : {}), ...(to ? { to } : {}) });
+      const local = await localScanner(config, log, say, {
+        ...(o.from !== undefined ? { from: o.from } : {}),
+        ...(to ? { to } : {}),
+      });
       if (!o.json) say(`scanning in this process with: ${local.active.join(', ') || 'no active scanner'}`);
       scan = (label, bytes) => local.scan(label, bytes);
       close = () => local.close();
@@ -124,7 +145,10 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
       if (next.done) return;
       const n = seq++;
       const m = next.value;
-      const r: ScannedMessage = 'error' in m ? { label: m.label, reasons: [], scanners: [], durationMs: 0, error: m.error } : await scan(m.label, (m as Message).bytes);
+      const r: ScannedMessage =
+        'error' in m
+          ? { label: m.label, reasons: [], scanners: [], durationMs: 0, error: m.error }
+          : await scan(m.label, (m as Message).bytes);
       results.push({ seq: n, r });
       progress.messages++;
       if (!r.action) progress.errors++;

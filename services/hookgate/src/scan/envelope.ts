@@ -21,7 +21,10 @@ export function splitMessage(bytes: Buffer): { headers: Header[]; body: string }
 const ADDRESS = /[^\s<>,;:"()]+@[^\s<>,;:"()]+/g;
 
 function addressesOf(headers: Header[], names: string[]): string[] {
-  return headers.filter(([n]) => names.includes(n.toLowerCase())).flatMap(([, v]) => v.match(ADDRESS) ?? []).map((a) => a.toLowerCase());
+  return headers
+    .filter(([n]) => names.includes(n.toLowerCase()))
+    .flatMap(([, v]) => v.match(ADDRESS) ?? [])
+    .map((a) => a.toLowerCase());
 }
 
 export interface Envelope {

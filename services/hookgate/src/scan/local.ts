@@ -24,13 +24,26 @@ export interface LocalScanner {
   close(): Promise<void>;
 }
 
-export async function localScanner(config: HookgateConfig, log: Logger, say: (line: string) => void, overrides: { from?: string; to?: string[] } = {}): Promise<LocalScanner> {
+export async function localScanner(
+  config: HookgateConfig,
+  log: Logger,
+  say: (line: string) => void,
+  overrides: { from?: string; to?: string[] } = {},
+): Promise<LocalScanner> {
   const lifecycle = new Lifecycle(log, { hardDeadlineMs: 30_000 });
   try {
     const redis = await startEmbeddedRedis(say);
     lifecycle.onStop('embedded redis', () => redis.stop());
     const registry = scannerRegistry(config);
-    const ctx = { config, redis: { mode: 'standalone' as const, url: redis.url }, log, lifecycle, scanners: registry, connections: new ConnectionLog(log), telemetry: { metricsHandler: () => undefined } };
+    const ctx = {
+      config,
+      redis: { mode: 'standalone' as const, url: redis.url },
+      log,
+      lifecycle,
+      scanners: registry,
+      connections: new ConnectionLog(log),
+      telemetry: { metricsHandler: () => undefined },
+    };
     const queued = registry.filter((e) => e.active && e.placement === 'queue');
     await startWorkers(ctx, queued);
     const { pipeline, store } = await buildStagePipeline(ctx, 'scan', { keepQuarantined: false });
@@ -49,24 +62,41 @@ export async function localScanner(config: HookgateConfig, log: Logger, say: (li
               client: { ip: '127.0.0.1', helo: 'hookgate-scan' },
               from: { address: env.from },
               to: env.to.map((address) => ({ address })),
-              message: { size: bytes.byteLength, storedBytes: bytes.byteLength, lossy: false, ...(env.subject !== undefined ? { subject: env.subject } : {}) },
+              message: {
+                size: bytes.byteLength,
+                storedBytes: bytes.byteLength,
+                lossy: false,
+                ...(env.subject !== undefined ? { subject: env.subject } : {}),
+              },
             },
             bytes,
           );
           await out.recorded;
           const record = out.request.txnId ? await store.verdict(sessionId, out.request.reqId) : undefined;
           const v = out.verdict;
-          const reply = v.reply ? `${v.reply.code} ${v.reply.enhanced ?? ''} ${v.reply.text}`.replace(/\s+/g, ' ') : undefined;
+          const reply = v.reply
+            ? `${v.reply.code} ${v.reply.enhanced ?? ''} ${v.reply.text}`.replace(/\s+/g, ' ')
+            : undefined;
           return {
             label,
             action: v.action,
             ...(reply ? { reply } : {}),
             reasons: v.reasons,
-            scanners: (record?.results ?? []).map((r) => ({ id: r.scanner, status: r.outcome.status, ms: r.durationMs })),
+            scanners: (record?.results ?? []).map((r) => ({
+              id: r.scanner,
+              status: r.outcome.status,
+              ms: r.durationMs,
+            })),
             durationMs: Date.now() - started,
           };
         } catch (err) {
-          return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: errorMessage(err) };
+          return {
+            label,
+            reasons: [],
+            scanners: [],
+            durationMs: Date.now() - started,
+            error: errorMessage(err),
+          };
         }
       },
       close: () => lifecycle.stop('scan finished'),
@@ -76,4 +106,3 @@ export async function localScanner(config: HookgateConfig, log: Logger, say: (li
     throw err;
   }
 }
-

@@ -27,7 +27,10 @@ async function* lines(chunks: AsyncIterable<Buffer | Uint8Array | string>): Asyn
   if (rest.length) yield rest;
 }
 
-const isBlank = (line: Buffer) => line.length === 0 || (line.length === 1 && line[0] === 0x0a) || (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a);
+const isBlank = (line: Buffer) =>
+  line.length === 0 ||
+  (line.length === 1 && line[0] === 0x0a) ||
+  (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a);
 
 /** `>+From ` → one `>` less. */
 function unescape(line: Buffer): Buffer {
@@ -41,7 +44,9 @@ function unescape(line: Buffer): Buffer {
  * The messages of an mbox stream, without their `From ` separator lines and without the empty line that ends each
  * message in the file (it belongs to the separator). Content before the first separator is not a message.
  */
-export async function* splitMbox(chunks: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
+export async function* splitMbox(
+  chunks: AsyncIterable<Buffer | Uint8Array | string>,
+): AsyncGenerator<Buffer> {
   let current: Buffer[] | undefined;
   let prevBlank = true;
   for await (const line of lines(chunks)) {

@@ -22,14 +22,23 @@ function credentials(config: HookgateConfig): Record<string, string> {
   const token = config.auth.tokens[0];
   if (token) return { authorization: `Bearer ${token.token}` };
   const basic = config.auth.basic[0];
-  if (basic) return { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.secret}`).toString('base64')}` };
+  if (basic)
+    return { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.secret}`).toString('base64')}` };
   return {};
 }
 
 /** The action a Stalwart answer stands for. */
-function actionOf(body: { action?: string; response?: { status?: number; message?: string } }): { action: Action; reply?: string; quarantineId?: string } {
+function actionOf(body: { action?: string; response?: { status?: number; message?: string } }): {
+  action: Action;
+  reply?: string;
+  quarantineId?: string;
+} {
   const r = body.response;
-  const reply = r?.status ? `${r.status} ${(r as { enhanced_status?: string }).enhanced_status ?? ''} ${r.message ?? ''}`.replace(/\s+/g, ' ').trim() : undefined;
+  const reply = r?.status
+    ? `${r.status} ${(r as { enhanced_status?: string }).enhanced_status ?? ''} ${r.message ?? ''}`
+        .replace(/\s+/g, ' ')
+        .trim()
+    : undefined;
   const quarantineId = /quarantined as ([0-9a-z]{19})/.exec(r?.message ?? '')?.[1];
   switch (body.action) {
     case 'accept':
@@ -54,7 +63,10 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
   return async (label, bytes) => {
     const started = Date.now();
     const { headers, body } = splitMessage(bytes);
-    const { from, to } = envelopeOf(headers, { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) });
+    const { from, to } = envelopeOf(headers, {
+      ...(o.from !== undefined ? { from: o.from } : {}),
+      ...(o.to ? { to: o.to } : {}),
+    });
     // A client port of its own per message: each is its own session, never mixed with another.
     const request = {
       context: {
@@ -77,7 +89,13 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
-      return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: `cannot reach ${base}: ${cause ?? (err as Error).message}` };
+      return {
+        label,
+        reasons: [],
+        scanners: [],
+        durationMs: Date.now() - started,
+        error: `cannot reach ${base}: ${cause ?? (err as Error).message}`,
+      };
     }
     const text = await res.text();
     if (res.status !== 200) {
@@ -87,7 +105,13 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
       } catch {
         // not JSON
       }
-      return { label, reasons: [], scanners: [], durationMs: Date.now() - started, error: `HTTP ${res.status}: ${why}${res.status === 401 ? ' (set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC as for the ingress)' : ''}` };
+      return {
+        label,
+        reasons: [],
+        scanners: [],
+        durationMs: Date.now() - started,
+        error: `HTTP ${res.status}: ${why}${res.status === 401 ? ' (set HOOKGATE_AUTH_TOKENS or HOOKGATE_AUTH_BASIC as for the ingress)' : ''}`,
+      };
     }
     let answer;
     try {
@@ -106,13 +130,18 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
       ...(txnId ? { txnId } : {}),
     };
     const reasonHeader = res.headers.get('x-hookgate-reason');
-    if (reasonHeader) result.reasons = /reasons=([^;]*)/.exec(reasonHeader)?.[1]?.split(',').filter(Boolean) ?? [];
+    if (reasonHeader)
+      result.reasons = /reasons=([^;]*)/.exec(reasonHeader)?.[1]?.split(',').filter(Boolean) ?? [];
     if (admin && txnId) {
       const record = await verdictRecord(base, admin.token, txnId, reqId).catch(() => undefined);
       if (record) {
         result.action = record.verdict.action;
         result.reasons = record.verdict.reasons;
-        result.scanners = record.results.map((r) => ({ id: r.scanner, status: r.outcome.status, ms: r.durationMs }));
+        result.scanners = record.results.map((r) => ({
+          id: r.scanner,
+          status: r.outcome.status,
+          ms: r.durationMs,
+        }));
         if (record.verdict.quarantine) result.quarantineId = record.verdict.quarantine.id;
       }
     }
@@ -121,9 +150,17 @@ export function remoteScanner(o: RemoteOptions): (label: string, bytes: Buffer) 
 }
 
 /** The data stage's verdict record through the admin API (it is stored just after the answer: retried briefly). */
-async function verdictRecord(base: string, token: string, txnId: string, reqId: string | undefined): Promise<VerdictRecord | undefined> {
+async function verdictRecord(
+  base: string,
+  token: string,
+  txnId: string,
+  reqId: string | undefined,
+): Promise<VerdictRecord | undefined> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const res = await fetch(`${base}/admin/transactions/${encodeURIComponent(txnId)}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${base}/admin/transactions/${encodeURIComponent(txnId)}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
     if (res.status === 200) {
       const t = (await res.json()) as { stages: { reqId: string; record: VerdictRecord | null }[] };
       const stage = t.stages.find((s) => s.reqId === reqId) ?? t.stages[t.stages.length - 1];

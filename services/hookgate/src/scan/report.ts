@@ -42,7 +42,11 @@ export function exitCode(s: Summary): number {
   return refused ? 1 : 0;
 }
 
-export function summarize(results: readonly ScannedMessage[], skippedFiles: number, elapsedMs: number): Summary {
+export function summarize(
+  results: readonly ScannedMessage[],
+  skippedFiles: number,
+  elapsedMs: number,
+): Summary {
   const byAction: Partial<Record<Action, number>> = {};
   const byReason: Record<string, number> = {};
   const durations = new Map<string, number[]>();
@@ -79,12 +83,15 @@ export function line(r: ScannedMessage): string {
 
 export function summaryText(s: Summary): string {
   const out: string[] = [];
-  out.push(`scanned ${s.messages} message${s.messages === 1 ? '' : 's'} in ${(s.elapsedMs / 1000).toFixed(1)} s${s.skippedFiles ? ` (${s.skippedFiles} file${s.skippedFiles === 1 ? '' : 's'} skipped: not .eml, .mbox or Maildir)` : ''}`);
+  out.push(
+    `scanned ${s.messages} message${s.messages === 1 ? '' : 's'} in ${(s.elapsedMs / 1000).toFixed(1)} s${s.skippedFiles ? ` (${s.skippedFiles} file${s.skippedFiles === 1 ? '' : 's'} skipped: not .eml, .mbox or Maildir)` : ''}`,
+  );
   const reasonsOf = (prefixes: string[]) =>
     Object.entries(s.byReason)
       .filter(([r]) => prefixes.length === 0 || prefixes.some((p) => r.startsWith(p)))
       .sort((a, b) => b[1] - a[1]);
-  for (const [action, n] of Object.entries(s.byAction).sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))) out.push(`  ${action.padEnd(11)}${String(n).padStart(6)}`);
+  for (const [action, n] of Object.entries(s.byAction).sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0)))
+    out.push(`  ${action.padEnd(11)}${String(n).padStart(6)}`);
   if (s.errors) out.push(`  ${'errors'.padEnd(11)}${String(s.errors).padStart(6)}`);
   const reasons = reasonsOf([]);
   if (reasons.length) {
@@ -94,7 +101,8 @@ export function summaryText(s: Summary): string {
   }
   if (s.scanners.length) {
     out.push('slowest scanners (p50 / p95 / max):');
-    for (const x of s.scanners) out.push(`  ${x.id.padEnd(12)} ${x.p50Ms} / ${x.p95Ms} / ${x.maxMs} ms over ${x.results}`);
+    for (const x of s.scanners)
+      out.push(`  ${x.id.padEnd(12)} ${x.p50Ms} / ${x.p95Ms} / ${x.maxMs} ms over ${x.results}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -115,8 +123,13 @@ export class ProgressBar {
     const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - 50));
     const frac = this.totalBytes > 0 ? Math.min(1, state.bytes / this.totalBytes) : 0;
     const filled = Math.round(frac * width);
-    const bar = this.totalBytes > 0 ? `[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}%` : '[reading standard input]';
-    this.out.write(`\r\x1b[2K${bar} ${state.messages} messages, ${state.refused} refused, ${state.errors} errors`);
+    const bar =
+      this.totalBytes > 0
+        ? `[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}%`
+        : '[reading standard input]';
+    this.out.write(
+      `\r\x1b[2K${bar} ${state.messages} messages, ${state.refused} refused, ${state.errors} errors`,
+    );
     this.#shown = true;
   }
 

@@ -43,7 +43,9 @@ function inMaildir(path: string): boolean {
 export async function collect(paths: readonly string[]): Promise<Inputs> {
   const out: Inputs = { files: [], totalBytes: 0, skipped: 0, missing: [], stdin: false };
   const walk = async (dir: string): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) await walk(p);
@@ -67,7 +69,13 @@ export async function collect(paths: readonly string[]): Promise<Inputs> {
         out.totalBytes += s.size;
       }
     } catch (err) {
-      out.missing.push({ label: p, error: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message });
+      out.missing.push({
+        label: p,
+        error:
+          (err as NodeJS.ErrnoException).code === 'ENOENT'
+            ? 'no such file or directory'
+            : (err as Error).message,
+      });
     }
   }
   return out;
@@ -92,7 +100,11 @@ async function head(path: string): Promise<Buffer> {
 }
 
 /** Every message of the inputs, in order; a file that cannot be read yields one Unreadable. */
-export async function* messages(inputs: Inputs, stdin: Readable, onBytes: (n: number) => void): AsyncGenerator<Message | Unreadable> {
+export async function* messages(
+  inputs: Inputs,
+  stdin: Readable,
+  onBytes: (n: number) => void,
+): AsyncGenerator<Message | Unreadable> {
   for (const m of inputs.missing) yield m;
   for (const file of inputs.files) {
     try {

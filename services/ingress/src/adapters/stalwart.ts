@@ -32,7 +32,13 @@ export interface StalwartSettings {
  */
 export function stalwartSessionId(body: StalwartRequest): string {
   const c = body.context;
-  const tuple = [c.client.ip, c.client.port ?? '', c.server?.ip ?? '', c.server?.port ?? '', c.server?.name ?? ''].join('|');
+  const tuple = [
+    c.client.ip,
+    c.client.port ?? '',
+    c.server?.ip ?? '',
+    c.server?.port ?? '',
+    c.server?.name ?? '',
+  ].join('|');
   // One-shot hashing: a createHash object per request cost more than the digest (issue 12).
   return hash('sha256', tuple, 'base64url').slice(0, 22);
 }
@@ -62,8 +68,23 @@ export function fromStalwart(body: StalwartRequest): { incoming: IncomingStage; 
       ...(c.client.ptr ? { ptr: c.client.ptr } : {}),
       ...(c.client.helo ? { helo: c.client.helo } : {}),
     },
-    ...(c.server ? { server: { ...(c.server.name ? { name: c.server.name } : {}), ...(c.server.ip ? { ip: c.server.ip } : {}), ...(c.server.port !== undefined ? { port: c.server.port } : {}) } } : {}),
-    ...(c.tls ? { tls: { ...(c.tls.version ? { version: c.tls.version } : {}), ...(c.tls.cipher ? { cipher: c.tls.cipher } : {}) } } : {}),
+    ...(c.server
+      ? {
+          server: {
+            ...(c.server.name ? { name: c.server.name } : {}),
+            ...(c.server.ip ? { ip: c.server.ip } : {}),
+            ...(c.server.port !== undefined ? { port: c.server.port } : {}),
+          },
+        }
+      : {}),
+    ...(c.tls
+      ? {
+          tls: {
+            ...(c.tls.version ? { version: c.tls.version } : {}),
+            ...(c.tls.cipher ? { cipher: c.tls.cipher } : {}),
+          },
+        }
+      : {}),
     ...(c.sasl?.login ? { auth: { login: c.sasl.login } } : {}),
     ...(env ? { from: { address: env.from.address.toLowerCase() }, to } : {}),
     ...(c.stage === 'rcpt' && to.length > 0 ? { rcpt: to[to.length - 1]!.address } : {}),
@@ -106,9 +127,17 @@ function toModification(m: Modification): StalwartModification {
     case 'deleteHeader':
       return { type: 'deleteHeader', index: m.index, name: m.name };
     case 'changeFrom':
-      return { type: 'changeFrom', value: m.address, ...(m.parameters && Object.keys(m.parameters).length ? { parameters: m.parameters } : {}) };
+      return {
+        type: 'changeFrom',
+        value: m.address,
+        ...(m.parameters && Object.keys(m.parameters).length ? { parameters: m.parameters } : {}),
+      };
     case 'addRecipient':
-      return { type: 'addRecipient', value: m.address, ...(m.parameters && Object.keys(m.parameters).length ? { parameters: m.parameters } : {}) };
+      return {
+        type: 'addRecipient',
+        value: m.address,
+        ...(m.parameters && Object.keys(m.parameters).length ? { parameters: m.parameters } : {}),
+      };
     case 'deleteRecipient':
       return { type: 'deleteRecipient', value: m.address.toLowerCase() };
     case 'replaceBody':
@@ -120,7 +149,8 @@ function toModification(m: Modification): StalwartModification {
 export function toStalwart(verdict: Verdict, stage: string, settings: StalwartSettings): StalwartResponse {
   // Modifications take effect only at data; elsewhere Stalwart drops them silently, so don't send them.
   const mods = stage === 'data' ? verdict.modifications.map(toModification) : [];
-  const withMods = (r: StalwartResponse): StalwartResponse => (mods.length > 0 ? { ...r, modifications: mods } : r);
+  const withMods = (r: StalwartResponse): StalwartResponse =>
+    mods.length > 0 ? { ...r, modifications: mods } : r;
   switch (verdict.action) {
     case 'accept':
       return withMods({ action: 'accept' });
@@ -132,7 +162,8 @@ export function toStalwart(verdict: Verdict, stage: string, settings: StalwartSe
           : { code: 550, enhanced: '5.7.1', text: 'Message rejected' };
       const r = verdict.reply ?? fallback;
       // A tempfail must be 4xx and a reject 5xx, whatever a scanner suggested.
-      const ok = verdict.action === 'tempfail' ? r.code >= 400 && r.code < 500 : r.code >= 500 && r.code < 600;
+      const ok =
+        verdict.action === 'tempfail' ? r.code >= 400 && r.code < 500 : r.code >= 500 && r.code < 600;
       return { action: 'reject', response: reply(ok ? r : fallback) };
     }
     case 'discard':
@@ -145,7 +176,14 @@ export function toStalwart(verdict: Verdict, stage: string, settings: StalwartSe
       if (stage !== 'data') return withMods({ action: 'accept' });
       return {
         action: 'accept',
-        modifications: [...mods, { type: 'addHeader', name: settings.quarantineHeader.name, value: headerValue(settings.quarantineHeader.value) }],
+        modifications: [
+          ...mods,
+          {
+            type: 'addHeader',
+            name: settings.quarantineHeader.name,
+            value: headerValue(settings.quarantineHeader.value),
+          },
+        ],
       };
   }
 }

@@ -65,11 +65,16 @@ export type ConnectionLimits = Omit<ConnectionLimitsConfig, 'maxConnections'> & 
  * The limits to apply: `config` with defaults filled in and `maxConnections: auto` resolved against the soft
  * open-file limit (`openFileLimit()`; 1024 assumed where unknown).
  */
-export function resolveConnectionLimits(config: Partial<ConnectionLimitsConfig>, fileLimit: number | undefined): ConnectionLimits & { fileLimit: number | undefined } {
+export function resolveConnectionLimits(
+  config: Partial<ConnectionLimitsConfig>,
+  fileLimit: number | undefined,
+): ConnectionLimits & { fileLimit: number | undefined } {
   const full = Value.Create(ConnectionLimitsSchema);
   // Only the schema's keys: callers pass their whole `limits` section.
-  for (const key of Object.keys(full) as (keyof ConnectionLimitsConfig)[]) if (config[key] !== undefined) Object.assign(full, { [key]: config[key] });
-  const maxConnections = full.maxConnections === 'auto' ? connectionBudget(fileLimit ?? ASSUMED_FILE_LIMIT) : full.maxConnections;
+  for (const key of Object.keys(full) as (keyof ConnectionLimitsConfig)[])
+    if (config[key] !== undefined) Object.assign(full, { [key]: config[key] });
+  const maxConnections =
+    full.maxConnections === 'auto' ? connectionBudget(fileLimit ?? ASSUMED_FILE_LIMIT) : full.maxConnections;
   return { ...full, maxConnections, fileLimit };
 }
 
@@ -113,7 +118,8 @@ export interface GuardCounters {
   lingerTimeouts: number;
 }
 
-const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const REQUEST_TIMEOUT_RESPONSE =
+  'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 export class ConnectionGuard {
   readonly #server: Server;
@@ -127,7 +133,13 @@ export class ConnectionGuard {
   readonly #idlePublic = new Map<Socket, Entry>();
   readonly #idleTrusted = new Map<Socket, Entry>();
   readonly #bodies = new Map<IncomingMessage, BodyWatch>();
-  readonly #counters: GuardCounters = { evicted: 0, refused: 0, headerTimeouts: 0, slowBodies: 0, lingerTimeouts: 0 };
+  readonly #counters: GuardCounters = {
+    evicted: 0,
+    refused: 0,
+    headerTimeouts: 0,
+    slowBodies: 0,
+    lingerTimeouts: 0,
+  };
   #reported: GuardCounters = { ...this.#counters };
   #reportedAt = 0;
   #open = 0;
@@ -143,11 +155,15 @@ export class ConnectionGuard {
     // Behind TLS the HTTP layer sees the TLS socket, after the handshake (bounded by handshakeTimeout).
     if (server instanceof TlsServer) server.on('secureConnection', (socket: Socket) => this.#track(socket));
     // First, so the entry is active before any fastify hook runs for the request.
-    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) =>
+      this.#onRequest(req, res),
+    );
     server.on('drop', () => this.#counters.refused++);
     server.on('listening', () => {
       // Accept errors (EMFILE when descriptors run out anyway) are reported, never fatal.
-      server.on('error', (err: NodeJS.ErrnoException) => this.#log.error({ err: { code: err.code, message: err.message } }, 'http listener error'));
+      server.on('error', (err: NodeJS.ErrnoException) =>
+        this.#log.error({ err: { code: err.code, message: err.message } }, 'http listener error'),
+      );
       this.#timer ??= setInterval(() => this.sweep(), CHECK_INTERVAL_MS).unref();
     });
     server.on('close', () => {
@@ -157,13 +173,24 @@ export class ConnectionGuard {
   }
 
   /** Open connections, by phase. */
-  get stats(): { open: number; fresh: number; idle: number; lingering: number; active: number } & GuardCounters {
+  get stats(): {
+    open: number;
+    fresh: number;
+    idle: number;
+    lingering: number;
+    active: number;
+  } & GuardCounters {
     return {
       open: this.#open,
       fresh: this.#fresh.size,
       idle: this.#idlePublic.size + this.#idleTrusted.size,
       lingering: this.#lingering.size,
-      active: this.#entries.size - this.#fresh.size - this.#idlePublic.size - this.#idleTrusted.size - this.#lingering.size,
+      active:
+        this.#entries.size -
+        this.#fresh.size -
+        this.#idlePublic.size -
+        this.#idleTrusted.size -
+        this.#lingering.size,
       ...this.#counters,
     };
   }
@@ -243,7 +270,13 @@ export class ConnectionGuard {
     }
     e.requests++;
     this.#setPhase(e, 'active');
-    if (!req.complete) this.#bodies.set(req, { socket: req.socket, res, start: this.#now(), bytesAtStart: req.socket.bytesRead });
+    if (!req.complete)
+      this.#bodies.set(req, {
+        socket: req.socket,
+        res,
+        start: this.#now(),
+        bytesAtStart: req.socket.bytesRead,
+      });
     res.once('close', () => {
       this.#bodies.delete(req);
       e.requests--;
@@ -296,10 +329,15 @@ export class ConnectionGuard {
   #report(now: number): void {
     if (now - this.#reportedAt < REPORT_INTERVAL_MS) return;
     const c = this.#counters;
-    const d = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof GuardCounters]])) as unknown as GuardCounters;
+    const d = Object.fromEntries(
+      Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof GuardCounters]]),
+    ) as unknown as GuardCounters;
     if (Object.values(d).every((v) => v === 0)) return;
     this.#reported = { ...c };
     this.#reportedAt = now;
-    this.#log.warn({ ...d, open: this.#open, maxConnections: this.#limits.maxConnections }, 'http connections closed by limits (counts since the last report)');
+    this.#log.warn(
+      { ...d, open: this.#open, maxConnections: this.#limits.maxConnections },
+      'http connections closed by limits (counts since the last report)',
+    );
   }
 }

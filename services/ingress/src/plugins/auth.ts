@@ -31,7 +31,8 @@ export function authenticate(config: AuthConfig, header: string | undefined): Au
   if (scheme === 'bearer') {
     let found: string | undefined;
     const presented = digest(value);
-    for (const t of config.tokens) if (timingSafeEqual(digestsOf(t, t.token)[0]!, presented)) found ??= t.identity; // no early exit: constant work
+    for (const t of config.tokens)
+      if (timingSafeEqual(digestsOf(t, t.token)[0]!, presented)) found ??= t.identity; // no early exit: constant work
     return found ? { ok: true, identity: found } : { ok: false, reason: 'unknown bearer token' };
   }
   if (scheme === 'basic') {

@@ -36,10 +36,12 @@ function normalize(value: unknown, depth: number): unknown {
     return value;
   }
   if (typeof value === 'bigint') {
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new CborError('CBOR integer out of range');
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new CborError('CBOR integer out of range');
     return Number(value);
   }
-  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof Uint8Array)
+    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new CborError('CBOR date is invalid');
     return value.toISOString();
@@ -47,10 +49,12 @@ function normalize(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => normalize(v, depth + 1));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw new CborError('CBOR value of an unsupported type (tagged item)');
+    if (proto !== Object.prototype && proto !== null)
+      throw new CborError('CBOR value of an unsupported type (tagged item)');
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw new CborError(`CBOR map key "${k}" is not allowed`);
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype')
+        throw new CborError(`CBOR map key "${k}" is not allowed`);
       out[k] = normalize(v, depth + 1);
     }
     return out;

@@ -64,7 +64,10 @@ function subjectMatches(cert: PeerCertificate, wanted: string): boolean {
  * The identity of a verified client certificate on `socket`, if it maps to one. Unverified certificates (not from
  * the client CA) and plain TCP connections give undefined.
  */
-export function certificateIdentity(socket: Socket, identities: readonly ClientCertIdentity[]): string | undefined {
+export function certificateIdentity(
+  socket: Socket,
+  identities: readonly ClientCertIdentity[],
+): string | undefined {
   if (identities.length === 0) return undefined;
   const tls = socket as Partial<TLSSocket>;
   if (!tls.encrypted || !tls.authorized || typeof tls.getPeerCertificate !== 'function') return undefined;
@@ -85,16 +88,27 @@ export function certificateIdentity(socket: Socket, identities: readonly ClientC
  * - a mapped client certificate alone is enough;
  * - header and certificate together must name the same identity.
  */
-export function authenticateRequest(config: AuthConfig, certs: readonly ClientCertIdentity[], header: string | undefined, socket: Socket): AuthResult {
+export function authenticateRequest(
+  config: AuthConfig,
+  certs: readonly ClientCertIdentity[],
+  header: string | undefined,
+  socket: Socket,
+): AuthResult {
   const secrets = config.tokens.length > 0 || config.basic.length > 0;
   if (!secrets && certs.length === 0) return { ok: true, identity: 'anonymous' };
   const fromCert = certificateIdentity(socket, certs);
   if (header && secrets) {
     const r = authenticate(config, header);
     if (!r.ok) return r;
-    if (fromCert !== undefined && fromCert !== r.identity) return { ok: false, reason: 'client certificate and credential name different identities' };
+    if (fromCert !== undefined && fromCert !== r.identity)
+      return { ok: false, reason: 'client certificate and credential name different identities' };
     return r;
   }
   if (fromCert !== undefined) return { ok: true, identity: fromCert };
-  return { ok: false, reason: header ? 'credentials given but only client certificates are configured' : 'no credentials and no recognised client certificate' };
+  return {
+    ok: false,
+    reason: header
+      ? 'credentials given but only client certificates are configured'
+      : 'no credentials and no recognised client certificate',
+  };
 }

@@ -1,6 +1,10 @@
 import { encode } from '@msgpack/msgpack';
 
-export const MSGPACK_TYPES = ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'] as const;
+export const MSGPACK_TYPES = [
+  'application/msgpack',
+  'application/x-msgpack',
+  'application/vnd.msgpack',
+] as const;
 
 export type BodyEncoding = 'json' | 'msgpack';
 
@@ -35,9 +39,14 @@ export function preferredType<T>(accept: string, known: (type: string) => T | un
 }
 
 /** The answer's encoding: what `Accept` asks for if it names one we speak, otherwise the request's own. */
-export function responseEncoding(contentType: string | undefined, accept: string | undefined): { encoding: BodyEncoding; type: string } {
+export function responseEncoding(
+  contentType: string | undefined,
+  accept: string | undefined,
+): { encoding: BodyEncoding; type: string } {
   const reqType = mediaType(contentType);
-  const sameAsRequest = isMsgpack(reqType) ? { encoding: 'msgpack' as const, type: reqType } : { encoding: 'json' as const, type: 'application/json' };
+  const sameAsRequest = isMsgpack(reqType)
+    ? { encoding: 'msgpack' as const, type: reqType }
+    : { encoding: 'json' as const, type: 'application/json' };
   if (!accept) return sameAsRequest;
   const preferred = preferredType(accept, (type) => {
     if (type === 'application/json') return { encoding: 'json' as const, type: 'application/json' };

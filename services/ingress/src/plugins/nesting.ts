@@ -19,7 +19,8 @@ export function jsonNestsDeeper(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -63,26 +64,78 @@ export function msgpackNestsDeeper(b: Uint8Array, max: number): boolean {
     else if (i + 4 > b.length && t >= 0xc4) return false;
     else
       switch (t) {
-        case 0xc4: case 0xd9: skip = 1 + b[i]!; break;
-        case 0xc5: case 0xda: skip = 2 + view.getUint16(i); break;
-        case 0xc6: case 0xdb: skip = 4 + view.getUint32(i); break;
-        case 0xc7: skip = 2 + b[i]!; break;
-        case 0xc8: skip = 3 + view.getUint16(i); break;
-        case 0xc9: skip = 5 + view.getUint32(i); break;
-        case 0xca: case 0xce: case 0xd2: skip = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xd4: skip = 2; break;
-        case 0xd5: skip = 3; break;
-        case 0xd6: skip = 5; break;
-        case 0xd7: skip = 9; break;
-        case 0xd8: skip = 17; break;
-        case 0xdc: n = view.getUint16(i); skip = 2; break;
-        case 0xdd: n = view.getUint32(i); skip = 4; break;
-        case 0xde: n = view.getUint16(i) * 2; skip = 2; break;
-        case 0xdf: n = view.getUint32(i) * 2; skip = 4; break;
-        default: return false; // 0xc1 (never used): the decoder refuses it
+        case 0xc4:
+        case 0xd9:
+          skip = 1 + b[i]!;
+          break;
+        case 0xc5:
+        case 0xda:
+          skip = 2 + view.getUint16(i);
+          break;
+        case 0xc6:
+        case 0xdb:
+          skip = 4 + view.getUint32(i);
+          break;
+        case 0xc7:
+          skip = 2 + b[i]!;
+          break;
+        case 0xc8:
+          skip = 3 + view.getUint16(i);
+          break;
+        case 0xc9:
+          skip = 5 + view.getUint32(i);
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xd4:
+          skip = 2;
+          break;
+        case 0xd5:
+          skip = 3;
+          break;
+        case 0xd6:
+          skip = 5;
+          break;
+        case 0xd7:
+          skip = 9;
+          break;
+        case 0xd8:
+          skip = 17;
+          break;
+        case 0xdc:
+          n = view.getUint16(i);
+          skip = 2;
+          break;
+        case 0xdd:
+          n = view.getUint32(i);
+          skip = 4;
+          break;
+        case 0xde:
+          n = view.getUint16(i) * 2;
+          skip = 2;
+          break;
+        case 0xdf:
+          n = view.getUint32(i) * 2;
+          skip = 4;
+          break;
+        default:
+          return false; // 0xc1 (never used): the decoder refuses it
       }
     i += skip;
     if (n >= 0 ? container(n) : item()) return true;
@@ -96,7 +149,11 @@ export function registerJsonParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
-    if (jsonNestsDeeper(text, MAX_NESTING)) return done(new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`), undefined);
+    if (jsonNestsDeeper(text, MAX_NESTING))
+      return done(
+        new HttpError(ERRORS.REQUEST_INVALID, `body nests deeper than ${MAX_NESTING} levels`),
+        undefined,
+      );
     // fastify's parser answers through `done`; its declared type also allows a promise, which it never returns here.
     void parse(req, text, done);
   });

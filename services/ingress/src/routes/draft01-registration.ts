@@ -22,10 +22,15 @@ import { answerFormat, bodyFormat, send } from './draft01-wire.js';
 const registrationProblem = bodyCheck(Draft01RegistrationRequest);
 
 /** Redis did not answer: the MTA is told to retry shortly rather than that the registration is gone. */
-const stateUnavailable = () => new HttpError(DRAFT01_ERRORS.SCANNER_UNAVAILABLE, 'registration state unavailable, retry shortly');
+const stateUnavailable = () =>
+  new HttpError(DRAFT01_ERRORS.SCANNER_UNAVAILABLE, 'registration state unavailable, retry shortly');
 
 /** The registration `id`, when the caller's credentials are bound to it (403 otherwise, 404 when unknown). */
-export async function loadOwned(ctx: Draft01Context, req: FastifyRequest, id: string): Promise<Draft01Registration> {
+export async function loadOwned(
+  ctx: Draft01Context,
+  req: FastifyRequest,
+  id: string,
+): Promise<Draft01Registration> {
   if (!DRAFT01_REGISTRATION_ID.test(id)) throw new HttpError(DRAFT01_ERRORS.REGISTRATION_NOT_FOUND);
   let reg: Draft01Registration | undefined;
   try {
@@ -42,14 +47,17 @@ export async function loadOwned(ctx: Draft01Context, req: FastifyRequest, id: st
 export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context): void {
   const { settings: s, store, endpoints: ep, now } = ctx;
 
-  scope.get('/.well-known/mta-hooks', async (req, reply) => send(reply, 200, answerFormat(req), discoveryDocument(s)));
+  scope.get('/.well-known/mta-hooks', async (req, reply) =>
+    send(reply, 200, answerFormat(req), discoveryDocument(s)),
+  );
 
   scope.post(ep.registration, { bodyLimit: 256 * 1024 }, async (req, reply) => {
     const wire = answerFormat(req);
     bodyFormat(req);
     if (!s.registrationEnabled) throw new HttpError(DRAFT01_ERRORS.REGISTRATION_DISABLED);
     const identity = req.mtaIdentity;
-    if (s.allowedIdentities.length > 0 && !s.allowedIdentities.includes(identity)) throw new HttpError(DRAFT01_ERRORS.REGISTRATION_DENIED);
+    if (s.allowedIdentities.length > 0 && !s.allowedIdentities.includes(identity))
+      throw new HttpError(DRAFT01_ERRORS.REGISTRATION_DENIED);
     const problem = registrationProblem(req.body);
     if (problem) throw new HttpError(DRAFT01_ERRORS.INVALID_REQUEST, problem);
     const body = req.body as Draft01RegistrationRequest;
@@ -60,7 +68,8 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
     let expiresAt = maxExpiry;
     if (body.expiresAt) {
       const asked = Date.parse(body.expiresAt);
-      if (!(asked > created)) throw new HttpError(DRAFT01_ERRORS.INVALID_REQUEST, 'expiresAt must be in the future');
+      if (!(asked > created))
+        throw new HttpError(DRAFT01_ERRORS.INVALID_REQUEST, 'expiresAt must be in the future');
       expiresAt = Math.min(asked, maxExpiry);
     }
     const id = `reg-${randomBytes(16).toString('base64url')}`;
@@ -86,14 +95,27 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
       req.log.warn({ err: { message: errorMessage(err) } }, 'registration not stored');
       throw stateUnavailable();
     }
-    if (!stored) throw new HttpError(DRAFT01_ERRORS.REGISTRATION_LIMIT_REACHED, `this MTA identity already has ${s.maxRegistrations} live registrations`);
+    if (!stored)
+      throw new HttpError(
+        DRAFT01_ERRORS.REGISTRATION_LIMIT_REACHED,
+        `this MTA identity already has ${s.maxRegistrations} live registrations`,
+      );
     // An explicit renewal names the registration it replaces; that id then keeps working for the grace period only.
     const previous = req.headers['x-mta-hooks-registration'];
     if (typeof previous === 'string' && DRAFT01_REGISTRATION_ID.test(previous) && previous !== id) {
       const old = await store.get(previous).catch(() => undefined);
       if (old && old.identity === identity) await store.retire(old, id, created).catch(() => undefined);
     }
-    req.log.info({ registrationId: id, identity, name: reg.name, inbound: reg.inbound?.stages, outbound: reg.outbound?.stages }, 'draft-01 registration');
+    req.log.info(
+      {
+        registrationId: id,
+        identity,
+        name: reg.name,
+        inbound: reg.inbound?.stages,
+        outbound: reg.outbound?.stages,
+      },
+      'draft-01 registration',
+    );
     const answer: Draft01RegistrationResponse = {
       registrationId: id,
       status: 'active',
@@ -111,7 +133,11 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
     const reg = await loadOwned(ctx, req, req.params.id);
     const t = now();
     const state = store.state(reg, t);
-    if (state.kind === 'expired') throw new HttpError(DRAFT01_ERRORS.REGISTRATION_NOT_FOUND, `registration ${reg.id} expired; register again`);
+    if (state.kind === 'expired')
+      throw new HttpError(
+        DRAFT01_ERRORS.REGISTRATION_NOT_FOUND,
+        `registration ${reg.id} expired; register again`,
+      );
     const stats = await store.stats(reg.id, t).catch(() => undefined);
     const cf = stats?.consecutiveFailures ?? 0;
     const body: Draft01StatusResponse = {
@@ -120,8 +146,14 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
       createdAt: iso(reg.createdAt),
       expiresAt: iso(reg.retiresAt !== undefined ? Math.min(reg.retiresAt, reg.expiresAt) : reg.expiresAt),
       lastInvocation: stats?.lastInvocation ? iso(stats.lastInvocation) : null,
-      statistics: stats ? { invocations: stats.invocations, errors: stats.errors, averageResponseMs: stats.averageResponseMs } : null,
-      health: { status: cf === 0 ? 'healthy' : cf < 5 ? 'degraded' : 'unhealthy', lastCheck: iso(t), consecutiveFailures: cf },
+      statistics: stats
+        ? { invocations: stats.invocations, errors: stats.errors, averageResponseMs: stats.averageResponseMs }
+        : null,
+      health: {
+        status: cf === 0 ? 'healthy' : cf < 5 ? 'degraded' : 'unhealthy',
+        lastCheck: iso(t),
+        consecutiveFailures: cf,
+      },
     };
     return send(reply, 200, answerFormat(req), body);
   };
@@ -131,7 +163,8 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
   scope.delete<{ Params: { id: string } }>(`${s.basePath}/registrations/:id`, async (req, reply) => {
     const reg = await loadOwned(ctx, req, req.params.id);
     const t = now();
-    if (store.state(reg, t).kind === 'expired') throw new HttpError(DRAFT01_ERRORS.REGISTRATION_NOT_FOUND, `registration ${reg.id} expired`);
+    if (store.state(reg, t).kind === 'expired')
+      throw new HttpError(DRAFT01_ERRORS.REGISTRATION_NOT_FOUND, `registration ${reg.id} expired`);
     let done: Draft01Registration;
     try {
       done = await store.deregister(reg, t);
@@ -139,7 +172,11 @@ export function registrationRoutes(scope: FastifyInstance, ctx: Draft01Context):
       throw stateUnavailable();
     }
     req.log.info({ registrationId: reg.id, identity: reg.identity }, 'draft-01 deregistration');
-    const body: Draft01DeregistrationResponse = { registrationId: reg.id, status: 'deregistered', deregisteredAt: iso(done.deregisteredAt ?? t) };
+    const body: Draft01DeregistrationResponse = {
+      registrationId: reg.id,
+      status: 'deregistered',
+      deregisteredAt: iso(done.deregisteredAt ?? t),
+    };
     return send(reply, 200, answerFormat(req), body);
   });
 }

@@ -12,7 +12,10 @@ export function bodyFormat(req: FastifyRequest): Wire {
   const t = mediaType(req.headers['content-type']);
   if (t === CBOR_TYPE) return 'cbor';
   if (t === 'application/json' || t === '') return 'json';
-  throw new HttpError(DRAFT01_ERRORS.UNSUPPORTED_MEDIA_TYPE, `unsupported Content-Type "${t.slice(0, 64)}": send application/json or application/cbor`);
+  throw new HttpError(
+    DRAFT01_ERRORS.UNSUPPORTED_MEDIA_TYPE,
+    `unsupported Content-Type "${t.slice(0, 64)}": send application/json or application/cbor`,
+  );
 }
 
 /** The answer format: the request body's, else what Accept prefers (CBOR only when asked for), else JSON. */
@@ -23,19 +26,28 @@ export function answerFormat(req: FastifyRequest): Wire {
   const accept = req.headers.accept;
   if (!accept) return 'json';
   const known = (type: string): Wire | undefined =>
-    type === CBOR_TYPE ? 'cbor' : type === 'application/json' || type === '*/*' || type === 'application/*' ? 'json' : undefined;
+    type === CBOR_TYPE
+      ? 'cbor'
+      : type === 'application/json' || type === '*/*' || type === 'application/*'
+        ? 'json'
+        : undefined;
   return preferredType(accept, known) ?? 'json';
 }
 
 /** Binary values are Base64 in JSON and byte strings in CBOR. */
 function toJsonValue(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
   if (Array.isArray(value)) return value.map(toJsonValue);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonValue(v)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonValue(v)]));
   return value;
 }
 
 export function send(reply: FastifyReply, status: number, wire: Wire, value: unknown): FastifyReply {
   if (wire === 'cbor') return reply.code(status).type(CBOR_TYPE).send(encodeCbor(value));
-  return reply.code(status).type('application/json').send(JSON.stringify(toJsonValue(value)));
+  return reply
+    .code(status)
+    .type('application/json')
+    .send(JSON.stringify(toJsonValue(value)));
 }

@@ -42,7 +42,11 @@ export function draft01Routes(app: FastifyInstance, pipeline: StagePipeline, dep
       if (!a) return;
       const ok = reply.statusCode < 300;
       // Statistics never delay or fail an answer.
-      ctx.store.recordInvocation(a.reg, ok, ctx.now() - a.started, ctx.now()).catch((err: unknown) => req.log.warn({ err: { message: errorMessage(err) } }, 'draft-01 statistics not recorded'));
+      ctx.store
+        .recordInvocation(a.reg, ok, ctx.now() - a.started, ctx.now())
+        .catch((err: unknown) =>
+          req.log.warn({ err: { message: errorMessage(err) } }, 'draft-01 statistics not recorded'),
+        );
     });
 
     registrationRoutes(scope, ctx);

@@ -43,7 +43,8 @@ declare module 'fastify' {
 function time(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(n)) throw new HttpError(ERRORS.REQUEST_INVALID, `${name} must be epoch milliseconds or an ISO 8601 date`);
+  if (!Number.isFinite(n))
+    throw new HttpError(ERRORS.REQUEST_INVALID, `${name} must be epoch milliseconds or an ISO 8601 date`);
   return n;
 }
 
@@ -56,23 +57,36 @@ export function operatorRoutes(app: FastifyInstance, deps: OperatorDeps): void {
 
   app.get<{ Querystring: { after?: string; count?: string } }>('/admin/verdicts', async (req) => {
     const { after, count } = req.query;
-    if (after !== undefined && !/^\d{1,16}-\d{1,10}$/.test(after)) throw new HttpError(ERRORS.REQUEST_INVALID, 'after must be a feed entry id (<ms>-<seq>)');
+    if (after !== undefined && !/^\d{1,16}-\d{1,10}$/.test(after))
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'after must be a feed entry id (<ms>-<seq>)');
     const n = count === undefined ? 100 : Number(count);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HttpError(ERRORS.REQUEST_INVALID, 'count must be an integer from 1 to 1000');
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'count must be an integer from 1 to 1000');
     return { entries: await store.recentVerdicts({ ...(after ? { after } : {}), count: n }) };
   });
 
   app.get<{ Querystring: { queueId?: string } }>('/admin/transactions', async (req) => {
     const queueId = req.query.queueId;
-    if (!queueId || queueId.length > 128 || /[\s\0]/.test(queueId)) throw new HttpError(ERRORS.REQUEST_INVALID, 'give queueId (the MTA queue id, up to 128 characters)');
+    if (!queueId || queueId.length > 128 || /[\s\0]/.test(queueId))
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'give queueId (the MTA queue id, up to 128 characters)');
     const txnId = await store.transactionOfQueueId(queueId);
-    if (!txnId) throw new HttpError(ERRORS.NOT_FOUND, `no transaction seen with queue id ${queueId} (unknown, or expired from Redis)`);
+    if (!txnId)
+      throw new HttpError(
+        ERRORS.NOT_FOUND,
+        `no transaction seen with queue id ${queueId} (unknown, or expired from Redis)`,
+      );
     return { queueId, ...(await transactionView(store, txnId)) };
   });
 
   app.get('/admin/pools', async () => {
-    const [pools, recent] = await Promise.all([deps.pools?.() ?? Promise.resolve([]), store.recentVerdicts({ count: 1000 })]);
-    return { window: windowOf(recent), scanners: pools.map((p) => ({ ...p, recent: ratesOf(p.id, recent) })) };
+    const [pools, recent] = await Promise.all([
+      deps.pools?.() ?? Promise.resolve([]),
+      store.recentVerdicts({ count: 1000 }),
+    ]);
+    return {
+      window: windowOf(recent),
+      scanners: pools.map((p) => ({ ...p, recent: ratesOf(p.id, recent) })),
+    };
   });
 
   if (quarantine) quarantineRoutes(app, quarantine);
@@ -83,10 +97,13 @@ function quarantineRoutes(app: FastifyInstance, q: Quarantine): void {
   app.get<{ Querystring: Record<string, string | undefined> }>('/admin/quarantine', async (req) => {
     const x = req.query;
     const status = x.status ?? 'held';
-    if (!(STATUSES as readonly string[]).includes(status)) throw new HttpError(ERRORS.REQUEST_INVALID, `status must be one of ${STATUSES.join(', ')}`);
+    if (!(STATUSES as readonly string[]).includes(status))
+      throw new HttpError(ERRORS.REQUEST_INVALID, `status must be one of ${STATUSES.join(', ')}`);
     const limit = x.limit === undefined ? undefined : Number(x.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 500)) throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 500');
-    if (x.cursor !== undefined && !/^\d{1,15}\.[0-9a-z]{19}$/.test(x.cursor)) throw new HttpError(ERRORS.REQUEST_INVALID, 'cursor must be a `next` value from a previous page');
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 500))
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 500');
+    if (x.cursor !== undefined && !/^\d{1,15}\.[0-9a-z]{19}$/.test(x.cursor))
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'cursor must be a `next` value from a previous page');
     const since = time(x.since, 'since');
     const until = time(x.until, 'until');
     const filter: ListFilter = {
@@ -103,14 +120,20 @@ function quarantineRoutes(app: FastifyInstance, q: Quarantine): void {
     return { ...page, usage, store: q.store.kind, relay: q.relayTarget ?? null };
   });
 
-  app.get<{ Params: { id: string }; Querystring: { body?: string } }>('/admin/quarantine/:id', async (req) => {
-    const body = req.query.body === '1' || req.query.body === 'true';
-    return q.show(req.params.id, req.mtaIdentity, body);
-  });
+  app.get<{ Params: { id: string }; Querystring: { body?: string } }>(
+    '/admin/quarantine/:id',
+    async (req) => {
+      const body = req.query.body === '1' || req.query.body === 'true';
+      return q.show(req.params.id, req.mtaIdentity, body);
+    },
+  );
 
   app.post<{ Params: { id: string } }>('/admin/quarantine/:id/release', async (req) => {
     const r = await q.release(req.params.id, req.mtaIdentity);
-    req.log.info({ quarantineId: r.id, admin: req.mtaIdentity, relay: r.relay, refused: r.refused.length }, 'quarantine release');
+    req.log.info(
+      { quarantineId: r.id, admin: req.mtaIdentity, relay: r.relay, refused: r.refused.length },
+      'quarantine release',
+    );
     return r;
   });
 
@@ -122,7 +145,8 @@ function quarantineRoutes(app: FastifyInstance, q: Quarantine): void {
 
   app.get<{ Querystring: { limit?: string } }>('/admin/audit', async (req) => {
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 1000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new HttpError(ERRORS.REQUEST_INVALID, 'limit must be an integer from 1 to 1000');
     return { entries: await q.audit(limit) };
   });
 }
@@ -161,7 +185,9 @@ function ratesOf(scanner: string, recent: readonly FeedEntry[]) {
     timeouts,
     errorRate: rate(errors),
     timeoutRate: rate(timeouts + missing),
-    ...(n > 0 ? { p50Ms: ms[Math.floor((n - 1) / 2)]!, p95Ms: ms[Math.floor((n - 1) * 0.95)]!, maxMs: ms[n - 1]! } : {}),
+    ...(n > 0
+      ? { p50Ms: ms[Math.floor((n - 1) / 2)]!, p95Ms: ms[Math.floor((n - 1) * 0.95)]!, maxMs: ms[n - 1]! }
+      : {}),
   };
 }
 
@@ -172,12 +198,18 @@ const CONSOLE_FILES: Record<string, string> = {
 };
 
 /** The console's CSP: its own files only, no inline script, never framed. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** Plain static files read once at startup from the package's console/ folder (no build step, nothing fetched). */
 function consoleRoutes(app: FastifyInstance, path: string): void {
   const dir = new URL('../../console/', import.meta.url);
-  const files = new Map(Object.entries(CONSOLE_FILES).map(([name, type]) => [name, { type, body: readFileSync(new URL(name, dir)) }]));
+  const files = new Map(
+    Object.entries(CONSOLE_FILES).map(([name, type]) => [
+      name,
+      { type, body: readFileSync(new URL(name, dir)) },
+    ]),
+  );
   const send = (name: string) => async (_req: unknown, reply: FastifyReply) => {
     const f = files.get(name);
     if (!f) throw new HttpError(ERRORS.NOT_FOUND, 'no such console file');
@@ -192,6 +224,7 @@ function consoleRoutes(app: FastifyInstance, path: string): void {
   const config = { public: true };
   app.get(path, { config }, async (_req, reply) => reply.redirect(`${path}/`));
   app.get(`${path}/`, { config }, send('index.html'));
-  app.get<{ Params: { file: string } }>(`${path}/:file`, { config }, (req, reply) => send(req.params.file)(req, reply));
+  app.get<{ Params: { file: string } }>(`${path}/:file`, { config }, (req, reply) =>
+    send(req.params.file)(req, reply),
+  );
 }
-

@@ -11,12 +11,28 @@ import { callerOf } from '../plugins/client-identity.js';
 
 /** A short, content-free reason for debugging: action, deciding scanners, policy, reasons. */
 export function reasonOf(v: Verdict): string {
-  const parts = [v.action, `by=${v.decidedBy.join(',')}`, v.policy ? `policy=${v.policy}` : '', v.rule ? `rule=${v.rule}` : '', v.partial ? 'partial' : '', v.reasons.length ? `reasons=${v.reasons.join(',')}` : ''];
-  return parts.filter(Boolean).join('; ').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+  const parts = [
+    v.action,
+    `by=${v.decidedBy.join(',')}`,
+    v.policy ? `policy=${v.policy}` : '',
+    v.rule ? `rule=${v.rule}` : '',
+    v.partial ? 'partial' : '',
+    v.reasons.length ? `reasons=${v.reasons.join(',')}` : '',
+  ];
+  return parts
+    .filter(Boolean)
+    .join('; ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 512);
 }
 
 /** POST /hooks/stalwart: Stalwart's shipping MTA Hooks format, JSON or MessagePack. */
-export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, settings: StalwartSettings, reasonHeader: boolean): void {
+export function stalwartRoute(
+  app: FastifyInstance,
+  pipeline: StagePipeline,
+  settings: StalwartSettings,
+  reasonHeader: boolean,
+): void {
   app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/hooks/stalwart',
     {
@@ -32,7 +48,11 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
           const lower = stage.toLowerCase();
           // Stalwart's docs show upper-case stages; its code sends lower case. Accept both.
           if ((LEGACY_STAGES as readonly string[]).includes(lower)) body.context!.stage = lower;
-          else throw new HttpError(ERRORS.STAGE_UNKNOWN, `unknown stage "${stage.slice(0, 32)}": expected one of ${LEGACY_STAGES.join(', ')}`);
+          else
+            throw new HttpError(
+              ERRORS.STAGE_UNKNOWN,
+              `unknown stage "${stage.slice(0, 32)}": expected one of ${LEGACY_STAGES.join(', ')}`,
+            );
         }
       },
     },
@@ -41,7 +61,9 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
       let answer;
       try {
         const { incoming, message } = fromStalwart(req.body);
-        const outcome = await tracedRequest(req, 'stalwart', incoming.stage, () => pipeline.handle({ ...incoming, receivedAt: req.receivedAt, caller: callerOf(req) }, message));
+        const outcome = await tracedRequest(req, 'stalwart', incoming.stage, () =>
+          pipeline.handle({ ...incoming, receivedAt: req.receivedAt, caller: callerOf(req) }, message),
+        );
         answer = toStalwart(outcome.verdict, incoming.stage, settings);
         void reply.header('x-hookgate-request-id', outcome.request.reqId);
         // A stage that checked nothing is not recorded and belongs to no numbered transaction.
@@ -50,7 +72,11 @@ export function stalwartRoute(app: FastifyInstance, pipeline: StagePipeline, set
       } catch (err) {
         // An explicit tempfail rather than leaning on Stalwart's tempFailOnError.
         req.log.error({ err: { message: errorMessage(err) } }, 'stalwart hook failed');
-        answer = toStalwart(fallbackVerdict('tempfail', 'internal-error', DEFAULT_REPLIES), req.body.context.stage, settings);
+        answer = toStalwart(
+          fallbackVerdict('tempfail', 'internal-error', DEFAULT_REPLIES),
+          req.body.context.stage,
+          settings,
+        );
       }
       return reply.code(200).type(type).send(encodeBody(answer, encoding));
     },

@@ -4,7 +4,12 @@
  * closes the socket, so a client still writing gets EPIPE and must still read the reply.
  */
 import { connect, type Socket } from 'node:net';
-import { EngineProtocolError, EngineUnavailableError, formatEndpoint, type Endpoint } from '@hookgate/scanner-sdk';
+import {
+  EngineProtocolError,
+  EngineUnavailableError,
+  formatEndpoint,
+  type Endpoint,
+} from '@hookgate/scanner-sdk';
 
 export type ClamdReply =
   | { kind: 'clean' }
@@ -24,7 +29,10 @@ export function parseClamdReply(line: string): ClamdReply {
 }
 
 function open(endpoint: Endpoint, signal: AbortSignal): Socket {
-  const socket = endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
+  const socket =
+    endpoint.kind === 'tcp'
+      ? connect({ host: endpoint.host, port: endpoint.port })
+      : connect({ path: endpoint.path });
   socket.setNoDelay(true);
   const onAbort = () => socket.destroy(new Error('aborted'));
   signal.addEventListener('abort', onAbort, { once: true });
@@ -32,13 +40,20 @@ function open(endpoint: Endpoint, signal: AbortSignal): Socket {
   return socket;
 }
 
-const isPipeError = (err: Error | undefined) => ['EPIPE', 'ECONNRESET'].includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+const isPipeError = (err: Error | undefined) =>
+  ['EPIPE', 'ECONNRESET'].includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 
 /** clamd closed the connection while we were still streaming, and its reply was lost with the socket. */
 class StreamCutError extends EngineUnavailableError {}
 
 /** Sends `command` (and, for INSTREAM, the data in chunks) and returns the NUL-terminated reply. */
-function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefined, chunkBytes: number, signal: AbortSignal): Promise<string> {
+function exchange(
+  endpoint: Endpoint,
+  command: string,
+  data: Uint8Array | undefined,
+  chunkBytes: number,
+  signal: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(new Error('aborted'));
@@ -54,9 +69,24 @@ function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefi
       const reply = Buffer.concat(received).toString('latin1');
       socket.destroy();
       if (reply.includes('\0') || (reply.length > 0 && !err)) resolve(reply.split('\0')[0]!);
-      else if (!connected) reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} unreachable: ${err?.message ?? 'closed'}`, err));
-      else if (data && isPipeError(err)) reject(new StreamCutError(`clamd at ${formatEndpoint(endpoint)} closed the stream: ${err?.message}`, err));
-      else reject(new EngineUnavailableError(`clamd at ${formatEndpoint(endpoint)} closed the connection: ${err?.message ?? 'no reply'}`, err));
+      else if (!connected)
+        reject(
+          new EngineUnavailableError(
+            `clamd at ${formatEndpoint(endpoint)} unreachable: ${err?.message ?? 'closed'}`,
+            err,
+          ),
+        );
+      else if (data && isPipeError(err))
+        reject(
+          new StreamCutError(`clamd at ${formatEndpoint(endpoint)} closed the stream: ${err?.message}`, err),
+        );
+      else
+        reject(
+          new EngineUnavailableError(
+            `clamd at ${formatEndpoint(endpoint)} closed the connection: ${err?.message ?? 'no reply'}`,
+            err,
+          ),
+        );
     };
     socket.on('data', (b: Buffer) => {
       received.push(b);
@@ -72,7 +102,13 @@ function exchange(endpoint: Endpoint, command: string, data: Uint8Array | undefi
   });
 }
 
-async function writeAll(socket: Socket, command: string, data: Uint8Array | undefined, chunkBytes: number, answered: () => boolean): Promise<void> {
+async function writeAll(
+  socket: Socket,
+  command: string,
+  data: Uint8Array | undefined,
+  chunkBytes: number,
+  answered: () => boolean,
+): Promise<void> {
   const write = (b: Uint8Array) =>
     new Promise<void>((resolve, reject) => {
       if (socket.destroyed) {

@@ -13,7 +13,8 @@ export const clamavRegistration = defineScanner({
     c.endpoint !== undefined
       ? { active: true, why: `clamd at ${c.endpoint}` }
       : { active: false, why: 'no engine configured (set HOOKGATE_CLAMD or scanners.clamav.endpoint)' },
-  check: (c, path) => (Math.floor(c.reply.code / 100) !== 5 ? [{ path: `${path}.reply.code`, reason: 'must be 5xx' }] : []),
+  check: (c, path) =>
+    Math.floor(c.reply.code / 100) !== 5 ? [{ path: `${path}.reply.code`, reason: 'must be 5xx' }] : [],
   create: (c) =>
     clamavScanner({
       endpoint: c.endpoint!,

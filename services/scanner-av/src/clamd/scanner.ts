@@ -1,4 +1,11 @@
-import { ERR, type Action, type Modification, type ScanOutcome, type SmtpReply, type Stage } from '@hookgate/contracts';
+import {
+  ERR,
+  type Action,
+  type Modification,
+  type ScanOutcome,
+  type SmtpReply,
+  type Stage,
+} from '@hookgate/contracts';
 import { formatEndpoint, parseEndpoint, tooLarge, type Scanner } from '@hookgate/scanner-sdk';
 import { ClamdClient } from './protocol.js';
 
@@ -26,7 +33,9 @@ function safeName(name: string): string {
 export function clamavScanner(config: ClamavScannerConfig): Scanner {
   const endpoint = parseEndpoint(config.endpoint);
   const client = new ClamdClient(endpoint, config.chunkBytes);
-  const cleanMods: Modification[] = config.header ? [{ type: 'addHeader', name: config.header.name, value: config.header.value }] : [];
+  const cleanMods: Modification[] = config.header
+    ? [{ type: 'addHeader', name: config.header.name, value: config.header.value }]
+    : [];
   return {
     id: 'clamav',
     kind: 'av',

@@ -21,15 +21,62 @@ const L16_19 = [16, 17, 18, 19];
  */
 export const ISSUERS: readonly Issuer[] = [
   { name: 'visa', ranges: [['4', '4']], lengths: [13, 16, 19] },
-  { name: 'mastercard', ranges: [['51', '55'], ['2221', '2720']], lengths: [16] },
-  { name: 'amex', ranges: [['34', '34'], ['37', '37']], lengths: [15] },
-  { name: 'discover', ranges: [['6011', '6011'], ['644', '649'], ['65', '65'], ['622126', '622925']], lengths: L16_19 },
+  {
+    name: 'mastercard',
+    ranges: [
+      ['51', '55'],
+      ['2221', '2720'],
+    ],
+    lengths: [16],
+  },
+  {
+    name: 'amex',
+    ranges: [
+      ['34', '34'],
+      ['37', '37'],
+    ],
+    lengths: [15],
+  },
+  {
+    name: 'discover',
+    ranges: [
+      ['6011', '6011'],
+      ['644', '649'],
+      ['65', '65'],
+      ['622126', '622925'],
+    ],
+    lengths: L16_19,
+  },
   { name: 'jcb', ranges: [['3528', '3589']], lengths: L16_19 },
-  { name: 'diners', ranges: [['300', '305'], ['3095', '3095'], ['36', '36'], ['38', '39']], lengths: [14, 15, 16, 17, 18, 19] },
-  { name: 'unionpay', ranges: [['62', '62'], ['8100', '8171']], lengths: L16_19 },
+  {
+    name: 'diners',
+    ranges: [
+      ['300', '305'],
+      ['3095', '3095'],
+      ['36', '36'],
+      ['38', '39'],
+    ],
+    lengths: [14, 15, 16, 17, 18, 19],
+  },
+  {
+    name: 'unionpay',
+    ranges: [
+      ['62', '62'],
+      ['8100', '8171'],
+    ],
+    lengths: L16_19,
+  },
   {
     name: 'maestro',
-    ranges: [['5018', '5018'], ['5020', '5020'], ['5038', '5038'], ['5893', '5893'], ['6304', '6304'], ['6759', '6759'], ['6761', '6763']],
+    ranges: [
+      ['5018', '5018'],
+      ['5020', '5020'],
+      ['5038', '5038'],
+      ['5893', '5893'],
+      ['6304', '6304'],
+      ['6759', '6759'],
+      ['6761', '6763'],
+    ],
     lengths: L16_19,
   },
   { name: 'mir', ranges: [['2200', '2204']], lengths: L16_19 },
@@ -191,7 +238,8 @@ export function cardDetector(): DetectorFamily {
         for (;;) {
           const before = text.charCodeAt(start - 1);
           if (isDigitCode(before)) start--;
-          else if ((before === 0x20 || before === 0x2d) && isDigitCode(text.charCodeAt(start - 2))) start -= 2;
+          else if ((before === 0x20 || before === 0x2d) && isDigitCode(text.charCodeAt(start - 2)))
+            start -= 2;
           else break;
         }
         RUN.lastIndex = start;

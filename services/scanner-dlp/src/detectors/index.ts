@@ -10,7 +10,8 @@ export function builtinDetectors(detectors: DlpScannerConfig['detectors']): Dete
   const families: DetectorFamily[] = [];
   if (detectors['pci.card'].enabled) families.push(cardDetector());
   if (detectors.iban.enabled) families.push(ibanDetector());
-  if (detectors['us.ssn'].enabled) families.push(ssnDetector({ excludeTestNumbers: detectors['us.ssn'].excludeTestNumbers }));
+  if (detectors['us.ssn'].enabled)
+    families.push(ssnDetector({ excludeTestNumbers: detectors['us.ssn'].excludeTestNumbers }));
   const secrets = secretsDetector();
   if (secrets.rules.some((id) => detectors[id as keyof typeof detectors].enabled)) families.push(secrets);
   return families;

@@ -18,7 +18,8 @@ const GITHUB = /(?<![A-Za-z0-9_])gh[pousr]_([A-Za-z0-9]{36,251})(?![A-Za-z0-9_])
 const GITHUB_PAT = /(?<![A-Za-z0-9_])github_pat_([A-Za-z0-9]{22})_([A-Za-z0-9]{59})(?![A-Za-z0-9_])/y;
 const SLACK_TOKEN = /(?<![A-Za-z0-9-])xox[abposr]-(?:\d{1,20}-){1,4}([A-Za-z0-9]{16,64})(?![A-Za-z0-9-])/y;
 const SLACK_APP = /(?<![A-Za-z0-9-])xapp-\d-[A-Z0-9]{8,16}-\d{6,20}-([a-f0-9]{32,80})(?![A-Za-z0-9-])/y;
-const SLACK_WEBHOOK = /hooks\.slack\.com\/services\/T[A-Z0-9]{6,12}\/B[A-Z0-9]{6,12}\/([A-Za-z0-9]{20,32})(?![A-Za-z0-9])/y;
+const SLACK_WEBHOOK =
+  /hooks\.slack\.com\/services\/T[A-Z0-9]{6,12}\/B[A-Z0-9]{6,12}\/([A-Za-z0-9]{20,32})(?![A-Za-z0-9])/y;
 const STRIPE = /(?<![A-Za-z0-9_])[rs]k_live_([A-Za-z0-9]{24,247})(?![A-Za-z0-9_])/y;
 const GOOGLE = /(?<![A-Za-z0-9_-])AIza([0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])/y;
 const PEM = /-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----/y;
@@ -55,7 +56,8 @@ function pemBody(text: string, end: number): string | undefined {
   return undefined;
 }
 
-const JWT = /(?<![A-Za-z0-9_.-])(eyJ[A-Za-z0-9_-]{2,4096})\.([A-Za-z0-9_-]{2,16384})\.([A-Za-z0-9_-]{0,4096})(?![A-Za-z0-9_-])/y;
+const JWT =
+  /(?<![A-Za-z0-9_.-])(eyJ[A-Za-z0-9_-]{2,4096})\.([A-Za-z0-9_-]{2,16384})\.([A-Za-z0-9_-]{0,4096})(?![A-Za-z0-9_-])/y;
 
 /** Labels that announce an AWS secret key. */
 const AWS_LABEL = /^(?:aws_?secret|secret_?access_?key)/i;
@@ -182,7 +184,15 @@ function scanAwsSecrets(text: string, anchors: readonly number[], emit: Emit): v
 /** The `secret.*` detectors: one pass over the text for all of them. */
 export function secretsDetector(): DetectorFamily {
   return {
-    rules: ['secret.aws', 'secret.github', 'secret.slack', 'secret.stripe', 'secret.google', 'secret.pem', 'secret.jwt'],
+    rules: [
+      'secret.aws',
+      'secret.github',
+      'secret.slack',
+      'secret.stripe',
+      'secret.google',
+      'secret.pem',
+      'secret.jwt',
+    ],
     scan(text, emit) {
       const awsAnchors: number[] = [];
       PREFIX.lastIndex = 0;

@@ -13,38 +13,108 @@ export interface NotInspected {
 }
 
 /** How an attachment is treated. */
-export type PartHandling = 'text' | 'html' | 'message' | 'ignore' | { reason: 'unsupported' | 'encrypted'; type: string };
+export type PartHandling =
+  'text' | 'html' | 'message' | 'ignore' | { reason: 'unsupported' | 'encrypted'; type: string };
 
 const TEXT_TYPES = new Set([
-  'application/json', 'application/x-ndjson', 'application/xml', 'application/csv', 'application/x-csv', 'application/yaml',
-  'application/x-yaml', 'application/toml', 'application/javascript', 'application/x-javascript', 'application/ecmascript',
-  'application/x-sh', 'application/x-shellscript', 'application/sql', 'application/x-sql', 'application/x-pem-file',
-  'application/pgp-keys', 'application/rtf', 'application/x-www-form-urlencoded', 'application/x-subrip',
-  'message/delivery-status', 'message/global-delivery-status', 'message/disposition-notification', 'message/feedback-report',
+  'application/json',
+  'application/x-ndjson',
+  'application/xml',
+  'application/csv',
+  'application/x-csv',
+  'application/yaml',
+  'application/x-yaml',
+  'application/toml',
+  'application/javascript',
+  'application/x-javascript',
+  'application/ecmascript',
+  'application/x-sh',
+  'application/x-shellscript',
+  'application/sql',
+  'application/x-sql',
+  'application/x-pem-file',
+  'application/pgp-keys',
+  'application/rtf',
+  'application/x-www-form-urlencoded',
+  'application/x-subrip',
+  'message/delivery-status',
+  'message/global-delivery-status',
+  'message/disposition-notification',
+  'message/feedback-report',
 ]);
 const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
 const HTML_TYPES = new Set(['text/html', 'application/xhtml+xml']);
 /** Signatures carry no content of their own. */
-const IGNORED_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
-const ENCRYPTED_TYPES = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime', 'application/pgp-encrypted']);
+const IGNORED_TYPES = new Set([
+  'application/pkcs7-signature',
+  'application/x-pkcs7-signature',
+  'application/pgp-signature',
+]);
+const ENCRYPTED_TYPES = new Set([
+  'application/pkcs7-mime',
+  'application/x-pkcs7-mime',
+  'application/pgp-encrypted',
+]);
 
 const TEXT_EXTENSIONS = new Set([
-  'txt', 'text', 'csv', 'tsv', 'json', 'ndjson', 'xml', 'log', 'md', 'yaml', 'yml', 'ini', 'conf', 'cfg', 'env', 'pem', 'key',
-  'sql', 'js', 'ts', 'py', 'rb', 'go', 'java', 'sh', 'ps1', 'properties', 'tf', 'toml', 'rtf', 'vcf', 'ics', 'srt', 'asc',
+  'txt',
+  'text',
+  'csv',
+  'tsv',
+  'json',
+  'ndjson',
+  'xml',
+  'log',
+  'md',
+  'yaml',
+  'yml',
+  'ini',
+  'conf',
+  'cfg',
+  'env',
+  'pem',
+  'key',
+  'sql',
+  'js',
+  'ts',
+  'py',
+  'rb',
+  'go',
+  'java',
+  'sh',
+  'ps1',
+  'properties',
+  'tf',
+  'toml',
+  'rtf',
+  'vcf',
+  'ics',
+  'srt',
+  'asc',
 ]);
 const HTML_EXTENSIONS = new Set(['html', 'htm', 'xhtml']);
 const MESSAGE_EXTENSIONS = new Set(['eml']);
 const ENCRYPTED_EXTENSIONS: Readonly<Record<string, string>> = {
-  gpg: 'application/pgp-encrypted', pgp: 'application/pgp-encrypted', p7m: 'application/pkcs7-mime',
+  gpg: 'application/pgp-encrypted',
+  pgp: 'application/pgp-encrypted',
+  p7m: 'application/pkcs7-mime',
 };
 /** Names binary formats sent as application/octet-stream, so the report says what was not read. */
 const BINARY_EXTENSIONS: Readonly<Record<string, string>> = {
-  pdf: 'application/pdf', zip: 'application/zip', '7z': 'application/x-7z-compressed', rar: 'application/vnd.rar',
-  gz: 'application/gzip', doc: 'application/msword', xls: 'application/vnd.ms-excel',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  '7z': 'application/x-7z-compressed',
+  rar: 'application/vnd.rar',
+  gz: 'application/gzip',
+  doc: 'application/msword',
+  xls: 'application/vnd.ms-excel',
   docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
   xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
   pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
 };
 
 /** type/subtype as RFC 2045 tokens; anything else is not a usable type. */
@@ -69,11 +139,16 @@ export function classifyPart(mimeType: string, filename: string | null): PartHan
   if (ENCRYPTED_TYPES.has(type)) return { reason: 'encrypted', type };
   if (HTML_TYPES.has(type)) return 'html';
   if (MESSAGE_TYPES.has(type)) return 'message';
-  if (type.startsWith('text/') || TEXT_TYPES.has(type) || type.endsWith('+json') || type.endsWith('+xml')) return 'text';
+  if (type.startsWith('text/') || TEXT_TYPES.has(type) || type.endsWith('+json') || type.endsWith('+xml'))
+    return 'text';
   const ext = extension(filename);
   const encrypted = ENCRYPTED_EXTENSIONS[ext];
   if (encrypted) return { reason: 'encrypted', type: encrypted };
-  if (type === 'application/octet-stream' || type === 'application/x-download' || type === 'binary/octet-stream') {
+  if (
+    type === 'application/octet-stream' ||
+    type === 'application/x-download' ||
+    type === 'binary/octet-stream'
+  ) {
     if (TEXT_EXTENSIONS.has(ext)) return 'text';
     if (HTML_EXTENSIONS.has(ext)) return 'html';
     if (MESSAGE_EXTENSIONS.has(ext)) return 'message';

@@ -26,7 +26,12 @@ export function transferEncoding(value: string | undefined): TransferEncoding {
 }
 
 /** Decodes a base64 or quoted-printable body range into a new buffer. */
-export function decodeTransfer(buf: Buffer, start: number, end: number, encoding: 'base64' | 'quoted-printable'): Buffer {
+export function decodeTransfer(
+  buf: Buffer,
+  start: number,
+  end: number,
+  encoding: 'base64' | 'quoted-printable',
+): Buffer {
   return encoding === 'base64' ? decodeBase64(buf, start, end) : decodeQuotedPrintable(buf, start, end);
 }
 
@@ -103,9 +108,20 @@ function decoderFor(label: string): TextDecoder | null {
 
 /** Spellings mail uses that WHATWG does not list. */
 const ALIASES: Readonly<Record<string, string>> = {
-  utf8: 'utf-8', 'utf-8-bom': 'utf-8', latin1: 'windows-1252', 'iso8859-1': 'windows-1252', cp1252: 'windows-1252',
-  ascii: 'windows-1252', 'us-ascii': 'windows-1252', 'ansi_x3.4-1968': 'windows-1252', 'iso-8859-8-i': 'iso-8859-8',
-  'ks_c_5601-1987': 'euc-kr', 'x-sjis': 'shift_jis', cp932: 'shift_jis', 'x-gbk': 'gbk', cp936: 'gbk',
+  utf8: 'utf-8',
+  'utf-8-bom': 'utf-8',
+  latin1: 'windows-1252',
+  'iso8859-1': 'windows-1252',
+  cp1252: 'windows-1252',
+  ascii: 'windows-1252',
+  'us-ascii': 'windows-1252',
+  'ansi_x3.4-1968': 'windows-1252',
+  'iso-8859-8-i': 'iso-8859-8',
+  'ks_c_5601-1987': 'euc-kr',
+  'x-sjis': 'shift_jis',
+  cp932: 'shift_jis',
+  'x-gbk': 'gbk',
+  cp936: 'gbk',
 };
 
 /** Bytes that windows-1252 maps differently from ISO-8859-1 (and Node's latin1). */
@@ -116,16 +132,26 @@ const C1_ALL = /[\x80-\x9f]/g;
  * decodes the `windows-1252` label as ISO-8859-1, losing €, curly quotes and dashes, so the table is applied here.
  */
 const CP1252 = [
-  0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d, 0x017d, 0x8f,
-  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
+  0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d,
+  0x017d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a,
+  0x0153, 0x9d, 0x017e, 0x0178,
 ].map((cp) => String.fromCharCode(cp));
 
 /**
  * Decodes `buf[start, end)` in a declared charset, reading at most what `maxChars` characters can need. Unknown
  * or missing charsets are sniffed as for attachments (`decodeText`).
  */
-export function decodeCharset(buf: Buffer, start: number, end: number, charset: string | undefined, maxChars = Number.POSITIVE_INFINITY): string {
-  const label = charset?.trim().toLowerCase().replace(/^["']|["']$/g, '');
+export function decodeCharset(
+  buf: Buffer,
+  start: number,
+  end: number,
+  charset: string | undefined,
+  maxChars = Number.POSITIVE_INFINITY,
+): string {
+  const label = charset
+    ?.trim()
+    .toLowerCase()
+    .replace(/^["']|["']$/g, '');
   if (!label) return decodeTextRange(buf, start, end, maxChars);
   const name = ALIASES[label] ?? label;
   end = Math.min(end, start + maxChars * 3 + 4);

@@ -57,7 +57,12 @@ function nameIs(buf: Buffer, at: number, lower: string): boolean {
 export function readHeaders(buf: Buffer, start: number, end: number): PartHeaders {
   const out: PartHeaders = { bodyStart: end };
   let pos = start;
-  if (end - pos > 5 && buf[pos] === 0x46 && buf[pos + 4] === SP && buf.toString('latin1', pos, pos + 5) === 'From ') {
+  if (
+    end - pos > 5 &&
+    buf[pos] === 0x46 &&
+    buf[pos + 4] === SP &&
+    buf.toString('latin1', pos, pos + 5) === 'From '
+  ) {
     while (pos < end && buf[pos] !== LF) pos++;
     pos = Math.min(end, pos + 1);
   }

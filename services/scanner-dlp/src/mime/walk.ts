@@ -63,14 +63,20 @@ interface Delimiter {
 const NL_DASHES = Buffer.from('\n--', 'latin1');
 
 function note(state: WalkState, item: NotInspected): void {
-  if (!state.notInspected.some((n) => n.type === item.type && n.reason === item.reason)) state.notInspected.push(item);
+  if (!state.notInspected.some((n) => n.type === item.type && n.reason === item.reason))
+    state.notInspected.push(item);
 }
 
 /**
  * Yields the text of a message and, recursively, of attached messages. Throws a MimeStructureError only when the
  * top message nests multiparts deeper than MAX_MULTIPART_DEPTH.
  */
-export function* walkMessage(raw: Uint8Array, options: WalkOptions, state: WalkState, depth = 0): Generator<MimeSegment> {
+export function* walkMessage(
+  raw: Uint8Array,
+  options: WalkOptions,
+  state: WalkState,
+  depth = 0,
+): Generator<MimeSegment> {
   const buf = asBuffer(raw);
   const frames: Frame[] = [];
   let start = 0;
@@ -83,11 +89,16 @@ export function* walkMessage(raw: Uint8Array, options: WalkOptions, state: WalkS
     }
     const contentType = parseStructured(headers.contentType);
     const parentSubtype = frames.at(-1)?.subtype;
-    const type = MIME_TYPE.test(contentType.value) ? contentType.value : parentSubtype === 'digest' ? 'message/rfc822' : 'text/plain';
+    const type = MIME_TYPE.test(contentType.value)
+      ? contentType.value
+      : parentSubtype === 'digest'
+        ? 'message/rfc822'
+        : 'text/plain';
     let next: Delimiter | undefined;
     const boundary = type.startsWith('multipart/') ? contentType.params.get('boundary') : undefined;
     if (boundary && boundary.length <= MAX_BOUNDARY) {
-      if (frames.length >= MAX_MULTIPART_DEPTH) throw new MimeStructureError(`MIME multiparts nested deeper than ${MAX_MULTIPART_DEPTH} levels`);
+      if (frames.length >= MAX_MULTIPART_DEPTH)
+        throw new MimeStructureError(`MIME multiparts nested deeper than ${MAX_MULTIPART_DEPTH} levels`);
       frames.push({ delimiter: `--${boundary}`, subtype: type.slice(10) });
       // The preamble before the first delimiter is not shown by mail clients and is not read.
       next = findDelimiter(buf, headers.bodyStart, buf.length, frames);
@@ -95,14 +106,34 @@ export function* walkMessage(raw: Uint8Array, options: WalkOptions, state: WalkS
         // The boundary never appears: read the body as text so nothing in it passes unread, and say so.
         frames.pop();
         note(state, { type: safeType(type), reason: 'malformed' });
-        const out = leaf(buf, headers, { value: 'text/plain', params: contentType.params }, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+        const out = leaf(
+          buf,
+          headers,
+          { value: 'text/plain', params: contentType.params },
+          headers.bodyStart,
+          next?.contentEnd ?? buf.length,
+          options,
+          state,
+          depth,
+        );
         if (out) yield* out;
       }
     } else {
       if (type.startsWith('multipart/')) note(state, { type: safeType(type), reason: 'malformed' });
       next = frames.length > 0 ? findDelimiter(buf, headers.bodyStart, buf.length, frames) : undefined;
-      const readAs = type.startsWith('multipart/') ? { value: 'text/plain', params: contentType.params } : { ...contentType, value: type };
-      const out = leaf(buf, headers, readAs, headers.bodyStart, next?.contentEnd ?? buf.length, options, state, depth);
+      const readAs = type.startsWith('multipart/')
+        ? { value: 'text/plain', params: contentType.params }
+        : { ...contentType, value: type };
+      const out = leaf(
+        buf,
+        headers,
+        readAs,
+        headers.bodyStart,
+        next?.contentEnd ?? buf.length,
+        options,
+        state,
+        depth,
+      );
       if (out) yield* out;
     }
     if (state.stopped) return;
@@ -130,7 +161,12 @@ function readPartHeaders(buf: Buffer, start: number, frames: readonly Frame[]): 
  * always a line start. A delimiter is `--boundary`, optionally `--`, then only blanks to the line end. Short
  * ranges (header blocks) are searched with a loop, long ones with Buffer.indexOf (fast, but costly per call).
  */
-function findDelimiter(buf: Buffer, from: number, until: number, frames: readonly Frame[]): Delimiter | undefined {
+function findDelimiter(
+  buf: Buffer,
+  from: number,
+  until: number,
+  frames: readonly Frame[],
+): Delimiter | undefined {
   let line = from;
   while (line < until) {
     if (buf[line] === 0x2d && buf[line + 1] === 0x2d) {
@@ -151,7 +187,12 @@ function findDelimiter(buf: Buffer, from: number, until: number, frames: readonl
   return undefined;
 }
 
-function matchDelimiter(buf: Buffer, line: number, from: number, frames: readonly Frame[]): Delimiter | undefined {
+function matchDelimiter(
+  buf: Buffer,
+  line: number,
+  from: number,
+  frames: readonly Frame[],
+): Delimiter | undefined {
   for (let f = frames.length - 1; f >= 0; f--) {
     const delimiter = frames[f]!.delimiter;
     let p = line + delimiter.length;
@@ -165,7 +206,8 @@ function matchDelimiter(buf: Buffer, line: number, from: number, frames: readonl
     while (p < buf.length && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
     if (buf[p] === 0x0d) p++;
     if (p < buf.length && buf[p] !== 0x0a) continue;
-    const contentEnd = line === from ? line : buf[line - 2] === 0x0d && line - 2 >= from ? line - 2 : line - 1;
+    const contentEnd =
+      line === from ? line : buf[line - 2] === 0x0d && line - 2 >= from ? line - 2 : line - 1;
     return { frame: f, close, contentEnd, lineStart: line, next: Math.min(buf.length, p + 1) };
   }
   return undefined;
@@ -231,11 +273,14 @@ function leaf(
   }
   // A declared charset is trusted for body text (as mail clients do); attachments are often mislabelled and
   // sniffed (no charset means the same).
-  const charset = type === 'text/plain' || type === 'text/html' ? contentType.params.get('charset') : undefined;
+  const charset =
+    type === 'text/plain' || type === 'text/html' ? contentType.params.get('charset') : undefined;
   // HTML shrinks when converted; the engine cuts it at 8x the budget.
-  if (handling === 'html') return [{ kind: 'html', html: decodeCharset(buf, start, end, charset, budget * 8) }];
+  if (handling === 'html')
+    return [{ kind: 'html', html: decodeCharset(buf, start, end, charset, budget * 8) }];
   let text = decodeCharset(buf, start, end, charset, budget);
-  if (contentType.params.get('format')?.toLowerCase() === 'flowed') text = unflow(text, contentType.params.get('delsp')?.toLowerCase() === 'yes');
+  if (contentType.params.get('format')?.toLowerCase() === 'flowed')
+    text = unflow(text, contentType.params.get('delsp')?.toLowerCase() === 'yes');
   return [{ kind: 'text', text }];
 }
 

@@ -9,7 +9,9 @@ export function isWordChar(ch: string | undefined): boolean {
 
 /** True for ASCII letters, digits and underscore. */
 export function isAsciiWordCode(code: number): boolean {
-  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95;
+  return (
+    (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95
+  );
 }
 
 /** True for ASCII digits. */

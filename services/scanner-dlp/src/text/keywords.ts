@@ -42,7 +42,11 @@ export class KeywordMatcher {
         .map((part) => escapeRegExp(part))
         .join('\\s+');
       const list = this.#phrases.get(first) ?? [];
-      list.push({ key: lower.replace(/\s+/g, ' '), re: new RegExp(source, 'iuy'), wordEnd: isWordChar(entry.at(-1)) });
+      list.push({
+        key: lower.replace(/\s+/g, ' '),
+        re: new RegExp(source, 'iuy'),
+        wordEnd: isWordChar(entry.at(-1)),
+      });
       this.#phrases.set(first, list);
     }
   }

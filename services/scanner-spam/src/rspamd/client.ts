@@ -104,7 +104,9 @@ function exchange(
         }
         chunks.push(b);
       });
-      res.on('error', (err) => reject(new EngineUnavailableError(`${where} broke off its reply: ${err.message}`, err)));
+      res.on('error', (err) =>
+        reject(new EngineUnavailableError(`${where} broke off its reply: ${err.message}`, err)),
+      );
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
     });
     req.end(body);
@@ -154,8 +156,10 @@ export async function checkRspamd(
   } catch (err) {
     throw d.classify(err);
   }
-  if (res.status >= 500) throw new EngineUnavailableError(`rspamd answered HTTP ${res.status}: ${errorSummary(res.body)}`);
-  if (res.status !== 200) throw new EngineProtocolError(`rspamd answered HTTP ${res.status}: ${errorSummary(res.body)}`);
+  if (res.status >= 500)
+    throw new EngineUnavailableError(`rspamd answered HTTP ${res.status}: ${errorSummary(res.body)}`);
+  if (res.status !== 200)
+    throw new EngineProtocolError(`rspamd answered HTTP ${res.status}: ${errorSummary(res.body)}`);
   return parseResult(res.body);
 }
 

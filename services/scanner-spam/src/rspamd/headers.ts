@@ -15,7 +15,10 @@ function headerValue(value: string): string {
  * (envelope sender, `<>` for the null sender), one `Rcpt` per recipient, `User` for authenticated senders
  * (rspamd then skips inbound-only checks), `Queue-Id`, TLS facts, and `Password` when configured.
  */
-export function rspamdHeaders(request: StageRequest, options: { password?: string | undefined } = {}): RspamdHeaders {
+export function rspamdHeaders(
+  request: StageRequest,
+  options: { password?: string | undefined } = {},
+): RspamdHeaders {
   const h: RspamdHeaders = {};
   const set = (name: string, value: string | undefined) => {
     if (value !== undefined && value.trim() !== '') h[name] = headerValue(value);

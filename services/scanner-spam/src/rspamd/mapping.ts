@@ -25,8 +25,13 @@ export function topSymbols(result: RspamdResult, limit: number): string[] {
     name: typeof s?.name === 'string' ? s.name : key,
     score: typeof s?.score === 'number' ? s.score : 0,
   }));
-  const positive = all.filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.name.localeCompare(b.name));
-  const chosen = positive.length > 0 ? positive : all.filter((s) => s.score === 0).sort((a, b) => a.name.localeCompare(b.name));
+  const positive = all
+    .filter((s) => s.score > 0)
+    .sort((a, b) => b.score - a.score || a.name.localeCompare(b.name));
+  const chosen =
+    positive.length > 0
+      ? positive
+      : all.filter((s) => s.score === 0).sort((a, b) => a.name.localeCompare(b.name));
   return chosen.slice(0, limit).map((s) => safeName(s.name));
 }
 
@@ -53,7 +58,8 @@ export function engineReply(base: SmtpReply, smtpMessage: unknown, cls: 4 | 5): 
 
 /** The spam flag: rspamd's milter `spam_header` (a value, or headers to set) wins over the configured header. */
 function spamHeaders(config: RspamdMappingConfig, spec: unknown, headers: HeaderIndex): Modification[] {
-  if (typeof spec === 'string' && config.spamHeader) return replaceHeader(config.spamHeader.name, oneLine(spec), headers);
+  if (typeof spec === 'string' && config.spamHeader)
+    return replaceHeader(config.spamHeader.name, oneLine(spec), headers);
   if (typeof spec === 'object' && spec !== null) {
     return Object.entries(spec).flatMap(([name, value]) =>
       HEADER_NAME.test(name) && typeof value === 'string' ? replaceHeader(name, oneLine(value), headers) : [],
@@ -70,7 +76,10 @@ function subjectChange(subject: unknown, headers: HeaderIndex): Modification[] {
   return [{ type: 'changeHeader', index: 1, name: 'Subject', value }];
 }
 
-function withMods<T extends object>(outcome: T, mods: Modification[]): T & { modifications?: Modification[] } {
+function withMods<T extends object>(
+  outcome: T,
+  mods: Modification[],
+): T & { modifications?: Modification[] } {
   const m = dedupe(mods);
   return m.length > 0 ? { ...outcome, modifications: m } : outcome;
 }
@@ -79,10 +88,15 @@ function withMods<T extends object>(outcome: T, mods: Modification[]): T & { mod
  * Maps a `/checkv2` result to an outcome. `headers` indexes the scanned message so header removals can name
  * each occurrence. Throws EngineProtocolError for an action it does not know: never a silent pass.
  */
-export function mapRspamdResult(result: RspamdResult, config: RspamdMappingConfig, headers: HeaderIndex = UNKNOWN_HEADERS): ScanOutcome {
+export function mapRspamdResult(
+  result: RspamdResult,
+  config: RspamdMappingConfig,
+  headers: HeaderIndex = UNKNOWN_HEADERS,
+): ScanOutcome {
   const score = Number.isFinite(result.score) ? result.score : 0;
   const names = topSymbols(result, config.maxSymbols);
-  const milter = config.milter && typeof result.milter === 'object' && result.milter !== null ? result.milter : undefined;
+  const milter =
+    config.milter && typeof result.milter === 'object' && result.milter !== null ? result.milter : undefined;
   const engine = config.milter ? milterModifications(milter, result['dkim-signature'], headers) : [];
   const scoreMods = config.scoreHeader ? replaceHeader(config.scoreHeader, score.toFixed(2), headers) : [];
   const smtpMessage = result.messages?.smtp_message;
@@ -97,11 +111,15 @@ export function mapRspamdResult(result: RspamdResult, config: RspamdMappingConfi
     const reply = action === 'reject' ? { reply: engineReply(config.reply, smtpMessage, 5) } : {};
     // The headers only matter if the policy keeps the message (quarantine): then the copy says why.
     const mods = [...engine, ...spamHeaders(config, milter?.spam_header, headers), ...scoreMods];
-    return withMods({ status: 'fail' as const, category: 'spam' as const, action, names, score, ...reply }, mods);
+    return withMods(
+      { status: 'fail' as const, category: 'spam' as const, action, names, score, ...reply },
+      mods,
+    );
   };
 
   // rspamd asked its milter to only label the message with the action it would have taken.
-  if (milter?.no_action === true) return pass([{ type: 'addHeader', name: 'X-Rspamd-Action', value: oneLine(result.action, 50) }]);
+  if (milter?.no_action === true)
+    return pass([{ type: 'addHeader', name: 'X-Rspamd-Action', value: oneLine(result.action, 50) }]);
   switch (result.action) {
     case 'no action':
       return pass();
@@ -114,7 +132,13 @@ export function mapRspamdResult(result: RspamdResult, config: RspamdMappingConfi
     case 'soft reject':
       return tempfail();
     case 'reject':
-      return spam(milter?.reject === 'discard' ? 'discard' : milter?.reject === 'quarantine' ? 'quarantine' : config.action);
+      return spam(
+        milter?.reject === 'discard'
+          ? 'discard'
+          : milter?.reject === 'quarantine'
+            ? 'quarantine'
+            : config.action,
+      );
     case 'quarantine':
     case 'discard':
       return spam(result.action);

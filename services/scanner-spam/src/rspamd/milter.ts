@@ -20,7 +20,8 @@ function removals(spec: RspamdMilter['remove_headers'], headers: HeaderIndex): M
     const count = headers.count(name);
     if (n === 0) out.push(...deleteAll(name, headers));
     else if (n > 0 && (!headers.known || n <= count)) out.push({ type: 'deleteHeader', index: n, name });
-    else if (n < 0 && headers.known && -n <= count) out.push({ type: 'deleteHeader', index: count + n + 1, name });
+    else if (n < 0 && headers.known && -n <= count)
+      out.push({ type: 'deleteHeader', index: count + n + 1, name });
   }
   return out;
 }
@@ -50,7 +51,9 @@ function additions(spec: RspamdMilter['add_headers'], headers: HeaderIndex): Mod
       if (typeof h !== 'object' || h === null || typeof h.value !== 'string') continue;
       const value = oneLine(h.value);
       const at = position(isInt(h.order) ? h.order : isInt(h.index) ? h.index : 0, headers);
-      out.push(at === null ? { type: 'addHeader', name, value } : { type: 'insertHeader', index: at, name, value });
+      out.push(
+        at === null ? { type: 'addHeader', name, value } : { type: 'insertHeader', index: at, name, value },
+      );
     }
   }
   return out;
@@ -72,14 +75,21 @@ function envelopeAddress(value: string): { address: string; parameters?: Record<
 
 function addresses(list: unknown): string[] {
   if (!Array.isArray(list)) return [];
-  return list.filter((a): a is string => typeof a === 'string').map((a) => envelopeAddress(a)?.address ?? '').filter((a) => a !== '');
+  return list
+    .filter((a): a is string => typeof a === 'string')
+    .map((a) => envelopeAddress(a)?.address ?? '')
+    .filter((a) => a !== '');
 }
 
 /**
  * Modifications for rspamd's milter block and DKIM signature(s), in the order rspamd's proxy applies them:
  * removals, additions, envelope changes, then `DKIM-Signature` inserted at the top (positions 1, 2, ...).
  */
-export function milterModifications(milter: RspamdMilter | undefined, dkim: string | string[] | undefined, headers: HeaderIndex): Modification[] {
+export function milterModifications(
+  milter: RspamdMilter | undefined,
+  dkim: string | string[] | undefined,
+  headers: HeaderIndex,
+): Modification[] {
   const out: Modification[] = [];
   if (milter && typeof milter === 'object') {
     out.push(...removals(milter.remove_headers, headers), ...additions(milter.add_headers, headers));
@@ -90,7 +100,10 @@ export function milterModifications(milter: RspamdMilter | undefined, dkim: stri
     for (const address of addresses(milter.add_rcpt)) out.push({ type: 'addRecipient', address });
     for (const address of addresses(milter.del_rcpt)) out.push({ type: 'deleteRecipient', address });
   }
-  const signatures = typeof dkim === 'string' ? [dkim] : Array.isArray(dkim) ? dkim.filter((s) => typeof s === 'string') : [];
-  signatures.forEach((sig, i) => out.push({ type: 'insertHeader', index: i + 1, name: 'DKIM-Signature', value: oneLine(sig, 8000) }));
+  const signatures =
+    typeof dkim === 'string' ? [dkim] : Array.isArray(dkim) ? dkim.filter((s) => typeof s === 'string') : [];
+  signatures.forEach((sig, i) =>
+    out.push({ type: 'insertHeader', index: i + 1, name: 'DKIM-Signature', value: oneLine(sig, 8000) }),
+  );
   return out;
 }

@@ -35,7 +35,8 @@ export function rspamdScanner(input: RspamdScannerConfig): Scanner {
     stages: config.stages,
     describe: () => `rspamd at ${where}`,
     async init({ log }) {
-      if (!(await pingRspamd(url, { timeoutMs: 3000 }))) throw new Error(`rspamd at ${where} did not answer pong`);
+      if (!(await pingRspamd(url, { timeoutMs: 3000 })))
+        throw new Error(`rspamd at ${where} did not answer pong`);
       log.info({ engine: 'rspamd', url: where }, 'rspamd reachable');
     },
     shouldScan: (input) => (input.message ? null : 'no message at this stage'),
@@ -46,7 +47,10 @@ export function rspamdScanner(input: RspamdScannerConfig): Scanner {
       const over = tooLarge(message, config.maxMessageBytes, 'maxMessageBytes');
       if (over) return over;
       const headers = rspamdHeaders(input.request, { password: config.password });
-      const result = await checkRspamd(url, message, headers, { signal: ctx.signal, timeoutMs: config.timeoutMs });
+      const result = await checkRspamd(url, message, headers, {
+        signal: ctx.signal,
+        timeoutMs: config.timeoutMs,
+      });
       return mapRspamdResult(result, config, indexHeaders(message));
     },
   };

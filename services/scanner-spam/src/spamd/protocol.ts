@@ -6,7 +6,13 @@
  */
 import { connect, type Socket } from 'node:net';
 import { ERR, HookgateError } from '@hookgate/contracts';
-import { EngineProtocolError, EngineUnavailableError, formatEndpoint, parseEndpoint, type Endpoint } from '@hookgate/scanner-sdk';
+import {
+  EngineProtocolError,
+  EngineUnavailableError,
+  formatEndpoint,
+  parseEndpoint,
+  type Endpoint,
+} from '@hookgate/scanner-sdk';
 import { deadline } from '../abort.js';
 
 export type SpamdCommand = 'SYMBOLS' | 'REPORT' | 'CHECK';
@@ -39,7 +45,9 @@ export class SpamdStatusError extends HookgateError {
   constructor(code: number, status: string) {
     // EX_UNAVAILABLE, EX_OSERR, EX_IOERR, EX_TEMPFAIL: the engine is struggling, a retry may help.
     const text = status.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
-    super(ERR.SCAN_ENGINE_ERROR, `spamd answered ${code} ${text}`, { retryable: [69, 71, 74, 75].includes(code) });
+    super(ERR.SCAN_ENGINE_ERROR, `spamd answered ${code} ${text}`, {
+      retryable: [69, 71, 74, 75].includes(code),
+    });
     this.exitCode = code;
   }
 }
@@ -50,7 +58,10 @@ export function parseSpamdReply(raw: Buffer): SpamdReply {
   const headEnd = sep >= 0 ? sep : raw.length;
   const lines = raw.toString('latin1', 0, headEnd).split('\r\n');
   const m = /^SPAMD\/(\d+\.\d+)\s+(\d+)\s*(.*)$/.exec(lines[0] ?? '');
-  if (!m) throw new EngineProtocolError(`unexpected spamd reply: ${(lines[0] ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}`);
+  if (!m)
+    throw new EngineProtocolError(
+      `unexpected spamd reply: ${(lines[0] ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}`,
+    );
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
@@ -60,8 +71,10 @@ export function parseSpamdReply(raw: Buffer): SpamdReply {
   const declared = headers['content-length'];
   if (declared !== undefined) {
     const n = Number(declared);
-    if (!Number.isInteger(n) || n < 0) throw new EngineProtocolError(`spamd sent a bad Content-length: ${declared.slice(0, 20)}`);
-    if (body.byteLength < n) throw new EngineProtocolError(`spamd reply truncated: ${body.byteLength} of ${n} bytes`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new EngineProtocolError(`spamd sent a bad Content-length: ${declared.slice(0, 20)}`);
+    if (body.byteLength < n)
+      throw new EngineProtocolError(`spamd reply truncated: ${body.byteLength} of ${n} bytes`);
     body = body.subarray(0, n);
   }
   return { version: m[1]!, code: Number(m[2]), status: m[3]!.trim(), headers, body: body.toString('utf8') };
@@ -70,7 +83,10 @@ export function parseSpamdReply(raw: Buffer): SpamdReply {
 /** `True ; 1000.0 / 5.0` (also `Yes`/`No`, as old spamd versions wrote). */
 export function parseSpamHeader(value: string): { isSpam: boolean; score: number; threshold: number } {
   const m = /^(True|False|Yes|No)\s*;\s*(-?\d+(?:\.\d+)?)\s*\/\s*(-?\d+(?:\.\d+)?)\s*$/i.exec(value.trim());
-  if (!m) throw new EngineProtocolError(`unexpected spamd Spam header: ${value.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}`);
+  if (!m)
+    throw new EngineProtocolError(
+      `unexpected spamd Spam header: ${value.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}`,
+    );
   return { isSpam: /^(true|yes)$/i.test(m[1]!), score: Number(m[2]), threshold: Number(m[3]) };
 }
 
@@ -96,7 +112,11 @@ export function parseReport(body: string): { name: string; score: number }[] {
 }
 
 /** Builds a request; `user` must already be validated (no CR/LF). */
-export function spamdRequest(command: SpamdCommand | 'PING', message: Uint8Array | undefined, user?: string): Buffer {
+export function spamdRequest(
+  command: SpamdCommand | 'PING',
+  message: Uint8Array | undefined,
+  user?: string,
+): Buffer {
   const head = [`${command} SPAMC/1.5`];
   if (message) head.push(`Content-length: ${message.byteLength}`);
   if (user) head.push(`User: ${user}`);
@@ -116,7 +136,9 @@ function exchange(endpoint: Endpoint, payload: Buffer, signal: AbortSignal): Pro
       return;
     }
     const socket: Socket =
-      endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port }) : connect({ path: endpoint.path });
+      endpoint.kind === 'tcp'
+        ? connect({ host: endpoint.host, port: endpoint.port })
+        : connect({ path: endpoint.path });
     const chunks: Buffer[] = [];
     let size = 0;
     let connected = false;
@@ -128,11 +150,19 @@ function exchange(endpoint: Endpoint, payload: Buffer, signal: AbortSignal): Pro
       signal.removeEventListener('abort', onAbort);
       socket.destroy();
       if (err?.message === 'aborted') reject(err);
-      else if (size > MAX_REPLY_BYTES) reject(new EngineProtocolError(`${where} sent more than ${MAX_REPLY_BYTES} bytes`));
+      else if (size > MAX_REPLY_BYTES)
+        reject(new EngineProtocolError(`${where} sent more than ${MAX_REPLY_BYTES} bytes`));
       // A reply may be complete even if writing failed (spamd refused early and closed): parse decides.
       else if (size > 0) resolve(Buffer.concat(chunks));
-      else if (!connected) reject(new EngineUnavailableError(`${where} unreachable: ${err?.message ?? 'closed'}`, err));
-      else reject(new EngineUnavailableError(`${where} closed the connection without a reply${err ? `: ${err.message}` : ''}`, err));
+      else if (!connected)
+        reject(new EngineUnavailableError(`${where} unreachable: ${err?.message ?? 'closed'}`, err));
+      else
+        reject(
+          new EngineUnavailableError(
+            `${where} closed the connection without a reply${err ? `: ${err.message}` : ''}`,
+            err,
+          ),
+        );
     };
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('connect', () => {
@@ -164,7 +194,11 @@ export interface SpamdCheckOptions {
  * EngineProtocolError (not spamd's format), SpamdStatusError (non-zero EX_ code), HOOKGATE_ERR_SCAN_TIMEOUT on
  * `timeoutMs`, or an abort error when `signal` fires. Low-level: the bench calls it directly.
  */
-export async function spamdCheck(endpoint: string | Endpoint, message: Uint8Array, options: SpamdCheckOptions = {}): Promise<SpamdResult> {
+export async function spamdCheck(
+  endpoint: string | Endpoint,
+  message: Uint8Array,
+  options: SpamdCheckOptions = {},
+): Promise<SpamdResult> {
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
   const command = options.command ?? 'SYMBOLS';
   const d = deadline('spamd', options.signal, options.timeoutMs);
@@ -180,12 +214,19 @@ export async function spamdCheck(endpoint: string | Endpoint, message: Uint8Arra
   if (spam === undefined) throw new EngineProtocolError('spamd reply has no Spam header');
   const verdict = parseSpamHeader(spam);
   const rules =
-    command === 'REPORT' ? parseReport(reply.body) : command === 'SYMBOLS' ? parseSymbols(reply.body).map((name) => ({ name })) : [];
+    command === 'REPORT'
+      ? parseReport(reply.body)
+      : command === 'SYMBOLS'
+        ? parseSymbols(reply.body).map((name) => ({ name }))
+        : [];
   return { ...verdict, rules };
 }
 
 /** `PING`: true when spamd answers `PONG`. */
-export async function spamdPing(endpoint: string | Endpoint, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {
+export async function spamdPing(
+  endpoint: string | Endpoint,
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<boolean> {
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
   const d = deadline('spamd', options.signal, options.timeoutMs);
   try {

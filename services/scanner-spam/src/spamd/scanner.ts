@@ -7,7 +7,10 @@ import { SpamdConfigSchema, type SpamdConfig, type SpamdScannerConfig } from './
 import { spamdCheck, spamdPing, SpamdStatusError, type SpamdResult } from './protocol.js';
 
 /** The config keys the mapping uses. */
-export type SpamdMappingConfig = Pick<SpamdConfig, 'action' | 'reply' | 'spamHeader' | 'statusHeader' | 'scoreHeader' | 'maxSymbols'>;
+export type SpamdMappingConfig = Pick<
+  SpamdConfig,
+  'action' | 'reply' | 'spamHeader' | 'statusHeader' | 'scoreHeader' | 'maxSymbols'
+>;
 
 /** SpamAssassin's own formatting: one decimal. */
 const fmt = (n: number) => n.toFixed(1);
@@ -16,11 +19,16 @@ const fmt = (n: number) => n.toFixed(1);
  * Maps a spamd verdict to an outcome: spam → fail (configured action and reply), else pass; headers as
  * configured. Pure, for tests and the bench.
  */
-export function mapSpamdResult(result: SpamdResult, config: SpamdMappingConfig, message?: Uint8Array): ScanOutcome {
+export function mapSpamdResult(
+  result: SpamdResult,
+  config: SpamdMappingConfig,
+  message?: Uint8Array,
+): ScanOutcome {
   const headers = message ? indexHeaders(message) : UNKNOWN_HEADERS;
   const names = result.rules.slice(0, config.maxSymbols).map((r) => safeName(r.name));
   const mods: Modification[] = [];
-  if (result.isSpam && config.spamHeader) mods.push(...replaceHeader(config.spamHeader.name, config.spamHeader.value, headers));
+  if (result.isSpam && config.spamHeader)
+    mods.push(...replaceHeader(config.spamHeader.name, config.spamHeader.value, headers));
   if (config.statusHeader) {
     const tests = names.length > 0 ? names.join(',') : 'none';
     const value = `${result.isSpam ? 'Yes' : 'No'}, score=${fmt(result.score)} required=${fmt(result.threshold)} tests=${tests}`;
@@ -55,7 +63,8 @@ export function spamdScanner(input: SpamdScannerConfig): Scanner {
     stages: config.stages,
     describe: () => `spamd at ${formatEndpoint(endpoint)}`,
     async init({ log }) {
-      if (!(await spamdPing(endpoint, { timeoutMs: 3000 }))) throw new Error(`spamd at ${formatEndpoint(endpoint)} did not answer PONG`);
+      if (!(await spamdPing(endpoint, { timeoutMs: 3000 })))
+        throw new Error(`spamd at ${formatEndpoint(endpoint)} did not answer PONG`);
       log.info({ engine: 'spamd', endpoint: formatEndpoint(endpoint) }, 'spamd reachable');
     },
     shouldScan: (input) => (input.message ? null : 'no message at this stage'),
@@ -70,7 +79,8 @@ export function spamdScanner(input: SpamdScannerConfig): Scanner {
         const result = await spamdCheck(endpoint, message, { command, user, timeoutMs, signal: ctx.signal });
         return mapSpamdResult(result, config, message);
       } catch (err) {
-        if (err instanceof SpamdStatusError) return { status: 'error', code: err.code, message: err.message, retryable: err.retryable };
+        if (err instanceof SpamdStatusError)
+          return { status: 'error', code: err.code, message: err.message, retryable: err.retryable };
         throw err;
       }
     },

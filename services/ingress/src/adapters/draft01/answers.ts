@@ -2,13 +2,27 @@
  * Answers: a verdict → the draft-01 answer (`set`/`add`/`delete` operations, 204, or 503) for the request it
  * decides. Pure functions; docs/protocols/draft01.md records every rule applied here.
  */
-import { DRAFT01_ACTION_RANK, smtpReplyText, type Draft01Operations, type Modification, type SmtpReply, type Verdict } from '@hookgate/contracts';
-import { envelopeOps, headerOps, isEnvelopeModification, isHeaderModification, rebuildRaw } from './modifications.js';
+import {
+  DRAFT01_ACTION_RANK,
+  smtpReplyText,
+  type Draft01Operations,
+  type Modification,
+  type SmtpReply,
+  type Verdict,
+} from '@hookgate/contracts';
+import {
+  envelopeOps,
+  headerOps,
+  isEnvelopeModification,
+  isHeaderModification,
+  rebuildRaw,
+} from './modifications.js';
 import { build, covered, filterOps, isEmpty, newOps, type OpsBuilder } from './operations.js';
 import type { RequestView } from './request.js';
 
 /** The answer to one hook call: 204, 200 with operations, or 503 (hookgate could not decide an outbound stage). */
-export type Draft01Answer = { status: 204 } | { status: 200; ops: Draft01Operations } | { status: 503; message: string };
+export type Draft01Answer =
+  { status: 204 } | { status: 200; ops: Draft01Operations } | { status: 503; message: string };
 
 export interface AnswerContext {
   view: RequestView;
@@ -19,12 +33,17 @@ export interface AnswerContext {
 
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3}$/;
 
-function replyFor(verdict: Verdict, kind: 'tempfail' | 'reject', replies: AnswerContext['replies']): { code: number; enhancedCode: string | null; message: string } {
+function replyFor(
+  verdict: Verdict,
+  kind: 'tempfail' | 'reject',
+  replies: AnswerContext['replies'],
+): { code: number; enhancedCode: string | null; message: string } {
   const fallback = replies[kind];
   const r = verdict.reply ?? fallback;
   const cls = kind === 'tempfail' ? 4 : 5;
   const use = Math.floor(r.code / 100) === cls ? r : fallback;
-  const enhanced = use.enhanced && ENHANCED.test(use.enhanced) && use.enhanced.startsWith(String(cls)) ? use.enhanced : null;
+  const enhanced =
+    use.enhanced && ENHANCED.test(use.enhanced) && use.enhanced.startsWith(String(cls)) ? use.enhanced : null;
   return { code: use.code, enhancedCode: enhanced, message: smtpReplyText(use.text) };
 }
 
@@ -38,7 +57,9 @@ function modificationOps(verdict: Verdict, ctx: AnswerContext, b: OpsBuilder, dr
   const mods = verdict.modifications;
   if (mods.length === 0) return true;
   const { view, writable } = ctx;
-  const replace = [...mods].reverse().find((m): m is Extract<Modification, { type: 'replaceBody' }> => m.type === 'replaceBody');
+  const replace = [...mods]
+    .reverse()
+    .find((m): m is Extract<Modification, { type: 'replaceBody' }> => m.type === 'replaceBody');
   if (replace) {
     if (!covered(writable, '/rawMessage') || !view.raw) return false;
     b.set.push({ path: '/rawMessage', value: rebuildRaw(view.raw, mods, replace.body) });
@@ -48,14 +69,19 @@ function modificationOps(verdict: Verdict, ctx: AnswerContext, b: OpsBuilder, dr
     dropped.push('header modifications: /message/headers not negotiated');
   }
   if (view.direction === 'inbound' && mods.some(isEnvelopeModification)) {
-    if (covered(writable, '/envelope/from') && covered(writable, '/envelope/to')) envelopeOps(mods, view, b, dropped);
+    if (covered(writable, '/envelope/from') && covered(writable, '/envelope/to'))
+      envelopeOps(mods, view, b, dropped);
     else dropped.push('envelope modifications: /envelope not negotiated');
   }
   return true;
 }
 
 /** Answers a terminal inbound verdict with `set /action` and, for reject, `set /response`. */
-function inboundAction(action: 'reject' | 'discard' | 'quarantine', reply: ReturnType<typeof replyFor> | undefined, b: OpsBuilder): void {
+function inboundAction(
+  action: 'reject' | 'discard' | 'quarantine',
+  reply: ReturnType<typeof replyFor> | undefined,
+  b: OpsBuilder,
+): void {
   b.set.push({ path: '/action', value: action });
   if (reply) b.set.push({ path: '/response', value: reply });
 }
@@ -97,13 +123,15 @@ function inbound(verdict: Verdict, ctx: AnswerContext, dropped: string[]): Draft
   }
   // Never downgrade: an action at or below the request's own is not sent (nor is a lateral change between
   // terminal actions); a terminal request action also makes message edits moot.
-  if (DRAFT01_ACTION_RANK[action] > current) inboundAction(action as 'reject' | 'discard' | 'quarantine', reply, b);
+  if (DRAFT01_ACTION_RANK[action] > current)
+    inboundAction(action as 'reject' | 'discard' | 'quarantine', reply, b);
   const goesOn = action === 'accept' || action === 'quarantine';
   if (goesOn && current < 2 && view.stage === 'data' && !modificationOps(verdict, ctx, b, dropped)) {
     // A change the message must get (e.g. a DLP redaction) cannot be made: hold the message rather than pass it.
     dropped.push('replaceBody: /rawMessage not negotiated; answered tempfail');
     const hold = newOps();
-    if (current < DRAFT01_ACTION_RANK.reject) inboundAction('reject', replyFor({ ...verdict, reply: undefined }, 'tempfail', ctx.replies), hold);
+    if (current < DRAFT01_ACTION_RANK.reject)
+      inboundAction('reject', replyFor({ ...verdict, reply: undefined }, 'tempfail', ctx.replies), hold);
     return isEmpty(build(hold)) ? { status: 204 } : { status: 200, ops: build(hold) };
   }
   const ops = build(b);
@@ -143,12 +171,18 @@ function outbound(verdict: Verdict, ctx: AnswerContext, dropped: string[]): Draf
   return isEmpty(ops) ? { status: 204 } : { status: 200, ops };
 }
 
-function outboundStop(action: 'reject' | 'discard', view: RequestView, writable: readonly string[], dropped: string[]): Draft01Answer {
+function outboundStop(
+  action: 'reject' | 'discard',
+  view: RequestView,
+  writable: readonly string[],
+  dropped: string[],
+): Draft01Answer {
   const b = newOps();
   const silence = (statuses: readonly string[]) => {
     if (!covered(writable, '/envelope/to')) return;
     view.recipients.forEach((r, i) => {
-      if (r.status !== undefined && statuses.includes(r.status)) b.set.push({ path: `/envelope/to/${i}/status`, value: 'failed-silent' });
+      if (r.status !== undefined && statuses.includes(r.status))
+        b.set.push({ path: `/envelope/to/${i}/status`, value: 'failed-silent' });
     });
   };
   if (view.stage === 'dsn') {
@@ -156,7 +190,9 @@ function outboundStop(action: 'reject' | 'discard', view: RequestView, writable:
     if (covered(writable, '/message')) b.delete.push({ path: '/message' });
     silence(['failed', 'deferred', 'pending']);
     if (b.delete.length === 0 && b.set.length === 0) {
-      dropped.push('DSN suppression: neither /rawMessage, /message nor /envelope/to negotiated; cancelled instead');
+      dropped.push(
+        'DSN suppression: neither /rawMessage, /message nor /envelope/to negotiated; cancelled instead',
+      );
       b.set.push({ path: '/action', value: 'cancel' });
     }
   } else {
@@ -170,9 +206,13 @@ function outboundStop(action: 'reject' | 'discard', view: RequestView, writable:
  * A verdict → the draft-01 answer for the request it decides. Operations are limited to `writable` (checked again
  * by `filterOps`); `dropped` lists what could not be expressed, for the log.
  */
-export function toDraft01(verdict: Verdict, ctx: AnswerContext): { answer: Draft01Answer; dropped: string[] } {
+export function toDraft01(
+  verdict: Verdict,
+  ctx: AnswerContext,
+): { answer: Draft01Answer; dropped: string[] } {
   const dropped: string[] = [];
-  const answer = ctx.view.direction === 'inbound' ? inbound(verdict, ctx, dropped) : outbound(verdict, ctx, dropped);
+  const answer =
+    ctx.view.direction === 'inbound' ? inbound(verdict, ctx, dropped) : outbound(verdict, ctx, dropped);
   if (answer.status !== 200) return { answer, dropped };
   const filtered = filterOps(answer.ops, ctx.writable);
   dropped.push(...filtered.dropped.map((p) => `${p}: not writable`));

@@ -7,14 +7,30 @@ import { nth, parseHeaderSection } from './headers.js';
 import type { OpsBuilder } from './operations.js';
 import type { RequestView } from './request.js';
 
-type HeaderModification = Extract<Modification, { type: 'addHeader' | 'insertHeader' | 'changeHeader' | 'deleteHeader' }>;
-type EnvelopeModification = Extract<Modification, { type: 'changeFrom' | 'addRecipient' | 'deleteRecipient' }>;
+type HeaderModification = Extract<
+  Modification,
+  { type: 'addHeader' | 'insertHeader' | 'changeHeader' | 'deleteHeader' }
+>;
+type EnvelopeModification = Extract<
+  Modification,
+  { type: 'changeFrom' | 'addRecipient' | 'deleteRecipient' }
+>;
 
-const HEADER_TYPES: ReadonlySet<Modification['type']> = new Set(['addHeader', 'insertHeader', 'changeHeader', 'deleteHeader']);
-const ENVELOPE_TYPES: ReadonlySet<Modification['type']> = new Set(['changeFrom', 'addRecipient', 'deleteRecipient']);
+const HEADER_TYPES: ReadonlySet<Modification['type']> = new Set([
+  'addHeader',
+  'insertHeader',
+  'changeHeader',
+  'deleteHeader',
+]);
+const ENVELOPE_TYPES: ReadonlySet<Modification['type']> = new Set([
+  'changeFrom',
+  'addRecipient',
+  'deleteRecipient',
+]);
 
 export const isHeaderModification = (m: Modification): m is HeaderModification => HEADER_TYPES.has(m.type);
-export const isEnvelopeModification = (m: Modification): m is EnvelopeModification => ENVELOPE_TYPES.has(m.type);
+export const isEnvelopeModification = (m: Modification): m is EnvelopeModification =>
+  ENVELOPE_TYPES.has(m.type);
 
 /** Header values go into the message: no CR, LF or NUL (the rspamd bridge refuses them). */
 function headerValue(value: string): string {
@@ -28,7 +44,12 @@ function headerValue(value: string): string {
  * Stalwart path does; `insertHeader` index n (1-based, milter style) puts the header before the n-th original
  * header; `changeHeader` of an absent occurrence adds the header (milter semantics).
  */
-export function headerOps(mods: readonly Modification[], names: readonly string[] | undefined, b: OpsBuilder, dropped: string[]): void {
+export function headerOps(
+  mods: readonly Modification[],
+  names: readonly string[] | undefined,
+  b: OpsBuilder,
+  dropped: string[],
+): void {
   // Simulated list: original index, or -1 for an added header.
   const sim: number[] = (names ?? []).map((_, i) => i);
   let prepended = 0;
@@ -67,7 +88,10 @@ export function headerOps(mods: readonly Modification[], names: readonly string[
       }
     }
   }
-  const positions = [...new Set(deletes)].map((orig) => sim.indexOf(orig)).filter((p) => p >= 0).sort((x, y) => y - x);
+  const positions = [...new Set(deletes)]
+    .map((orig) => sim.indexOf(orig))
+    .filter((p) => p >= 0)
+    .sort((x, y) => y - x);
   for (const p of positions) b.delete.push({ path: `/message/headers/${p}` });
 }
 
@@ -75,8 +99,11 @@ export function headerOps(mods: readonly Modification[], names: readonly string[
 export function rebuildRaw(raw: Buffer, mods: readonly Modification[], body: string): Buffer {
   const { headers } = parseHeaderSection(raw);
   const names = headers.map((h) => h.name);
-  const lines: (string | null)[] = headers.map((h) => h.raw.replace(/\r?\n$/, '\r\n').replace(/([^\r])\n/g, '$1\r\n'));
-  const field = (name: string, value: string) => Buffer.from(`${name}: ${headerValue(value)}\r\n`, 'utf8').toString('latin1');
+  const lines: (string | null)[] = headers.map((h) =>
+    h.raw.replace(/\r?\n$/, '\r\n').replace(/([^\r])\n/g, '$1\r\n'),
+  );
+  const field = (name: string, value: string) =>
+    Buffer.from(`${name}: ${headerValue(value)}\r\n`, 'utf8').toString('latin1');
   const top: string[] = [];
   const inserted = new Map<number, string[]>();
   for (const m of mods.filter(isHeaderModification)) {
@@ -112,12 +139,20 @@ export function rebuildRaw(raw: Buffer, mods: readonly Modification[], body: str
 }
 
 /** Envelope modifications as operations on `/envelope/from` and `/envelope/to`. */
-export function envelopeOps(mods: readonly Modification[], view: RequestView, b: OpsBuilder, dropped: string[]): void {
+export function envelopeOps(
+  mods: readonly Modification[],
+  view: RequestView,
+  b: OpsBuilder,
+  dropped: string[],
+): void {
   const deletes: number[] = [];
   for (const m of mods.filter(isEnvelopeModification)) {
     switch (m.type) {
       case 'changeFrom':
-        b.set.push({ path: '/envelope/from', value: { address: m.address === '' ? null : m.address, parameters: m.parameters ?? {} } });
+        b.set.push({
+          path: '/envelope/from',
+          value: { address: m.address === '' ? null : m.address, parameters: m.parameters ?? {} },
+        });
         break;
       case 'addRecipient':
         b.add.push({ path: '/envelope/to', value: { address: m.address, parameters: m.parameters ?? {} } });

@@ -51,7 +51,11 @@ export function discoveryDocument(s: Draft01Settings): Draft01Discovery {
         updateProperties: [...DRAFT01_OUTBOUND_UPDATE],
       },
     },
-    limits: { maxMessageSize: s.maxMessageSize, maxRegistrations: s.maxRegistrations, timeoutMs: s.defaultTimeoutMs },
+    limits: {
+      maxMessageSize: s.maxMessageSize,
+      maxRegistrations: s.maxRegistrations,
+      timeoutMs: s.defaultTimeoutMs,
+    },
     extensions: null,
   };
 }
@@ -65,10 +69,18 @@ function negotiateDirection(
 ): Result<Draft01Negotiated | null> {
   const validStages: readonly string[] = dir === 'inbound' ? DRAFT01_INBOUND_STAGES : DRAFT01_OUTBOUND_STAGES;
   const bad = sub.stages.find((s) => !validStages.includes(s));
-  if (bad !== undefined) return fail(DRAFT01_ERRORS.INVALID_STAGE, `${dir} stage "${bad.slice(0, 32)}" is not one of ${validStages.join(', ')}`);
+  if (bad !== undefined)
+    return fail(
+      DRAFT01_ERRORS.INVALID_STAGE,
+      `${dir} stage "${bad.slice(0, 32)}" is not one of ${validStages.join(', ')}`,
+    );
   const actions: readonly string[] = dir === 'inbound' ? INBOUND_ANSWER_ACTIONS : DRAFT01_OUTBOUND_ACTIONS;
   const badAction = (sub.actions ?? []).find((a) => !actions.includes(a));
-  if (badAction !== undefined) return fail(DRAFT01_ERRORS.INVALID_ACTION, `${dir} action "${badAction.slice(0, 32)}" is not one of ${actions.join(', ')}`);
+  if (badAction !== undefined)
+    return fail(
+      DRAFT01_ERRORS.INVALID_ACTION,
+      `${dir} action "${badAction.slice(0, 32)}" is not one of ${actions.join(', ')}`,
+    );
   if (sub.stages.length === 0) return { ok: true, value: null };
   const supported: readonly string[] = dir === 'inbound' ? DRAFT01_INBOUND_FETCH : DRAFT01_OUTBOUND_FETCH;
   let properties: string[];
@@ -76,13 +88,22 @@ function negotiateDirection(
     properties = [...supported];
   } else {
     const notPointer = sub.properties.find((p) => !POINTER.test(p));
-    if (notPointer !== undefined) return fail(DRAFT01_ERRORS.INVALID_REQUEST, `${dir}.properties: "${notPointer.slice(0, 64)}" is not a JSON Pointer`);
+    if (notPointer !== undefined)
+      return fail(
+        DRAFT01_ERRORS.INVALID_REQUEST,
+        `${dir}.properties: "${notPointer.slice(0, 64)}" is not a JSON Pointer`,
+      );
     // The intersection: a nested pointer is kept when its top-level property is supported.
-    properties = sub.properties.filter((p, i, all) => all.indexOf(p) === i && supported.includes(`/${p.split('/')[1] ?? ''}`));
+    properties = sub.properties.filter(
+      (p, i, all) => all.indexOf(p) === i && supported.includes(`/${p.split('/')[1] ?? ''}`),
+    );
   }
   const missing = DRAFT01_REQUIRED_PROPERTIES.filter((r) => !properties.includes(r));
   if (missing.length > 0) {
-    return fail(DRAFT01_ERRORS.CAPABILITY_MISMATCH, `${dir}.properties must include ${missing.join(', ')} (hookgate routes hook calls by stage)`);
+    return fail(
+      DRAFT01_ERRORS.CAPABILITY_MISMATCH,
+      `${dir}.properties must include ${missing.join(', ')} (hookgate routes hook calls by stage)`,
+    );
   }
   // Stages exactly as requested, in the requested order (the rspamd bridge refuses any other list).
   return { ok: true, value: { stages: [...sub.stages], properties } };
@@ -97,20 +118,37 @@ export interface Negotiation {
 /** Validates a registration request and computes what is negotiated; errors carry the draft's codes. */
 export function negotiate(req: Draft01RegistrationRequest): Result<Negotiation> {
   if (!(DRAFT01_SERIALIZATIONS as readonly string[]).includes(req.serialization)) {
-    return fail(DRAFT01_ERRORS.CAPABILITY_MISMATCH, `serialization "${req.serialization.slice(0, 32)}" is not one of ${DRAFT01_SERIALIZATIONS.join(', ')}`);
+    return fail(
+      DRAFT01_ERRORS.CAPABILITY_MISMATCH,
+      `serialization "${req.serialization.slice(0, 32)}" is not one of ${DRAFT01_SERIALIZATIONS.join(', ')}`,
+    );
   }
-  const inbound = req.inbound ? negotiateDirection('inbound', req.inbound) : ({ ok: true, value: null } as const);
+  const inbound = req.inbound
+    ? negotiateDirection('inbound', req.inbound)
+    : ({ ok: true, value: null } as const);
   if (!inbound.ok) return inbound;
-  const outbound = req.outbound ? negotiateDirection('outbound', req.outbound) : ({ ok: true, value: null } as const);
+  const outbound = req.outbound
+    ? negotiateDirection('outbound', req.outbound)
+    : ({ ok: true, value: null } as const);
   if (!outbound.ok) return outbound;
   if (!inbound.value && !outbound.value) return fail(DRAFT01_ERRORS.NO_STAGES_REQUESTED);
   const filter = checkFilter(req.filter);
   if (filter) return { ok: false, ...filter };
-  return { ok: true, value: { serialization: req.serialization as Draft01Serialization, inbound: inbound.value, outbound: outbound.value } };
+  return {
+    ok: true,
+    value: {
+      serialization: req.serialization as Draft01Serialization,
+      inbound: inbound.value,
+      outbound: outbound.value,
+    },
+  };
 }
 
 /** The direction a stage belongs to in this registration, or undefined when it did not subscribe to the stage. */
-export function directionOf(reg: Pick<Draft01Registration, 'inbound' | 'outbound'>, stage: string): Draft01Direction | undefined {
+export function directionOf(
+  reg: Pick<Draft01Registration, 'inbound' | 'outbound'>,
+  stage: string,
+): Draft01Direction | undefined {
   if (reg.inbound?.stages.includes(stage)) return 'inbound';
   if (reg.outbound?.stages.includes(stage)) return 'outbound';
   return undefined;
@@ -126,7 +164,8 @@ export function directionOf(reg: Pick<Draft01Registration, 'inbound' | 'outbound
  */
 export function writablePaths(negotiated: Draft01Negotiated, dir: Draft01Direction): string[] {
   const props = negotiated.properties;
-  const candidates: readonly string[] = dir === 'inbound' ? DRAFT01_INBOUND_UPDATE : [...DRAFT01_OUTBOUND_UPDATE, '/message/headers'];
+  const candidates: readonly string[] =
+    dir === 'inbound' ? DRAFT01_INBOUND_UPDATE : [...DRAFT01_OUTBOUND_UPDATE, '/message/headers'];
   return candidates.filter((w) => {
     if (w === '/action' || w === '/response') return true;
     if (w === '/message/headers' && covered(props, '/rawMessage')) return true;

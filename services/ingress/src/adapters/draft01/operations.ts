@@ -1,5 +1,10 @@
 /** Lists of `set`/`add`/`delete` operations, and which paths they may touch. */
-import type { Draft01AddOperation, Draft01DeleteOperation, Draft01Operations, Draft01SetOperation } from '@hookgate/contracts';
+import type {
+  Draft01AddOperation,
+  Draft01DeleteOperation,
+  Draft01Operations,
+  Draft01SetOperation,
+} from '@hookgate/contracts';
 
 /** Operations being collected for one answer. */
 export interface OpsBuilder {
@@ -31,7 +36,10 @@ export function covered(paths: readonly string[], path: string): boolean {
 }
 
 /** Keeps only operations on writable paths (a last safety net: hookgate never emits anything else). */
-export function filterOps(ops: Draft01Operations, writable: readonly string[]): { ops: Draft01Operations; dropped: string[] } {
+export function filterOps(
+  ops: Draft01Operations,
+  writable: readonly string[],
+): { ops: Draft01Operations; dropped: string[] } {
   const dropped: string[] = [];
   const keep = <T extends { path: string }>(list: T[] | undefined): T[] =>
     (list ?? []).filter((o) => (covered(writable, o.path) ? true : (dropped.push(o.path), false)));

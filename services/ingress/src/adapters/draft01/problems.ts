@@ -9,7 +9,13 @@ export type Result<T> = { ok: true; value: T } | ({ ok: false } & Problem);
 type Draft01Spec = HttpErrorSpec & { code: Draft01ErrorCode };
 
 /** A problem for the catalogue entry `spec` (one of DRAFT01_ERRORS). */
-export const problem = (spec: Draft01Spec, message: string = spec.message): Problem => ({ code: spec.code, message });
+export const problem = (spec: Draft01Spec, message: string = spec.message): Problem => ({
+  code: spec.code,
+  message,
+});
 
 /** The refusing Result for `spec`. */
-export const fail = (spec: Draft01Spec, message?: string): { ok: false } & Problem => ({ ok: false, ...problem(spec, message) });
+export const fail = (spec: Draft01Spec, message?: string): { ok: false } & Problem => ({
+  ok: false,
+  ...problem(spec, message),
+});

@@ -41,14 +41,20 @@ export interface RequestView {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function decodeBinary(value: string | Uint8Array): Buffer | undefined {
-  if (typeof value !== 'string') return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value !== 'string')
+    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const compact = /\s/.test(value) ? value.replace(/\s+/g, '') : value;
   if (compact.length % 4 !== 0 || !BASE64.test(compact)) return undefined;
   return Buffer.from(compact, 'base64');
 }
 
 /** The session a hook call belongs to: the connection (client and server endpoints) inbound, the queued message outbound. */
-export function draft01SessionId(identity: string, body: Draft01HookRequest, direction: Draft01Direction, requestId: string): string {
+export function draft01SessionId(
+  identity: string,
+  body: Draft01HookRequest,
+  direction: Draft01Direction,
+  requestId: string,
+): string {
   const c = body.client;
   const s = body.server;
   const tuple =
@@ -66,7 +72,9 @@ function params(p: Record<string, string | null> | null | undefined): Record<str
   return entries.length > 0 ? Object.fromEntries(entries.map(([k, v]) => [k, v ?? ''])) : undefined;
 }
 
-function smtpReply(r: { code: number; enhancedCode?: string | null; message?: string | null } | null | undefined): SmtpReply | undefined {
+function smtpReply(
+  r: { code: number; enhancedCode?: string | null; message?: string | null } | null | undefined,
+): SmtpReply | undefined {
   if (!r) return undefined;
   return { code: r.code, ...(r.enhancedCode ? { enhanced: r.enhancedCode } : {}), text: r.message ?? '' };
 }
@@ -86,11 +94,20 @@ export function fromDraft01(
   ctx: { registration: Draft01Registration; identity: string; requestId: string; defaultTimeoutMs: number },
 ): Result<FromDraft01> {
   const direction = directionOf(ctx.registration, body.stage);
-  if (!direction) return fail(DRAFT01_ERRORS.INVALID_STAGE, `this registration is not subscribed to stage "${body.stage.slice(0, 32)}"`);
+  if (!direction)
+    return fail(
+      DRAFT01_ERRORS.INVALID_STAGE,
+      `this registration is not subscribed to stage "${body.stage.slice(0, 32)}"`,
+    );
   const stage = body.stage as Draft01Stage;
-  const actions: readonly string[] = direction === 'inbound' ? DRAFT01_INBOUND_ACTIONS : DRAFT01_OUTBOUND_ACTIONS;
+  const actions: readonly string[] =
+    direction === 'inbound' ? DRAFT01_INBOUND_ACTIONS : DRAFT01_OUTBOUND_ACTIONS;
   const action = (body.action ?? (direction === 'inbound' ? 'accept' : 'continue')) as Draft01Action;
-  if (!actions.includes(action)) return fail(DRAFT01_ERRORS.INVALID_ACTION, `action "${String(body.action).slice(0, 32)}" is not a ${direction} action`);
+  if (!actions.includes(action))
+    return fail(
+      DRAFT01_ERRORS.INVALID_ACTION,
+      `action "${String(body.action).slice(0, 32)}" is not a ${direction} action`,
+    );
 
   let raw: Buffer | undefined;
   if (body.rawMessage !== null && body.rawMessage !== undefined) {
@@ -101,10 +118,18 @@ export function fromDraft01(
   const recipients: RequestView['recipients'] = [];
   const to: EnvelopeAddress[] = [];
   for (const r of env?.to ?? []) {
-    if (typeof r.address !== 'string' || r.address === '') return fail(DRAFT01_ERRORS.INVALID_REQUEST, 'envelope.to[].address must be a non-empty string');
+    if (typeof r.address !== 'string' || r.address === '')
+      return fail(DRAFT01_ERRORS.INVALID_REQUEST, 'envelope.to[].address must be a non-empty string');
     const status = 'status' in r && typeof r.status === 'string' ? r.status : undefined;
-    if (direction === 'outbound' && status !== undefined && !(DRAFT01_DELIVERY_STATUSES as readonly string[]).includes(status)) {
-      return fail(DRAFT01_ERRORS.INVALID_REQUEST, `envelope.to[].status "${status.slice(0, 32)}" is not a delivery status`);
+    if (
+      direction === 'outbound' &&
+      status !== undefined &&
+      !(DRAFT01_DELIVERY_STATUSES as readonly string[]).includes(status)
+    ) {
+      return fail(
+        DRAFT01_ERRORS.INVALID_REQUEST,
+        `envelope.to[].status "${status.slice(0, 32)}" is not a delivery status`,
+      );
     }
     recipients.push({ address: r.address, ...(status !== undefined ? { status } : {}) });
     const p = params(r.parameters);
@@ -112,16 +137,28 @@ export function fromDraft01(
     if (direction === 'outbound' && status !== undefined) {
       const attempt = 'attempt' in r && typeof r.attempt === 'number' ? r.attempt : undefined;
       const last = 'lastResponse' in r ? smtpReply(r.lastResponse) : undefined;
-      delivery = { status: status as RecipientDelivery['status'], ...(attempt !== undefined ? { attempt } : {}), ...(last ? { lastReply: last } : {}) };
+      delivery = {
+        status: status as RecipientDelivery['status'],
+        ...(attempt !== undefined ? { attempt } : {}),
+        ...(last ? { lastReply: last } : {}),
+      };
     }
-    to.push({ address: r.address.toLowerCase(), ...(p ? { parameters: p } : {}), ...(delivery ? { delivery } : {}) });
+    to.push({
+      address: r.address.toLowerCase(),
+      ...(p ? { parameters: p } : {}),
+      ...(delivery ? { delivery } : {}),
+    });
   }
 
   // Header names for index arithmetic: the MTA's own list when sent, else the raw message's header section.
   const parsed = raw ? parseHeaderSection(raw) : undefined;
-  const headers = body.message?.headers ? body.message.headers.map((h) => h.name) : parsed?.headers.map((h) => h.name);
+  const headers = body.message?.headers
+    ? body.message.headers.map((h) => h.name)
+    : parsed?.headers.map((h) => h.name);
   const subjectRaw = parsed?.headers.find((h) => h.name.toLowerCase() === 'subject');
-  const subject = body.message?.subject ?? (subjectRaw ? Buffer.from(headerValueOf(subjectRaw), 'latin1').toString('utf8') : undefined);
+  const subject =
+    body.message?.subject ??
+    (subjectRaw ? Buffer.from(headerValueOf(subjectRaw), 'latin1').toString('utf8') : undefined);
 
   const c = body.client ?? undefined;
   const s = body.server ?? undefined;
@@ -138,13 +175,33 @@ export function fromDraft01(
           ...(c.ehlo ? { helo: c.ehlo } : {}),
         }
       : { ip: s?.ip ?? '' },
-    ...(s ? { server: { ...(s.name ? { name: s.name } : {}), ...(s.ip ? { ip: s.ip } : {}), ...(typeof s.port === 'number' ? { port: s.port } : {}) } } : {}),
-    ...(body.tls ? { tls: { ...(body.tls.version ? { version: body.tls.version } : {}), ...(body.tls.cipher ? { cipher: body.tls.cipher } : {}) } } : {}),
-    ...(body.auth?.login ? { auth: { login: body.auth.login, ...(body.auth.method ? { method: body.auth.method } : {}) } } : {}),
+    ...(s
+      ? {
+          server: {
+            ...(s.name ? { name: s.name } : {}),
+            ...(s.ip ? { ip: s.ip } : {}),
+            ...(typeof s.port === 'number' ? { port: s.port } : {}),
+          },
+        }
+      : {}),
+    ...(body.tls
+      ? {
+          tls: {
+            ...(body.tls.version ? { version: body.tls.version } : {}),
+            ...(body.tls.cipher ? { cipher: body.tls.cipher } : {}),
+          },
+        }
+      : {}),
+    ...(body.auth?.login
+      ? { auth: { login: body.auth.login, ...(body.auth.method ? { method: body.auth.method } : {}) } }
+      : {}),
     ...(env
       ? {
           // The null reverse-path arrives as `address: null`; hookgate's model spells it "".
-          from: { address: (env.from?.address ?? '').toLowerCase(), ...(params(env.from?.parameters) ? { parameters: params(env.from?.parameters)! } : {}) },
+          from: {
+            address: (env.from?.address ?? '').toLowerCase(),
+            ...(params(env.from?.parameters) ? { parameters: params(env.from?.parameters)! } : {}),
+          },
           to,
         }
       : {}),
@@ -161,6 +218,13 @@ export function fromDraft01(
       ...(subject !== undefined ? { subject: unfoldHeader(subject) } : {}),
     };
   }
-  const view: RequestView = { stage, direction, action, recipients, ...(headers ? { headers } : {}), ...(raw ? { raw } : {}) };
+  const view: RequestView = {
+    stage,
+    direction,
+    action,
+    recipients,
+    ...(headers ? { headers } : {}),
+    ...(raw ? { raw } : {}),
+  };
   return { ok: true, value: { incoming, ...(raw ? { message: raw } : {}), view } };
 }
