@@ -27,7 +27,6 @@ import {
   DRAFT01_OUTBOUND_FETCH,
   DRAFT01_REGISTRATION_ID,
   STAGES,
-  type Draft01ErrorCode,
   type Draft01Registration,
   type Modification,
   type Verdict,
@@ -164,20 +163,19 @@ export class Harness {
         cb();
       },
     });
-    const self = this;
     const pipeline = {
       inFlight: 0,
       deadlineFor: (_stage: string, receivedAt: number) => receivedAt + 5_000,
-      async handle(incoming: IncomingStage, message?: Uint8Array) {
-        self.calls.push({ incoming, ...(message ? { message } : {}) });
+      handle: async (incoming: IncomingStage, message?: Uint8Array) => {
+        this.calls.push({ incoming, ...(message ? { message } : {}) });
         const receivedAt = Date.now();
         return {
-          verdict: self.verdict,
+          verdict: this.verdict,
           request: {
             ...incoming,
             v: 1,
             txnId: `${incoming.sessionId}.0`,
-            reqId: `req-${self.calls.length}`,
+            reqId: `req-${this.calls.length}`,
             receivedAt,
             deadlineAt: receivedAt + 5_000,
           },
@@ -987,10 +985,8 @@ interface Answer {
 }
 
 function mediaType(h: unknown): string {
-  return String(h ?? '')
-    .split(';')[0]!
-    .trim()
-    .toLowerCase();
+  const value = typeof h === 'string' ? h : Array.isArray(h) && typeof h[0] === 'string' ? h[0] : '';
+  return value.split(';')[0]!.trim().toLowerCase();
 }
 
 function decodeAnswer(a: Answer, what: string): unknown {
