@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { StageRequest } from '@hookgate/contracts';
 import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@hookgate/redis';
 import { greylistCheck, rateLimitCheck, clientNetwork, type GreylistConfig } from '@hookgate/checks';
-import type { ScanContext } from '@hookgate/scanner-sdk';
 import { startRedis, type RedisDaemon } from '../../../test/support/daemons.js';
+import { stageRequest, scanContext } from '../../../test/support/scan-inputs.js';
 
 let redis: RedisDaemon;
 let a: RedisClient;
@@ -21,26 +21,17 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const ctx: ScanContext = {
-  signal: new AbortController().signal,
-  deadlineAt: Date.now() + 60_000,
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-};
-const req = (over: Partial<StageRequest> = {}): StageRequest => ({
-  v: 1,
-  protocol: 'stalwart',
-  stage: 'rcpt',
-  sessionId: 's',
-  txnId: 's.1',
-  reqId: 'r',
-  receivedAt: 0,
-  deadlineAt: 1,
-  client: { ip: '203.0.113.9' },
-  from: { address: 'alice@example.org' },
-  rcpt: 'bob@example.net',
-  to: [{ address: 'bob@example.net' }],
-  ...over,
-});
+const ctx = scanContext(60_000, new AbortController().signal);
+const req = (over: Partial<StageRequest> = {}): StageRequest =>
+  stageRequest({
+    stage: 'rcpt',
+    deadlineAt: 1,
+    client: { ip: '203.0.113.9' },
+    from: { address: 'alice@example.org' },
+    rcpt: 'bob@example.net',
+    to: [{ address: 'bob@example.net' }],
+    ...over,
+  });
 
 describe('greylisting across replicas', () => {
   const cfg = (prefix: string): GreylistConfig => ({

@@ -1,30 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import {
   errorMessage,
-  type Action,
+  withTimeout,
   type ScanJob,
-  type ScannerPolicy,
   type ScanResult,
   type Stage,
   type StageRequest,
   type Verdict,
   type VerdictRecord,
 } from '@hookgate/contracts';
-import {
-  applyOverride,
-  decide,
-  selectPolicy,
-  PLAIN_BANK,
-  type CompiledRule,
-  type DefaultReplies,
-} from '@hookgate/verdict';
-import { withTimeout, type PolicyBank } from '@hookgate/contracts';
-import { runScan, type Scanner, type ScanLogger } from '@hookgate/scanner-sdk';
-import type { TransactionStore } from '@hookgate/state-store';
-import type { ScanProducer } from '@hookgate/queue';
-import type { ResultWaiter } from './waiter.js';
-import type { ByteBudget, BudgetRefusal } from './budget.js';
-import { keepQuarantined, type QuarantineKeeper } from './quarantine.js';
+import { applyOverride, decide, selectPolicy, PLAIN_BANK } from '@hookgate/verdict';
 import {
   ATTR,
   SPAN,
@@ -35,66 +19,15 @@ import {
   inSpan,
   seconds,
   startSpan,
-  withContext,
   type Span,
 } from '@hookgate/telemetry';
+import { keepQuarantined } from './quarantine.js';
+import type { PipelineDeps, ScannerRoute } from './deps.js';
+import { runInlineCheck } from './inline.js';
+import { budgetVerdict, decideNow, logVerdict } from './verdicts.js';
+import { newRequestId } from './request-ids.js';
 
-/** A scanner as the pipeline sees it: which stages it subscribes to and how its results count. */
-export interface ScannerRoute {
-  id: string;
-  stages: readonly Stage[];
-  policy: ScannerPolicy;
-}
-
-/**
- * A check the ingress runs itself, without a queue (greylisting, rate limits): cheap Redis work at early stages.
- * It follows the Scanner contract and the same deadline and failure policy as queued scanners.
- */
-export interface InlineCheck {
-  route: ScannerRoute;
-  scanner: Scanner;
-}
-
-export interface PipelineSettings {
-  /** Time budget per stage, ms, from receipt to answer. */
-  stageBudgetMs: Record<Stage, number>;
-  /** The MTA's own timeout for a hook call, ms; the answer is given `marginMs` before it at the latest. */
-  mtaTimeoutMs: number;
-  marginMs: number;
-  severity: readonly Action[];
-  replies: DefaultReplies;
-  /** Policy banks by name; `default` applies when no rule matches. */
-  banks?: Record<string, PolicyBank>;
-  /** First match wins. */
-  rules?: readonly CompiledRule[];
-  /** Adds the sender domain to spans (off: addresses stay out of telemetry). */
-  spanAddresses?: boolean;
-}
-
-/** pino-compatible; also handed to inline checks. */
-export type PipelineLogger = ScanLogger & { isLevelEnabled?(level: string): boolean };
-
-export interface PipelineDeps {
-  store: TransactionStore;
-  producer: ScanProducer;
-  waiter: ResultWaiter;
-  /** This ingress instance's id: scan results are published to its channel only. */
-  instanceId: string;
-  scanners: readonly ScannerRoute[];
-  /** Checks run in the ingress process itself. */
-  inline?: readonly InlineCheck[];
-  settings: PipelineSettings;
-  log: PipelineLogger;
-  /** Which scanner pools have a live worker; without it every pool counts as live. */
-  pools?: { isLive(scanner: string): boolean };
-  /** Message bytes in Redis for scans in flight, per caller and in total; without it nothing is limited. */
-  budget?: ByteBudget;
-  /** Keeps quarantined messages before the answer (issue 16); without it, the MTA holds them itself. */
-  quarantine?: QuarantineKeeper;
-  /** Recent event-loop lag: deadline timers fire that much earlier. Without it, no allowance is made. */
-  lag?: { readonly recentMs: number };
-  now?: () => number;
-}
+export type { ScannerRoute, InlineCheck, PipelineSettings, PipelineLogger, PipelineDeps } from './deps.js';
 
 /** A stage request as a frontend hands it over: the pipeline fills in ids and the deadline. */
 export type IncomingStage = Omit<StageRequest, 'v' | 'txnId' | 'reqId' | 'receivedAt' | 'deadlineAt'> & {
@@ -284,7 +217,8 @@ export class StagePipeline {
         );
         request.txnId = `${request.sessionId}.${n}`;
         span.setAttribute(ATTR.TXN_ID, request.txnId);
-        for (const check of inline) void this.#runInline(check, request, message, accept);
+        for (const check of inline)
+          void runInlineCheck(check, request, message, accept, { log: this.#d.log, now: this.#now });
         if (queued.length > 0) {
           await inSpan(
             SPAN.FANOUT,
@@ -342,7 +276,7 @@ export class StagePipeline {
         log: this.#d.log,
       });
     }
-    this.#logVerdict('info', request, verdict, record.durationMs, results);
+    logVerdict(this.#d.log, 'info', request, verdict, record.durationMs, results);
     span.setAttribute(ATTR.ACTION, verdict.action);
     span.setAttribute(ATTR.PARTIAL, verdict.partial);
     // Every queued scanner answered, or none still can in time: the bytes are of no further use.
@@ -377,36 +311,8 @@ export class StagePipeline {
 
   /** A stage answered without Redis: nothing was checked, or the caller is over its byte budget. */
   #unrecorded(request: StageRequest, verdict: Verdict, level: 'info' | 'debug' = 'debug'): StageOutcome {
-    this.#logVerdict(level, request, verdict, this.#now() - request.receivedAt, []);
+    logVerdict(this.#d.log, level, request, verdict, this.#now() - request.receivedAt, []);
     return { verdict, request, recorded: Promise.resolve() };
-  }
-
-  /** The one summary line per verdict; content-free. */
-  #logVerdict(
-    level: 'info' | 'debug',
-    request: StageRequest,
-    verdict: Verdict,
-    durationMs: number,
-    results: readonly ScanResult[],
-  ): void {
-    const log = this.#d.log;
-    if (level === 'debug' && log.isLevelEnabled?.('debug') === false) return;
-    log[level](
-      {
-        reqId: request.reqId,
-        ...(request.txnId ? { txnId: request.txnId } : {}),
-        stage: request.stage,
-        action: verdict.action,
-        decidedBy: verdict.decidedBy,
-        reasons: verdict.reasons,
-        partial: verdict.partial,
-        durationMs,
-        scanners: Object.fromEntries(
-          results.map((r) => [r.scanner, `${r.outcome.status}/${r.durationMs}ms`]),
-        ),
-      },
-      'verdict',
-    );
   }
 
   async #atDeadline(
@@ -431,43 +337,6 @@ export class StagePipeline {
       // the store is down: decide with what arrived
     }
     finish(true);
-  }
-
-  /** Runs a check in this process under the same deadline rules as a worker; failures become error results. */
-  async #runInline(
-    check: InlineCheck,
-    request: StageRequest,
-    message: Uint8Array | undefined,
-    accept: (r: ScanResult) => void,
-  ): Promise<void> {
-    const { span, ctx } = startSpan(SPAN.INLINE, { [ATTR.SCANNER]: check.route.id });
-    await withContext(ctx, () => this.#inline(check, request, message, accept, span));
-    span.end();
-  }
-
-  async #inline(
-    check: InlineCheck,
-    request: StageRequest,
-    message: Uint8Array | undefined,
-    accept: (r: ScanResult) => void,
-    span: Span,
-  ): Promise<void> {
-    const started = this.#now();
-    // The same deadline, margin and failure rules as a queued scan (one runner for every host).
-    const outcome = await runScan(check.scanner, message ? { request, message } : { request }, {
-      deadlineAt: request.deadlineAt,
-      log: this.#d.log,
-      now: this.#now,
-    });
-    span.setAttribute(ATTR.OUTCOME, outcome.status);
-    accept({
-      v: 1,
-      scanner: check.route.id,
-      kind: check.scanner.kind,
-      outcome,
-      durationMs: this.#now() - started,
-      at: this.#now(),
-    });
   }
 
   #job(request: StageRequest, scanner: string, trace: Record<string, string> | undefined): ScanJob {
@@ -499,37 +368,3 @@ const FINAL_READ_MS = 50;
 const ANSWER_RESERVE_MS = 100;
 /** How long message bytes outlive the stage deadline in Redis: clock skew between hosts, nothing more. */
 const MESSAGE_GRACE_MS = 2_000;
-
-/** A decision that must be final (nothing is expected, or everything is known). */
-function decideNow(input: Parameters<typeof decide>[0]): Verdict {
-  const d = decide(input);
-  if (!d.final) throw new Error('decision unexpectedly not final');
-  return d.verdict;
-}
-
-/** The answer to a caller over its byte budget: a temporary failure, before anything is stored. */
-function budgetVerdict(which: BudgetRefusal, policy: string, rule: string): Verdict {
-  return {
-    v: 1,
-    action: 'tempfail',
-    reply: { code: 451, enhanced: '4.3.1', text: 'Too much mail in flight, try again later' },
-    modifications: [],
-    reasons: [`budget:${which}`],
-    decidedBy: ['budget'],
-    partial: false,
-    policy,
-    rule,
-  };
-}
-
-/**
- * Request ids: unique across every process (they key Redis state and dedupe BullMQ jobs), unguessable only as far
- * as they need to be (nothing is authorised by one). A random process prefix and a counter: no syscall or random
- * draw per request (issue 12 measured `randomBytes` at 1.5% of a busy ingress).
- */
-const ID_PREFIX = randomBytes(9).toString('base64url');
-let idCounter = 0;
-function newRequestId(): string {
-  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${ID_PREFIX}${idCounter.toString(36)}`;
-}

@@ -11,6 +11,7 @@ import { createRedisClient, connectRedis, closeRedis, type RedisClient } from '@
 import { Quarantine, RedisQuarantineStore, smtpRelay } from '@hookgate/quarantine';
 import { freePort, startRedis, type RedisDaemon } from '../../../test/support/daemons.js';
 import { startPostfix, type PostfixInstance } from '../../../test/support/postfix.js';
+import { rfc5322Date } from '../../../test/support/samples.js';
 
 let redis: RedisDaemon;
 let client: RedisClient;
@@ -78,7 +79,7 @@ function original(marker: string): Buffer {
   return Buffer.concat([
     Buffer.from(
       `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: Quarterly\r\n =?utf-8?q?r=C3=A9sum=C3=A9?=\r\n` +
-        `Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <${marker}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`,
+        `Date: ${rfc5322Date(new Date())}\r\nMessage-ID: <${marker}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`,
     ),
     Buffer.from('Grüße,\r\n.a line starting with a dot\r\n..two dots\r\nTrailing spaces   \r\n', 'utf8'),
     Buffer.from(`end ${marker}\r\n`),

@@ -17,22 +17,17 @@ import {
   DEFAULT_REPLIES,
   PLAIN_BANK,
 } from '@hookgate/verdict';
+import { stageRequest } from '../../../test/support/scan-inputs.js';
 
-const req = (over: Partial<StageRequest> = {}): StageRequest => ({
-  v: 1,
-  protocol: 'stalwart',
-  stage: 'data',
-  sessionId: 's',
-  txnId: 's.1',
-  reqId: 'r',
-  receivedAt: 0,
-  deadlineAt: 1,
-  client: { ip: '203.0.113.9' },
-  from: { address: 'alice@example.org' },
-  to: [{ address: 'bob@corp.example' }],
-  message: { size: 20_000, storedBytes: 20_000, lossy: false },
-  ...over,
-});
+const req = (over: Partial<StageRequest> = {}): StageRequest =>
+  stageRequest({
+    deadlineAt: 1,
+    client: { ip: '203.0.113.9' },
+    from: { address: 'alice@example.org' },
+    to: [{ address: 'bob@corp.example' }],
+    message: { size: 20_000, storedBytes: 20_000, lossy: false },
+    ...over,
+  });
 
 const rules: PolicyRule[] = [
   { name: 'trusted-relays', match: { clientNetworks: ['10.0.0.0/8', '2001:db8::/32'] }, policy: 'trusted' },

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StageRequest } from '@hookgate/contracts';
 import { clamavScanner, parseClamdReply, type ClamavScannerConfig } from '@hookgate/scanner-av';
-import type { ScanContext } from '@hookgate/scanner-sdk';
 import { startClamd, startTarpit, freePort, type ClamdDaemon } from '../../../test/support/daemons.js';
 import {
   clean,
@@ -12,23 +10,10 @@ import {
   toEml,
   type Sample,
 } from '../../../test/support/samples.js';
+import { stageRequest, scanContext } from '../../../test/support/scan-inputs.js';
 
-const request = {
-  v: 1,
-  protocol: 'stalwart',
-  stage: 'data',
-  sessionId: 's',
-  txnId: 's.1',
-  reqId: 'r',
-  client: { ip: '192.0.2.1' },
-  receivedAt: 0,
-  deadlineAt: 0,
-} as StageRequest;
-const ctx = (signal = AbortSignal.timeout(10_000)): ScanContext => ({
-  signal,
-  deadlineAt: Date.now() + 10_000,
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-});
+const request = stageRequest();
+const ctx = (signal?: AbortSignal) => scanContext(10_000, signal);
 const base: Omit<ClamavScannerConfig, 'endpoint'> = {
   stages: ['data'],
   maxStreamBytes: 25 * 1024 * 1024,

@@ -1,32 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StageRequest } from '@hookgate/contracts';
-import type { ScanContext } from '@hookgate/scanner-sdk';
 import { checkRspamd, rspamdHeaders, rspamdScanner, type RspamdScannerConfig } from '@hookgate/scanner-spam';
 import { freePort, startTarpit } from '../../../test/support/daemons.js';
 import { startRspamd, type RspamdDaemon } from '../../../test/support/rspamd.js';
 import { clean, clean20k, gtube, toEml, type Sample } from '../../../test/support/samples.js';
+import { stageRequest, scanContext } from '../../../test/support/scan-inputs.js';
 
 /** An inbound message from a host with forward-confirmed rDNS, as the MTA would describe it. */
-const request = (over: Partial<StageRequest> = {}): StageRequest => ({
-  v: 1,
-  protocol: 'draft01',
-  stage: 'data',
-  sessionId: 's',
-  txnId: 's.1',
-  reqId: 'r',
-  client: { ip: '192.0.2.10', ptr: 'mail.example.org', helo: 'mail.example.org' },
-  from: { address: 'alice@example.org' },
-  to: [{ address: 'bob@example.net' }],
-  queueId: 'Q1',
-  receivedAt: 0,
-  deadlineAt: 0,
-  ...over,
-});
-const ctx = (signal = AbortSignal.timeout(10_000)): ScanContext => ({
-  signal,
-  deadlineAt: Date.now() + 10_000,
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-});
+const request = (over: Partial<StageRequest> = {}): StageRequest =>
+  stageRequest({
+    protocol: 'draft01',
+    client: { ip: '192.0.2.10', ptr: 'mail.example.org', helo: 'mail.example.org' },
+    from: { address: 'alice@example.org' },
+    to: [{ address: 'bob@example.net' }],
+    queueId: 'Q1',
+    ...over,
+  });
+const ctx = (signal?: AbortSignal) => scanContext(10_000, signal);
 const bytes = (s: Sample) => Buffer.from(toEml(s), 'utf8');
 
 describe('rspamd scanner against a real rspamd', () => {

@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import type { StageRequest } from '@hookgate/contracts';
-import type { ScanContext } from '@hookgate/scanner-sdk';
 import {
   mapSpamdResult,
   parseReport,
@@ -15,6 +14,7 @@ import {
   SpamdConfigSchema,
   type SpamdConfig,
 } from '@hookgate/scanner-spam';
+import { stageRequest, scanContext } from '../../../test/support/scan-inputs.js';
 
 /** Replies recorded from spamd 4.0.1 (REPORT's content preview, which quotes the message, left out). */
 const SYMBOLS_SPAM =
@@ -200,22 +200,8 @@ describe('spamd client against a fake spamd', () => {
     const addr = server.address();
     return { endpoint: `tcp://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, requests };
   }
-  const request = {
-    v: 1,
-    protocol: 'stalwart',
-    stage: 'data',
-    sessionId: 's',
-    txnId: 's.1',
-    reqId: 'r',
-    client: { ip: '192.0.2.1' },
-    receivedAt: 0,
-    deadlineAt: 0,
-  } as StageRequest;
-  const ctx: ScanContext = {
-    signal: new AbortController().signal,
-    deadlineAt: Date.now() + 10_000,
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-  };
+  const request = stageRequest();
+  const ctx = scanContext(10_000, new AbortController().signal);
 
   it('sends the message and reads the verdict', async () => {
     const f = await fake(SYMBOLS_CLEAN);

@@ -1,27 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StageRequest } from '@hookgate/contracts';
-import type { ScanContext } from '@hookgate/scanner-sdk';
 import { spamdCheck, spamdScanner, type SpamdScannerConfig } from '@hookgate/scanner-spam';
 import { freePort, startTarpit } from '../../../test/support/daemons.js';
 import { startSpamd, type SpamdDaemon } from '../../../test/support/spamd.js';
 import { clean, gtube, toEml, type Sample } from '../../../test/support/samples.js';
+import { stageRequest, scanContext } from '../../../test/support/scan-inputs.js';
 
-const request = {
-  v: 1,
-  protocol: 'stalwart',
-  stage: 'data',
-  sessionId: 's',
-  txnId: 's.1',
-  reqId: 'r',
-  client: { ip: '192.0.2.1' },
-  receivedAt: 0,
-  deadlineAt: 0,
-} as StageRequest;
-const ctx = (signal = AbortSignal.timeout(20_000)): ScanContext => ({
-  signal,
-  deadlineAt: Date.now() + 20_000,
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-});
+const request = stageRequest();
+const ctx = (signal?: AbortSignal) => scanContext(20_000, signal);
 const bytes = (s: Sample) => Buffer.from(toEml(s), 'utf8');
 
 describe('spamd scanner against a real spamd', () => {
