@@ -28,7 +28,8 @@ const mayReadEnv = ['services/hookgate', 'libs/config'].some((o) => here.endsWit
 const atRoot = !/\/(libs|services)\/[^/]+$/.test(here);
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**'] },
+  // Build output, including what the benchmark and fuzz scripts compile under test/.
+  { ignores: ['dist/**', 'node_modules/**', '**/.bench-dist/**', '**/.fuzz-dist/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: here } },

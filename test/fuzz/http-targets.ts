@@ -59,6 +59,7 @@ import {
   type TreeOp,
 } from './mutate.js';
 import { cpuTime, violated, type Target } from './harness.js';
+import { verdict as makeVerdict } from '../support/verdicts.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Verdicts the stand-in pipeline answers with: every action, hostile replies and modifications, so the answer
@@ -143,14 +144,7 @@ export class Harness {
   app!: FastifyInstance;
   errorLines: string[] = [];
   calls: PipelineCall[] = [];
-  verdict: Verdict = {
-    v: 1,
-    action: 'accept',
-    modifications: [],
-    reasons: [],
-    decidedBy: [],
-    partial: false,
-  };
+  verdict: Verdict = makeVerdict();
   registrations = new Map<string, Draft01Registration>();
   answers = new Map<string, { kind: 'pending' } | { kind: 'done'; answer: unknown }>();
   /** The route that answered the last request (undefined: no route matched, fastify's not-found handling). */

@@ -45,6 +45,7 @@ import { toEml, clean, eicarInline } from '../support/samples.js';
 import { byteOp, mutateBytes, showBytes, type ByteOp } from './mutate.js';
 import { verdictArb } from './http-targets.js';
 import { cpuTime, violated, type Target } from './harness.js';
+import { verdict as makeVerdict } from '../support/verdicts.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Streams
@@ -743,14 +744,7 @@ function serverTarget(): Target<StreamCase> {
   const pipeline: StageRunner = {
     deadlineFor: (_stage: Stage, receivedAt: number) => receivedAt + 5_000,
     async handle() {
-      const verdict = verdicts[n++ % Math.max(1, verdicts.length)] ?? {
-        v: 1,
-        action: 'accept',
-        modifications: [],
-        reasons: [],
-        decidedBy: [],
-        partial: false,
-      };
+      const verdict = verdicts[n++ % Math.max(1, verdicts.length)] ?? makeVerdict();
       return { verdict, request: {} as StageRequest, recorded: Promise.resolve() };
     },
   };

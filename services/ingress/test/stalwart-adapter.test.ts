@@ -10,20 +10,12 @@ import {
 } from '@hookgate/ingress';
 import { stalwartRequest } from '../../../test/support/stalwart.js';
 import { clean, toEml } from '../../../test/support/samples.js';
+import { verdict } from '../../../test/support/verdicts.js';
 
 const settings: StalwartSettings = {
   quarantine: 'header',
   quarantineHeader: { name: 'X-Hookgate-Quarantine', value: 'yes' },
 };
-const verdict = (v: Partial<Verdict>): Verdict => ({
-  v: 1,
-  action: 'accept',
-  modifications: [],
-  reasons: [],
-  decidedBy: [],
-  partial: false,
-  ...v,
-});
 
 describe('Stalwart request → StageRequest', () => {
   it('rebuilds the exact message bytes from raw header values and the body', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Modification, Verdict } from '@hookgate/contracts';
+import type { Modification } from '@hookgate/contracts';
 import {
   Act,
   FrameDecoder,
@@ -11,6 +11,7 @@ import {
   verdictReplies,
   type ReplyContext,
 } from '../src/index.js';
+import { verdict } from '../../../test/support/verdicts.js';
 
 const replies = {
   tempfail: { code: 451, enhanced: '4.7.1', text: 'try later' },
@@ -21,15 +22,6 @@ const ctx = (over: Partial<ReplyContext> = {}): ReplyContext => ({
   actions: ALL,
   leadingSpace: true,
   replies,
-  ...over,
-});
-const verdict = (over: Partial<Verdict>): Verdict => ({
-  v: 1,
-  action: 'accept',
-  modifications: [],
-  reasons: [],
-  decidedBy: [],
-  partial: false,
   ...over,
 });
 

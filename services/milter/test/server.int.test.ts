@@ -3,18 +3,12 @@
  * OPTNEG and between commands, and which connection makes room for a newcomer at maxConnections.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StageRequest, Verdict } from '@hookgate/contracts';
+import type { StageRequest } from '@hookgate/contracts';
 import { MilterServer, type MilterServerOptions, type StageRunner } from '../src/index.js';
 import { MilterClient, packet } from '../../../test/support/milter-client.js';
+import { verdict } from '../../../test/support/verdicts.js';
 
-const accept: Verdict = {
-  v: 1,
-  action: 'accept',
-  modifications: [],
-  reasons: [],
-  decidedBy: [],
-  partial: false,
-};
+const accept = verdict();
 
 /** A pipeline that answers accept, or holds every call while `hold` is set until it is released. */
 function pipeline(): StageRunner & { hold: boolean; release(): void; calls: number } {

@@ -11,16 +11,10 @@ import {
   type SessionOptions,
   type StageRunner,
 } from '../src/index.js';
+import { verdict } from '../../../test/support/verdicts.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-const accept: Verdict = {
-  v: 1,
-  action: 'accept',
-  modifications: [],
-  reasons: [],
-  decidedBy: [],
-  partial: false,
-};
+const accept = verdict();
 
 interface Call {
   incoming: IncomingStage;

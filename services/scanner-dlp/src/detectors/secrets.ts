@@ -3,7 +3,7 @@
  * and Google API tokens, PEM private keys and JWTs. One pass finds every prefix; a sticky pattern and a validator
  * (length, boundaries, entropy, decoding) then confirm each candidate.
  */
-import type { DetectorFamily, Emit } from './types.js';
+import { BUILTIN_RULES, type DetectorFamily, type Emit } from './types.js';
 import { isAsciiWordCode, shannonEntropy } from '../text/chars.js';
 
 // Every prefix below, grouped by first character (the same language as the flat list, so the same hits, but the
@@ -184,15 +184,7 @@ function scanAwsSecrets(text: string, anchors: readonly number[], emit: Emit): v
 /** The `secret.*` detectors: one pass over the text for all of them. */
 export function secretsDetector(): DetectorFamily {
   return {
-    rules: [
-      'secret.aws',
-      'secret.github',
-      'secret.slack',
-      'secret.stripe',
-      'secret.google',
-      'secret.pem',
-      'secret.jwt',
-    ],
+    rules: BUILTIN_RULES.filter((r) => r.startsWith('secret.')),
     scan(text, emit) {
       const awsAnchors: number[] = [];
       PREFIX.lastIndex = 0;
