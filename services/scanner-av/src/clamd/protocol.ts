@@ -109,28 +109,30 @@ async function writeAll(
   chunkBytes: number,
   answered: () => boolean,
 ): Promise<void> {
-  const write = (b: Uint8Array) =>
-    new Promise<void>((resolve, reject) => {
-      if (socket.destroyed) {
-        reject(new Error('socket closed'));
-        return;
-      }
-      if (socket.write(b)) resolve();
-      else socket.once('drain', resolve);
-    });
-  await write(Buffer.from(`z${command}\0`, 'latin1'));
-  if (!data) return;
+  // Frames written together leave in one writev: a message of one chunk is one system call, not four (issue 12).
+  const send = async (frames: Uint8Array[]) => {
+    if (socket.destroyed) throw new Error('socket closed');
+    socket.cork();
+    for (const f of frames) socket.write(f);
+    socket.uncork();
+    if (socket.writableNeedDrain) await new Promise((resolve) => socket.once('drain', resolve));
+  };
+  const frames: Uint8Array[] = [Buffer.from(`z${command}\0`, 'latin1')];
+  if (!data) return send(frames);
   for (let off = 0; off < data.byteLength; off += chunkBytes) {
-    // Yield so an early reply (size limit) is read before the next write fails with EPIPE; stop once it is here.
-    await new Promise((r) => setImmediate(r));
-    if (answered()) return;
+    if (off > 0) {
+      // Yield so an early reply (size limit) is read before the next write fails with EPIPE; stop once it is here.
+      await new Promise((r) => setImmediate(r));
+      if (answered()) return;
+    }
     const chunk = data.subarray(off, Math.min(off + chunkBytes, data.byteLength));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(chunk.byteLength);
-    await write(len);
-    await write(chunk);
+    frames.push(len, chunk);
+    if (off + chunk.byteLength < data.byteLength) await send(frames.splice(0));
   }
-  await write(Buffer.alloc(4));
+  frames.push(Buffer.alloc(4));
+  await send(frames);
 }
 
 export class ClamdClient {
