@@ -40,6 +40,7 @@ export {
   type Draft01ErrorCode,
 } from './errors.js';
 export { withTimeout } from './timeout.js';
+export { CountsSinceReport } from './counts.js';
 export { unfoldHeader, smtpReplyText } from './text.js';
 export {
   literals,

@@ -14,7 +14,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { FrameDecoder, type Frame } from './codec.js';
 import { COMMAND_NAMES } from './constants.js';
-import { errorCode, errorMessage, withTimeout } from '@hookgate/contracts';
+import { CountsSinceReport, errorCode, errorMessage, withTimeout } from '@hookgate/contracts';
 import { formatListen, type ListenTarget } from './config.js';
 import { MilterProtocolError } from './errors.js';
 import { MilterSession, type MilterLogger, type SessionOptions } from './session.js';
@@ -74,8 +74,10 @@ export class MilterServer {
     refused: 0,
     negotiationTimeouts: 0,
   };
-  #reported: MilterCapacityCounters = { ...this.#counters };
-  #reportedAt = 0;
+  readonly #sinceReport = new CountsSinceReport<keyof MilterCapacityCounters>(
+    this.#counters,
+    REPORT_INTERVAL_MS,
+  );
   #reportTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #address = '';
@@ -165,20 +167,16 @@ export class MilterServer {
   /** One warn line per REPORT_INTERVAL_MS at most with what changed: sockets are never closed silently, nor with a flood of lines. */
   #report(): void {
     if (this.#reportTimer) return;
-    const wait = this.#reportedAt + REPORT_INTERVAL_MS - Date.now();
     const emit = () => {
       this.#reportTimer = undefined;
-      const c = this.#counters;
-      const d = Object.fromEntries(
-        Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof MilterCapacityCounters]]),
-      );
-      this.#reported = { ...c };
-      this.#reportedAt = Date.now();
+      const d = this.#sinceReport.take(Date.now());
+      if (!d) return;
       this.#o.log.warn(
         { ...d, connections: this.#connections.size, maxConnections: this.#o.maxConnections },
         'milter connections closed or refused by limits (counts since the last report)',
       );
     };
+    const wait = this.#sinceReport.waitMs(Date.now());
     if (wait <= 0) emit();
     else this.#reportTimer = setTimeout(emit, wait).unref();
   }

@@ -24,6 +24,7 @@ import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { CountsSinceReport } from '@hookgate/contracts';
 import { connectionBudget, ASSUMED_FILE_LIMIT } from './file-limit.js';
 
 /** How often timeouts are checked, by Node (connectionsCheckingInterval) and by the guard, ms. */
@@ -140,8 +141,7 @@ export class ConnectionGuard {
     slowBodies: 0,
     lingerTimeouts: 0,
   };
-  #reported: GuardCounters = { ...this.#counters };
-  #reportedAt = 0;
+  readonly #sinceReport = new CountsSinceReport<keyof GuardCounters>(this.#counters, REPORT_INTERVAL_MS);
   #open = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -327,14 +327,9 @@ export class ConnectionGuard {
 
   /** One line per REPORT_INTERVAL_MS at most, with what changed: closing sockets is never silent nor a log flood. */
   #report(now: number): void {
-    if (now - this.#reportedAt < REPORT_INTERVAL_MS) return;
-    const c = this.#counters;
-    const d = Object.fromEntries(
-      Object.entries(c).map(([k, v]) => [k, v - this.#reported[k as keyof GuardCounters]]),
-    ) as unknown as GuardCounters;
-    if (Object.values(d).every((v) => v === 0)) return;
-    this.#reported = { ...c };
-    this.#reportedAt = now;
+    if (this.#sinceReport.waitMs(now) > 0) return;
+    const d = this.#sinceReport.take(now);
+    if (!d) return;
     this.#log.warn(
       { ...d, open: this.#open, maxConnections: this.#limits.maxConnections },
       'http connections closed by limits (counts since the last report)',
