@@ -517,11 +517,15 @@ export function printPeers(r: PeerBenchResult): void {
   console.log(`peer rows: ${Math.round(r.wallMs / 1000)} s wall`);
 }
 
-/** `BENCH_PEER_SESSIONS=8,40`, `BENCH_PEER_MESSAGES=1000`, `BENCH_PEER_ROUNDS=4`, `BENCH_PEER_WARMUP=200`. */
+/**
+ * `BENCH_PEER_SESSIONS=8,40`, `BENCH_PEER_MESSAGES=1000`, `BENCH_PEER_ROUNDS=4`, `BENCH_PEER_WARMUP=200`,
+ * `BENCH_PEER_ENGINES=clamav,rspamd`.
+ */
 export function peerOptionsFromEnv(
   env: NodeJS.ProcessEnv,
-): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'rounds' | 'warmupMessages'> {
+): Pick<PeerBenchOptions, 'sessions' | 'messages' | 'rounds' | 'warmupMessages' | 'engines'> {
   return {
+    ...(env.BENCH_PEER_ENGINES ? { engines: env.BENCH_PEER_ENGINES.split(',') as Engine[] } : {}),
     ...(env.BENCH_PEER_SESSIONS ? { sessions: env.BENCH_PEER_SESSIONS.split(',').map(Number) } : {}),
     ...(env.BENCH_PEER_MESSAGES ? { messages: Number(env.BENCH_PEER_MESSAGES) } : {}),
     ...(env.BENCH_PEER_ROUNDS ? { rounds: Number(env.BENCH_PEER_ROUNDS) } : {}),
@@ -533,12 +537,17 @@ export function peerOptionsFromEnv(
 if (process.argv[1]?.endsWith('/bench/peers.js')) {
   const { startClamd } = await import('../support/daemons.js');
   const { startRspamd } = await import('../support/rspamd.js');
-  const [clamd, rspamd] = await Promise.all([startClamd(), startRspamd({ milterProxy: true })]);
+  const options = peerOptionsFromEnv(process.env);
+  const withRspamd = options.engines?.includes('rspamd') ?? true;
+  const [clamd, rspamd] = await Promise.all([
+    startClamd(),
+    withRspamd ? startRspamd({ milterProxy: true }) : undefined,
+  ]);
   try {
-    const r = await peersBench({ clamd, rspamd, ...peerOptionsFromEnv(process.env) });
+    const r = await peersBench({ clamd, ...(rspamd ? { rspamd } : {}), ...options });
     printPeers(r);
     console.log(`BENCH ${JSON.stringify({ peers: r })}`);
   } finally {
-    await Promise.all([clamd.stop(), rspamd.stop()]);
+    await Promise.all([clamd.stop(), rspamd?.stop()]);
   }
 }

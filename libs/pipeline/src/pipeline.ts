@@ -20,6 +20,7 @@ import {
   seconds,
   startSpan,
   type Span,
+  type Tally,
 } from '@hookgate/telemetry';
 import { keepQuarantined } from './quarantine.js';
 import type { PipelineDeps, ScannerRoute } from './deps.js';
@@ -64,15 +65,34 @@ export class StagePipeline {
   readonly #d: PipelineDeps;
   readonly #now: () => number;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlightTallies = new Map<string, Tally>();
 
   constructor(deps: PipelineDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
   }
 
+  /** The in-flight tally of a protocol and stage, looked up once each. */
+  #inFlightTally(protocol: string, stage: Stage): Tally {
+    const key = `${protocol}/${stage}`;
+    let t = this.#inFlightTallies.get(key);
+    if (!t) this.#inFlightTallies.set(key, (t = hookgateMetrics().inFlight({ protocol, stage })));
+    return t;
+  }
+
   /** Requests being handled or records being written, for graceful shutdown. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /**
+   * Whether anything runs at `stage`: a scanner or an inline check subscribes to it. Before data, a stage where
+   * nothing does is always answered accept with no reply and no modifications (stamps are added only at data), so a
+   * frontend that holds its session in memory (the milter) may answer it itself, without the pipeline's cost.
+   */
+  checks(stage: Stage): boolean {
+    const subscribed = (r: ScannerRoute) => r.stages.includes(stage);
+    return this.#d.scanners.some(subscribed) || (this.#d.inline ?? []).some((c) => subscribed(c.route));
   }
 
   deadlineFor(stage: Stage, receivedAt: number, mtaTimeoutMs?: number): number {
@@ -84,7 +104,8 @@ export class StagePipeline {
   async handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
     const m = hookgateMetrics();
     const labels = { protocol: incoming.protocol, stage: incoming.stage };
-    m.inFlight.add(1, labels);
+    const inFlight = this.#inFlightTally(incoming.protocol, incoming.stage);
+    inFlight.add(1);
     const p = inSpan(
       SPAN.STAGE,
       { [ATTR.PROTOCOL]: incoming.protocol, [ATTR.STAGE]: incoming.stage },
@@ -102,7 +123,7 @@ export class StagePipeline {
       if (v.partial) m.deadlineMisses.add(1, labels);
       return out;
     } finally {
-      m.inFlight.add(-1, labels);
+      inFlight.add(-1);
       this.#inFlight.delete(p);
     }
   }

@@ -13,4 +13,4 @@ export {
   type Context,
   type Attributes,
 } from './trace.js';
-export { hookgateMetrics, observeGauge, seconds } from './metrics.js';
+export { hookgateMetrics, observeGauge, seconds, type Tally } from './metrics.js';

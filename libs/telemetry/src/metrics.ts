@@ -35,14 +35,57 @@ function create() {
     cacheLookups: m.createCounter('hookgate.cache.lookups', {
       description: 'Result cache lookups by scanner and result (hit, miss)',
     }),
-    inFlight: m.createUpDownCounter('hookgate.requests.in_flight', {
-      description: 'Stage requests being handled',
-    }),
+    /** Per protocol and stage; a tally, counted on every request. */
+    inFlight: tallies('hookgate.requests.in_flight', 'Stage requests being handled', 'upDown'),
     verdicts: m.createCounter('hookgate.verdicts', { description: 'Verdicts by protocol, stage and action' }),
-    redisRoundTrips: m.createCounter('hookgate.redis.round_trips', {
-      description:
-        'Redis round trips by connection: a command on its own (a script call counts once) or a whole pipeline',
-    }),
+    /** Per connection; a tally, counted on every Redis command. */
+    redisRoundTrips: tallies(
+      'hookgate.redis.round_trips',
+      'Redis round trips by connection: a command on its own (a script call counts once) or a whole pipeline',
+      'counter',
+    ),
+  };
+}
+
+/** A count for one attribute set: `add` is a plain addition, read when metrics are collected. */
+export interface Tally {
+  add(n: number): void;
+}
+
+/**
+ * An observable counter (or up-down counter) over tallies held in memory. The SDK's synchronous instruments hash
+ * their attributes on every record; a count made several times per request (each Redis call, each request in
+ * and out) costs that hashing each time (issue 12). A tally is looked up once per attribute set and then only
+ * added to. `tally(attributes)` returns the same Tally for equal attributes.
+ */
+function tallies(
+  name: string,
+  description: string,
+  kind: 'counter' | 'upDown',
+): (attributes: Attributes) => Tally {
+  const m = metrics.getMeter('hookgate');
+  const all = new Map<string, { attributes: Attributes; value: number; add(n: number): void }>();
+  const instrument =
+    kind === 'counter'
+      ? m.createObservableCounter(name, { description })
+      : m.createObservableUpDownCounter(name, { description });
+  instrument.addCallback((result) => {
+    for (const t of all.values()) result.observe(t.value, t.attributes);
+  });
+  return (attributes) => {
+    const key = JSON.stringify(attributes);
+    let t = all.get(key);
+    if (!t) {
+      const entry = {
+        attributes: { ...attributes },
+        value: 0,
+        add(n: number) {
+          entry.value += n;
+        },
+      };
+      all.set(key, (t = entry));
+    }
+    return t;
   };
 }
 

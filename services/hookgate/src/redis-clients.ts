@@ -22,12 +22,11 @@ export function redisClient(
   name: string,
   options: Omit<RedisClientOptions, 'connectionName' | 'onCommand'>,
 ): RedisClient {
-  const roundTrips = hookgateMetrics().redisRoundTrips;
-  const attributes = { connection: name };
+  const roundTrips = hookgateMetrics().redisRoundTrips({ connection: name });
   const client = createRedisClient(ctx.redis, {
     ...options,
     connectionName: `hookgate-${name}`,
-    onCommand: () => roundTrips.add(1, attributes),
+    onCommand: () => roundTrips.add(1),
   });
   ctx.connections.watch(client, name);
   return client;

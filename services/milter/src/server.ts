@@ -189,24 +189,9 @@ export class MilterServer {
     this.#accepted++;
     socket.setNoDelay(true);
     const log = this.#o.log;
-    let corked = false;
     const session = new MilterSession(
       { ...this.#o.session, log },
-      {
-        // Replies of one answer (modifications + final reply) leave in one segment.
-        write: (packet) => {
-          if (!corked) {
-            corked = true;
-            socket.cork();
-            process.nextTick(() => {
-              corked = false;
-              socket.uncork();
-            });
-          }
-          socket.write(packet);
-        },
-        end: () => socket.end(),
-      },
+      { write: (packet) => socket.write(packet), end: () => socket.end() },
     );
     const conn: Connection = { socket, session, busy: undefined, timer: undefined, timerMs: 0 };
     this.#connections.add(conn);

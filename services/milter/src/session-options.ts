@@ -37,6 +37,7 @@ export interface SessionOptions {
 
 /** Where replies go. */
 export interface SessionIO {
+  /** One or more whole packets, written as one. */
   write(packet: Buffer): void;
   /** Closes the connection after what was written (QUIT). */
   end(): void;

@@ -341,7 +341,9 @@ export class MilterSession {
     // NR_* for this step: the MTA reads nothing; only a refusal is worth breaking that promise for, and the
     // protocol does not allow it, so the verdict is dropped (hookgate never negotiates NR for decision steps).
     if (this.#noReply(cmd)) return;
-    for (const f of answer.frames) this.#write(f);
+    // One write for the whole answer (modifications + final reply): one segment, one system call.
+    const [only, ...more] = answer.frames;
+    if (only) this.#write(more.length === 0 ? only : Buffer.concat(answer.frames));
   }
 
   #write(packet: Buffer): void {

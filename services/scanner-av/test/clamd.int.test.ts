@@ -1,3 +1,4 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clamavScanner, parseClamdReply, type ClamavScannerConfig } from '@hookgate/scanner-av';
 import { startClamd, startTarpit, freePort, type ClamdDaemon } from '../../../test/support/daemons.js';
@@ -18,6 +19,7 @@ const base: Omit<ClamavScannerConfig, 'endpoint'> = {
   stages: ['data'],
   maxStreamBytes: 25 * 1024 * 1024,
   chunkBytes: 1024,
+  reuseConnections: true,
   action: 'reject',
   reply: { code: 550, enhanced: '5.7.1', text: 'Virus found: {virus}' },
   header: { name: 'X-Virus-Scanned', value: 'hookgate (ClamAV)' },
@@ -124,6 +126,128 @@ describe('clamav scanner against a real clamd', () => {
     } finally {
       await tarpit.stop();
     }
+  });
+});
+
+/** A TCP relay in front of clamd that counts the connections made through it and can cut them all. */
+async function relay(to: { host: string; port: number }) {
+  const open = new Set<Socket>();
+  let accepted = 0;
+  let cutNext = false;
+  const server: Server = createServer((client) => {
+    accepted++;
+    const upstream = connect(to);
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    client.on('data', (b) => {
+      if (cutNext) {
+        cutNext = false;
+        client.destroy();
+        return;
+      }
+      upstream.write(b);
+    });
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `tcp://127.0.0.1:${port}`,
+    get accepted() {
+      return accepted;
+    },
+    /** Closes every relayed connection, as clamd does with a session idle past its IdleTimeout. */
+    cutAll: () => {
+      for (const s of open) s.destroy();
+    },
+    /** The next bytes any client sends close its connection unread (clamd gone between two commands). */
+    cutOnNextCommand: () => {
+      cutNext = true;
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('clamd connections kept between scans (IDSESSION)', () => {
+  let clamd: ClamdDaemon;
+  let via: Awaited<ReturnType<typeof relay>>;
+  beforeAll(async () => {
+    clamd = await startClamd({ streamMaxLength: '64K' });
+    const [host, port] = clamd.tcp.replace('tcp://', '').split(':');
+    via = await relay({ host: host!, port: Number(port) });
+  });
+  afterAll(async () => {
+    await via?.stop();
+    await clamd?.stop();
+  });
+
+  it('scans one message after another over a single connection, with the right verdict each time', async () => {
+    const before = via.accepted;
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint });
+    const statuses = [];
+    for (const s of [clean(), eicarInline(), clean20k(), eicarZip(), clean()])
+      statuses.push((await scanner.scan({ request, message: bytes(s) }, ctx())).status);
+    expect(statuses).toEqual(['pass', 'fail', 'pass', 'fail', 'pass']);
+    expect(via.accepted - before).toBe(1);
+    await scanner.close?.();
+  });
+
+  it('opens one connection per scan when reuseConnections is off', async () => {
+    const before = via.accepted;
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint, reuseConnections: false });
+    for (let i = 0; i < 3; i++)
+      expect((await scanner.scan({ request, message: bytes(clean()) }, ctx())).status).toBe('pass');
+    expect(via.accepted - before).toBe(3);
+  });
+
+  it('answers concurrent scans right, on no more connections than scans at once', async () => {
+    const before = via.accepted;
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint });
+    const samples = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? eicarInline() : clean20k()));
+    for (let round = 0; round < 2; round++) {
+      const outcomes = await Promise.all(
+        samples.map((s) => scanner.scan({ request, message: bytes(s) }, ctx())),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(samples.map((_, i) => (i % 3 === 0 ? 'fail' : 'pass')));
+    }
+    expect(via.accepted - before).toBeGreaterThan(0);
+    expect(via.accepted - before).toBeLessThanOrEqual(samples.length);
+    await scanner.close?.();
+  });
+
+  it('replaces a kept connection clamd closed while it was idle, and the scan still gets its verdict', async () => {
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint });
+    expect((await scanner.scan({ request, message: bytes(clean()) }, ctx())).status).toBe('pass');
+    const before = via.accepted;
+    via.cutAll();
+    expect((await scanner.scan({ request, message: bytes(eicarInline()) }, ctx())).status).toBe('fail');
+    expect(via.accepted - before).toBe(1);
+    await scanner.close?.();
+  });
+
+  it('sends a scan again on a new connection when a kept one closes before answering it', async () => {
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint });
+    expect((await scanner.scan({ request, message: bytes(clean()) }, ctx())).status).toBe('pass');
+    const before = via.accepted;
+    via.cutOnNextCommand();
+    expect((await scanner.scan({ request, message: bytes(eicarInline()) }, ctx())).status).toBe('fail');
+    expect(via.accepted - before).toBe(1);
+    await scanner.close?.();
+  });
+
+  it('does not reuse a connection after clamd refused a stream over StreamMaxLength', async () => {
+    const scanner = clamavScanner({ ...base, endpoint: via.endpoint });
+    const big = Buffer.concat([bytes(clean()), Buffer.alloc(200 * 1024, 'a')]);
+    expect(await scanner.scan({ request, message: big }, ctx())).toMatchObject({
+      status: 'unscanned',
+      reason: 'too-large',
+    });
+    expect((await scanner.scan({ request, message: bytes(eicarInline()) }, ctx())).status).toBe('fail');
+    expect((await scanner.scan({ request, message: bytes(clean()) }, ctx())).status).toBe('pass');
+    await scanner.close?.();
   });
 });
 

@@ -12,6 +12,11 @@ export const ClamavConfigSchema = Type.Object({
   /** Must not exceed clamd's StreamMaxLength; larger messages are reported unscanned (too large), never clean. */
   maxStreamBytes: Type.Integer({ minimum: 1, default: 26_214_400 }),
   chunkBytes: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 65_536 }),
+  /**
+   * Scans share connections kept open between them (clamd sessions, IDSESSION): no connect per scan. Idle ones are
+   * closed after 10 s, within clamd's IdleTimeout (30 s by default). false = one connection per scan.
+   */
+  reuseConnections: Type.Boolean({ default: true }),
   /** What a virus asks for. */
   action: literals(['reject', 'quarantine', 'discard'] as const, { default: 'reject' }),
   /** Reply on reject (5xx); `{virus}` in the text is replaced by the signature name. */

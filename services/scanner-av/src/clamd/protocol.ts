@@ -10,6 +10,7 @@ import {
   formatEndpoint,
   type Endpoint,
 } from '@hookgate/scanner-sdk';
+import { ClamdSession, SessionPool } from './sessions.js';
 
 export type ClamdReply =
   | { kind: 'clean' }
@@ -28,12 +29,18 @@ export function parseClamdReply(line: string): ClamdReply {
   throw new EngineProtocolError(`unexpected clamd reply: ${text.slice(0, 120)}`);
 }
 
-function open(endpoint: Endpoint, signal: AbortSignal): Socket {
+function connectTo(endpoint: Endpoint): Socket {
   const socket =
     endpoint.kind === 'tcp'
       ? connect({ host: endpoint.host, port: endpoint.port })
       : connect({ path: endpoint.path });
   socket.setNoDelay(true);
+  return socket;
+}
+
+/** A connection for one exchange, destroyed when `signal` aborts. */
+function open(endpoint: Endpoint, signal: AbortSignal): Socket {
+  const socket = connectTo(endpoint);
   const onAbort = () => socket.destroy(new Error('aborted'));
   signal.addEventListener('abort', onAbort, { once: true });
   socket.once('close', () => signal.removeEventListener('abort', onAbort));
@@ -136,14 +143,27 @@ async function writeAll(
 }
 
 export class ClamdClient {
+  readonly #sessions: SessionPool | undefined;
+
+  /** `reuseConnections`: scans go over sessions kept open between them (sessions.ts); otherwise one connection each. */
   constructor(
     readonly endpoint: Endpoint,
     readonly chunkBytes = 64 * 1024,
-  ) {}
+    reuseConnections = true,
+  ) {
+    this.#sessions = reuseConnections ? new SessionPool() : undefined;
+  }
 
   async instream(data: Uint8Array, signal: AbortSignal): Promise<ClamdReply> {
     try {
-      return parseClamdReply(await exchange(this.endpoint, 'INSTREAM', data, this.chunkBytes, signal));
+      if (!this.#sessions)
+        return parseClamdReply(await exchange(this.endpoint, 'INSTREAM', data, this.chunkBytes, signal));
+      const reused = this.#sessions.take(Date.now());
+      if (reused) {
+        const reply = await this.#onSession(reused, data, signal);
+        if (reply) return reply;
+      }
+      return (await this.#onSession(new ClamdSession(connectTo(this.endpoint)), data, signal))!;
     } catch (err) {
       // clamd closes a stream mid-way only when it exceeds StreamMaxLength; its reply usually arrives first, but
       // when our write fails before we read it, the socket takes it along. A clamd that still answers PING did
@@ -153,6 +173,58 @@ export class ClamdClient {
       if (alive) return { kind: 'too-large' };
       throw err;
     }
+  }
+
+  /**
+   * One INSTREAM on a session. Undefined when a reused session ended before any reply byte (clamd closed it while
+   * idle, or before reading the command): nothing was scanned, the caller sends it on a new one. A session that
+   * answered anything but clean or found is not reused (clamd closes it after an error).
+   */
+  async #onSession(
+    session: ClamdSession,
+    data: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<ClamdReply | undefined> {
+    const reused = session.sent > 0;
+    if (signal.aborted) throw new Error('aborted');
+    const onAbort = () => session.socket.destroy(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    let r;
+    try {
+      r = await session.exchange((answered) =>
+        writeAll(session.socket, 'INSTREAM', data, this.chunkBytes, answered),
+      );
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    if (r.kind === 'reply') {
+      let reply: ClamdReply;
+      try {
+        reply = parseClamdReply(r.line);
+      } catch (err) {
+        session.close();
+        throw err;
+      }
+      if (reply.kind === 'clean' || reply.kind === 'found') this.#sessions!.give(session, Date.now());
+      else session.close();
+      return reply;
+    }
+    session.close();
+    if (signal.aborted) throw new Error('aborted');
+    if (reused && !r.replied) return undefined;
+    const where = `clamd at ${formatEndpoint(this.endpoint)}`;
+    if (!r.connected)
+      throw new EngineUnavailableError(`${where} unreachable: ${r.err?.message ?? 'closed'}`, r.err);
+    if (isPipeError(r.err)) throw new StreamCutError(`${where} closed the stream: ${r.err?.message}`, r.err);
+    throw new EngineUnavailableError(
+      `${where} closed the connection: ${r.err?.message ?? 'no reply'}`,
+      r.err,
+    );
+  }
+
+  /** Ends the kept sessions (scanner shutdown). */
+  close(): void {
+    this.#sessions?.close();
   }
 
   async ping(signal: AbortSignal): Promise<boolean> {

@@ -21,6 +21,7 @@ export const clamavRegistration = defineScanner({
       stages: c.stages,
       maxStreamBytes: c.maxStreamBytes,
       chunkBytes: c.chunkBytes,
+      reuseConnections: c.reuseConnections,
       action: c.action,
       reply: c.reply,
       header: c.header,
