@@ -69,6 +69,8 @@ export interface PeerRow {
   totalMs: number;
   postfixMs: number;
   note?: string;
+  /** The floor row: hookgate's milter with nothing to check (no pipeline, no worker, no engine). */
+  floor?: boolean;
 }
 
 export interface PeerBenchResult {
@@ -96,6 +98,7 @@ const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a +
 interface Path {
   engine: Engine;
   path: string;
+  floor?: boolean;
   listener: string;
   filter: Record<string, () => number>;
   engineCpu: Record<string, () => number>;
@@ -287,6 +290,7 @@ function toRow(p: Path, sessions: number, t: Tally): PeerRow {
     totalMs: round((sum(t.filter) + sum(t.engine) + (p.redis ? t.redis : 0)) / n),
     postfixMs: round(t.postfix / n),
     ...(t.notes.length ? { note: t.notes.join('; ') } : {}),
+    ...(p.floor ? { floor: true } : {}),
   };
 }
 
@@ -294,7 +298,7 @@ function toRow(p: Path, sessions: number, t: Tally): PeerRow {
  * A peer and hookgate at one session count: both warmed up, then measured in alternating rounds (peer, hookgate,
  * peer, …) so that load from elsewhere on a shared machine falls on both alike.
  */
-async function measurePair(paths: [Path, Path], sessions: number, o: Counts, bed: Bed): Promise<PeerRow[]> {
+async function measurePair(paths: Path[], sessions: number, o: Counts, bed: Bed): Promise<PeerRow[]> {
   for (const p of paths) await warmUp(p, sessions, o.warmupMessages, bed);
   const tallies = paths.map(tally);
   const per = Math.ceil(o.messages / o.rounds);
@@ -302,6 +306,22 @@ async function measurePair(paths: [Path, Path], sessions: number, o: Counts, bed
     for (const [i, p] of paths.entries()) await measureRound(p, sessions, per, bed, tallies[i]!);
   }
   return paths.map((p, i) => toRow(p, sessions, tallies[i]!));
+}
+
+/**
+ * The floor: `hookgate milter` configured to check nothing (`milter.stages: []`), so every message is answered by
+ * the milter session alone. What is left is the milter protocol in Node (accept, packets, replies): the part of
+ * hookgate's cost no change to the pipeline, the queue or the worker can remove.
+ */
+async function startFloorMilter(redis: RedisDaemon, milterPort: number): Promise<HookgateProcess> {
+  return startHookgate(['milter'], {
+    HOOKGATE_CONFIG: writeConfig(
+      `redis: { prefix: peersfloor }\nlog: { level: warn }\nmilter: { stages: [] }\nscanners:\n  dlp: { enabled: false }\n`,
+    ),
+    HOOKGATE_REDIS_URL: redis.url,
+    HOOKGATE_METRICS_LISTEN: '127.0.0.1:0',
+    HOOKGATE_MILTER_LISTEN: `127.0.0.1:${milterPort}`,
+  });
 }
 
 /** `hookgate milter` and one `hookgate worker` for a single engine, as deployed: separate processes, one Redis. */
@@ -354,7 +374,7 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
   try {
     const redis = await startRedis(['--maxmemory-policy', 'noeviction']);
     stops.push(() => redis.stop());
-    const milterPorts = { clamav: await freePort(), rspamd: await freePort() };
+    const milterPorts = { clamav: await freePort(), rspamd: await freePort(), floor: await freePort() };
     let clamavMilter: ClamavMilter | undefined;
     if (engines.includes('clamav')) {
       clamavMilter = await startClamavMilter({ clamdPort: o.clamd.port });
@@ -367,6 +387,7 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
         ...(clamavMilter ? [{ name: 'clamav-milter', milters: clamavMilter.spec }] : []),
         ...(engines.includes('rspamd') ? [{ name: 'rspamd-proxy', milters: o.rspamd!.milterSpec! }] : []),
         ...engines.map((e) => ({ name: `hookgate-${e}`, milters: `inet:127.0.0.1:${milterPorts[e]}` })),
+        { name: 'hookgate-floor', milters: `inet:127.0.0.1:${milterPorts.floor}` },
       ],
     });
     stops.push(() => postfix.stop());
@@ -411,7 +432,25 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
           engineCpu,
           redis,
         };
-        for (const s of sessions) rows.push(...(await measurePair([peer, hookgate], s, counts, bed)));
+        // The floor runs with the first engine's pair, at the largest session count, in the same rotation.
+        const floorAt = engine === engines[0] ? Math.max(...sessions) : undefined;
+        const floorProcess =
+          floorAt !== undefined ? await startFloorMilter(redis, milterPorts.floor) : undefined;
+        if (floorProcess) pair.push(floorProcess);
+        for (const s of sessions) {
+          const paths = [peer, hookgate];
+          if (floorProcess && s === floorAt)
+            paths.push({
+              engine,
+              path: 'hookgate milter, nothing checked (floor)',
+              listener: 'hookgate-floor',
+              floor: true,
+              filter: { milter: () => treeCpuMs(floorProcess.child.pid!) },
+              engineCpu: {},
+              redis,
+            });
+          rows.push(...(await measurePair(paths, s, counts, bed)));
+        }
       } finally {
         await Promise.all(pair.map((p) => p.stop()));
       }
@@ -422,7 +461,7 @@ export async function peersBench(o: PeerBenchOptions): Promise<PeerBenchResult> 
   }
   const ratios: PeerBenchResult['ratios'] = {};
   const isHookgate = (r: PeerRow) => r.path.startsWith('hookgate');
-  for (const h of rows.filter(isHookgate)) {
+  for (const h of rows.filter((r) => isHookgate(r) && !r.floor)) {
     const p = rows.find((r) => r.engine === h.engine && r.sessions === h.sessions && !isHookgate(r));
     if (p)
       ratios[`${h.engine}@${h.sessions}`] = {
@@ -514,6 +553,16 @@ export function printPeers(r: PeerBenchResult): void {
       }),
     ),
   );
+  for (const f of r.rows.filter((x) => x.floor)) {
+    const peer = r.rows.find(
+      (x) => x.engine === f.engine && x.sessions === f.sessions && !x.path.startsWith('hookgate'),
+    );
+    if (peer)
+      console.log(
+        `floor at ${f.sessions} sessions: hookgate's milter answering every message itself (no pipeline, queue, worker or ` +
+          `engine) costs ${f.filterMs} ms/msg, ${round(f.filterMs / peer.filterMs)}× ${peer.path}'s whole filter (which scans)`,
+      );
+  }
   console.log(`peer rows: ${Math.round(r.wallMs / 1000)} s wall`);
 }
 

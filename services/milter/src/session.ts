@@ -35,6 +35,23 @@ import type { SessionIO, SessionOptions } from './session-options.js';
 export type { Negotiated } from './negotiation.js';
 export type { MilterLogger, SessionIO, SessionOptions, StageRunner } from './session-options.js';
 
+/** The most frequent reply, written as is (a socket never changes what it writes). */
+const CONTINUE = encodeSimple(Reply.CONTINUE);
+
+/** OPTNEG replies by agreement: every connection from one MTA agrees the same, so each is encoded once. */
+const OPTNEG_REPLIES = new Map<string, Buffer>();
+
+function optnegReply(agreed: Negotiated, symlist: boolean): Buffer {
+  const key = `${agreed.version}/${agreed.actions}/${agreed.protocol}/${symlist}`;
+  let reply = OPTNEG_REPLIES.get(key);
+  if (!reply) {
+    reply = encodeOptnegReply(agreed, symlist ? WANTED_MACROS : undefined);
+    // Bounded: a version, two masks and a flag; a hostile peer offering every combination stops being cached.
+    if (OPTNEG_REPLIES.size < 64) OPTNEG_REPLIES.set(key, reply);
+  }
+  return reply;
+}
+
 function randomSessionId(): string {
   return randomBytes(16).toString('base64url').slice(0, 22);
 }
@@ -166,7 +183,7 @@ export class MilterSession {
       { sessionId: this.#sessionId, offered: hex(offer), agreed: hex(agreed) },
       'milter options negotiated',
     );
-    this.#write(encodeOptnegReply(agreed, symlist ? WANTED_MACROS : undefined));
+    this.#write(optnegReply(agreed, symlist));
     return undefined;
   }
 
@@ -205,7 +222,7 @@ export class MilterSession {
   }
 
   #continue(cmd: string): undefined {
-    if (!this.#noReply(cmd)) this.#write(encodeSimple(Reply.CONTINUE));
+    if (!this.#noReply(cmd)) this.#write(CONTINUE);
     return undefined;
   }
 
