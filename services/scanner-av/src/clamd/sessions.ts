@@ -1,7 +1,7 @@
 /**
  * clamd connections kept open between scans (`zIDSESSION`): one command at a time per connection, each reply
  * prefixed with its number (`3: stream: OK`). A scan then costs no TCP connect, no accept and no thread hand-off
- * in clamd: on 2 vCPU, 0.07–0.12 ms of our CPU per 20 KB scan instead of 0.26–0.35 ms (issue 12, docs/adr/0010).
+ * in clamd: on 2 vCPU, 0.07–0.12 ms of our CPU per 20 KB scan instead of 0.26–0.35 ms (issue 12, docs/adr/0011).
  *
  * clamd ends a session on its own after `IdleTimeout` (30 s by default) and after an error reply (e.g. a stream
  * over StreamMaxLength), so a connection idle for IDLE_MS is closed by us first, one that answered an error is never
