@@ -20,6 +20,11 @@ function exportedSeries(): Set<string> {
     else if (m[1] === 'hist') for (const s of ['_bucket', '_sum', '_count']) out.add(name + s);
     else out.add(name);
   }
+  // Tallies: observable counters (`_total`) or up-down counters (a gauge) over in-memory counts.
+  for (const m of metricsSource.matchAll(/tallies\(\s*'([a-z_.]+)',[^;]*?'(counter|upDown)',?\s*\)/g)) {
+    const name = m[1]!.replaceAll('.', '_');
+    out.add(m[2] === 'counter' ? `${name}_total` : name);
+  }
   // Gauges may sit in any module of the composition root, subfolders (scan/) included.
   for (const file of readdirSync('services/hookgate/src', { recursive: true, encoding: 'utf8' }).filter((f) =>
     f.endsWith('.ts'),
