@@ -16,8 +16,8 @@ export interface ClamavScannerConfig {
   /** Must not exceed clamd's StreamMaxLength; larger messages are reported unscanned (too large), never clean. */
   maxStreamBytes: number;
   chunkBytes: number;
-  /** Keep connections to clamd open between scans (IDSESSION); off = one connection per scan. */
-  reuseConnections: boolean;
+  /** Keep connections to clamd open between scans (IDSESSION; default true); false = one connection per scan. */
+  reuseConnections?: boolean;
   /** What a virus asks for: reject, quarantine or discard. */
   action: Extract<Action, 'reject' | 'quarantine' | 'discard'>;
   /** Reply on reject; `{virus}` in the text is replaced by the signature name. */
@@ -34,7 +34,7 @@ function safeName(name: string): string {
 /** The ClamAV scanner: clamd INSTREAM over TCP or a Unix socket. */
 export function clamavScanner(config: ClamavScannerConfig): Scanner {
   const endpoint = parseEndpoint(config.endpoint);
-  const client = new ClamdClient(endpoint, config.chunkBytes, config.reuseConnections);
+  const client = new ClamdClient(endpoint, config.chunkBytes, config.reuseConnections ?? true);
   const cleanMods: Modification[] = config.header
     ? [{ type: 'addHeader', name: config.header.name, value: config.header.value }]
     : [];
