@@ -126,12 +126,19 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
   const bar = io.stderr.isTTY ? new ProgressBar(io.stderr, inputs.totalBytes) : undefined;
   const progress = { bytes: 0, messages: 0, refused: 0, errors: 0 };
   const results: { seq: number; r: ScannedMessage }[] = [];
-  const print = (r: ScannedMessage) => {
+  // Lines come in input order, each as soon as every earlier message is done (scans finish out of order).
+  const done = new Map<number, ScannedMessage>();
+  let nextLine = 0;
+  const print = (seq: number, r: ScannedMessage) => {
     if (o.json) return;
-    // On a terminal only what needs attention gets a line; elsewhere every message does.
-    if (bar && r.action === 'accept') return;
-    bar?.clear();
-    io.stdout.write(`${line(r)}\n`);
+    done.set(seq, r);
+    for (let m; (m = done.get(nextLine)) !== undefined; nextLine++) {
+      done.delete(nextLine);
+      // On a terminal only what needs attention gets a line; elsewhere every message does.
+      if (bar && m.action === 'accept') continue;
+      bar?.clear();
+      io.stdout.write(`${line(m)}\n`);
+    }
   };
 
   const source = messages(inputs, io.stdin, (n) => {
@@ -153,7 +160,7 @@ export async function runScan(argv: string[], io: ScanIO): Promise<number> {
       progress.messages++;
       if (!r.action) progress.errors++;
       else if (r.action !== 'accept') progress.refused++;
-      print(r);
+      print(n, r);
       bar?.draw(progress);
     }
   };
