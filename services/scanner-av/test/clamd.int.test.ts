@@ -168,7 +168,11 @@ async function relay(to: { host: string; port: number }) {
     cutOnNextCommand: () => {
       cutNext = true;
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => {
+      // Kept sessions would hold server.close() open until clamd's IdleTimeout: cut them first.
+      for (const s of open) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -181,8 +185,11 @@ describe('clamd connections kept between scans (IDSESSION)', () => {
     via = await relay({ host: host!, port: Number(port) });
   });
   afterAll(async () => {
-    await via?.stop();
-    await clamd?.stop();
+    try {
+      await via?.stop();
+    } finally {
+      await clamd?.stop();
+    }
   });
 
   it('scans one message after another over a single connection, with the right verdict each time', async () => {
