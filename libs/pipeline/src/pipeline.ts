@@ -20,7 +20,6 @@ import {
   seconds,
   startSpan,
   type Span,
-  type Tally,
 } from '@hookgate/telemetry';
 import { keepQuarantined } from './quarantine.js';
 import type { PipelineDeps, ScannerRoute } from './deps.js';
@@ -65,19 +64,10 @@ export class StagePipeline {
   readonly #d: PipelineDeps;
   readonly #now: () => number;
   readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #inFlightTallies = new Map<string, Tally>();
 
   constructor(deps: PipelineDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
-  }
-
-  /** The in-flight tally of a protocol and stage, looked up once each. */
-  #inFlightTally(protocol: string, stage: Stage): Tally {
-    const key = `${protocol}/${stage}`;
-    let t = this.#inFlightTallies.get(key);
-    if (!t) this.#inFlightTallies.set(key, (t = hookgateMetrics().inFlight({ protocol, stage })));
-    return t;
   }
 
   /** Requests being handled or records being written, for graceful shutdown. */
@@ -104,7 +94,8 @@ export class StagePipeline {
   async handle(incoming: IncomingStage, message?: Uint8Array): Promise<StageOutcome> {
     const m = hookgateMetrics();
     const labels = { protocol: incoming.protocol, stage: incoming.stage };
-    const inFlight = this.#inFlightTally(incoming.protocol, incoming.stage);
+    // One lookup serves the request's +1 and −1.
+    const inFlight = m.inFlight(labels);
     inFlight.add(1);
     const p = inSpan(
       SPAN.STAGE,

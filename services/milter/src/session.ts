@@ -359,8 +359,8 @@ export class MilterSession {
     // protocol does not allow it, so the verdict is dropped (hookgate never negotiates NR for decision steps).
     if (this.#noReply(cmd)) return;
     // One write for the whole answer (modifications + final reply): one segment, one system call.
-    const [only, ...more] = answer.frames;
-    if (only) this.#write(more.length === 0 ? only : Buffer.concat(answer.frames));
+    const { frames } = answer;
+    if (frames.length > 0) this.#write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   #write(packet: Buffer): void {

@@ -38,12 +38,17 @@ function connectTo(endpoint: Endpoint): Socket {
   return socket;
 }
 
+/** Destroys `socket` when `signal` aborts; returns the function that stops watching. */
+function destroyOnAbort(socket: Socket, signal: AbortSignal): () => void {
+  const onAbort = () => socket.destroy(new Error('aborted'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
 /** A connection for one exchange, destroyed when `signal` aborts. */
 function open(endpoint: Endpoint, signal: AbortSignal): Socket {
   const socket = connectTo(endpoint);
-  const onAbort = () => socket.destroy(new Error('aborted'));
-  signal.addEventListener('abort', onAbort, { once: true });
-  socket.once('close', () => signal.removeEventListener('abort', onAbort));
+  socket.once('close', destroyOnAbort(socket, signal));
   return socket;
 }
 
@@ -52,6 +57,20 @@ const isPipeError = (err: Error | undefined) =>
 
 /** clamd closed the connection while we were still streaming, and its reply was lost with the socket. */
 class StreamCutError extends EngineUnavailableError {}
+
+/** Why a connection ended without a reply: never connected, cut while streaming data, or closed. */
+function connectionError(
+  endpoint: Endpoint,
+  err: Error | undefined,
+  o: { connected: boolean; streaming: boolean },
+): EngineUnavailableError {
+  const where = `clamd at ${formatEndpoint(endpoint)}`;
+  if (!o.connected)
+    return new EngineUnavailableError(`${where} unreachable: ${err?.message ?? 'closed'}`, err);
+  if (o.streaming && isPipeError(err))
+    return new StreamCutError(`${where} closed the stream: ${err?.message}`, err);
+  return new EngineUnavailableError(`${where} closed the connection: ${err?.message ?? 'no reply'}`, err);
+}
 
 /** Sends `command` (and, for INSTREAM, the data in chunks) and returns the NUL-terminated reply. */
 function exchange(
@@ -76,24 +95,7 @@ function exchange(
       const reply = Buffer.concat(received).toString('latin1');
       socket.destroy();
       if (reply.includes('\0') || (reply.length > 0 && !err)) resolve(reply.split('\0')[0]!);
-      else if (!connected)
-        reject(
-          new EngineUnavailableError(
-            `clamd at ${formatEndpoint(endpoint)} unreachable: ${err?.message ?? 'closed'}`,
-            err,
-          ),
-        );
-      else if (data && isPipeError(err))
-        reject(
-          new StreamCutError(`clamd at ${formatEndpoint(endpoint)} closed the stream: ${err?.message}`, err),
-        );
-      else
-        reject(
-          new EngineUnavailableError(
-            `clamd at ${formatEndpoint(endpoint)} closed the connection: ${err?.message ?? 'no reply'}`,
-            err,
-          ),
-        );
+      else reject(connectionError(endpoint, err, { connected, streaming: data !== undefined }));
     };
     socket.on('data', (b: Buffer) => {
       received.push(b);
@@ -187,15 +189,14 @@ export class ClamdClient {
   ): Promise<ClamdReply | undefined> {
     const reused = session.sent > 0;
     if (signal.aborted) throw new Error('aborted');
-    const onAbort = () => session.socket.destroy(new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const unwatch = destroyOnAbort(session.socket, signal);
     let r;
     try {
       r = await session.exchange((answered) =>
         writeAll(session.socket, 'INSTREAM', data, this.chunkBytes, answered),
       );
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
     }
     if (r.kind === 'reply') {
       let reply: ClamdReply;
@@ -212,14 +213,7 @@ export class ClamdClient {
     session.close();
     if (signal.aborted) throw new Error('aborted');
     if (reused && !r.replied) return undefined;
-    const where = `clamd at ${formatEndpoint(this.endpoint)}`;
-    if (!r.connected)
-      throw new EngineUnavailableError(`${where} unreachable: ${r.err?.message ?? 'closed'}`, r.err);
-    if (isPipeError(r.err)) throw new StreamCutError(`${where} closed the stream: ${r.err?.message}`, r.err);
-    throw new EngineUnavailableError(
-      `${where} closed the connection: ${r.err?.message ?? 'no reply'}`,
-      r.err,
-    );
+    throw connectionError(this.endpoint, r.err, { connected: r.connected, streaming: true });
   }
 
   /** Ends the kept sessions (scanner shutdown). */

@@ -15,7 +15,7 @@ const IDLE_MS = 10_000;
 /** Idle connections kept at most (a burst's extra connections are closed when it ends). */
 const MAX_IDLE = 32;
 
-/** A reply read on a session, or why none came. */
+/** The NUL-terminated reply read on a session, its `<n>: ` prefix removed. */
 export type SessionReply = { kind: 'reply'; line: string };
 
 /** The socket ended or failed first: whether it ever connected, and whether any reply byte came. */
